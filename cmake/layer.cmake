@@ -1,0 +1,78 @@
+# One static library per layer folder, built from every .cc in it except tests, benchmarks and
+# mains. Every *_test.cc of the folder goes into one gtest binary that CTest discovers, so a
+# test file cannot be silently left out of the build.
+
+set(CLUSTERMGR_WARNINGS -Wall -Wextra -Wpedantic)
+if(CLUSTERMGR_WERROR)
+  list(APPEND CLUSTERMGR_WARNINGS -Werror)
+endif()
+set(CLUSTERMGR_SANITIZE "")
+if(CLUSTERMGR_ASAN)
+  set(CLUSTERMGR_SANITIZE -fsanitize=address,undefined -fno-omit-frame-pointer)
+elseif(CLUSTERMGR_TSAN)
+  set(CLUSTERMGR_SANITIZE -fsanitize=thread)
+endif()
+
+# Generated Cap'n Proto code lands in ${CMAKE_BINARY_DIR}/gen/<folder>/x.capnp.h so that it is
+# included as "net/x.capnp.h", like the sources.
+set(CLUSTERMGR_GEN_DIR ${CMAKE_BINARY_DIR}/gen)
+
+function(clustermgr_target_defaults target)
+  target_compile_options(${target} PRIVATE ${CLUSTERMGR_WARNINGS} ${CLUSTERMGR_SANITIZE})
+  target_link_options(${target} PRIVATE ${CLUSTERMGR_SANITIZE})
+  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR} ${CLUSTERMGR_GEN_DIR})
+endfunction()
+
+# clustermgr_layer(NAME DEPS <libs...> TEST_DEPS <libs...>)
+function(clustermgr_layer name)
+  cmake_parse_arguments(L "" "" "DEPS;TEST_DEPS" ${ARGN})
+  file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cc)
+  list(FILTER srcs EXCLUDE REGEX "_(test|bench|main)\\.cc$")
+  file(GLOB_RECURSE tests CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*_test.cc)
+  file(GLOB_RECURSE schemas CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.capnp)
+
+  if(schemas)
+    set(CAPNPC_SRC_PREFIX ${PROJECT_SOURCE_DIR})
+    set(CAPNPC_OUTPUT_DIR ${CLUSTERMGR_GEN_DIR})
+    file(MAKE_DIRECTORY ${CLUSTERMGR_GEN_DIR})
+    capnp_generate_cpp(capnp_srcs capnp_hdrs ${schemas})
+    list(APPEND srcs ${capnp_srcs})
+  endif()
+
+  if(NOT srcs)
+    # A layer with no code yet still exists in the link graph.
+    add_library(${name} INTERFACE)
+    target_include_directories(${name} INTERFACE ${PROJECT_SOURCE_DIR} ${CLUSTERMGR_GEN_DIR})
+    target_link_libraries(${name} INTERFACE ${L_DEPS})
+    return()
+  endif()
+  add_library(${name} STATIC ${srcs})
+  clustermgr_target_defaults(${name})
+  if(schemas)
+    # Generated code is not ours to warn about.
+    set_source_files_properties(${capnp_srcs} PROPERTIES COMPILE_OPTIONS "-w")
+  endif()
+  target_link_libraries(${name} PUBLIC ${L_DEPS})
+
+  if(tests)
+    add_executable(${name}_tests ${tests})
+    clustermgr_target_defaults(${name}_tests)
+    target_link_libraries(${name}_tests PRIVATE ${name} ${L_TEST_DEPS} GTest::gmock GTest::gtest_main)
+    gtest_discover_tests(${name}_tests DISCOVERY_TIMEOUT 60 PROPERTIES LABELS ${name})
+  endif()
+endfunction()
+
+# Every <name>_main.cc in the current folder becomes the program <name> (underscores become
+# dashes: state_inspect_main.cc -> state-inspect), linked against LIBS.
+function(clustermgr_programs)
+  cmake_parse_arguments(P "" "" "LIBS" ${ARGN})
+  file(GLOB mains CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*_main.cc)
+  foreach(main ${mains})
+    get_filename_component(base ${main} NAME_WE)
+    string(REGEX REPLACE "_main$" "" prog ${base})
+    string(REPLACE "_" "-" prog ${prog})
+    add_executable(${prog} ${main})
+    clustermgr_target_defaults(${prog})
+    target_link_libraries(${prog} PRIVATE ${P_LIBS})
+  endforeach()
+endfunction()
