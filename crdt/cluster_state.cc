@@ -1,0 +1,162 @@
+#include "crdt/cluster_state.h"
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+namespace clustermgr::crdt {
+namespace {
+
+template <typename K>
+std::map<std::string, std::string> LiveStrings(const LwwMap<K, std::string>& map) {
+  std::map<std::string, std::string> out;
+  for (const auto& [key, entry] : map.entries()) {
+    if (!entry.tombstone()) out.emplace(key, *entry.value);
+  }
+  return out;
+}
+
+}  // namespace
+
+void ClusterState::Join(const ClusterState& other) {
+  globals.Join(other.globals);
+  node_vars.Join(other.node_vars);
+  host_groups.Join(other.host_groups);
+  inventory.Join(other.inventory);
+  jobs.Join(other.jobs);
+  job_logs.Join(other.job_logs);
+  config.Join(other.config);
+  token_epoch.Join(other.token_epoch);
+}
+
+size_t ClusterState::CollectTombstones(const VersionVector& stable) {
+  return globals.CollectTombstones(stable) + node_vars.CollectTombstones(stable) +
+         inventory.CollectTombstones(stable) + jobs.CollectTombstones(stable) +
+         job_logs.CollectTombstones(stable) + config.CollectTombstones(stable);
+}
+
+bool ClusterState::empty() const {
+  return globals.empty() && node_vars.empty() && host_groups.empty() && inventory.empty() &&
+         jobs.empty() && job_logs.empty() && config.empty() && token_epoch.value() == 0;
+}
+
+std::map<std::string, std::string> ClusterState::Globals() const { return LiveStrings(globals); }
+std::map<std::string, std::string> ClusterState::Config() const { return LiveStrings(config); }
+
+std::map<std::string, std::string> ClusterState::NodeVars(const std::string& node) const {
+  std::map<std::string, std::string> out;
+  const auto& entries = node_vars.entries();
+  for (auto it = entries.lower_bound({node, ""}); it != entries.end() && it->first.first == node;
+       ++it) {
+    if (!it->second.tombstone()) out.emplace(it->first.second, *it->second.value);
+  }
+  return out;
+}
+
+std::vector<std::string> ClusterState::HostGroups(const std::string& node) const {
+  std::vector<std::string> out;
+  const auto& entries = host_groups.entries();
+  for (auto it = entries.lower_bound({node, ""}); it != entries.end() && it->first.first == node;
+       ++it) {
+    out.push_back(it->first.second);
+  }
+  return out;
+}
+
+std::vector<std::string> ClusterState::JobLog(const std::string& id) const {
+  std::vector<std::string> lines;
+  const auto& entries = job_logs.entries();
+  uint64_t expect = 0;
+  for (auto it = entries.lower_bound({id, 0}); it != entries.end() && it->first.first == id;
+       ++it, ++expect) {
+    if (it->first.second != expect || it->second.tombstone()) break;  // a chunk not here yet
+    std::istringstream in(*it->second.value);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+  }
+  return lines;
+}
+
+void DeltaBuilder::SetGlobal(const std::string& name, std::string json) {
+  delta_.globals.Overwrite(name, {tag_, std::move(json)});
+}
+void DeltaBuilder::EraseGlobal(const std::string& name) {
+  delta_.globals.Overwrite(name, {tag_, std::nullopt});
+}
+void DeltaBuilder::ReplaceGlobals(const std::map<std::string, std::string>& globals) {
+  for (const auto& [name, entry] : base_.globals.entries()) {
+    if (!entry.tombstone() && !globals.count(name)) EraseGlobal(name);
+  }
+  for (const auto& [name, json] : globals) SetGlobal(name, json);
+}
+
+void DeltaBuilder::SetNodeVar(const std::string& node, const std::string& name, std::string json) {
+  delta_.node_vars.Overwrite({node, name}, {tag_, std::move(json)});
+}
+void DeltaBuilder::EraseNodeVar(const std::string& node, const std::string& name) {
+  delta_.node_vars.Overwrite({node, name}, {tag_, std::nullopt});
+}
+
+std::set<Dot> DeltaBuilder::ViewDots(const HostGroupKey& element) const {
+  std::set<Dot> dots = delta_.host_groups.DotsOf(element);
+  for (const Dot& d : base_.host_groups.DotsOf(element)) {
+    if (!delta_.host_groups.context().Contains(d)) dots.insert(d);
+  }
+  return dots;
+}
+
+void DeltaBuilder::AddHostGroup(const std::string& node, const std::string& group) {
+  const HostGroupKey element{node, group};
+  const std::string& origin = tag_.stamp.origin;
+  const uint64_t after =
+      std::max(base_.host_groups.LastCounter(origin), delta_.host_groups.LastCounter(origin));
+  std::set<Dot> superseded = ViewDots(element);
+  OrSet<HostGroupKey>::Entries entries{{element, {Dot{origin, after + 1}}}};
+  CausalContext context;
+  context.Add(Dot{origin, after + 1});
+  for (const Dot& d : superseded) context.Add(d);
+  delta_.host_groups.Join(OrSet<HostGroupKey>::FromParts(std::move(entries), std::move(context)));
+}
+
+void DeltaBuilder::RemoveHostGroup(const std::string& node, const std::string& group) {
+  CausalContext context;
+  for (const Dot& d : ViewDots({node, group})) context.Add(d);
+  if (context.empty()) return;  // removing an element not present is a no-op
+  delta_.host_groups.Join(OrSet<HostGroupKey>::FromParts({}, std::move(context)));
+}
+
+void DeltaBuilder::SetHostGroups(const std::string& node, const std::vector<std::string>& groups) {
+  const std::set<std::string> wanted(groups.begin(), groups.end());
+  for (const std::string& g : base_.HostGroups(node)) {
+    if (!wanted.count(g)) RemoveHostGroup(node, g);
+  }
+  for (const std::string& g : wanted) {
+    if (!base_.host_groups.Contains({node, g})) AddHostGroup(node, g);
+  }
+}
+
+void DeltaBuilder::PutNode(const std::string& name, InventoryRecord record) {
+  delta_.inventory.Overwrite(name, {tag_, std::move(record)});
+}
+void DeltaBuilder::PutJob(JobRecord job) {
+  const std::string id = job.id;
+  delta_.jobs.Overwrite(id, {tag_, std::move(job)});
+}
+void DeltaBuilder::PutJobLogChunk(const std::string& job_id, uint64_t chunk, std::string text) {
+  delta_.job_logs.Overwrite({job_id, chunk}, {tag_, std::move(text)});
+}
+
+void DeltaBuilder::SetConfig(const std::string& key, std::string json) {
+  delta_.config.Overwrite(key, {tag_, std::move(json)});
+}
+void DeltaBuilder::ReplaceConfig(const std::map<std::string, std::string>& config) {
+  for (const auto& [key, entry] : base_.config.entries()) {
+    if (!entry.tombstone() && !config.count(key)) {
+      delta_.config.Overwrite(key, {tag_, std::nullopt});
+    }
+  }
+  for (const auto& [key, json] : config) SetConfig(key, json);
+}
+
+void DeltaBuilder::RaiseEpoch(uint64_t epoch) { delta_.token_epoch.Join(MaxRegister::Of(epoch)); }
+
+}  // namespace clustermgr::crdt
