@@ -21,6 +21,7 @@ function(clustermgr_target_defaults target)
   target_compile_options(${target} PRIVATE ${CLUSTERMGR_WARNINGS} ${CLUSTERMGR_SANITIZE})
   target_link_options(${target} PRIVATE ${CLUSTERMGR_SANITIZE})
   target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR} ${CLUSTERMGR_GEN_DIR})
+  target_compile_definitions(${target} PRIVATE CLUSTERMGR_VERSION="${PROJECT_VERSION}")
 endfunction()
 
 # clustermgr_layer(NAME DEPS <libs...> TEST_DEPS <libs...>)

@@ -1,0 +1,145 @@
+#include "mgr/options.h"
+
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace clustermgr::mgr {
+namespace po = boost::program_options;
+namespace {
+
+std::string HostName() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof(buf) - 1) != 0 || buf[0] == '\0') return "clustermgr";
+  return buf;
+}
+
+std::vector<std::string> SplitCommas(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+bool ValidEndpoint(const std::string& e) {
+  return e.rfind("tcp://", 0) == 0 || e.rfind("ipc://", 0) == 0 || e.rfind("inproc://", 0) == 0;
+}
+
+}  // namespace
+
+ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
+  ParsedOptions out;
+  DaemonOptions& o = out.options;
+  std::string host_groups = "service-master,service-worker";
+  po::options_description desc("clustermgrd options");
+  // clang-format off
+  desc.add_options()
+    ("help,h", "print this help and exit")
+    ("version", "print the version and exit")
+    ("config", po::value(&o.config_file), "read options from FILE (key = value lines)")
+    ("name", po::value(&o.name), "instance id (default: host name)")
+    ("data-dir", po::value(&o.data_dir), "directory of the LevelDB store (created 0700)")
+    ("rpc-bind", po::value(&o.rpc_bind)->default_value(o.rpc_bind), "RPC endpoint")
+    ("gossip-bind", po::value(&o.gossip_bind)->default_value(o.gossip_bind),
+       "replication endpoint; further replication sockets use the next ports")
+    ("peer", po::value(&o.peers)->composing(), "another instance's gossip endpoint (repeatable)")
+    ("serf-rpc", po::value(&o.serf_rpc)->default_value(o.serf_rpc), "Serf agent RPC address")
+    ("serf-auth-key", po::value(&o.serf_auth_key), "Serf RPC auth key")
+    ("expect", po::value(&o.expect)->default_value(o.expect),
+       "number of manager instances the cluster is meant to have (quorum = expect/2+1)")
+    ("playbook-dir", po::value(&o.playbook_dir), "directory holding the playbooks")
+    ("configure-playbook", po::value(&o.configure_playbook)->default_value(o.configure_playbook),
+       "playbook that provisions nodes")
+    ("cleanup-playbook", po::value(&o.cleanup_playbook)->default_value(o.cleanup_playbook),
+       "playbook that cleans nodes up")
+    ("upgrade-playbook", po::value(&o.upgrade_playbook)->default_value(o.upgrade_playbook),
+       "playbook that upgrades nodes")
+    ("ansible-user", po::value(&o.ansible_user), "ansible --user")
+    ("ansible-private-key", po::value(&o.ansible_private_key), "ansible --private-key")
+    ("extra-vars", po::value(&o.extra_vars)->default_value(o.extra_vars),
+       "JSON object: base extra-vars of every playbook run")
+    ("host-groups", po::value(&host_groups)->default_value(host_groups),
+       "comma-separated host-groups; the first is the master group")
+    ("log-level", po::value(&o.log_level)->default_value(o.log_level), "debug|info|warn|error")
+    ("sync", po::value(&o.sync)->default_value(o.sync), "sync each acknowledged write to disk")
+    ("restore-from-peers", po::bool_switch(&o.restore_from_peers),
+       "discard the local store and restore the state from peers")
+    ("ack-replicas", po::value(&o.ack_replicas)->default_value(o.ack_replicas),
+       "peers that must persist a write before it is acknowledged")
+    ("max-clock-offset-ms", po::value(&o.max_clock_offset_ms)->default_value(o.max_clock_offset_ms),
+       "refuse peer timestamps further ahead of the local clock than this");
+  // clang-format on
+  try {
+    po::variables_map vm;
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    if (vm.count("help")) {
+      std::ostringstream text;
+      text << "usage: clustermgrd [options]\n" << desc;
+      out.exit_now = true;
+      out.text = text.str();
+      return out;
+    }
+    if (vm.count("version")) {
+      out.exit_now = true;
+      out.text = "clustermgrd " CLUSTERMGR_VERSION "\n";
+      return out;
+    }
+    if (vm.count("config")) {
+      const std::string file = vm["config"].as<std::string>();
+      std::ifstream in(file);
+      if (!in) throw std::runtime_error("cannot read config file " + file);
+      po::store(po::parse_config_file(in, desc), vm);
+    }
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    out.exit_now = true;
+    out.exit_code = 2;
+    out.text = std::string("clustermgrd: ") + e.what() + " (see --help)\n";
+    return out;
+  }
+  if (o.name.empty()) o.name = HostName();
+  o.host_groups = SplitCommas(host_groups);
+  if (Status s = ValidateDaemonOptions(o); !s.ok()) {
+    out.exit_now = true;
+    out.exit_code = 2;
+    out.text = "clustermgrd: " + s.message() + "\n";
+  }
+  return out;
+}
+
+Status ValidateDaemonOptions(const DaemonOptions& o) {
+  auto bad = [](std::string text) { return Status(Code::kInvalidArgument, std::move(text)); };
+  if (o.data_dir.empty()) return bad("--data-dir is required");
+  if (!ValidEndpoint(o.rpc_bind)) return bad("--rpc-bind: not a ZeroMQ endpoint: " + o.rpc_bind);
+  if (!ValidEndpoint(o.gossip_bind)) {
+    return bad("--gossip-bind: not a ZeroMQ endpoint: " + o.gossip_bind);
+  }
+  for (const auto& p : o.peers) {
+    if (!ValidEndpoint(p)) return bad("--peer: not a ZeroMQ endpoint: " + p);
+  }
+  if (o.expect < 1) return bad("--expect must be at least 1");
+  if (o.ack_replicas < 0) return bad("--ack-replicas must not be negative");
+  if (o.host_groups.empty()) return bad("--host-groups must name at least the master group");
+  if (o.name.empty() || o.name.size() > 64 ||
+      o.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                               "._-") != std::string::npos) {
+    return bad("--name must be 1-64 characters of letters, digits, '.', '_' or '-': \"" + o.name +
+               "\"");
+  }
+  auto vars = nlohmann::json::parse(o.extra_vars, nullptr, false);
+  if (vars.is_discarded() || !vars.is_object()) {
+    return bad("--extra-vars must be a JSON object: " + o.extra_vars);
+  }
+  if (o.log_level != "debug" && o.log_level != "info" && o.log_level != "warn" &&
+      o.log_level != "error") {
+    return bad("--log-level must be debug, info, warn or error");
+  }
+  return Status::Ok();
+}
+
+}  // namespace clustermgr::mgr

@@ -1,0 +1,55 @@
+// clustermgrd's options (SPEC 2.1): command line, and the same keys in a `--config FILE`
+// (Boost.Program_options INI syntax: `key = value`, repeatable keys repeated). The command line
+// wins over the file. SIGHUP re-reads the file for the keys that may change at run time.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "crdt/status.h"
+
+namespace clustermgr::mgr {
+
+struct DaemonOptions {
+  std::string name;  // instance id; default: the host name
+  std::string data_dir;
+  std::string rpc_bind = "tcp://127.0.0.1:9007";
+  std::string gossip_bind = "tcp://127.0.0.1:9008";
+  std::vector<std::string> peers;
+  std::string serf_rpc = "127.0.0.1:7373";
+  std::string serf_auth_key;
+  int expect = 1;
+  std::string playbook_dir;
+  std::string configure_playbook = "site.yml";
+  std::string cleanup_playbook = "cleanup.yml";
+  std::string upgrade_playbook = "rolling-upgrade.yml";
+  std::string ansible_user;
+  std::string ansible_private_key;
+  std::string extra_vars = "{}";  // JSON object: the base layer of every run's extra-vars
+  std::vector<std::string> host_groups = {"service-master", "service-worker"};
+  std::string log_level = "info";
+  std::string config_file;
+  bool sync = true;                  // sync every acknowledged write to disk
+  bool restore_from_peers = false;   // discard the local store and resync from peers
+  int ack_replicas = 0;              // wait for N peers to persist a write before replying
+  uint64_t max_clock_offset_ms = 500;
+};
+
+// The outcome of parsing: run with `options`, or exit at once with `exit_code` after printing
+// `text` (help or version on stdout when exit_code is 0; the error on stderr otherwise).
+struct ParsedOptions {
+  DaemonOptions options;
+  bool exit_now = false;
+  int exit_code = 0;
+  std::string text;
+};
+
+// Parses argv (and the --config file it names). Errors: exit_code 2 with one line of text.
+ParsedOptions ParseDaemonOptions(int argc, const char* const* argv);
+
+// Checks values that parse but cannot work (bad endpoints, expect < 1, a group list without a
+// master, extra-vars that are not a JSON object). One line per problem.
+Status ValidateDaemonOptions(const DaemonOptions& options);
+
+}  // namespace clustermgr::mgr
