@@ -1,0 +1,98 @@
+#include "mgr/ansible_config.h"
+
+namespace clustermgr::mgr {
+namespace {
+
+using nlohmann::json;
+
+Status Bad(std::string text) { return Status(Code::kInvalidArgument, std::move(text)); }
+
+bool IsPlaybookKey(const std::string& key) { return key.size() > 9 && key.ends_with("_playbook"); }
+
+// A playbook is named by a relative path inside the playbook dir: no "..", no absolute path.
+bool SafePlaybookName(const std::string& name) {
+  if (name.empty() || name.size() > 255 || name[0] == '/') return false;
+  if (name.find("..") != std::string::npos) return false;
+  return name.find_first_of("\n\r\t\"'\\") == std::string::npos;
+}
+
+}  // namespace
+
+AnsibleConfig EffectiveConfig(const DaemonOptions& options,
+                              const std::map<std::string, std::string>& replicated) {
+  AnsibleConfig c;
+  c.playbook_dir = options.playbook_dir;
+  c.configure_playbook = options.configure_playbook;
+  c.cleanup_playbook = options.cleanup_playbook;
+  c.upgrade_playbook = options.upgrade_playbook;
+  c.user = options.ansible_user;
+  c.private_key = options.ansible_private_key;
+  c.extra_variables = json::parse(options.extra_vars, nullptr, false);
+  if (!c.extra_variables.is_object()) c.extra_variables = json::object();
+  for (const auto& [key, text] : replicated) {
+    json value = json::parse(text, nullptr, false);
+    if (value.is_discarded()) continue;
+    if (key == "extra_variables" && value.is_object()) c.extra_variables = value;
+    if (!value.is_string()) continue;
+    const std::string s = value.get<std::string>();
+    if (key == "configure_playbook") c.configure_playbook = s;
+    if (key == "cleanup_playbook") c.cleanup_playbook = s;
+    if (key == "upgrade_playbook") c.upgrade_playbook = s;
+    if (key == "user") c.user = s;
+    if (key == "private_key") c.private_key = s;
+  }
+  return c;
+}
+
+json ToJson(const AnsibleConfig& c) {
+  return json{{"ansible",
+               {{"playbook_dir", c.playbook_dir},
+                {"configure_playbook", c.configure_playbook},
+                {"cleanup_playbook", c.cleanup_playbook},
+                {"upgrade_playbook", c.upgrade_playbook},
+                {"user", c.user},
+                {"private_key", c.private_key},
+                {"extra_variables", c.extra_variables}}}};
+}
+
+Result<std::map<std::string, std::string>> ParseConfigSet(const std::string& text,
+                                                         const std::string& playbook_dir) {
+  json doc = json::parse(text, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    return Bad("the configuration must be a JSON object like {\"ansible\": {...}}");
+  }
+  for (const auto& [section, value] : doc.items()) {
+    if (section != "ansible") {
+      return Bad("only the \"ansible\" section of the configuration can be changed, not \"" +
+                 section + "\"");
+    }
+  }
+  if (!doc.contains("ansible") || !doc["ansible"].is_object()) {
+    return Bad("the configuration needs an \"ansible\" object");
+  }
+  std::map<std::string, std::string> out;
+  for (const auto& [key, value] : doc["ansible"].items()) {
+    if (key == "playbook_dir") {
+      if (!value.is_string() || value.get<std::string>() != playbook_dir) {
+        return Bad("ansible.playbook_dir is set by each daemon's --playbook-dir and cannot be "
+                   "changed at run time");
+      }
+      continue;
+    }
+    bool known = false;
+    for (const char* k : kConfigKeys) known |= key == k;
+    if (!known) return Bad("unknown ansible configuration key \"" + key + "\"");
+    if (key == "extra_variables") {
+      if (!value.is_object()) return Bad("ansible.extra_variables must be a JSON object");
+    } else if (!value.is_string()) {
+      return Bad("ansible." + key + " must be a string");
+    } else if (IsPlaybookKey(key) && !SafePlaybookName(value.get<std::string>())) {
+      return Bad("ansible." + key + " must name a file inside the playbook dir: \"" +
+                 value.get<std::string>() + "\"");
+    }
+    out.emplace(key, value.dump());
+  }
+  return out;
+}
+
+}  // namespace clustermgr::mgr
