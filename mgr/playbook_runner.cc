@@ -479,6 +479,7 @@ PlaybookPath ResolvePlaybookPath(std::string_view playbook_dir, std::string_view
 
 PlaybookRun::PlaybookRun(PlaybookSpec spec) : spec_(std::move(spec)) {
   cancel_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (cancel_fd_ < 0) cancel_fd_errno_ = errno;
 }
 
 PlaybookRun::~PlaybookRun() {
@@ -513,7 +514,8 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
     on_line("clustermgr: " + result.error);
     return result;
   }
-  if (cancel_fd_ < 0) return setup_failed("cannot create an eventfd: " + ErrnoText(ENFILE));
+  if (cancel_fd_ < 0)
+    return setup_failed("cannot create an eventfd: " + ErrnoText(cancel_fd_errno_));
 
   // --- Everything that can be checked before touching the disk.
   PlaybookPath playbook = ResolvePlaybookPath(spec_.playbook_dir, spec_.playbook);
@@ -616,6 +618,7 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
   err_write.Reset();
   null_fd.Reset();
   result.pid = pid;
+  pid_.store(pid);
 
   int exec_errno = 0;
   if (ReadAll(err_read.get(), &exec_errno, sizeof exec_errno) == sizeof exec_errno) {
@@ -623,6 +626,7 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     result.pid = 0;
+    pid_.store(0);
     return setup_failed("cannot run " + Quote(plan.program) + ": " + ErrnoText(exec_errno));
   }
   err_read.Reset();
@@ -719,6 +723,7 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
   splitter.Finish(on_line);
 
   int status = 0;
+  pid_.store(0);
   while (::waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) break;
   }

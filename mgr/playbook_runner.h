@@ -109,11 +109,18 @@ class PlaybookRun {
   // Asks the run to stop. Idempotent; thread-safe; async-signal-unsafe.
   void Cancel();
 
+  // The ansible-playbook process (= process group) id while it runs, 0 before it is started;
+  // once Run() returned, the id is reaped and may belong to another process. Thread-safe; for
+  // diagnostics and tests.
+  int pid() const { return pid_.load(); }
+
  private:
   PlaybookSpec spec_;
   std::atomic<bool> cancel_requested_{false};
   std::atomic<bool> started_{false};
+  std::atomic<int> pid_{0};
   int cancel_fd_ = -1;  // eventfd that wakes Run() on Cancel()
+  int cancel_fd_errno_ = 0;
 };
 
 struct [[nodiscard]] PlaybookPath {
