@@ -1,0 +1,166 @@
+#include "mgr/extra_vars.h"
+
+#include <utility>
+#include <vector>
+
+namespace clustermgr::mgr {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kInvalidJsonPrefix = "\"extra_vars\" should be a valid json. Error: ";
+
+// The parser's message names the exception ("[json.exception.parse_error.101] ..."), which
+// means nothing to a user, and may quote raw input bytes. Keep the message, drop the id, and
+// replace anything that is not printable ASCII so the error stays one valid UTF-8 line.
+std::string ParserDetail(std::string_view what) {
+  if (what.starts_with("[json.exception.")) {
+    if (auto end = what.find("] "); end != std::string_view::npos) what.remove_prefix(end + 2);
+  }
+  std::string out;
+  out.reserve(what.size());
+  for (char c : what) {
+    auto u = static_cast<unsigned char>(c);
+    out.push_back(u >= 0x20 && u < 0x7f ? c : '?');
+  }
+  return out;
+}
+
+// A key as shown in an error: JSON-quoted (so control characters and quotes are escaped and the
+// line stays single) and shortened, since the key itself may be huge.
+std::string QuoteKey(std::string_view key) {
+  constexpr std::size_t kShown = 64;
+  bool shortened = key.size() > kShown;
+  if (shortened) key = key.substr(0, kShown);
+  std::string quoted =
+      json(std::string(key)).dump(-1, ' ', /*ensure_ascii=*/true, json::error_handler_t::replace);
+  if (shortened) quoted += "...";
+  return quoted;
+}
+
+std::string TooLarge(std::size_t size, const ExtraVarsLimits& limits) {
+  return "\"extra_vars\" is too large: " + std::to_string(size) + " bytes, the limit is " +
+         std::to_string(limits.max_bytes) + " bytes";
+}
+
+std::string TooDeep(const ExtraVarsLimits& limits) {
+  return "\"extra_vars\" is nested too deeply, the limit is " + std::to_string(limits.max_depth) +
+         " levels";
+}
+
+std::string NotObject() { return std::string(kInvalidJsonPrefix) + "not a JSON object"; }
+
+// Checks the top-level keys of an object; "" when all are valid.
+std::string CheckKeys(const json& object, const ExtraVarsLimits& limits) {
+  for (const auto& [key, value] : object.items()) {
+    if (!IsValidExtraVarKey(key, limits.max_key_bytes)) {
+      return "\"extra_vars\" has an invalid key " + QuoteKey(key) + ": keys are 1 to " +
+             std::to_string(limits.max_key_bytes) + " letters, digits, '_', '-', '.'";
+    }
+  }
+  return "";
+}
+
+// Nesting depth of a JSON value without recursion (a hostile value could be deep).
+int Depth(const json& root) {
+  int deepest = 0;
+  std::vector<std::pair<const json*, int>> stack{{&root, 1}};
+  while (!stack.empty()) {
+    auto [value, depth] = stack.back();
+    stack.pop_back();
+    if (!value->is_structured()) continue;
+    if (depth > deepest) deepest = depth;
+    for (const auto& child : *value) stack.emplace_back(&child, depth + 1);
+  }
+  return deepest;
+}
+
+}  // namespace
+
+bool IsValidExtraVarKey(std::string_view key, std::size_t max_key_bytes) {
+  if (key.empty() || key.size() > max_key_bytes) return false;
+  for (char c : key) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+ExtraVarsParse ParseExtraVars(std::string_view text, const ExtraVarsLimits& limits) {
+  ExtraVarsParse result;
+  if (text.empty()) return result;
+  if (text.size() > limits.max_bytes) {
+    result.error = TooLarge(text.size(), limits);
+    return result;
+  }
+
+  // nlohmann's parser is iterative, so depth cannot overflow the stack; the callback only notes
+  // that the limit was passed and discards the too-deep value so it costs no memory.
+  bool too_deep = false;
+  const int max_depth = limits.max_depth;
+  json::parser_callback_t on_event = [&too_deep, max_depth](int depth, json::parse_event_t event,
+                                                            json&) {
+    // The callback's depth of a container's start event is its nesting level minus one.
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+        depth + 1 > max_depth) {
+      too_deep = true;
+      return false;
+    }
+    return true;
+  };
+
+  json parsed;
+  try {
+    parsed = json::parse(text.begin(), text.end(), on_event);
+  } catch (const json::exception& e) {
+    result.error = std::string(kInvalidJsonPrefix) + ParserDetail(e.what());
+    return result;
+  }
+  // A discarded top-level value comes back as "discarded", which is not an object either.
+  if (!parsed.is_object() && !too_deep) {
+    result.error = NotObject();
+    return result;
+  }
+  if (too_deep) {
+    result.error = TooDeep(limits);
+    return result;
+  }
+  if (std::string keys = CheckKeys(parsed, limits); !keys.empty()) {
+    result.error = std::move(keys);
+    return result;
+  }
+  result.vars = std::move(parsed);
+  return result;
+}
+
+std::string CheckExtraVars(const json& vars, const ExtraVarsLimits& limits) {
+  if (!vars.is_object()) return NotObject();
+  std::size_t size = vars.dump(-1, ' ', false, json::error_handler_t::replace).size();
+  if (size > limits.max_bytes) return TooLarge(size, limits);
+  if (Depth(vars) > limits.max_depth) return TooDeep(limits);
+  return CheckKeys(vars, limits);
+}
+
+void MergeExtraVarsLayer(json& merged, const json& higher) {
+  if (!merged.is_object()) merged = json::object();
+  if (!higher.is_object()) return;
+  for (const auto& [key, value] : higher.items()) {
+    if (value.is_null()) {
+      // Null never overrides; it only defines a key nobody below defined.
+      if (!merged.contains(key)) merged[key] = nullptr;
+      continue;
+    }
+    merged[key] = value;
+  }
+}
+
+json MergeExtraVars(const json& config, const json& globals, const json& node,
+                    const json& request) {
+  json merged = json::object();
+  for (const json* layer : {&config, &globals, &node, &request})
+    MergeExtraVarsLayer(merged, *layer);
+  return merged;
+}
+
+}  // namespace clustermgr::mgr

@@ -1,0 +1,80 @@
+// Ansible extra-vars: parsing user-supplied JSON with limits, and the layered merge that decides
+// which value a playbook sees (SPEC sections 7 and 8, reference/clusterm-behaviour.md).
+//
+// Extra-vars arrive from clients (commission/update/discover `-e`, `global set`), from the
+// daemon's `--extra-vars` option and from the replicated config. They are hostile input: they
+// are bounded in size and nesting, and their top-level keys (which become Ansible variable names
+// and CRDT keys) are restricted to a safe character set.
+//
+// Thread-safety: every function here is pure and may be called from any thread.
+// Errors are reported in the returned value; nothing here throws.
+
+#ifndef CLUSTERMGR_MGR_EXTRA_VARS_H_
+#define CLUSTERMGR_MGR_EXTRA_VARS_H_
+
+#include <cstddef>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+namespace clustermgr::mgr {
+
+struct ExtraVarsLimits {
+  // Total size of the JSON text, in bytes.
+  std::size_t max_bytes = 64 * 1024;
+  // Nesting of objects and arrays; the top-level object counts as 1, so `{"a":{"b":[1]}}` is 3.
+  int max_depth = 32;
+  // Length of a top-level key, in bytes.
+  std::size_t max_key_bytes = 128;
+};
+
+// Result of ParseExtraVars. `vars` is always a JSON object (empty on error).
+struct [[nodiscard]] ExtraVarsParse {
+  nlohmann::json vars = nlohmann::json::object();
+  std::string error;  // empty on success; one line, valid UTF-8
+  bool ok() const { return error.empty(); }
+};
+
+// Parses a user-supplied extra-vars string. The empty string means `{}` (clusterm does the
+// same); anything else, including whitespace only, must be one JSON object.
+//
+// Errors, checked in this order (texts are exact, they reach users and tests):
+//   * text longer than limits.max_bytes:
+//       `"extra_vars" is too large: <n> bytes, the limit is <max> bytes`
+//   * not JSON (detail is the parser's message without its exception-id prefix), or JSON but not
+//     an object (detail is `not a JSON object`):
+//       `"extra_vars" should be a valid json. Error: <detail>`
+//   * nested deeper than limits.max_depth:
+//       `"extra_vars" is nested too deeply, the limit is <max> levels`
+//   * a top-level key that fails IsValidExtraVarKey (the key is shown JSON-quoted, shortened):
+//       `"extra_vars" has an invalid key <key>: keys are 1 to <max> letters, digits, '_', '-', '.'`
+// Duplicate keys: the last one wins (as in most JSON parsers).
+ExtraVarsParse ParseExtraVars(std::string_view text, const ExtraVarsLimits& limits = {});
+
+// Checks a value that is already JSON (e.g. decoded from replicated state) against the same
+// rules as ParseExtraVars: object, serialized size, depth, top-level keys. Returns "" when valid,
+// otherwise the same error texts as ParseExtraVars (size is that of the compact serialization).
+std::string CheckExtraVars(const nlohmann::json& vars, const ExtraVarsLimits& limits = {});
+
+// True for 1..max_key_bytes characters from [A-Za-z0-9_.-].
+bool IsValidExtraVarKey(std::string_view key, std::size_t max_key_bytes = 128);
+
+// Applies one higher-priority layer onto `merged`, by top-level key:
+//   * a key whose value in `higher` is JSON null does not override (and does not delete) a value
+//     already in `merged`; if `merged` has no such key, the null is kept, so that the key is
+//     still defined for the playbook;
+//   * any other value (including "", false, 0, [] and {}) replaces the lower value whole; nested
+//     objects are not merged.
+// A `merged` that is not an object is first replaced by `{}`; a `higher` that is not an object
+// contributes nothing. Keys come out sorted (nlohmann::json objects are ordered maps), so the
+// serialization is deterministic.
+void MergeExtraVarsLayer(nlohmann::json& merged, const nlohmann::json& higher);
+
+// The daemon's merge, lowest priority first: config `extra_variables` < globals < the node's
+// remembered vars < this request. Each argument is a JSON object (or null, meaning empty).
+nlohmann::json MergeExtraVars(const nlohmann::json& config, const nlohmann::json& globals,
+                              const nlohmann::json& node, const nlohmann::json& request);
+
+}  // namespace clustermgr::mgr
+
+#endif  // CLUSTERMGR_MGR_EXTRA_VARS_H_

@@ -1,0 +1,168 @@
+// Running one ansible-playbook process for a job (SPEC section 8).
+//
+//   ansible-playbook -i <dir>/hosts --extra-vars @<dir>/extra-vars.json [--user U]
+//       [--private-key K] <playbook-dir>/<playbook>
+//
+// run with fork+execve (no shell), stdin from /dev/null, stdout and stderr merged into one pipe
+// that is read line by line, in its own process group, with the working directory set to the
+// playbook directory (so an ansible.cfg beside the playbooks applies). <dir> is a private temp
+// dir (mode 0700) made for the run and removed after it.
+//
+// Environment of the child: from the daemon's environment only PATH, HOME, USER, LOGNAME, LANG,
+// LANGUAGE, LC_*, TZ, TMPDIR, SSH_AUTH_SOCK and ANSIBLE_* are passed on; then
+//   ANSIBLE_HOST_KEY_CHECKING=False  ANSIBLE_FORCE_COLOR=0  ANSIBLE_NOCOLOR=1
+//   PYTHONUNBUFFERED=1  ANSIBLE_RETRY_FILES_ENABLED=False
+//   ANSIBLE_LOCAL_TEMP=<dir>/tmp     (controller temp files die with the run)
+//   ANSIBLE_TRANSFORM_INVALID_GROUP_CHARS=ignore  (groups like service-master are intended;
+//                                                   without this every run warns about them)
+// are set, and PlaybookSpec::env is applied last (it may override any of them).
+//
+// Process lifetime: the child is made a process-group leader. Cancel() sends SIGTERM to the
+// group, then SIGKILL to the group after PlaybookSpec::kill_grace; after a cancelled leader has
+// exited the group gets SIGKILL anyway, so no worker or module process (e.g. a `sleep` a task
+// runs) outlives a cancelled run. The leader is reaped only after that, so the group id cannot be
+// reused while it is being signalled. A run that ends by itself leaves the group alone (a task
+// may have started a daemon on purpose). The leader also gets PR_SET_PDEATHSIG=SIGKILL: if the
+// thread that called Run() dies (i.e. the daemon dies), ansible-playbook dies with it instead of
+// configuring nodes for a manager that no longer holds the token.
+
+#ifndef CLUSTERMGR_MGR_PLAYBOOK_RUNNER_H_
+#define CLUSTERMGR_MGR_PLAYBOOK_RUNNER_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "mgr/ansible_inventory.h"
+
+namespace clustermgr::mgr {
+
+struct PlaybookSpec {
+  std::string playbook_dir;  // directory holding the playbooks (relative to the daemon's cwd ok)
+  std::string playbook;      // path relative to playbook_dir, e.g. "site.yml"
+  std::vector<InventoryHost> hosts;
+  nlohmann::json extra_vars = nlohmann::json::object();  // the merged vars; must be an object
+  std::string user;                                      // --user; empty: not passed
+  std::string private_key;  // --private-key (made absolute); empty: not passed
+  // The program; looked up in the child's PATH when it has no '/'.
+  std::string ansible_playbook = "ansible-playbook";
+  // Extra environment for the child, applied last. Names must match [A-Za-z_][A-Za-z0-9_]*.
+  std::vector<std::pair<std::string, std::string>> env;
+  // Where the private temp dir is made; empty: $TMPDIR, else /tmp.
+  std::string temp_parent;
+  // Time between SIGTERM and SIGKILL on Cancel().
+  std::chrono::milliseconds kill_grace{5000};
+  // Output lines longer than this many bytes are cut and end with a truncation marker.
+  std::size_t max_line_bytes = 16 * 1024;
+};
+
+enum class PlaybookOutcome {
+  kSucceeded,    // exit status 0
+  kFailed,       // non-zero exit status or killed by a signal nobody here sent
+  kCancelled,    // Cancel() took effect (before the start, or the process group was signalled)
+  kSetupFailed,  // never ran: bad spec, missing playbook, exec failure, I/O error
+};
+
+struct [[nodiscard]] PlaybookResult {
+  PlaybookOutcome outcome = PlaybookOutcome::kSetupFailed;
+  int pid = 0;          // the process (= process group) id; 0 when none was started
+  int exit_code = -1;   // exit status when the process exited; -1 otherwise
+  int term_signal = 0;  // the signal that ended the process; 0 otherwise
+  bool cancelled = false;
+  // Empty iff kSucceeded; otherwise one line for the job's error field, e.g.
+  //   `ansible-playbook exited with status 2 (one or more hosts failed)`
+  //   `ansible-playbook was killed by signal 9`
+  //   `cancelled` / `cancelled before the playbook started`
+  //   `playbook "site.yml" not found in "/etc/clustermgr/playbooks"` (see ResolvePlaybookPath)
+  std::string error;
+  bool ok() const { return outcome == PlaybookOutcome::kSucceeded; }
+};
+
+// Called with each output line (no newline, valid UTF-8). Must not throw.
+using LineCallback = std::function<void(std::string_view line)>;
+
+// One run of one playbook. Single use.
+//
+// Threading: Run() blocks the calling thread (the job's worker thread) until the process and
+// its output are finished; `on_line` is invoked synchronously on that thread, in output order,
+// before Run() returns. Cancel() may be called from any thread at any time, also before Run()
+// or after it returned (then it does nothing); it never blocks. The object must outlive every
+// Cancel() call and must not be destroyed while Run() executes.
+class PlaybookRun {
+ public:
+  explicit PlaybookRun(PlaybookSpec spec);
+  ~PlaybookRun();
+  PlaybookRun(const PlaybookRun&) = delete;
+  PlaybookRun& operator=(const PlaybookRun&) = delete;
+
+  // Runs the playbook. Calling it twice is a bug (aborts). Setup errors (everything that makes
+  // the outcome kSetupFailed) are also passed to `on_line` as one line starting with
+  // "clustermgr: ", so that a job log explains itself.
+  PlaybookResult Run(const LineCallback& on_line);
+
+  // Asks the run to stop. Idempotent; thread-safe; async-signal-unsafe.
+  void Cancel();
+
+  // The ansible-playbook process (= process group) id while it runs, 0 before it is started;
+  // once Run() returned, the id is reaped and may belong to another process. Thread-safe; for
+  // diagnostics and tests.
+  int pid() const { return pid_.load(); }
+
+ private:
+  PlaybookSpec spec_;
+  std::atomic<bool> cancel_requested_{false};
+  std::atomic<bool> started_{false};
+  std::atomic<int> pid_{0};
+  int cancel_fd_ = -1;  // eventfd that wakes Run() on Cancel()
+  int cancel_fd_errno_ = 0;
+};
+
+struct [[nodiscard]] PlaybookPath {
+  std::string path;   // absolute: realpath(playbook_dir) + "/" + playbook
+  std::string dir;    // realpath(playbook_dir)
+  std::string error;  // empty on success; one line
+  bool ok() const { return error.empty(); }
+};
+
+// Confines a playbook name to the playbook directory. Errors:
+//   `no playbook specified`
+//   `playbook <p> must be a path relative to the playbook directory` (absolute name)
+//   `playbook <p> must not contain ".." or control characters`
+//   `playbook directory <d> is not usable: <strerror>` (missing, not a directory, ...)
+//   `playbook <p> not found in <realdir>`
+//   `playbook <p> in <realdir> is not usable: <strerror>`
+//   `playbook <p> resolves outside the playbook directory <realdir>` (symlink escape)
+//   `playbook <p> in <realdir> is not a regular file`
+// Names are shown JSON-quoted. The returned path keeps the name's own symlinks (Ansible derives
+// playbook_dir from it) but is checked through realpath().
+PlaybookPath ResolvePlaybookPath(std::string_view playbook_dir, std::string_view playbook);
+
+// Splits a byte stream into lines for a LineCallback: strips "\n" and a "\r" before it, replaces
+// invalid UTF-8 with U+FFFD, and cuts a line after max_line_bytes input bytes (at a character
+// boundary), appending ` [clustermgr: line truncated, <n> bytes dropped]`.
+class OutputLineSplitter {
+ public:
+  explicit OutputLineSplitter(std::size_t max_line_bytes) : max_line_bytes_(max_line_bytes) {}
+  void Feed(std::string_view bytes, const LineCallback& on_line);
+  // Emits a pending partial last line, if any.
+  void Finish(const LineCallback& on_line);
+
+ private:
+  void Emit(const LineCallback& on_line);
+  std::size_t max_line_bytes_;
+  std::string pending_;
+  std::size_t dropped_ = 0;
+};
+
+// Replaces every invalid UTF-8 sequence in `bytes` with U+FFFD.
+std::string ToValidUtf8(std::string_view bytes);
+
+}  // namespace clustermgr::mgr
+
+#endif  // CLUSTERMGR_MGR_PLAYBOOK_RUNNER_H_
