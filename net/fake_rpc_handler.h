@@ -67,8 +67,9 @@ class FakeManager {
   void AddJob(JobInfo job, std::vector<std::string> log = {}) {
     std::lock_guard lock(mu_);
     job.log_line_count = log.size();
-    job_order_.push_back(job.id);
-    jobs_[job.id] = Job{std::move(job), std::move(log)};
+    const std::string id = job.id;
+    job_order_.push_back(id);
+    jobs_[id] = Job{std::move(job), std::move(log)};
   }
   void AppendLog(const std::string& job_id, const std::string& line) {
     std::lock_guard lock(mu_);

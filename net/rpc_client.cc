@@ -89,7 +89,8 @@ RpcResult<RpcReply> RpcClient::Call(const RpcRequest& request, milliseconds extr
   const milliseconds budget = options_.timeout + extra_wait;
   const auto deadline = Clock::now() + budget;
   auto remaining = [&] {
-    auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+    // Rounded up, so the call never gives up before its deadline.
+    auto left = std::chrono::ceil<milliseconds>(deadline - Clock::now());
     return left.count() > 0 ? left : milliseconds(0);
   };
 
