@@ -13,6 +13,11 @@
 // into the tests that include it, never into the net library.
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -34,6 +39,36 @@
 #include "net/rpc_types.h"
 
 namespace clustermgr::net {
+
+// A tcp://127.0.0.1:PORT endpoint where nobody listens, for "server unreachable" tests. The port
+// stays bound (without listen, so connections are refused) for the object's lifetime, so that
+// no other test running in parallel can pick it up.
+class DeadEndpoint {
+ public:
+  DeadEndpoint() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      endpoint_ = "tcp://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+    }
+  }
+  ~DeadEndpoint() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  DeadEndpoint(const DeadEndpoint&) = delete;
+  DeadEndpoint& operator=(const DeadEndpoint&) = delete;
+
+  // Empty if no port could be reserved.
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  int fd_ = -1;
+  std::string endpoint_;
+};
 
 class FakeManager {
  public:

@@ -152,11 +152,9 @@ TEST(RpcClientTest, TimeoutSaysWhoDidNotAnswer) {
 }
 
 TEST(RpcClientTest, UnreachableServerFailsWithinTheTimeout) {
-  std::string endpoint;
-  {
-    FakeManager gone;  // a port that was just free
-    endpoint = gone.endpoint();
-  }
+  DeadEndpoint dead;
+  const std::string& endpoint = dead.endpoint();
+  ASSERT_FALSE(endpoint.empty());
   RpcClient client(endpoint, Timeout(milliseconds(150)));
   auto r = client.Token();
   ASSERT_FALSE(r.ok());
