@@ -1,0 +1,307 @@
+# clustermgr RPC: the public wire contract between `clustermgr` (and any other client) and
+# `clustermgrd`, and between daemons forwarding side-effecting requests to the token holder.
+#
+# Transport: ZeroMQ. The client is a DEALER (a REQ socket works too), the daemon a ROUTER.
+# A request is two frames: an empty delimiter, then one Request message in Cap'n Proto's
+# standard (unpacked) framing. The reply has the same shape and carries the request's id.
+#
+# EVOLUTION IS APPEND-ONLY. This file is a published contract:
+#   * never renumber, remove, rename-with-new-meaning or retype a field, enumerant or union
+#     member; only add new ones with the next ordinal;
+#   * a new operation = a new member at the END of Request's union, with its own parameter
+#     struct (so it can grow later) and, if needed, a new member at the end of Reply's result
+#     union;
+#   * a daemon that does not know a request's union member answers `unimplemented`; a client
+#     that does not know a reply's result member reports an error, never crashes;
+#   * unknown enumerants read as their number: readers map them to an "unspecified" value;
+#   * protocolVersion is bumped when operations or fields are added, so logs say who is newer.
+# Limits every reader applies (see net/rpc_codec.h): message size caps, a traversal limit and a
+# nesting limit; a message beyond them is refused with `invalidArgument`.
+
+@0x90970b0314de920b;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("clustermgr::net::rpcwire");
+
+const protocolVersion :UInt32 = 1;
+# The version of this schema the sender was built with. Informative (see above); zero means
+# "not a clustermgr peer" and is refused.
+
+# ---------------------------------------------------------------------------------------------
+# Requests
+
+struct Request {
+  protocolVersion @0 :UInt32;
+  requestId @1 :UInt64;
+  # Chosen by the client; echoed in the Reply so a late reply to an abandoned request is
+  # recognised and dropped. Never zero for a real request (zero = "could not read your id").
+
+  forwardedBy @2 :Text;
+  # Empty from clients. A daemon forwarding a request to the token holder sets its own instance
+  # name; a daemon never forwards a request that already carries one (no forwarding loops).
+
+  union {
+    nodeGet @3 :NodeGetRequest;
+    nodesGet @4 :NodesGetRequest;
+    commission @5 :CommissionRequest;
+    decommission @6 :DecommissionRequest;
+    update @7 :UpdateRequest;
+    discover @8 :DiscoverRequest;
+    globalGet @9 :GlobalGetRequest;
+    globalSet @10 :GlobalSetRequest;
+    jobGet @11 :JobGetRequest;
+    jobLogFollow @12 :JobLogFollowRequest;
+    jobsList @13 :JobsListRequest;
+    jobCancel @14 :JobCancelRequest;
+    configGet @15 :ConfigGetRequest;
+    configSet @16 :ConfigSetRequest;
+    members @17 :MembersRequest;
+    token @18 :TokenRequest;
+    status @19 :StatusRequest;
+    # Append new operations here (replication, forwarding, ...), ordinals 20 and up.
+  }
+}
+
+struct NodeGetRequest {
+  name @0 :Text;
+}
+
+struct NodesGetRequest {}
+
+struct CommissionRequest {
+  names @0 :List(Text);
+  group @1 :Text;         # host-group, e.g. "service-master"
+  extraVars @2 :Text;     # JSON object text; empty = {}
+}
+
+struct DecommissionRequest {
+  names @0 :List(Text);
+  extraVars @1 :Text;
+}
+
+struct UpdateRequest {
+  names @0 :List(Text);
+  group @1 :Text;         # empty = keep each node's host-group
+  extraVars @2 :Text;
+}
+
+struct DiscoverRequest {
+  addrs @0 :List(Text);   # management addresses
+  extraVars @1 :Text;
+}
+
+struct GlobalGetRequest {}
+
+struct GlobalSetRequest {
+  extraVars @0 :Text;     # JSON object text; replaces the whole global map
+}
+
+struct JobGetRequest {
+  label @0 :Text;         # "active", "last" or a job id
+}
+
+struct JobLogFollowRequest {
+  jobId @0 :Text;
+  fromLine @1 :UInt64;    # index of the first log line wanted (0 = from the start)
+  waitMs @2 :UInt32;
+  # Long-poll: when no line at or after fromLine exists yet and the job has not ended, the daemon
+  # may hold the reply until one does or waitMs has passed (then it answers with no lines).
+}
+
+struct JobsListRequest {}
+
+struct JobCancelRequest {
+  jobId @0 :Text;         # empty = the active job
+}
+
+struct ConfigGetRequest {}
+
+struct ConfigSetRequest {
+  config @0 :Text;        # JSON object text of the runtime configuration
+}
+
+struct MembersRequest {}
+
+struct TokenRequest {}
+
+struct StatusRequest {}
+
+# ---------------------------------------------------------------------------------------------
+# Replies
+
+enum ErrorCode {
+  ok @0;
+  invalidArgument @1;     # malformed request or argument (bad JSON, bad name, undecodable)
+  notFound @2;            # no such node / job
+  failedPrecondition @3;  # refused by lifecycle rules, or another job is active
+  unavailable @4;         # cannot act now: no token holder, no quorum, shutting down
+  internal @5;            # a bug or a store failure on the daemon
+  unimplemented @6;       # operation unknown to this daemon (a newer client)
+  outcomeUnknown @7;      # a forwarded side effect may or may not have happened
+}
+
+struct Reply {
+  protocolVersion @0 :UInt32;
+  requestId @1 :UInt64;   # the Request's id; 0 when the request could not be read
+  error @2 :ErrorCode;
+  message @3 :Text;       # human-readable error text (the daemon's words); empty when ok
+  instance @4 :Text;      # name of the daemon instance that produced the reply
+
+  result :union {
+    none @5 :Void;        # errors, and acknowledgements (globalSet, configSet)
+    node @6 :NodeInfo;              # nodeGet
+    nodeList @7 :NodeList;          # nodesGet
+    jobAccepted @8 :JobAccepted;    # commission, decommission, update, discover
+    json @9 :JsonText;              # globalGet, configGet
+    jobDetail @10 :JobDetail;       # jobGet
+    jobLog @11 :JobLogChunk;        # jobLogFollow
+    jobList @12 :JobList;           # jobsList
+    jobCancelled @13 :JobCancelled; # jobCancel
+    memberList @14 :MemberList;     # members
+    token @15 :TokenInfo;           # token
+    status @16 :StatusInfo;         # status
+    # Append new result shapes here, ordinals 17 and up.
+  }
+}
+
+struct KeyValue {
+  key @0 :Text;
+  value @1 :Text;
+}
+
+enum NodeStatus {
+  unspecified @0;         # no value (e.g. no previous status)
+  unallocated @1;
+  provisioning @2;
+  allocated @3;
+  cancelled @4;
+  decommissioned @5;
+  maintenance @6;
+}
+
+enum NodeState {
+  unknown @0;
+  discovered @1;
+  disappeared @2;
+}
+
+struct NodeInfo {
+  name @0 :Text;
+  addr @1 :Text;
+  status @2 :NodeStatus;
+  state @3 :NodeState;
+  prevStatus @4 :NodeStatus;
+  prevState @5 :NodeState;
+  hostGroups @6 :List(Text);
+  monitoring @7 :List(KeyValue);  # Serf tags and monitoring facts, sorted by key
+  extraVars @8 :Text;             # remembered per-node extra-vars, JSON object text
+}
+
+struct NodeList {
+  nodes @0 :List(NodeInfo);
+}
+
+struct JobAccepted {
+  jobId @0 :Text;
+}
+
+struct JsonText {
+  text @0 :Text;          # one JSON document
+}
+
+enum JobStatus {
+  unspecified @0;
+  queued @1;
+  running @2;
+  complete @3;
+  errored @4;
+  cancelled @5;
+  interrupted @6;         # its owner died; a later token holder made its nodes safe
+}
+
+struct JobInfo {
+  id @0 :Text;
+  desc @1 :Text;
+  nodes @2 :List(Text);
+  status @3 :JobStatus;
+  error @4 :Text;
+  epoch @5 :UInt64;       # fencing epoch of the token holder that ran it
+  owner @6 :Text;         # instance that ran it
+  createdMs @7 :Int64;    # Unix time in ms; 0 = not yet
+  startedMs @8 :Int64;
+  endedMs @9 :Int64;
+  logLineCount @10 :UInt64;
+}
+
+struct JobDetail {
+  job @0 :JobInfo;
+  firstLine @1 :UInt64;   # index of logLines[0] (> 0 when the daemon capped the log)
+  logLines @2 :List(Text);
+}
+
+struct JobLogChunk {
+  firstLine @0 :UInt64;   # index of lines[0]; > fromLine when lines were dropped by the cap
+  lines @1 :List(Text);
+  ended @2 :Bool;         # the job has ended and lines reach the end of its log
+  status @3 :JobStatus;
+  error @4 :Text;
+}
+
+struct JobList {
+  jobs @0 :List(JobInfo); # oldest first
+}
+
+struct JobCancelled {
+  jobId @0 :Text;
+}
+
+struct MemberInfo {
+  name @0 :Text;
+  rpcEndpoint @1 :Text;
+  gossipEndpoint @2 :Text;
+  alive @3 :Bool;
+  self @4 :Bool;          # the instance that answered
+  tokenHolder @5 :Bool;
+  lagDeltas @6 :Int64;    # deltas of this member known but not yet applied here; -1 = unknown
+  lastSeenMs @7 :Int64;   # Unix ms of the last message from it; 0 = never
+}
+
+struct MemberList {
+  members @0 :List(MemberInfo);
+}
+
+struct TokenInfo {
+  holder @0 :Text;        # empty = nobody holds the token
+  epoch @1 :UInt64;       # the holder's fencing epoch
+  highestEpoch @2 :UInt64;
+  visibleManagers @3 :UInt32;
+  expectedManagers @4 :UInt32;
+  quorum @5 :UInt32;
+  hasQuorum @6 :Bool;     # as seen by the answering instance
+  selfHolds @7 :Bool;
+  reason @8 :Text;        # why there is no holder, e.g. "sees 1 of 2 required managers"
+}
+
+struct PeerStatus {
+  endpoint @0 :Text;
+  name @1 :Text;
+  connected @2 :Bool;
+  lastContactMs @3 :Int64;
+}
+
+struct StatusInfo {
+  name @0 :Text;
+  version @1 :Text;
+  protocolVersion @2 :UInt32;
+  startedMs @3 :Int64;
+  rpcEndpoint @4 :Text;
+  gossipEndpoint @5 :Text;
+  stateEntries @6 :UInt64;
+  stateBytes @7 :UInt64;
+  tombstones @8 :UInt64;
+  peers @9 :List(PeerStatus);
+  dataDir @10 :Text;
+  storeOk @11 :Bool;
+  storeError @12 :Text;
+  lastAntiEntropyMs @13 :Int64;   # Unix ms; 0 = never
+}

@@ -1,0 +1,270 @@
+#include "net/rpc_client.h"
+
+#include <algorithm>
+#include <exception>
+#include <limits>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <zmq.hpp>
+
+namespace clustermgr::net {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// zmq::poll that treats an interrupted wait (EINTR) as a spurious wake-up instead of throwing.
+void PollOne(zmq::pollitem_t* item, milliseconds timeout) {
+  try {
+    zmq::poll(item, 1, timeout);
+  } catch (const zmq::error_t& e) {
+    if (e.num() != EINTR) throw;
+    item->revents = 0;
+  }
+}
+
+}  // namespace
+
+std::string FormatDuration(milliseconds d) {
+  auto ms = d.count();
+  if (ms < 1000) return std::to_string(ms) + "ms";
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  std::string frac = std::to_string(ms % 1000);
+  frac.insert(0, 3 - frac.size(), '0');
+  while (!frac.empty() && frac.back() == '0') frac.pop_back();
+  return std::to_string(ms / 1000) + "." + frac + "s";
+}
+
+RpcClient::RpcClient(std::string url) : RpcClient(std::move(url), Options()) {}
+
+RpcClient::RpcClient(std::string url, Options options, zmq::context_t* context)
+    : url_(std::move(url)), options_(std::move(options)), context_(context) {
+  if (context_ == nullptr) {
+    owned_context_ = std::make_unique<zmq::context_t>(1);
+    context_ = owned_context_.get();
+  }
+}
+
+RpcClient::~RpcClient() { ResetSocket(); }
+
+void RpcClient::ResetSocket() {
+  try {
+    socket_.reset();  // linger 0: nothing pending is kept
+  } catch (...) {
+  }
+}
+
+RpcResult<bool> RpcClient::EnsureSocket() {
+  if (socket_) return true;
+  try {
+    auto socket = std::make_unique<zmq::socket_t>(*context_, zmq::socket_type::dealer);
+    socket->set(zmq::sockopt::linger, 0);
+    // Queue only to completed connections: a request is never parked for a server that is not
+    // there, to be delivered (and acted on) after this call has given up.
+    socket->set(zmq::sockopt::immediate, true);
+    socket->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options_.max_reply_bytes));
+    socket->connect(url_);
+    socket_ = std::move(socket);
+    return true;
+  } catch (const zmq::error_t& e) {
+    return RpcError{RpcCode::kInvalidArgument, "invalid URL \"" + url_ + "\": " + e.what()};
+  } catch (const std::exception& e) {
+    return RpcError{RpcCode::kInternal, "cannot create RPC socket: " + std::string(e.what())};
+  }
+}
+
+RpcResult<RpcReply> RpcClient::Call(const RpcRequest& request, milliseconds extra_wait) {
+  RpcResult<bool> ready = EnsureSocket();
+  if (!ready.ok()) return ready.error();
+
+  const std::uint64_t id = next_request_id_++;
+  std::string body = EncodeRequest(id, request, options_.forwarded_by);
+  if (body.size() > kMaxRequestBytes) {
+    return RpcError{RpcCode::kInvalidArgument, "request of " + std::to_string(body.size()) +
+                                                   " bytes is over the limit of " +
+                                                   std::to_string(kMaxRequestBytes) + " bytes"};
+  }
+  const milliseconds budget = options_.timeout + extra_wait;
+  const auto deadline = Clock::now() + budget;
+  auto remaining = [&] {
+    // Rounded up, so the call never gives up before its deadline.
+    auto left = std::chrono::ceil<milliseconds>(deadline - Clock::now());
+    return left.count() > 0 ? left : milliseconds(0);
+  };
+
+  try {
+    // Send once a connection is up (POLLOUT with ZMQ_IMMEDIATE means "connected").
+    bool sent = false;
+    while (!sent) {
+      zmq::pollitem_t item{socket_->handle(), 0, ZMQ_POLLOUT, 0};
+      PollOne(&item, remaining());
+      if ((item.revents & ZMQ_POLLOUT) != 0) {
+        const auto more = zmq::send_flags::sndmore | zmq::send_flags::dontwait;
+        if (socket_->send(zmq::message_t(), more)) {
+          socket_->send(zmq::buffer(body), zmq::send_flags::dontwait);
+          sent = true;
+          continue;
+        }
+      }
+      if (remaining().count() == 0) {
+        return RpcError{RpcCode::kUnavailable,
+                        "could not connect to " + url_ + " within " + FormatDuration(budget)};
+      }
+    }
+
+    for (;;) {
+      zmq::pollitem_t item{socket_->handle(), 0, ZMQ_POLLIN, 0};
+      PollOne(&item, remaining());
+      if ((item.revents & ZMQ_POLLIN) == 0) {
+        if (remaining().count() > 0) continue;  // spurious wake-up (EINTR)
+        std::string message = "no reply from " + url_ + " within " + FormatDuration(budget);
+        if (IsMutation(request)) {
+          return RpcError{RpcCode::kOutcomeUnknown,
+                          message + " (the request may or may not have taken effect)"};
+        }
+        return RpcError{RpcCode::kUnavailable, std::move(message)};
+      }
+      // Read the whole multipart message: [delimiter] body (the body is the last frame).
+      std::vector<zmq::message_t> frames;
+      bool more = true;
+      while (more) {
+        zmq::message_t part;
+        if (!socket_->recv(part, zmq::recv_flags::dontwait)) break;
+        more = part.more();
+        if (frames.size() < 3) frames.push_back(std::move(part));
+      }
+      if (frames.empty()) continue;
+      const bool shape_ok = (frames.size() == 2 && frames[0].size() == 0) ||
+                            (frames.size() == 1 && frames[0].size() != 0);
+      if (!shape_ok) {
+        ++late_replies_discarded_;  // cannot be ours: our server always answers in this shape
+        continue;
+      }
+      RpcResult<DecodedReply> decoded =
+          DecodeReply(frames.back().to_string_view(), kReplyDecodeLimits);
+      if (!decoded.ok()) {
+        return RpcError{RpcCode::kInternal,
+                        "unreadable reply from " + url_ + ": " + decoded.error().message};
+      }
+      const std::uint64_t reply_id = decoded.value().request_id;
+      // Id 0: the server could not read our request's id; only the current request can be
+      // the cause (earlier ones were read well enough to be answered with their id, or the
+      // answer is for the current one).
+      if (reply_id != id && !(reply_id == 0 && decoded.value().reply.code != RpcCode::kOk)) {
+        ++late_replies_discarded_;
+        continue;
+      }
+      return std::move(decoded).value().reply;
+    }
+  } catch (const zmq::error_t& e) {
+    ResetSocket();
+    return RpcError{RpcCode::kUnavailable, "RPC to " + url_ + " failed: " + e.what()};
+  } catch (const std::exception& e) {
+    ResetSocket();
+    return RpcError{RpcCode::kInternal, "RPC to " + url_ + " failed: " + e.what()};
+  }
+}
+
+template <typename T>
+RpcResult<T> RpcClient::Expect(const RpcRequest& request, milliseconds extra_wait) {
+  RpcResult<RpcReply> reply = Call(request, extra_wait);
+  if (!reply.ok()) return reply.error();
+  RpcReply& r = reply.value();
+  if (r.code != RpcCode::kOk) return RpcError{r.code, std::move(r.message)};
+  if constexpr (std::is_same_v<T, Ack>) {
+    if (std::holds_alternative<std::monostate>(r.payload)) return Ack{};
+  } else {
+    if (T* value = std::get_if<T>(&r.payload)) return std::move(*value);
+  }
+  return RpcError{RpcCode::kInternal,
+                  "unexpected reply to " + std::string(OperationName(request)) + " from " + url_};
+}
+
+RpcResult<NodeInfo> RpcClient::NodeGet(const std::string& name) {
+  return Expect<NodeInfo>(NodeGetRequest{name});
+}
+
+RpcResult<std::vector<NodeInfo>> RpcClient::NodesGet() {
+  auto r = Expect<NodeList>(NodesGetRequest{});
+  if (!r.ok()) return r.error();
+  return std::move(r.value().nodes);
+}
+
+RpcResult<JobAccepted> RpcClient::Commission(const std::vector<std::string>& names,
+                                             const std::string& group,
+                                             const std::string& extra_vars) {
+  return Expect<JobAccepted>(CommissionRequest{names, group, extra_vars});
+}
+
+RpcResult<JobAccepted> RpcClient::Decommission(const std::vector<std::string>& names,
+                                               const std::string& extra_vars) {
+  return Expect<JobAccepted>(DecommissionRequest{names, extra_vars});
+}
+
+RpcResult<JobAccepted> RpcClient::Update(const std::vector<std::string>& names,
+                                         const std::string& group, const std::string& extra_vars) {
+  return Expect<JobAccepted>(UpdateRequest{names, group, extra_vars});
+}
+
+RpcResult<JobAccepted> RpcClient::Discover(const std::vector<std::string>& addrs,
+                                           const std::string& extra_vars) {
+  return Expect<JobAccepted>(DiscoverRequest{addrs, extra_vars});
+}
+
+RpcResult<std::string> RpcClient::GlobalGet() {
+  auto r = Expect<JsonText>(GlobalGetRequest{});
+  if (!r.ok()) return r.error();
+  return std::move(r.value().text);
+}
+
+RpcResult<Ack> RpcClient::GlobalSet(const std::string& extra_vars) {
+  return Expect<Ack>(GlobalSetRequest{extra_vars});
+}
+
+RpcResult<JobDetail> RpcClient::JobGet(const std::string& label) {
+  return Expect<JobDetail>(JobGetRequest{label});
+}
+
+RpcResult<JobLogChunk> RpcClient::JobLogFollow(const std::string& job_id, std::uint64_t from_line,
+                                               milliseconds wait) {
+  if (wait.count() < 0) wait = milliseconds(0);
+  const auto wait_ms = static_cast<std::uint32_t>(
+      std::min<std::int64_t>(wait.count(), std::numeric_limits<std::uint32_t>::max()));
+  return Expect<JobLogChunk>(JobLogFollowRequest{job_id, from_line, wait_ms}, wait);
+}
+
+RpcResult<std::vector<JobInfo>> RpcClient::JobsList() {
+  auto r = Expect<JobList>(JobsListRequest{});
+  if (!r.ok()) return r.error();
+  return std::move(r.value().jobs);
+}
+
+RpcResult<std::string> RpcClient::JobCancel(const std::string& job_id) {
+  auto r = Expect<JobCancelled>(JobCancelRequest{job_id});
+  if (!r.ok()) return r.error();
+  return std::move(r.value().job_id);
+}
+
+RpcResult<std::string> RpcClient::ConfigGet() {
+  auto r = Expect<JsonText>(ConfigGetRequest{});
+  if (!r.ok()) return r.error();
+  return std::move(r.value().text);
+}
+
+RpcResult<Ack> RpcClient::ConfigSet(const std::string& config) {
+  return Expect<Ack>(ConfigSetRequest{config});
+}
+
+RpcResult<std::vector<MemberInfo>> RpcClient::Members() {
+  auto r = Expect<MemberList>(MembersRequest{});
+  if (!r.ok()) return r.error();
+  return std::move(r.value().members);
+}
+
+RpcResult<TokenInfo> RpcClient::Token() { return Expect<TokenInfo>(TokenRequest{}); }
+
+RpcResult<StatusInfo> RpcClient::Status() { return Expect<StatusInfo>(StatusRequest{}); }
+
+}  // namespace clustermgr::net

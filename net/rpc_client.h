@@ -1,0 +1,116 @@
+// The client end of the RPC protocol (net/rpc.capnp): a ZeroMQ DEALER with one request in
+// flight at a time and a deadline per call. Used by the `clustermgr` CLI, by tests and by a
+// daemon forwarding a request to the token holder.
+//
+// Every call returns an RpcResult: the value, or an RpcError whose code is
+//   * the daemon's own (kInvalidArgument, kNotFound, kFailedPrecondition, kUnavailable,
+//     kInternal, kUnimplemented, kOutcomeUnknown) with its message verbatim;
+//   * kUnavailable "could not connect to URL within T" when no connection came up in time
+//     (nothing was sent), or "no reply from URL within T" for a read-only call;
+//   * kOutcomeUnknown "no reply from URL within T (the request may or may not have taken
+//     effect)" for a call with side effects (IsMutation);
+//   * kInvalidArgument for a malformed URL or a request above kMaxRequestBytes (not sent);
+//   * kInternal for a reply that cannot be read or does not match the call.
+//
+// Correlation: each request carries a fresh id; a reply with another id (a late answer to a
+// call that timed out) is discarded and counted, so it can never be taken for the current
+// call's answer. The socket is kept across timeouts (ZMQ_IMMEDIATE keeps nothing queued for a
+// peer that is not connected, so a timed-out request is not delivered after the fact to a
+// server that comes up later).
+//
+// Thread-safety: none. A client owns a ZeroMQ socket; use one client per thread. Nothing is
+// sent or connected until the first call.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/rpc_codec.h"
+#include "net/rpc_types.h"
+
+namespace zmq {
+class context_t;
+class socket_t;
+}  // namespace zmq
+
+namespace clustermgr::net {
+
+class RpcClient {
+ public:
+  struct Options {
+    // How long a call waits for its reply (long-polls add their own wait on top).
+    std::chrono::milliseconds timeout{10000};
+    // Largest reply accepted; bigger ones make libzmq drop the connection (the call times out).
+    std::size_t max_reply_bytes = kMaxReplyBytes;
+    // Set by a daemon forwarding requests: its instance name (see Request.forwardedBy).
+    std::string forwarded_by;
+  };
+
+  // `url` is a ZeroMQ endpoint, e.g. "tcp://127.0.0.1:9007". `context` may be null: the client
+  // then owns a private one. Otherwise it must outlive the client.
+  explicit RpcClient(std::string url);
+  RpcClient(std::string url, Options options, zmq::context_t* context = nullptr);
+  ~RpcClient();
+  RpcClient(const RpcClient&) = delete;
+  RpcClient& operator=(const RpcClient&) = delete;
+
+  const std::string& url() const { return url_; }
+  std::chrono::milliseconds timeout() const { return options_.timeout; }
+  void set_timeout(std::chrono::milliseconds timeout) { options_.timeout = timeout; }
+  // Replies dropped because their id was not the current call's (late answers).
+  std::uint64_t late_replies_discarded() const { return late_replies_discarded_; }
+
+  // Sends any request and returns the daemon's whole reply, error code included (forwarding
+  // relays it as is). The RpcResult fails only for transport problems (see above); the call
+  // waits up to timeout + extra_wait.
+  RpcResult<RpcReply> Call(const RpcRequest& request,
+                           std::chrono::milliseconds extra_wait = std::chrono::milliseconds(0));
+
+  // Typed calls: the daemon's error codes become RpcErrors.
+  RpcResult<NodeInfo> NodeGet(const std::string& name);
+  RpcResult<std::vector<NodeInfo>> NodesGet();
+  RpcResult<JobAccepted> Commission(const std::vector<std::string>& names, const std::string& group,
+                                    const std::string& extra_vars);
+  RpcResult<JobAccepted> Decommission(const std::vector<std::string>& names,
+                                      const std::string& extra_vars);
+  // group empty = keep each node's host-group.
+  RpcResult<JobAccepted> Update(const std::vector<std::string>& names, const std::string& group,
+                                const std::string& extra_vars);
+  RpcResult<JobAccepted> Discover(const std::vector<std::string>& addrs,
+                                  const std::string& extra_vars);
+  RpcResult<std::string> GlobalGet();  // JSON object text
+  RpcResult<Ack> GlobalSet(const std::string& extra_vars);
+  RpcResult<JobDetail> JobGet(const std::string& label);  // "active", "last" or an id
+  // Long-poll: waits up to `wait` on the daemon for lines at/after from_line or the job's end.
+  RpcResult<JobLogChunk> JobLogFollow(const std::string& job_id, std::uint64_t from_line,
+                                      std::chrono::milliseconds wait);
+  RpcResult<std::vector<JobInfo>> JobsList();
+  RpcResult<std::string> JobCancel(const std::string& job_id);  // "" = active; returns its id
+  RpcResult<std::string> ConfigGet();                           // JSON object text
+  RpcResult<Ack> ConfigSet(const std::string& config);
+  RpcResult<std::vector<MemberInfo>> Members();
+  RpcResult<TokenInfo> Token();
+  RpcResult<StatusInfo> Status();
+
+ private:
+  template <typename T>
+  RpcResult<T> Expect(const RpcRequest& request, std::chrono::milliseconds extra_wait = {});
+  RpcResult<bool> EnsureSocket();
+  void ResetSocket();
+
+  std::string url_;
+  Options options_;
+  std::unique_ptr<zmq::context_t> owned_context_;  // declared before socket_: outlives it
+  zmq::context_t* context_;
+  std::unique_ptr<zmq::socket_t> socket_;
+  std::uint64_t next_request_id_ = 1;
+  std::uint64_t late_replies_discarded_ = 0;
+};
+
+// "10s", "1.5s", "250ms".
+std::string FormatDuration(std::chrono::milliseconds d);
+
+}  // namespace clustermgr::net

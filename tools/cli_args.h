@@ -1,0 +1,42 @@
+// The `clustermgr` argument walker: separates flags from command words, wherever they stand
+// (`clustermgr --json node get n1` = `clustermgr node get n1 --json`). It knows every flag of
+// every command; which flags a command accepts is checked later (tools/cli.cc), against the
+// command the words name.
+//
+// Flags: -u/--url URL, -j/--json, --timeout SECONDS, -h/--help, --version (global);
+// -g/--group GROUP, -e/--extra-vars JSON, -f/--follow (per command). A value is the next
+// argument or follows '=' in the long form (--url=tcp://...). "--" ends flags; "-" alone is a
+// word (stdin for `config set -`). No bundling of short flags (-jf is an unknown flag).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace clustermgr::cli {
+
+struct Args {
+  // Global.
+  std::optional<std::string> url;
+  bool json = false;
+  std::optional<std::string> timeout;  // as typed; validated by the caller
+  bool help = false;
+  bool version = false;
+  // Per command.
+  std::optional<std::string> group;
+  std::optional<std::string> extra_vars;
+  bool follow = false;
+  // Command words and their operands, in order.
+  std::vector<std::string> words;
+};
+
+struct ParseResult {
+  Args args;
+  std::string error;  // a usage error, one line; empty = parsed
+  bool ok() const { return error.empty(); }
+};
+
+// `argv` excludes the program name. A repeated flag keeps its last value.
+[[nodiscard]] ParseResult ParseArgs(const std::vector<std::string>& argv);
+
+}  // namespace clustermgr::cli
