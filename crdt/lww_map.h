@@ -36,6 +36,9 @@ struct WriteTag {
   uint64_t seq = 0;
 
   Dot dot() const { return Dot{stamp.origin, seq}; }
+  // Needed by LwwEntry's and so ClusterState's defaulted ==, which are silently deleted without
+  // it.
+  friend bool operator==(const WriteTag&, const WriteTag&) = default;
 };
 
 template <typename V>
