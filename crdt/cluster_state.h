@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -73,7 +74,8 @@ class DeltaBuilder {
 
   void SetGlobal(const std::string& name, std::string json);
   void EraseGlobal(const std::string& name);
-  // Replaces the whole global map: sets every given key, tombstones every other live key.
+  // Replaces the whole global map: sets every given key, tombstones every other key live in base
+  // or set earlier in this builder.
   void ReplaceGlobals(const std::map<std::string, std::string>& globals);
 
   void SetNodeVar(const std::string& node, const std::string& name, std::string json);
@@ -81,7 +83,8 @@ class DeltaBuilder {
 
   void AddHostGroup(const std::string& node, const std::string& group);
   void RemoveHostGroup(const std::string& node, const std::string& group);
-  // Makes `groups` the node's whole host-group set.
+  // Makes `groups` the node's whole host-group set, as base changed by this builder's earlier
+  // mutations holds it.
   void SetHostGroups(const std::string& node, const std::vector<std::string>& groups);
 
   void PutNode(const std::string& name, InventoryRecord record);
@@ -89,6 +92,7 @@ class DeltaBuilder {
   void PutJobLogChunk(const std::string& job_id, uint64_t chunk, std::string text);
 
   void SetConfig(const std::string& key, std::string json);
+  // Like ReplaceGlobals, for the config section.
   void ReplaceConfig(const std::map<std::string, std::string>& config);
 
   void RaiseEpoch(uint64_t epoch);
