@@ -96,10 +96,14 @@ std::vector<std::string> ClusterState::JobLog(const std::string& id) const {
   return lines;
 }
 
+void DeltaBuilder::NoteEpoch() { delta_.token_epoch.Join(MaxRegister::Of(tag_.stamp.epoch)); }
+
 void DeltaBuilder::SetGlobal(const std::string& name, std::string json) {
+  NoteEpoch();
   delta_.globals.Overwrite(name, {tag_, std::move(json)});
 }
 void DeltaBuilder::EraseGlobal(const std::string& name) {
+  NoteEpoch();
   delta_.globals.Overwrite(name, {tag_, std::nullopt});
 }
 void DeltaBuilder::ReplaceGlobals(const std::map<std::string, std::string>& globals) {
@@ -110,9 +114,11 @@ void DeltaBuilder::ReplaceGlobals(const std::map<std::string, std::string>& glob
 }
 
 void DeltaBuilder::SetNodeVar(const std::string& node, const std::string& name, std::string json) {
+  NoteEpoch();
   delta_.node_vars.Overwrite({node, name}, {tag_, std::move(json)});
 }
 void DeltaBuilder::EraseNodeVar(const std::string& node, const std::string& name) {
+  NoteEpoch();
   delta_.node_vars.Overwrite({node, name}, {tag_, std::nullopt});
 }
 
@@ -164,22 +170,29 @@ void DeltaBuilder::SetHostGroups(const std::string& node, const std::vector<std:
 }
 
 void DeltaBuilder::PutNode(const std::string& name, InventoryRecord record) {
+  NoteEpoch();
   delta_.inventory.Overwrite(name, {tag_, std::move(record)});
 }
 void DeltaBuilder::PutJob(JobRecord job) {
   const std::string id = job.id;
+  NoteEpoch();
   delta_.jobs.Overwrite(id, {tag_, std::move(job)});
 }
 void DeltaBuilder::PutJobLogChunk(const std::string& job_id, uint64_t chunk, std::string text) {
+  NoteEpoch();
   delta_.job_logs.Overwrite({job_id, chunk}, {tag_, std::move(text)});
 }
 
 void DeltaBuilder::SetConfig(const std::string& key, std::string json) {
+  NoteEpoch();
   delta_.config.Overwrite(key, {tag_, std::move(json)});
 }
 void DeltaBuilder::ReplaceConfig(const std::map<std::string, std::string>& config) {
   for (const std::string& key : LiveKeysInView(base_.config, delta_.config)) {
-    if (!config.count(key)) delta_.config.Overwrite(key, {tag_, std::nullopt});
+    if (!config.count(key)) {
+      NoteEpoch();
+      delta_.config.Overwrite(key, {tag_, std::nullopt});
+    }
   }
   for (const auto& [key, json] : config) SetConfig(key, json);
 }

@@ -68,6 +68,12 @@ struct Delta {
 // only read: the owner persists the delta and then joins it, so a failed write leaves memory
 // unchanged. Reads of the base do not see the mutations being built. A later mutation of the
 // same key in one builder supersedes an earlier one. `base` must outlive the builder.
+//
+// A delta that writes an LWW entry also raises token_epoch to the tag's epoch, so every replica
+// that applies an entry knows its epoch. A writer must stamp with its state's
+// token_epoch.value() (or higher): then a write issued after applying another entry always
+// orders above it, which CollectTombstones relies on (a write stamped below a tombstone it had
+// seen would lose at first and come back once the tombstone is collected).
 class DeltaBuilder {
  public:
   DeltaBuilder(const ClusterState& base, WriteTag tag) : base_(base), tag_(std::move(tag)) {}
@@ -103,6 +109,8 @@ class DeltaBuilder {
   ClusterState Take() && { return std::move(delta_); }
 
  private:
+  // Raises the delta's token_epoch to the tag's epoch; every LWW write calls it.
+  void NoteEpoch();
   // The element's dots as base joined with the delta so far would hold them.
   std::set<Dot> ViewDots(const HostGroupKey& element) const;
 

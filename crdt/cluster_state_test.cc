@@ -202,6 +202,22 @@ TEST(ClusterStateTest, ConcurrentHostGroupAddAndRemoveAddWins) {
   EXPECT_EQ(a.state(), b.state());
 }
 
+TEST(ClusterStateTest, ReAddingAHostGroupSupersedesItsOlderDotsEverywhere) {
+  Replica a("a"), b("b");
+  const ClusterState from_a = a.Write([](DeltaBuilder& x) { x.AddHostGroup("n1", "web"); });
+  b.state().Join(from_a);
+  const ClusterState readd = b.Write([](DeltaBuilder& x) { x.AddHostGroup("n1", "web"); });
+  EXPECT_EQ(b.state().host_groups.DotsOf({"n1", "web"}), (std::set<Dot>{{"b", 1}}));
+  EXPECT_TRUE(readd.host_groups.context().Contains({"a", 1})) << "the delta names what it replaces";
+  a.state().Join(readd);
+  EXPECT_EQ(a.state().host_groups.DotsOf({"n1", "web"}), (std::set<Dot>{{"b", 1}}));
+  // So a later remove at b, which only sees b:1, removes the element everywhere.
+  const ClusterState rem = b.Write([](DeltaBuilder& x) { x.RemoveHostGroup("n1", "web"); });
+  a.state().Join(rem);
+  EXPECT_TRUE(a.state().HostGroups("n1").empty());
+  EXPECT_EQ(a.state(), b.state());
+}
+
 TEST(ClusterStateTest, HostGroupDotsContinueAcrossDeltas) {
   Replica r("a");
   (void)r.Write([](DeltaBuilder& b) {
@@ -390,6 +406,44 @@ TEST(ClusterStateTest, DeltasInAnyOrderEqualTheFullState) {
     for (int i = 2; i >= 0; --i) s.Join(deltas[(rot + i) % 3]);  // duplicates
     EXPECT_EQ(s, r.state()) << "rotation " << rot;
   }
+}
+
+// A delta teaches the epoch its entries were written at. Otherwise an instance that missed the
+// RaiseEpoch delta but applied a later write of that epoch stamps its own next write of the same
+// key below it: a causally later write that loses, and, once the tombstone is collected under
+// CollectTombstones' precondition, comes back as a zombie on the replicas it reaches late.
+TEST(ClusterStateTest, AWriterLearnsTheEpochOfEveryEntryItApplies) {
+  ManualClock pa(1'000'000), pc(1'000'000);
+  HybridClock ca(&pa), cc(&pc);
+  ClusterState a, c;
+  auto write = [](ClusterState& s, HybridClock& clock, const std::string& origin, uint64_t seq,
+                  auto&& fill) {
+    DeltaBuilder b(s, WriteTag{{s.token_epoch.value(), clock.Now(), origin}, seq});
+    fill(b);
+    ClusterState d = std::move(b).Take();
+    s.Join(d);
+    return d;
+  };
+  // a takes the token at epoch 2; that delta never reaches c.
+  (void)write(a, ca, "a", 1, [](DeltaBuilder& b) { b.RaiseEpoch(2); });
+  // a deletes k at epoch 2; c applies that delta.
+  const ClusterState tombstone = write(a, ca, "a", 2, [](DeltaBuilder& b) { b.EraseGlobal("k"); });
+  ASSERT_TRUE(cc.Observe(tombstone.globals.Find("k")->tag.stamp.hlc).ok());
+  c.Join(tombstone);
+  EXPECT_EQ(c.token_epoch.value(), 2u);
+  // c then sets k, stamped with the highest epoch it knows: causally after the delete, it wins.
+  const ClusterState later = write(c, cc, "c", 1, [](DeltaBuilder& b) { b.SetGlobal("k", "1"); });
+  EXPECT_EQ(c.Globals(), (StringMap{{"k", "1"}}));
+
+  // Everyone has applied a:1..2, and nobody issued anything before applying them: the
+  // precondition of CollectTombstones holds for {a:2} while `later` is still in flight.
+  VersionVector stable;
+  stable.Advance("a", 2);
+  (void)a.CollectTombstones(stable);
+  (void)c.CollectTombstones(stable);
+  a.Join(later);
+  EXPECT_EQ(a.Globals(), c.Globals());
+  EXPECT_TRUE(a == c);
 }
 
 TEST(DeltaTest, CarriesOriginAndSeq) {
