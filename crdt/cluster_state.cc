@@ -16,6 +16,26 @@ std::map<std::string, std::string> LiveStrings(const LwwMap<K, std::string>& map
   return out;
 }
 
+// The keys live in `base` joined with `delta` (by the rule of LwwMap::JoinEntry), without
+// building the join: what a builder's later mutation must see of its earlier ones.
+template <typename K, typename V>
+std::set<K> LiveKeysInView(const LwwMap<K, V>& base, const LwwMap<K, V>& delta) {
+  std::set<K> live;
+  for (const auto& [key, entry] : base.entries()) {
+    const auto* mine = delta.Find(key);
+    if (mine == nullptr || !(entry.tag.stamp < mine->tag.stamp)) {
+      if (!entry.tombstone()) live.insert(key);
+    }
+  }
+  for (const auto& [key, entry] : delta.entries()) {
+    const auto* theirs = base.Find(key);
+    if (theirs == nullptr || theirs->tag.stamp < entry.tag.stamp) {
+      if (!entry.tombstone()) live.insert(key);
+    }
+  }
+  return live;
+}
+
 }  // namespace
 
 void ClusterState::Join(const ClusterState& other) {
@@ -76,23 +96,29 @@ std::vector<std::string> ClusterState::JobLog(const std::string& id) const {
   return lines;
 }
 
+void DeltaBuilder::NoteEpoch() { delta_.token_epoch.Join(MaxRegister::Of(tag_.stamp.epoch)); }
+
 void DeltaBuilder::SetGlobal(const std::string& name, std::string json) {
+  NoteEpoch();
   delta_.globals.Overwrite(name, {tag_, std::move(json)});
 }
 void DeltaBuilder::EraseGlobal(const std::string& name) {
+  NoteEpoch();
   delta_.globals.Overwrite(name, {tag_, std::nullopt});
 }
 void DeltaBuilder::ReplaceGlobals(const std::map<std::string, std::string>& globals) {
-  for (const auto& [name, entry] : base_.globals.entries()) {
-    if (!entry.tombstone() && !globals.count(name)) EraseGlobal(name);
+  for (const std::string& name : LiveKeysInView(base_.globals, delta_.globals)) {
+    if (!globals.count(name)) EraseGlobal(name);
   }
   for (const auto& [name, json] : globals) SetGlobal(name, json);
 }
 
 void DeltaBuilder::SetNodeVar(const std::string& node, const std::string& name, std::string json) {
+  NoteEpoch();
   delta_.node_vars.Overwrite({node, name}, {tag_, std::move(json)});
 }
 void DeltaBuilder::EraseNodeVar(const std::string& node, const std::string& name) {
+  NoteEpoch();
   delta_.node_vars.Overwrite({node, name}, {tag_, std::nullopt});
 }
 
@@ -126,31 +152,45 @@ void DeltaBuilder::RemoveHostGroup(const std::string& node, const std::string& g
 
 void DeltaBuilder::SetHostGroups(const std::string& node, const std::vector<std::string>& groups) {
   const std::set<std::string> wanted(groups.begin(), groups.end());
-  for (const std::string& g : base_.HostGroups(node)) {
+  // The node's groups as base joined with the delta so far holds them: an earlier mutation in
+  // this builder counts.
+  std::set<std::string> current;
+  const ClusterState* const views[] = {&base_, &delta_};
+  for (const ClusterState* s : views) {
+    for (const std::string& g : s->HostGroups(node)) {
+      if (!ViewDots({node, g}).empty()) current.insert(g);
+    }
+  }
+  for (const std::string& g : current) {
     if (!wanted.count(g)) RemoveHostGroup(node, g);
   }
   for (const std::string& g : wanted) {
-    if (!base_.host_groups.Contains({node, g})) AddHostGroup(node, g);
+    if (!current.count(g)) AddHostGroup(node, g);
   }
 }
 
 void DeltaBuilder::PutNode(const std::string& name, InventoryRecord record) {
+  NoteEpoch();
   delta_.inventory.Overwrite(name, {tag_, std::move(record)});
 }
 void DeltaBuilder::PutJob(JobRecord job) {
   const std::string id = job.id;
+  NoteEpoch();
   delta_.jobs.Overwrite(id, {tag_, std::move(job)});
 }
 void DeltaBuilder::PutJobLogChunk(const std::string& job_id, uint64_t chunk, std::string text) {
+  NoteEpoch();
   delta_.job_logs.Overwrite({job_id, chunk}, {tag_, std::move(text)});
 }
 
 void DeltaBuilder::SetConfig(const std::string& key, std::string json) {
+  NoteEpoch();
   delta_.config.Overwrite(key, {tag_, std::move(json)});
 }
 void DeltaBuilder::ReplaceConfig(const std::map<std::string, std::string>& config) {
-  for (const auto& [key, entry] : base_.config.entries()) {
-    if (!entry.tombstone() && !config.count(key)) {
+  for (const std::string& key : LiveKeysInView(base_.config, delta_.config)) {
+    if (!config.count(key)) {
+      NoteEpoch();
       delta_.config.Overwrite(key, {tag_, std::nullopt});
     }
   }

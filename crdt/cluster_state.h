@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -67,13 +68,20 @@ struct Delta {
 // only read: the owner persists the delta and then joins it, so a failed write leaves memory
 // unchanged. Reads of the base do not see the mutations being built. A later mutation of the
 // same key in one builder supersedes an earlier one. `base` must outlive the builder.
+//
+// A delta that writes an LWW entry also raises token_epoch to the tag's epoch, so every replica
+// that applies an entry knows its epoch. A writer must stamp with its state's
+// token_epoch.value() (or higher): then a write issued after applying another entry always
+// orders above it, which CollectTombstones relies on (a write stamped below a tombstone it had
+// seen would lose at first and come back once the tombstone is collected).
 class DeltaBuilder {
  public:
   DeltaBuilder(const ClusterState& base, WriteTag tag) : base_(base), tag_(std::move(tag)) {}
 
   void SetGlobal(const std::string& name, std::string json);
   void EraseGlobal(const std::string& name);
-  // Replaces the whole global map: sets every given key, tombstones every other live key.
+  // Replaces the whole global map: sets every given key, tombstones every other key live in base
+  // or set earlier in this builder.
   void ReplaceGlobals(const std::map<std::string, std::string>& globals);
 
   void SetNodeVar(const std::string& node, const std::string& name, std::string json);
@@ -81,7 +89,8 @@ class DeltaBuilder {
 
   void AddHostGroup(const std::string& node, const std::string& group);
   void RemoveHostGroup(const std::string& node, const std::string& group);
-  // Makes `groups` the node's whole host-group set.
+  // Makes `groups` the node's whole host-group set, as base changed by this builder's earlier
+  // mutations holds it.
   void SetHostGroups(const std::string& node, const std::vector<std::string>& groups);
 
   void PutNode(const std::string& name, InventoryRecord record);
@@ -89,6 +98,7 @@ class DeltaBuilder {
   void PutJobLogChunk(const std::string& job_id, uint64_t chunk, std::string text);
 
   void SetConfig(const std::string& key, std::string json);
+  // Like ReplaceGlobals, for the config section.
   void ReplaceConfig(const std::map<std::string, std::string>& config);
 
   void RaiseEpoch(uint64_t epoch);
@@ -99,6 +109,8 @@ class DeltaBuilder {
   ClusterState Take() && { return std::move(delta_); }
 
  private:
+  // Raises the delta's token_epoch to the tag's epoch; every LWW write calls it.
+  void NoteEpoch();
   // The element's dots as base joined with the delta so far would hold them.
   std::set<Dot> ViewDots(const HostGroupKey& element) const;
 

@@ -36,6 +36,9 @@ struct WriteTag {
   uint64_t seq = 0;
 
   Dot dot() const { return Dot{stamp.origin, seq}; }
+  // Needed by LwwEntry's and so ClusterState's defaulted ==, which are silently deleted without
+  // it.
+  friend bool operator==(const WriteTag&, const WriteTag&) = default;
 };
 
 template <typename V>
@@ -99,7 +102,10 @@ class LwwMap {
   // Drops tombstones whose write is covered by `stable`. The caller guarantees that `stable` is
   // causally stable: every instance has applied every delta it covers, and every delta any
   // instance issued before applying those (so no older write to the same key is in flight, which
-  // a dropped tombstone could no longer beat). Returns how many were dropped.
+  // a dropped tombstone could no longer beat); and that no instance stamps a write below a stamp
+  // it has applied (writers use their state's token epoch, see DeltaBuilder), so no older write
+  // can be issued later either. Receivers must drop deltas they have already applied: a late
+  // duplicate of a beaten write would otherwise come back. Returns how many were dropped.
   size_t CollectTombstones(const VersionVector& stable) {
     size_t dropped = 0;
     for (auto it = entries_.begin(); it != entries_.end();) {
