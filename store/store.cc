@@ -331,6 +331,11 @@ Status Store::write_error() const {
   return write_error_;
 }
 
+Store::WriteStats Store::write_stats() const {
+  std::lock_guard lock(queue_mu_);
+  return stats_;
+}
+
 Status Store::ReadOnlyError() const {
   return Status(Code::kIoError, "store is read-only after a failed write: " +
                                     write_error_.message() + "; reopen to continue");
@@ -419,7 +424,12 @@ Status Store::Submit(Writer* w) {
     status = WriteChange(change);
     w->collected = change.collected;
     lock.lock();
-    if (!status.ok()) write_error_ = status;
+    if (!status.ok()) {
+      write_error_ = status;
+    } else {
+      stats_.calls += group.size();
+      stats_.batches += change.empty ? 0 : 1;
+    }
   }
 
   for (Writer* g : group) {

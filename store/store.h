@@ -163,6 +163,14 @@ class Store {
   // Ok, or the failure that made the store read-only.
   Status write_error() const;
 
+  // Successful writing calls, and the LevelDB batches that carried them (group commit shows as
+  // calls > batches; calls that changed nothing write no batch).
+  struct WriteStats {
+    uint64_t calls = 0;
+    uint64_t batches = 0;
+  };
+  WriteStats write_stats() const;
+
  private:
   struct Writer;
   struct Change;
@@ -184,6 +192,7 @@ class Store {
   mutable std::mutex queue_mu_;
   std::deque<Writer*> queue_;  // guarded by queue_mu_
   Status write_error_;         // guarded by queue_mu_; sticky
+  WriteStats stats_;           // guarded by queue_mu_
 
   // The loaded state. Mutated only by the current leader, with state_mu_ held exclusively;
   // read by the leader without the lock and by everyone else with it held shared.
