@@ -217,7 +217,8 @@ Status GetValue(rec::LwwEntry::Value::Reader r, std::string* out) {
 }
 
 Status GetValue(rec::LwwEntry::Value::Reader r, InventoryRecord* out) {
-  if (r.which() != rec::LwwEntry::Value::INVENTORY) return Corrupt("entry holds no inventory value");
+  if (r.which() != rec::LwwEntry::Value::INVENTORY)
+    return Corrupt("entry holds no inventory value");
   auto inv = r.getInventory();
   using crdt::NodeState;
   using crdt::NodeStatus;
@@ -243,7 +244,8 @@ Status GetValue(rec::LwwEntry::Value::Reader r, JobRecord* out) {
   out->desc = S(job.getDesc());
   for (auto n : job.getNodes()) out->nodes.push_back(S(n));
   out->host_group = S(job.getHostGroup());
-  if (Status s = GetEnum(job.getStatus(), crdt::JobStatus::kInterrupted, "job status", &out->status);
+  if (Status s =
+          GetEnum(job.getStatus(), crdt::JobStatus::kInterrupted, "job status", &out->status);
       !s.ok()) {
     return s;
   }
@@ -334,10 +336,10 @@ Status GetState(rec::State::Reader r, ClusterState* out) {
     out->host_groups = crdt::OrSet<crdt::HostGroupKey>::FromParts(
         std::move(entries), CausalContext::FromParts(std::move(compact), std::move(cloud)));
   }
-  for (Status s : {GetMap(r.getInventory(), "inventory", &out->inventory),
-                   GetMap(r.getJobs(), "jobs", &out->jobs),
-                   GetMap(r.getJobLogs(), "job logs", &out->job_logs),
-                   GetMap(r.getConfig(), "config", &out->config)}) {
+  for (Status s :
+       {GetMap(r.getInventory(), "inventory", &out->inventory),
+        GetMap(r.getJobs(), "jobs", &out->jobs), GetMap(r.getJobLogs(), "job logs", &out->job_logs),
+        GetMap(r.getConfig(), "config", &out->config)}) {
     if (!s.ok()) return s;
   }
   out->token_epoch = crdt::MaxRegister::Of(r.getTokenEpoch());
@@ -354,9 +356,8 @@ std::string EncodeEntry(const LwwEntry<V>& entry) {
 template <typename V>
 Result<LwwEntry<V>> DecodeEntry(std::string_view bytes) {
   LwwEntry<V> entry;
-  Status s = DecodeRoot<rec::LwwEntry>(bytes, DecodeLimits{}, "entry", [&](rec::LwwEntry::Reader r) {
-    return GetEntry(r, &entry);
-  });
+  Status s = DecodeRoot<rec::LwwEntry>(
+      bytes, DecodeLimits{}, "entry", [&](rec::LwwEntry::Reader r) { return GetEntry(r, &entry); });
   if (!s.ok()) return s;
   return entry;
 }
@@ -435,9 +436,7 @@ Result<LwwEntry<InventoryRecord>> DecodeInventoryEntry(std::string_view b) {
   return DecodeEntry<InventoryRecord>(b);
 }
 std::string EncodeJobEntry(const LwwEntry<JobRecord>& e) { return EncodeEntry(e); }
-Result<LwwEntry<JobRecord>> DecodeJobEntry(std::string_view b) {
-  return DecodeEntry<JobRecord>(b);
-}
+Result<LwwEntry<JobRecord>> DecodeJobEntry(std::string_view b) { return DecodeEntry<JobRecord>(b); }
 
 std::string EncodeElement(const std::set<Dot>& dots) {
   capnp::MallocMessageBuilder message(64);

@@ -8,8 +8,8 @@
 #include <string>
 
 #include "store/random_replica.h"
-#include "store/state_compare.h"
 #include "store/records.capnp.h"
+#include "store/state_compare.h"
 
 namespace clustermgr::store {
 namespace {
@@ -89,7 +89,8 @@ TEST(CodecTest, MalformedInputIsCorruptionNotACrash) {
   std::mt19937_64 rng(11);
   for (int i = 0; i < 2000; ++i) {
     std::string bad = good;
-    for (int f = 0; f < 1 + i % 4; ++f) bad[rng() % bad.size()] ^= static_cast<char>(1 << (rng() % 8));
+    for (int f = 0; f < 1 + i % 4; ++f)
+      bad[rng() % bad.size()] ^= static_cast<char>(1 << (rng() % 8));
     auto d = DecodeDelta(bad);
     if (!d.ok()) {
       EXPECT_EQ(d.status().code(), Code::kCorruption);
@@ -128,7 +129,8 @@ TEST(CodecTest, ValuesAreRangeChecked) {
     e.getValue().initInventory().setStatus(9);
     auto r = DecodeInventoryEntry(Bytes(m));
     ASSERT_FALSE(r.ok());
-    EXPECT_NE(r.status().message().find("node status 9"), std::string::npos) << r.status().message();
+    EXPECT_NE(r.status().message().find("node status 9"), std::string::npos)
+        << r.status().message();
   }
   {
     capnp::MallocMessageBuilder m;

@@ -67,8 +67,8 @@ class Loader {
       case Section::kJobs:
         return AddEntry(DecodeJobEntry(value), k->a, &out_->state.jobs, stats);
       case Section::kJobLogs:
-        return AddEntry(DecodeTextEntry(value), crdt::JobLogKey{k->a, k->n},
-                        &out_->state.job_logs, stats);
+        return AddEntry(DecodeTextEntry(value), crdt::JobLogKey{k->a, k->n}, &out_->state.job_logs,
+                        stats);
       case Section::kConfig:
         return AddEntry(DecodeTextEntry(value), k->a, &out_->state.config, stats);
       case Section::kHostGroups: {
@@ -178,10 +178,10 @@ void CheckStamps(const crdt::LwwMap<K, V>& map, const Metadata& meta, const char
   const std::string origin = meta.origin();
   for (const auto& [k, entry] : map.entries()) {
     if (entry.tag.stamp.origin == origin && entry.tag.stamp.hlc > meta.hlc_high_water) {
-      problems->push_back(Problem{
-          "", std::string(section) + " entry stamped by this instance at HLC " +
-                  entry.tag.stamp.hlc.ToString() + " is above the HLC high-water mark " +
-                  meta.hlc_high_water.ToString()});
+      problems->push_back(
+          Problem{"", std::string(section) + " entry stamped by this instance at HLC " +
+                          entry.tag.stamp.hlc.ToString() + " is above the HLC high-water mark " +
+                          meta.hlc_high_water.ToString()});
       return;
     }
   }
@@ -198,10 +198,9 @@ std::vector<Problem> Verify(const StoreContents& c) {
   } else {
     const Metadata& meta = *c.meta;
     if (meta.schema_version != kSchemaVersion) {
-      problems.push_back(Problem{MetaKey(), "schema version " +
-                                                std::to_string(meta.schema_version) +
-                                                "; this build reads version " +
-                                                std::to_string(kSchemaVersion)});
+      problems.push_back(
+          Problem{MetaKey(), "schema version " + std::to_string(meta.schema_version) +
+                                 "; this build reads version " + std::to_string(kSchemaVersion)});
     }
     if (meta.instance.empty() || meta.incarnation.empty()) {
       problems.push_back(Problem{MetaKey(), "metadata without instance name or incarnation"});
@@ -240,10 +239,9 @@ std::vector<Problem> Verify(const StoreContents& c) {
   for (const auto& [origin, seqs] : c.delta_log) {
     const uint64_t applied = c.applied.Get(origin);
     if (seqs.count(applied + 1)) {
-      problems.push_back(Problem{AppliedKey(origin),
-                                 "applied seq is " + std::to_string(applied) +
-                                     " but the delta log holds seq " +
-                                     std::to_string(applied + 1)});
+      problems.push_back(Problem{AppliedKey(origin), "applied seq is " + std::to_string(applied) +
+                                                         " but the delta log holds seq " +
+                                                         std::to_string(applied + 1)});
     }
   }
 

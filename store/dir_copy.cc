@@ -192,8 +192,8 @@ Result<std::unique_ptr<DirCopy>> DirCopy::Make(const std::string& src, int attem
   const char* tmpdir = std::getenv("TMPDIR");
   std::string templ = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/state-inspect.XXXXXX";
   if (!::mkdtemp(templ.data())) {
-    return Status(Code::kIoError, "cannot create a temp dir for the copy of " + src + ": " +
-                                      Errno(errno));
+    return Status(Code::kIoError,
+                  "cannot create a temp dir for the copy of " + src + ": " + Errno(errno));
   }
   std::unique_ptr<DirCopy> copy(new DirCopy(src, templ));
   for (int i = 0; i < attempts; ++i) {

@@ -39,7 +39,8 @@ class FaultInjectionEnv : public leveldb::EnvWrapper {
   // Forgets unsynced data, see above. Errors: kIoError when a file cannot be truncated/removed.
   Status DropUnsyncedData();
 
-  leveldb::Status NewWritableFile(const std::string& fname, leveldb::WritableFile** result) override;
+  leveldb::Status NewWritableFile(const std::string& fname,
+                                  leveldb::WritableFile** result) override;
   leveldb::Status NewAppendableFile(const std::string& fname,
                                     leveldb::WritableFile** result) override;
   leveldb::Status RemoveFile(const std::string& fname) override;

@@ -1,6 +1,4 @@
 // Durability of Store under injected I/O faults and lost unsynced data (FaultInjectionEnv).
-#include "store/fault_injection_env.h"
-
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -11,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/fault_injection_env.h"
 #include "store/inspect.h"
 #include "store/random_replica.h"
 #include "store/state_compare.h"

@@ -76,12 +76,17 @@ TEST(KeysTest, DecodeRoundTrips) {
 
 TEST(KeysTest, MalformedKeysAreRefused) {
   EXPECT_FALSE(DecodeKey(""));
-  EXPECT_FALSE(DecodeKey("\x7f"));                    // unknown section
-  EXPECT_FALSE(DecodeKey(std::string("\x10" "abc")));  // no terminator
-  EXPECT_FALSE(DecodeKey(GlobalKey("a") + "x"));      // trailing bytes
+  EXPECT_FALSE(DecodeKey("\x7f"));  // unknown section
+  EXPECT_FALSE(
+      DecodeKey(std::string("\x10"
+                            "abc")));             // no terminator
+  EXPECT_FALSE(DecodeKey(GlobalKey("a") + "x"));  // trailing bytes
   EXPECT_FALSE(DecodeKey(MetaKey() + "x"));
-  EXPECT_FALSE(DecodeKey(std::string("\x10" "a\0\x02", 4)));  // bad escape
-  EXPECT_FALSE(DecodeKey(DeltaLogPrefix("a") + "1234"));       // short seq
+  EXPECT_FALSE(
+      DecodeKey(std::string("\x10"
+                            "a\0\x02",
+                            4)));                         // bad escape
+  EXPECT_FALSE(DecodeKey(DeltaLogPrefix("a") + "1234"));  // short seq
 }
 
 TEST(KeysTest, SectionNames) {

@@ -14,9 +14,9 @@ inline constexpr uint32_t kSchemaVersion = 1;
 
 struct Metadata {
   uint32_t schema_version = kSchemaVersion;
-  std::string instance;      // the instance name the dir was created for
-  std::string incarnation;   // 16 random hex digits, made once with the dir
-  uint64_t local_seq = 0;    // last delta seq issued by origin()
+  std::string instance;               // the instance name the dir was created for
+  std::string incarnation;            // 16 random hex digits, made once with the dir
+  uint64_t local_seq = 0;             // last delta seq issued by origin()
   crdt::HlcTimestamp hlc_high_water;  // the clock must restart at or above this
   uint64_t created_ms = 0;
 

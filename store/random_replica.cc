@@ -6,7 +6,9 @@
 namespace clustermgr::store {
 
 RandomReplica::RandomReplica(std::string origin, uint64_t seed)
-    : origin_(std::move(origin)), rng_(seed), hlc_(crdt::HlcTimestamp::Make(1'700'000'000'000, 0)) {}
+    : origin_(std::move(origin)),
+      rng_(seed),
+      hlc_(crdt::HlcTimestamp::Make(1'700'000'000'000, 0)) {}
 
 std::string RandomReplica::Pick(const char* prefix, int pool) {
   const int n = static_cast<int>(rng_() % static_cast<uint64_t>(pool));

@@ -64,9 +64,9 @@ struct Store::Change {
   leveldb::WriteBatch batch;
   bool empty = true;  // nothing to write
   std::optional<crdt::OrSet<crdt::HostGroupKey>> host_groups;
-  std::map<std::string, uint64_t> applied;                     // origin -> new applied seq
-  std::map<std::string, std::vector<uint64_t>> log_added;      // origin -> seqs
-  std::map<std::string, std::vector<uint64_t>> log_dropped;    // origin -> seqs
+  std::map<std::string, uint64_t> applied;                   // origin -> new applied seq
+  std::map<std::string, std::vector<uint64_t>> log_added;    // origin -> seqs
+  std::map<std::string, std::vector<uint64_t>> log_dropped;  // origin -> seqs
   Metadata meta;
   size_t collected = 0;
 };
@@ -81,7 +81,7 @@ uint64_t NowMillis() {
 
 std::string NewIncarnation() {
   std::random_device rd;
-  const uint64_t r = (uint64_t{rd()} << 32) ^ uint64_t{rd()};
+  const uint64_t r = (uint64_t{rd()} << 32) ^ uint64_t { rd() };
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(r));
   return buf;
@@ -244,14 +244,14 @@ Result<Opened> OpenAt(const std::string& path, const std::string& shown, const O
   } else {
     auto meta = DecodeMeta(value);
     if (!meta.ok()) {
-      return Status(Code::kCorruption, "data dir " + shown + ": record " +
-                                           EscapeKey(MetaKey()) + ": " + meta.status().message());
+      return Status(Code::kCorruption, "data dir " + shown + ": record " + EscapeKey(MetaKey()) +
+                                           ": " + meta.status().message());
     }
     if (meta->schema_version != kSchemaVersion) {
-      return Status(Code::kFailedPrecondition,
-                    "data dir " + shown + " has store schema version " +
-                        std::to_string(meta->schema_version) + "; this build reads version " +
-                        std::to_string(kSchemaVersion));
+      return Status(Code::kFailedPrecondition, "data dir " + shown + " has store schema version " +
+                                                   std::to_string(meta->schema_version) +
+                                                   "; this build reads version " +
+                                                   std::to_string(kSchemaVersion));
     }
     if (!options.instance_name.empty() && meta->instance != options.instance_name) {
       return Status(Code::kFailedPrecondition, "data dir " + shown + " belongs to instance \"" +
@@ -447,20 +447,17 @@ Status Store::WriteChange(Change& c) {
   leveldb::WriteBatch& batch = c.batch;
   if (c.stable) {
     const VersionVector& stable = *c.stable;
-    c.collected = DeleteCollected(state_.globals, stable, &GlobalKey, &batch) +
-                  DeleteCollected(state_.node_vars, stable,
-                                  [](const crdt::NodeVarKey& k) {
-                                    return NodeVarKey(k.first, k.second);
-                                  },
-                                  &batch) +
-                  DeleteCollected(state_.inventory, stable, &InventoryKey, &batch) +
-                  DeleteCollected(state_.jobs, stable, &JobKey, &batch) +
-                  DeleteCollected(state_.job_logs, stable,
-                                  [](const crdt::JobLogKey& k) {
-                                    return JobLogKey(k.first, k.second);
-                                  },
-                                  &batch) +
-                  DeleteCollected(state_.config, stable, &ConfigKey, &batch);
+    c.collected =
+        DeleteCollected(state_.globals, stable, &GlobalKey, &batch) +
+        DeleteCollected(
+            state_.node_vars, stable,
+            [](const crdt::NodeVarKey& k) { return NodeVarKey(k.first, k.second); }, &batch) +
+        DeleteCollected(state_.inventory, stable, &InventoryKey, &batch) +
+        DeleteCollected(state_.jobs, stable, &JobKey, &batch) +
+        DeleteCollected(
+            state_.job_logs, stable,
+            [](const crdt::JobLogKey& k) { return JobLogKey(k.first, k.second); }, &batch) +
+        DeleteCollected(state_.config, stable, &ConfigKey, &batch);
     c.empty = c.collected == 0;
   } else {
     const ClusterState& in = *c.joined;
@@ -470,8 +467,8 @@ Status Store::WriteChange(Change& c) {
     PutWinners(in.globals, state_.globals, str(&GlobalKey), &EncodeTextEntry, &batch, &c.empty);
     PutWinners(
         in.node_vars, state_.node_vars,
-        [](const crdt::NodeVarKey& k) { return NodeVarKey(k.first, k.second); },
-        &EncodeTextEntry, &batch, &c.empty);
+        [](const crdt::NodeVarKey& k) { return NodeVarKey(k.first, k.second); }, &EncodeTextEntry,
+        &batch, &c.empty);
     PutWinners(in.inventory, state_.inventory, str(&InventoryKey), &EncodeInventoryEntry, &batch,
                &c.empty);
     PutWinners(in.jobs, state_.jobs, str(&JobKey), &EncodeJobEntry, &batch, &c.empty);

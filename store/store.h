@@ -152,8 +152,8 @@ class Store {
   Result<std::vector<crdt::Delta>> DeltasSince(const std::string& origin, uint64_t after_seq,
                                                size_t max_count) const;
   // The same, as EncodeDelta bytes straight from the log (no decode/encode round trip).
-  Result<std::vector<std::string>> EncodedDeltasSince(const std::string& origin,
-                                                      uint64_t after_seq, size_t max_count) const;
+  Result<std::vector<std::string>> EncodedDeltasSince(const std::string& origin, uint64_t after_seq,
+                                                      size_t max_count) const;
 
   // Deletes the tombstones covered by the causally stable vector `stable` (the caller's
   // guarantee, see crdt::LwwMap::CollectTombstones), on disk and then in memory. Returns how

@@ -350,7 +350,8 @@ TEST(StoreTest, AppliedAdvancesOverGapsOnceFilled) {
   auto store = MustOpen(dir, NewOptions());
   const std::string peer = "peer/0000000000000001";
   ASSERT_TRUE(store->Commit({SetGlobal(peer, 1, "a", "1")}, {}, 0).ok());
-  ASSERT_TRUE(store->Commit({SetGlobal(peer, 3, "c", "3"), SetGlobal(peer, 4, "d", "4")}, {}, 0).ok());
+  ASSERT_TRUE(
+      store->Commit({SetGlobal(peer, 3, "c", "3"), SetGlobal(peer, 4, "d", "4")}, {}, 0).ok());
   EXPECT_EQ(store->Applied().Get(peer), 1u);
   EXPECT_NE(store->State().globals.Get("d"), nullptr) << "a delta past a gap is joined";
   // Catch-up serves only the contiguous run; the gap at 2 needs the origin itself (or a snapshot).
@@ -532,8 +533,9 @@ TEST(StoreTest, ReadOnlyCopyWorksBesideALiveStoreAndNeverWrites) {
   std::atomic<bool> stop{false};
   std::thread writer([&] {
     for (uint64_t seq = 3; !stop; ++seq) {
-      if (!live->Commit({SetGlobal(me, seq, "k" + std::to_string(seq % 500), std::string(200, 'v'))},
-                        {}, seq)
+      if (!live->Commit(
+                   {SetGlobal(me, seq, "k" + std::to_string(seq % 500), std::string(200, 'v'))}, {},
+                   seq)
                .ok()) {
         return;
       }
