@@ -40,19 +40,19 @@ function(clustermgr_layer name)
   endif()
 
   if(NOT srcs)
-    # A layer with no code yet still exists in the link graph.
+    # A layer with no code yet still exists in the link graph (and its tests still build).
     add_library(${name} INTERFACE)
     target_include_directories(${name} INTERFACE ${PROJECT_SOURCE_DIR} ${CLUSTERMGR_GEN_DIR})
     target_link_libraries(${name} INTERFACE ${L_DEPS})
-    return()
+  else()
+    add_library(${name} STATIC ${srcs})
+    clustermgr_target_defaults(${name})
+    if(schemas)
+      # Generated code is not ours to warn about.
+      set_source_files_properties(${capnp_srcs} PROPERTIES COMPILE_OPTIONS "-w")
+    endif()
+    target_link_libraries(${name} PUBLIC ${L_DEPS})
   endif()
-  add_library(${name} STATIC ${srcs})
-  clustermgr_target_defaults(${name})
-  if(schemas)
-    # Generated code is not ours to warn about.
-    set_source_files_properties(${capnp_srcs} PROPERTIES COMPILE_OPTIONS "-w")
-  endif()
-  target_link_libraries(${name} PUBLIC ${L_DEPS})
 
   if(tests)
     add_executable(${name}_tests ${tests})
