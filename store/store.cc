@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <random>
 #include <utility>
@@ -109,6 +110,19 @@ Status PrepareDir(const std::string& dir, bool create) {
   }
   if (::access(dir.c_str(), R_OK | W_OK | X_OK) != 0) {
     return Status(Code::kIoError, "data dir " + dir + " is not usable: " + Errno(errno));
+  }
+  // A store is created only in an empty dir (or one holding a store): a mistyped --data-dir
+  // pointing at someone's home must not be filled with LevelDB files.
+  std::error_code ec;
+  if (!std::filesystem::exists(dir + "/CURRENT", ec)) {
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name != "lost+found" && name != "LOCK" && name != "LOG" && name != "LOG.old") {
+        return Status(Code::kFailedPrecondition,
+                      "data dir " + dir + " holds files but no store (found " + name +
+                          "); use an empty or new directory");
+      }
+    }
   }
   return Status::Ok();
 }

@@ -92,7 +92,8 @@ class Store {
   //  kInvalidArgument  `dir` is not a directory; bad options; no instance name to create with
   //  kNotFound         `dir` (or a store in it) does not exist and create_if_missing is false
   //  kUnavailable      "data dir <dir> is in use by another clustermgrd (LevelDB lock held)"
-  //  kFailedPrecondition  the store has another schema version, or belongs to another instance
+  //  kFailedPrecondition  the store has another schema version, or belongs to another
+  //                    instance, or `dir` holds other files but no store
   //  kCorruption       a record does not decode or lies in no known section (named, key
   //                    escaped), a record without metadata, or LevelDB found corruption
   //  kIoError          cannot create or access the dir (permissions), or another I/O failure

@@ -234,6 +234,16 @@ TEST(StoreTest, UnusableDirsAreClearErrors) {
     EXPECT_NE(s.status().message().find("is not usable"), std::string::npos);
   }
   {
+    ::mkdir(tmp.Sub("home").c_str(), 0700);
+    std::ofstream(tmp.Sub("home/notes.txt")) << "x";
+    auto s = Store::Open(tmp.Sub("home"), NewOptions());
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.status().code(), Code::kFailedPrecondition);
+    EXPECT_EQ(s.status().message(), "data dir " + tmp.Sub("home") +
+                                        " holds files but no store (found notes.txt); use an "
+                                        "empty or new directory");
+  }
+  {
     Options o;  // no instance name
     auto s = Store::Open(tmp.Sub("anon"), o);
     ASSERT_FALSE(s.ok());

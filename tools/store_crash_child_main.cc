@@ -98,8 +98,7 @@ int main(int argc, char** argv) {
   for (int t = 0; t < threads; ++t) {
     if (t == 0) {
       // Own origin: the local seq survives restarts, so no seq is ever issued twice.
-      writers.emplace_back(Writer, st, st->origin(), meta.local_seq + 1, meta.hlc_high_water,
-                           seed);
+      writers.emplace_back(Writer, st, st->origin(), meta.local_seq + 1, meta.hlc_high_water, seed);
     } else {
       writers.emplace_back(Writer, st, "crash-w" + std::to_string(t) + "-r" + round + "/0", 1,
                            crdt::HlcTimestamp{}, seed + static_cast<uint64_t>(t));
