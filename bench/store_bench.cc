@@ -1,0 +1,212 @@
+// store_bench: figures for the durable store (plain program; prints what it measures).
+//
+//   store_bench [--dir DIR] [--seconds S]
+//
+// 1. Open+load time of a store holding 100,000 global extra-vars and 10,000 nodes (inventory
+//    record, one host-group and three node vars each), with a full 10,000-delta log of the own
+//    origin. The state is written as snapshot chunks, the way a new instance restores it from
+//    peers, then the log is filled with small deltas.
+// 2. Synced single writes per second: one Commit of a one-entry delta at a time.
+// 3. Group-committed writes per second with 8 concurrent writers, and calls per batch.
+//
+// Uses a temp dir (removed at the end) unless --dir is given.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "crdt/cluster_state.h"
+#include "store/store.h"
+#include "store/temp_dir.h"
+
+namespace {
+
+using namespace clustermgr;
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+void Check(const Status& s, const char* what) {
+  if (!s.ok()) {
+    std::fprintf(stderr, "store_bench: %s: %s\n", what, s.ToString().c_str());
+    std::exit(1);
+  }
+}
+
+std::unique_ptr<store::Store> Open(const std::string& dir, bool sync) {
+  store::Options o;
+  o.instance_name = "bench";
+  o.sync = sync;
+  auto s = store::Store::Open(dir, o);
+  Check(s.status(), "open");
+  return std::move(*s);
+}
+
+crdt::WriteTag Tag(const std::string& origin, uint64_t seq) {
+  return crdt::WriteTag{{0, crdt::HlcTimestamp::Make(1'700'000'000'000 + seq, 0), origin}, seq};
+}
+
+void Populate(const std::string& dir) {
+  auto st = Open(dir, /*sync=*/false);
+  const std::string peer = "peer/00000000000000aa";
+  uint64_t seq = 0;
+  constexpr int kGlobals = 100'000;
+  constexpr int kNodes = 10'000;
+  constexpr int kChunk = 2'000;
+  for (int base = 0; base < kGlobals; base += kChunk) {
+    crdt::ClusterState empty;
+    crdt::DeltaBuilder b(empty, Tag(peer, ++seq));
+    for (int i = base; i < base + kChunk; ++i) {
+      b.SetGlobal("extra_var_" + std::to_string(i),
+                  "{\"value\":\"" + std::to_string(i * 7919) + "\",\"enabled\":true}");
+    }
+    Check(st->ApplySnapshot(std::move(b).Take(), {}), "snapshot chunk");
+  }
+  for (int base = 0; base < kNodes; base += kChunk / 4) {
+    crdt::ClusterState current = st->State();
+    crdt::DeltaBuilder b(current, Tag(peer, ++seq));
+    for (int i = base; i < base + kChunk / 4; ++i) {
+      const std::string node = "node-" + std::to_string(i);
+      crdt::InventoryRecord r;
+      r.status = crdt::NodeStatus::kAllocated;
+      r.state = crdt::NodeState::kDiscovered;
+      r.addr = "10." + std::to_string(i / 65536) + "." + std::to_string((i / 256) % 256) + "." +
+               std::to_string(i % 256);
+      r.tags = {{"NodeLabel", "node"}, {"NodeSerial", std::to_string(i)}, {"NodeAddr", r.addr}};
+      r.serf_status = "alive";
+      r.updated_ms = 1'700'000'000'000;
+      b.PutNode(node, r);
+      b.AddHostGroup(node, i % 10 == 0 ? "service-master" : "service-worker");
+      for (int v = 0; v < 3; ++v) {
+        b.SetNodeVar(node, "var" + std::to_string(v), "\"" + std::to_string(i + v) + "\"");
+      }
+    }
+    crdt::VersionVector covered;
+    covered.Advance(peer, seq);
+    Check(st->ApplySnapshot(std::move(b).Take(), covered), "snapshot chunk");
+  }
+  // The own origin's log, full: 10,000 small deltas.
+  const std::string me = st->origin();
+  std::vector<crdt::Delta> batch;
+  for (uint64_t s = 1; s <= 10'000; ++s) {
+    crdt::ClusterState empty;
+    crdt::DeltaBuilder b(empty, Tag(me, s));
+    b.SetGlobal("extra_var_" + std::to_string(s % 1000), "\"rewritten " + std::to_string(s) + "\"");
+    batch.push_back(crdt::Delta{me, s, std::move(b).Take()});
+    if (batch.size() == 500) {
+      Check(st->Commit(batch, {}, s), "commit");
+      batch.clear();
+    }
+  }
+}
+
+uint64_t DirBytes(const std::string& dir) {
+  uint64_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.is_regular_file()) n += e.file_size();
+  }
+  return n;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string dir_arg;
+  double seconds = 3;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--dir" && i + 1 < argc) {
+      dir_arg = argv[++i];
+    } else if (a == "--seconds" && i + 1 < argc) {
+      seconds = std::atof(argv[++i]);
+    } else {
+      std::fprintf(stderr, "usage: store_bench [--dir DIR] [--seconds S]\n");
+      return 2;
+    }
+  }
+  store::TempDir tmp("store-bench");
+  const std::string dir = dir_arg.empty() ? tmp.Sub("data") : dir_arg;
+
+  // 1. Load.
+  auto t0 = Clock::now();
+  Populate(dir);
+  std::printf("populate: %.2f s\n", Seconds(Clock::now() - t0));
+  Open(dir, true).reset();  // settle LevelDB's recovery of the populate session's log
+  std::vector<double> loads;
+  size_t globals = 0, nodes = 0, groups = 0, node_vars = 0;
+  for (int i = 0; i < 5; ++i) {
+    t0 = Clock::now();
+    auto st = Open(dir, true);
+    loads.push_back(Seconds(Clock::now() - t0));
+    st->Read([&](const crdt::ClusterState& s) {
+      globals = s.globals.size();
+      nodes = s.inventory.size();
+      groups = s.host_groups.size();
+      node_vars = s.node_vars.size();
+      return 0;
+    });
+  }
+  std::sort(loads.begin(), loads.end());
+  std::printf(
+      "open+load: min %.0f ms, median %.0f ms  (%zu globals, %zu nodes, %zu host-group "
+      "elements, %zu node vars, 10000-delta log; dir %.1f MiB)\n",
+      loads.front() * 1e3, loads[loads.size() / 2] * 1e3, globals, nodes, groups, node_vars,
+      static_cast<double>(DirBytes(dir)) / (1 << 20));
+
+  auto st = Open(dir, true);
+  const std::string me = st->origin();
+  uint64_t seq = st->metadata().local_seq;
+
+  // 2. Synced single writes, one writer.
+  {
+    uint64_t n = 0;
+    t0 = Clock::now();
+    const auto until = t0 + std::chrono::duration<double>(seconds);
+    while (Clock::now() < until) {
+      ++seq;
+      crdt::ClusterState empty;
+      crdt::DeltaBuilder b(empty, Tag(me, seq));
+      b.SetGlobal("bench_single", std::to_string(seq));
+      Check(st->Commit({crdt::Delta{me, seq, std::move(b).Take()}}, {}, seq), "commit");
+      ++n;
+    }
+    const double s = Seconds(Clock::now() - t0);
+    std::printf("synced single writes, 1 writer: %.0f writes/s (%.0f us each)\n", n / s,
+                s / n * 1e6);
+  }
+
+  // 3. Group commit, 8 writers (each its own origin, as received deltas would be).
+  {
+    constexpr int kWriters = 8;
+    const auto before = st->write_stats();
+    std::atomic<uint64_t> total{0};
+    std::vector<std::thread> threads;
+    t0 = Clock::now();
+    const auto until = t0 + std::chrono::duration<double>(seconds);
+    for (int w = 0; w < kWriters; ++w) {
+      threads.emplace_back([&, w] {
+        const std::string origin = "writer" + std::to_string(w) + "/0";
+        for (uint64_t s = 1; Clock::now() < until; ++s) {
+          crdt::ClusterState empty;
+          crdt::DeltaBuilder b(empty, Tag(origin, s));
+          b.SetGlobal("bench_group_" + std::to_string(w), std::to_string(s));
+          Check(st->Commit({crdt::Delta{origin, s, std::move(b).Take()}}, {}, 0), "commit");
+          ++total;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    const double s = Seconds(Clock::now() - t0);
+    const auto after = st->write_stats();
+    std::printf("synced group commit, %d writers: %.0f writes/s, %.1f commits per sync\n", kWriters,
+                total / s,
+                static_cast<double>(after.calls - before.calls) /
+                    static_cast<double>(std::max<uint64_t>(1, after.batches - before.batches)));
+  }
+  return 0;
+}

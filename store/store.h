@@ -1,0 +1,207 @@
+// Store: the durable replica of one clustermgrd instance, in LevelDB (SPEC 5).
+//
+// A data dir holds one record per CRDT entry (key layout: store/keys.h; values:
+// store/records.capnp), the replication version vector `applied`, a bounded per-origin log of
+// recent deltas (so anti-entropy can catch peers up without a snapshot), and metadata
+// (store/metadata.h). Open loads all of it into memory; every later change is written first and
+// joined into memory only once durable.
+//
+// Writes. Commit, ApplySnapshot and CollectTombstones each become one atomic LevelDB WriteBatch
+// (synced unless Options::sync is false) holding exactly the records the change alters: LWW
+// entries that win against the current state, host-group elements whose dots change, the
+// host-group context parts of the origins whose context changes, the epoch register, the
+// applied records that move, delta log puts and trims, and the metadata. If the write fails,
+// memory is left as it was, the call returns kIoError, and the store refuses every later write
+// with kIoError "store is read-only after a failed write: ...; reopen to continue": after a
+// failed sync LevelDB itself cannot tell whether the batch will be found on reopen, so the only
+// safe continuation is to reopen and reload. A failed batch is all-or-nothing on reopen.
+//
+// Group commit and the concurrency contract. Every method is thread-safe. Writers queue; the
+// writer at the head of the queue (the leader) takes every queued Commit behind it (up to a
+// bound), builds one batch for all of them, writes and syncs it while new writers queue up,
+// joins the batch into memory, and wakes the writers it carried. So N concurrent Commits share
+// one sync, and one batch is in flight at a time, in arrival order. That single flight is
+// deliberate: each batch carries values computed from everything written before it (the
+// applied vector, the HLC high-water mark, the last issued seq, the delta log window, which LWW
+// entries win), and LevelDB applies concurrently submitted batches in an order of its choosing,
+// so two batches in flight could land with the older values last. The leader reads memory
+// without a lock (it is the only thread that mutates it) and takes the state lock exclusively
+// only to join; readers (Read, accessors) take it shared, so they see each batch's effect
+// entirely or not at all. After a failed batch every writer it carried gets the failure and
+// every writer queued behind it gets the read-only error.
+//
+// Thread-safety: all methods, concurrently. `fn` passed to Read must not call a writing method
+// of the same store (it holds the shared lock the writer needs).
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "crdt/cluster_state.h"
+#include "crdt/hlc.h"
+#include "crdt/status.h"
+#include "crdt/version_vector.h"
+#include "store/metadata.h"
+
+namespace leveldb {
+class DB;
+class Env;
+}  // namespace leveldb
+
+namespace clustermgr::store {
+
+class DirCopy;
+
+struct Options {
+  // Sync every write batch before acknowledging it (SPEC 5). Turn off only in tests and
+  // benchmarks that measure something else.
+  bool sync = true;
+  // Create the data dir (mode 0700, parent must exist) and a new store when there is none.
+  bool create_if_missing = true;
+  // Recorded when the store is created and required to match afterwards; may be empty to open
+  // an existing store whatever its instance (state-inspect).
+  std::string instance_name;
+  // How many recent deltas of each origin the log keeps (>= 1).
+  uint64_t delta_log_limit = 10'000;
+  // A group commit carries at most this many Commit calls.
+  size_t max_group_commits = 256;
+  // LevelDB's Env: tests pass a fault-injecting one. Not owned; must outlive the Store.
+  leveldb::Env* env = nullptr;
+};
+
+// What the delta log holds for one origin.
+struct DeltaLogRange {
+  uint64_t count = 0;
+  uint64_t first = 0;  // lowest logged seq
+  uint64_t last = 0;   // highest logged seq
+  friend bool operator==(const DeltaLogRange&, const DeltaLogRange&) = default;
+};
+
+class Store {
+ public:
+  // Opens (or creates) the store in `dir` and loads it. Errors:
+  //  kInvalidArgument  `dir` is not a directory; bad options; no instance name to create with
+  //  kNotFound         `dir` (or a store in it) does not exist and create_if_missing is false
+  //  kUnavailable      "data dir <dir> is in use by another clustermgrd (LevelDB lock held)"
+  //  kFailedPrecondition  the store has another schema version, or belongs to another
+  //                    instance, or `dir` holds other files but no store
+  //  kCorruption       a record does not decode or lies in no known section (named, key
+  //                    escaped), a record without metadata, or LevelDB found corruption
+  //  kIoError          cannot create or access the dir (permissions), or another I/O failure
+  // On error nothing stays open.
+  static Result<std::unique_ptr<Store>> Open(const std::string& dir, const Options& options);
+
+  // Opens a private copy of `dir` (see store/dir_copy.h) for reading while a daemon may hold
+  // `dir`: never writes to `dir`, and every writing method fails with kFailedPrecondition. The
+  // copy is removed when the Store is destroyed. Errors: those of DirCopy::Make and of Open.
+  static Result<std::unique_ptr<Store>> OpenReadOnly(const std::string& dir);
+
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  const std::string& dir() const { return dir_; }
+  // The replication origin id of this incarnation ("<instance>/<incarnation>"); fixed.
+  const std::string& origin() const { return origin_; }
+
+  // Calls fn(const crdt::ClusterState&) under the shared state lock and returns its result.
+  template <typename Fn>
+  decltype(auto) Read(Fn&& fn) const {
+    std::shared_lock lock(state_mu_);
+    return fn(static_cast<const crdt::ClusterState&>(state_));
+  }
+  // Copies, each consistent with the last completed write.
+  crdt::ClusterState State() const;
+  crdt::VersionVector Applied() const;
+  Metadata metadata() const;
+  std::map<std::string, DeltaLogRange> DeltaLog() const;
+
+  // Persists `deltas` (own and received, any origins) and then joins them into memory: their
+  // winning entries, their delta log records (only deltas above the origin's applied seq are
+  // logged; each origin's log is then trimmed to its delta_log_limit newest seqs), the applied
+  // vector (advanced over every seq now contiguous, from these deltas or the log: a delta past
+  // a gap is joined and logged, and counts once the gap is filled), and the metadata:
+  // local_seq = max(stored, `local_seq`), HLC high-water = max(stored, `hlc_high_water`, the
+  // HLC of every entry stamped by origin()). Duplicates are harmless (joins are idempotent).
+  // Returns once the batch holding them is durable and joined. Errors: kIoError (the write
+  // failed, or the store is read-only after an earlier failure); kFailedPrecondition on a
+  // read-only copy.
+  Status Commit(const std::vector<crdt::Delta>& deltas, crdt::HlcTimestamp hlc_high_water,
+                uint64_t local_seq);
+
+  // Persists and joins a snapshot chunk from a peer, and raises `applied` to at least `covered`
+  // (then over any logged seqs now contiguous). Give `covered` (the peer's applied vector when
+  // it took the snapshot) only with the last chunk, once the state covers it. The chunk must
+  // be joinable on its own: an OR-set context must not cover dots of elements shipped in other
+  // chunks (or they would be dropped when those arrive). Errors as Commit.
+  Status ApplySnapshot(const crdt::ClusterState& chunk, const crdt::VersionVector& covered);
+
+  // The logged deltas of `origin` with seqs after_seq+1, after_seq+2, ... as far as the log is
+  // contiguous, at most max_count. Empty when nothing after after_seq was ever applied or
+  // logged. kNotFound when after_seq+1 is needed but no longer (or never was) in the log: the
+  // peer needs a snapshot. kCorruption if a logged delta does not decode; kIoError on a read
+  // failure.
+  Result<std::vector<crdt::Delta>> DeltasSince(const std::string& origin, uint64_t after_seq,
+                                               size_t max_count) const;
+  // The same, as EncodeDelta bytes straight from the log (no decode/encode round trip).
+  Result<std::vector<std::string>> EncodedDeltasSince(const std::string& origin, uint64_t after_seq,
+                                                      size_t max_count) const;
+
+  // Deletes the tombstones covered by the causally stable vector `stable` (the caller's
+  // guarantee, see crdt::LwwMap::CollectTombstones), on disk and then in memory. Returns how
+  // many were dropped. Errors as Commit.
+  Result<size_t> CollectTombstones(const crdt::VersionVector& stable);
+
+  // Ok, or the failure that made the store read-only.
+  Status write_error() const;
+
+  // Successful writing calls, and the LevelDB batches that carried them (group commit shows as
+  // calls > batches; calls that changed nothing write no batch).
+  struct WriteStats {
+    uint64_t calls = 0;
+    uint64_t batches = 0;
+  };
+  WriteStats write_stats() const;
+
+ private:
+  struct Writer;
+  struct Change;
+
+  Store(std::string dir, const Options& options, std::unique_ptr<leveldb::DB> db);
+
+  // Queues `w` and returns its outcome; runs the leader's work when `w` reaches the head.
+  Status Submit(Writer* w);
+  // Leader only: builds, writes and installs one change.
+  Status WriteChange(Change& change);
+  Status ReadOnlyError() const;  // needs queue_mu_ held
+
+  const std::string dir_;
+  const Options options_;
+  std::string origin_;
+  std::unique_ptr<DirCopy> copy_;  // set for OpenReadOnly; outlives db_ (declared before)
+  std::unique_ptr<leveldb::DB> db_;
+
+  mutable std::mutex queue_mu_;
+  std::deque<Writer*> queue_;  // guarded by queue_mu_
+  Status write_error_;         // guarded by queue_mu_; sticky
+  WriteStats stats_;           // guarded by queue_mu_
+
+  // The loaded state. Mutated only by the current leader, with state_mu_ held exclusively;
+  // read by the leader without the lock and by everyone else with it held shared.
+  mutable std::shared_mutex state_mu_;
+  crdt::ClusterState state_;
+  crdt::VersionVector applied_;
+  Metadata meta_;
+  std::map<std::string, std::set<uint64_t>> log_index_;  // origin -> logged seqs
+};
+
+}  // namespace clustermgr::store

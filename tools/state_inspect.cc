@@ -1,0 +1,522 @@
+#include "tools/state_inspect.h"
+
+#include <cstdio>
+#include <iomanip>
+#include <map>
+#include <set>
+#include <sstream>
+#include <utility>
+
+#include "crdt/records.h"
+#include "store/inspect.h"
+#include "store/state_compare.h"
+
+namespace clustermgr::tools {
+namespace {
+
+using nlohmann::json;
+using store::Section;
+
+bool ValidUtf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n = 0;
+    uint32_t cp = 0;
+    if ((c & 0xe0) == 0xc0) {
+      n = 1;
+      cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      n = 2;
+      cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= n) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
+      return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+// A string as JSON: itself when it is UTF-8 (JSON cannot hold anything else), else its bytes
+// in hex, so that every distinct string prints distinctly.
+json Str(const std::string& s) {
+  if (ValidUtf8(s)) return s;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    hex.push_back(kHex[c >> 4]);
+    hex.push_back(kHex[c & 0xf]);
+  }
+  return json{{"hex", hex}};
+}
+
+// A JSON-text value as the JSON it holds, or as text when it does not parse.
+json JsonText(const std::string& text) {
+  json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) return json{{"text", Str(text)}};
+  return parsed;
+}
+
+json Stamp(const crdt::WriteTag& tag) {
+  return json{{"epoch", tag.stamp.epoch},
+              {"hlc", tag.stamp.hlc.ToString()},
+              {"origin", Str(tag.stamp.origin)},
+              {"seq", tag.seq}};
+}
+
+json ValueJson(const std::string& v, bool is_json) { return is_json ? JsonText(v) : Str(v); }
+
+json ValueJson(const crdt::InventoryRecord& r, bool) {
+  json tags = json::object();
+  for (const auto& [k, v] : r.tags) tags[ValidUtf8(k) ? k : Str(k).dump()] = Str(v);
+  return json{{"status", std::string(crdt::ToString(r.status))},
+              {"state", std::string(crdt::ToString(r.state))},
+              {"prev_status", std::string(crdt::ToString(r.prev_status))},
+              {"prev_state", std::string(crdt::ToString(r.prev_state))},
+              {"addr", Str(r.addr)},
+              {"tags", tags},
+              {"serf_status", Str(r.serf_status)},
+              {"updated_ms", r.updated_ms}};
+}
+
+json ValueJson(const crdt::JobRecord& j, bool) {
+  json nodes = json::array();
+  for (const std::string& n : j.nodes) nodes.push_back(Str(n));
+  return json{{"id", Str(j.id)},
+              {"desc", Str(j.desc)},
+              {"nodes", nodes},
+              {"host_group", Str(j.host_group)},
+              {"status", std::string(crdt::ToString(j.status))},
+              {"error", Str(j.error)},
+              {"epoch", j.epoch},
+              {"owner", Str(j.owner)},
+              {"created_ms", j.created_ms},
+              {"started_ms", j.started_ms},
+              {"ended_ms", j.ended_ms},
+              {"log_lines", j.log_lines},
+              {"log_chunks", j.log_chunks}};
+}
+
+template <typename V>
+json EntryJson(const crdt::LwwEntry<V>& e, bool is_json) {
+  json out{{"stamp", Stamp(e.tag)}};
+  if (e.tombstone()) {
+    out["tombstone"] = true;
+  } else {
+    out["value"] = ValueJson(*e.value, is_json);
+  }
+  return out;
+}
+
+// How each LWW section names its key in JSON.
+json KeyJson(const std::string& k) { return Str(k); }
+json KeyJson(const crdt::NodeVarKey& k) { return json::array({Str(k.first), Str(k.second)}); }
+json KeyJson(const crdt::JobLogKey& k) { return json::array({Str(k.first), k.second}); }
+
+template <typename K, typename V>
+json MapJson(const crdt::LwwMap<K, V>& map, bool is_json) {
+  json out = json::array();
+  for (const auto& [k, e] : map.entries()) {
+    json item = EntryJson(e, is_json);
+    item["key"] = KeyJson(k);
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+std::string DotString(const crdt::Dot& d) {
+  return (ValidUtf8(d.origin) ? d.origin : Str(d.origin).dump()) + ":" + std::to_string(d.counter);
+}
+
+json ContextJson(const crdt::CausalContext& ctx) {
+  json compact = json::object();
+  for (const auto& [origin, n] : ctx.compact().entries()) {
+    compact[ValidUtf8(origin) ? origin : Str(origin).dump()] = n;
+  }
+  json cloud = json::array();
+  for (const crdt::Dot& d : ctx.cloud()) cloud.push_back(DotString(d));
+  return json{{"compact", compact}, {"cloud", cloud}};
+}
+
+json ElementsJson(const crdt::OrSet<crdt::HostGroupKey>& set) {
+  json out = json::array();
+  for (const auto& [e, dots] : set.entries()) {
+    json d = json::array();
+    for (const crdt::Dot& dot : dots) d.push_back(DotString(dot));
+    out.push_back(json{{"node", Str(e.first)}, {"group", Str(e.second)}, {"dots", d}});
+  }
+  return out;
+}
+
+json VectorJson(const crdt::VersionVector& vv) {
+  json out = json::object();
+  for (const auto& [origin, n] : vv.entries())
+    out[ValidUtf8(origin) ? origin : Str(origin).dump()] = n;
+  return out;
+}
+
+std::string Usage() {
+  return "usage: state-inspect dump DIR [--section NAME]\n"
+         "       state-inspect stats DIR [--json]\n"
+         "       state-inspect verify DIR\n"
+         "       state-inspect diff DIR_A DIR_B\n"
+         "sections: meta applied delta_log globals node_vars host_groups host_group_context\n"
+         "          inventory jobs job_logs config token_epoch\n"
+         "exit: 0 ok, 1 verify found problems / diff found differences, 2 usage, 3 unreadable "
+         "dir\n";
+}
+
+std::string Human(uint64_t bytes) {
+  std::ostringstream s;
+  if (bytes < 10 * 1024) {
+    s << bytes << " B";
+  } else if (bytes < 10 * 1024 * 1024) {
+    s << bytes / 1024 << " KiB";
+  } else {
+    s << bytes / (1024 * 1024) << " MiB";
+  }
+  return s.str();
+}
+
+// Loads `dir` for a command; on failure prints one line and sets *code.
+std::optional<store::Inspection> Load(const std::string& dir, std::ostream& err, int* code) {
+  auto inspection = store::InspectDir(dir);
+  if (!inspection.ok()) {
+    err << "state-inspect: " << inspection.status().message() << "\n";
+    *code = kExitUnreadable;
+    return std::nullopt;
+  }
+  return std::move(*inspection);
+}
+
+// Problems that keep a dir's state from being trusted for dump and diff are reported, but the
+// command goes on with what decoded (verify is the command that judges).
+void WarnProblems(const std::string& dir, const store::Inspection& in, std::ostream& err) {
+  if (!in.problems.empty()) {
+    err << "state-inspect: warning: " << dir << " has " << in.problems.size()
+        << " problem(s); run state-inspect verify " << dir << "\n";
+  }
+}
+
+template <typename K, typename V>
+void DiffMap(const char* section, const crdt::LwwMap<K, V>& a, const crdt::LwwMap<K, V>& b,
+             bool is_json, std::vector<std::string>* out) {
+  auto line = [&](const K& k, const crdt::LwwEntry<V>* x, const crdt::LwwEntry<V>* y) {
+    out->push_back(std::string(section) + " " + KeyJson(k).dump() + ": A " +
+                   (x ? EntryJson(*x, is_json).dump() : "absent") + " | B " +
+                   (y ? EntryJson(*y, is_json).dump() : "absent"));
+  };
+  auto i = a.entries().begin();
+  auto j = b.entries().begin();
+  while (i != a.entries().end() || j != b.entries().end()) {
+    if (j == b.entries().end() || (i != a.entries().end() && i->first < j->first)) {
+      line(i->first, &i->second, nullptr);
+      ++i;
+    } else if (i == a.entries().end() || j->first < i->first) {
+      line(j->first, nullptr, &j->second);
+      ++j;
+    } else {
+      if (!store::EntryEqual(i->second, j->second)) line(i->first, &i->second, &j->second);
+      ++i;
+      ++j;
+    }
+  }
+}
+
+int Dump(const std::string& dir, const std::optional<Section>& section, std::ostream& out,
+         std::ostream& err) {
+  int code = kExitOk;
+  auto in = Load(dir, err, &code);
+  if (!in) return code;
+  WarnProblems(dir, *in, err);
+  json doc =
+      section
+          ? json{{std::string(store::SectionName(*section)), SectionJson(in->contents, *section)}}
+          : StateJson(in->contents.state);
+  out << doc.dump(2) << "\n";
+  return kExitOk;
+}
+
+int Stats(const std::string& dir, bool as_json, std::ostream& out, std::ostream& err) {
+  int code = kExitOk;
+  auto in = Load(dir, err, &code);
+  if (!in) return code;
+  WarnProblems(dir, *in, err);
+  const json stats = StatsJson(in->contents);
+  if (as_json) {
+    out << stats.dump(2) << "\n";
+    return kExitOk;
+  }
+  out << "data dir " << dir << "\n";
+  if (stats.contains("meta")) {
+    const json& m = stats["meta"];
+    out << "instance " << m["instance"].dump() << ", origin " << m["origin"].dump()
+        << ", local seq " << m["local_seq"] << ", HLC high-water "
+        << m["hlc_high_water"].get<std::string>() << "\n";
+  }
+  out << std::left << std::setw(20) << "section" << std::right << std::setw(10) << "records"
+      << std::setw(12) << "tombstones" << std::setw(12) << "bytes"
+      << "\n";
+  for (Section section : store::AllSections()) {
+    const json& s = stats["sections"][std::string(store::SectionName(section))];
+    const std::string name(store::SectionName(section));
+    out << std::left << std::setw(20) << name << std::right << std::setw(10)
+        << s["records"].get<uint64_t>() << std::setw(12) << s["tombstones"].get<uint64_t>()
+        << std::setw(12) << Human(s["bytes"].get<uint64_t>()) << "\n";
+  }
+  out << std::left << std::setw(20) << "total" << std::right << std::setw(10)
+      << stats["total"]["records"].get<uint64_t>() << std::setw(12) << "" << std::setw(12)
+      << Human(stats["total"]["bytes"].get<uint64_t>()) << "\n";
+  out << "applied " << in->contents.applied.ToString() << "\n";
+  for (const auto& [origin, log] : stats["delta_log"].items()) {
+    out << "delta log " << origin << ": " << log["count"] << " deltas, seq " << log["first"] << ".."
+        << log["last"] << "\n";
+  }
+  return kExitOk;
+}
+
+int VerifyCmd(const std::string& dir, std::ostream& out, std::ostream& err) {
+  int code = kExitOk;
+  auto in = Load(dir, err, &code);
+  if (!in) return code;
+  for (const store::Problem& p : in->problems) out << "problem: " << p.ToString() << "\n";
+  uint64_t records = 0;
+  for (const auto& [s, st] : in->contents.sections) records += st.records;
+  if (!in->problems.empty()) {
+    err << "state-inspect: " << dir << ": " << in->problems.size() << " problem(s) in " << records
+        << " records\n";
+    return kExitFound;
+  }
+  out << "ok: " << records << " records verified\n";
+  return kExitOk;
+}
+
+int Diff(const std::string& a, const std::string& b, std::ostream& out, std::ostream& err) {
+  int code = kExitOk;
+  auto x = Load(a, err, &code);
+  if (!x) return code;
+  auto y = Load(b, err, &code);
+  if (!y) return code;
+  WarnProblems(a, *x, err);
+  WarnProblems(b, *y, err);
+  const std::vector<std::string> lines = DiffStates(x->contents.state, y->contents.state);
+  for (const std::string& l : lines) out << l << "\n";
+  return lines.empty() ? kExitOk : kExitFound;
+}
+
+}  // namespace
+
+json StateJson(const crdt::ClusterState& s) {
+  return json{{"globals", MapJson(s.globals, true)},
+              {"node_vars", MapJson(s.node_vars, true)},
+              {"host_groups", json{{"elements", ElementsJson(s.host_groups)},
+                                   {"context", ContextJson(s.host_groups.context())}}},
+              {"inventory", MapJson(s.inventory, false)},
+              {"jobs", MapJson(s.jobs, false)},
+              {"job_logs", MapJson(s.job_logs, false)},
+              {"config", MapJson(s.config, true)},
+              {"token_epoch", s.token_epoch.value()}};
+}
+
+json SectionJson(const store::StoreContents& c, Section section) {
+  const crdt::ClusterState& s = c.state;
+  switch (section) {
+    case Section::kMeta: {
+      if (!c.meta) return nullptr;
+      const store::Metadata& m = *c.meta;
+      return json{
+          {"schema_version", m.schema_version}, {"instance", Str(m.instance)},
+          {"incarnation", Str(m.incarnation)},  {"origin", Str(m.origin())},
+          {"local_seq", m.local_seq},           {"hlc_high_water", m.hlc_high_water.ToString()},
+          {"created_ms", m.created_ms}};
+    }
+    case Section::kApplied:
+      return VectorJson(c.applied);
+    case Section::kDeltaLog: {
+      json out = json::array();
+      for (const crdt::Delta& d : c.deltas) {
+        out.push_back(
+            json{{"origin", Str(d.origin)}, {"seq", d.seq}, {"state", StateJson(d.state)}});
+      }
+      return out;
+    }
+    case Section::kGlobals:
+      return MapJson(s.globals, true);
+    case Section::kNodeVars:
+      return MapJson(s.node_vars, true);
+    case Section::kHostGroups:
+      return json{{"elements", ElementsJson(s.host_groups)},
+                  {"context", ContextJson(s.host_groups.context())}};
+    case Section::kHostGroupContext:
+      return ContextJson(s.host_groups.context());
+    case Section::kInventory:
+      return MapJson(s.inventory, false);
+    case Section::kJobs:
+      return MapJson(s.jobs, false);
+    case Section::kJobLogs:
+      return MapJson(s.job_logs, false);
+    case Section::kConfig:
+      return MapJson(s.config, true);
+    case Section::kTokenEpoch:
+      return s.token_epoch.value();
+  }
+  return nullptr;
+}
+
+json StatsJson(const store::StoreContents& c) {
+  json out;
+  if (c.meta) out["meta"] = SectionJson(c, Section::kMeta);
+  json sections = json::object();
+  uint64_t records = 0;
+  uint64_t bytes = 0;
+  for (Section s : store::AllSections()) {
+    auto it = c.sections.find(s);
+    const store::SectionStats st = it == c.sections.end() ? store::SectionStats{} : it->second;
+    sections[std::string(store::SectionName(s))] =
+        json{{"records", st.records}, {"bytes", st.bytes}, {"tombstones", st.tombstones}};
+    records += st.records;
+    bytes += st.bytes;
+  }
+  out["sections"] = sections;
+  out["total"] = json{{"records", records}, {"bytes", bytes}};
+  out["applied"] = VectorJson(c.applied);
+  json log = json::object();
+  for (const auto& [origin, seqs] : c.delta_log) {
+    if (seqs.empty()) continue;
+    log[ValidUtf8(origin) ? origin : Str(origin).dump()] =
+        json{{"count", seqs.size()}, {"first", *seqs.begin()}, {"last", *seqs.rbegin()}};
+  }
+  out["delta_log"] = log;
+  return out;
+}
+
+std::vector<std::string> DiffStates(const crdt::ClusterState& a, const crdt::ClusterState& b) {
+  std::vector<std::string> out;
+  DiffMap("globals", a.globals, b.globals, true, &out);
+  DiffMap("node_vars", a.node_vars, b.node_vars, true, &out);
+  {
+    const auto& x = a.host_groups.entries();
+    const auto& y = b.host_groups.entries();
+    std::set<crdt::HostGroupKey> keys;
+    for (const auto& [k, d] : x) keys.insert(k);
+    for (const auto& [k, d] : y) keys.insert(k);
+    auto dots = [](const std::set<crdt::Dot>* d) -> std::string {
+      if (!d) return "absent";
+      json arr = json::array();
+      for (const crdt::Dot& dot : *d) arr.push_back(DotString(dot));
+      return arr.dump();
+    };
+    for (const auto& k : keys) {
+      auto i = x.find(k);
+      auto j = y.find(k);
+      const std::set<crdt::Dot>* di = i == x.end() ? nullptr : &i->second;
+      const std::set<crdt::Dot>* dj = j == y.end() ? nullptr : &j->second;
+      if (di && dj && *di == *dj) continue;
+      out.push_back("host_groups " + json::array({Str(k.first), Str(k.second)}).dump() + ": A " +
+                    dots(di) + " | B " + dots(dj));
+    }
+    if (!(a.host_groups.context() == b.host_groups.context())) {
+      out.push_back("host_group_context: A " + ContextJson(a.host_groups.context()).dump() +
+                    " | B " + ContextJson(b.host_groups.context()).dump());
+    }
+  }
+  DiffMap("inventory", a.inventory, b.inventory, false, &out);
+  DiffMap("jobs", a.jobs, b.jobs, false, &out);
+  DiffMap("job_logs", a.job_logs, b.job_logs, false, &out);
+  DiffMap("config", a.config, b.config, true, &out);
+  if (a.token_epoch.value() != b.token_epoch.value()) {
+    out.push_back("token_epoch: A " + std::to_string(a.token_epoch.value()) + " | B " +
+                  std::to_string(b.token_epoch.value()));
+  }
+  return out;
+}
+
+int RunStateInspect(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  std::vector<std::string> positional;
+  std::optional<std::string> section_name;
+  bool as_json = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-h" || a == "--help") {
+      out << Usage();
+      return kExitOk;
+    } else if (a == "--section" || a.rfind("--section=", 0) == 0) {
+      if (a == "--section") {
+        if (i + 1 >= args.size()) {
+          err << "state-inspect: --section needs a NAME\n" << Usage();
+          return kExitUsage;
+        }
+        section_name = args[++i];
+      } else {
+        section_name = a.substr(10);
+      }
+    } else if (a == "--json") {
+      as_json = true;
+    } else if (a.size() > 1 && a[0] == '-') {
+      err << "state-inspect: unknown option " << a << "\n" << Usage();
+      return kExitUsage;
+    } else {
+      positional.push_back(a);
+    }
+  }
+  if (positional.empty()) {
+    err << "state-inspect: a command is needed\n" << Usage();
+    return kExitUsage;
+  }
+  const std::string& cmd = positional[0];
+  const size_t want = cmd == "diff" ? 3 : 2;
+  const bool known = cmd == "dump" || cmd == "stats" || cmd == "verify" || cmd == "diff";
+  if (!known) {
+    err << "state-inspect: unknown command \"" << cmd << "\"\n" << Usage();
+    return kExitUsage;
+  }
+  if (positional.size() != want) {
+    err << "state-inspect: " << cmd << " takes " << (want - 1) << " data dir"
+        << (want == 3 ? "s" : "") << "\n"
+        << Usage();
+    return kExitUsage;
+  }
+  if (section_name && cmd != "dump") {
+    err << "state-inspect: --section applies to dump only\n";
+    return kExitUsage;
+  }
+  if (as_json && cmd != "stats") {
+    err << "state-inspect: --json applies to stats only (dump always prints JSON)\n";
+    return kExitUsage;
+  }
+  if (cmd == "dump") {
+    std::optional<Section> section;
+    if (section_name) {
+      section = store::ParseSectionName(*section_name);
+      if (!section) {
+        err << "state-inspect: unknown section \"" << *section_name << "\"\n" << Usage();
+        return kExitUsage;
+      }
+    }
+    return Dump(positional[1], section, out, err);
+  }
+  if (cmd == "stats") return Stats(positional[1], as_json, out, err);
+  if (cmd == "verify") return VerifyCmd(positional[1], out, err);
+  return Diff(positional[1], positional[2], out, err);
+}
+
+}  // namespace clustermgr::tools
