@@ -571,7 +571,11 @@ void SerfClient::Impl::ReadAvailable() {
       return;
     }
     if (n == 0) {
-      Fail({SerfErrc::kConnectionLost, "serf rpc: connection closed by the agent"});
+      const std::size_t partial = decoder->pending_bytes();
+      Fail({SerfErrc::kConnectionLost,
+            partial == 0 ? std::string("serf rpc: connection closed by the agent")
+                         : "serf rpc: connection closed by the agent in the middle of a message (" +
+                               std::to_string(partial) + " bytes received)"});
       return;
     }
     decoder->Commit(static_cast<std::size_t>(n));

@@ -36,7 +36,7 @@
 //   kRemote            "serf rpc tags failed: <agent's error>"
 //   kConnectionLost    "serf rpc: connection closed by the agent"
 //   kNotConnected      "serf rpc: not connected to 127.0.0.1:7373 (<last error>)"
-//   kClosed            the client is being destroyed
+//   kClosed            the client is being destroyed (calls racing with the destructor)
 // Malformed, oversized or unexpected msgpack is an error of that connection (it is closed and
 // re-opened), never a crash.
 #pragma once
@@ -91,8 +91,9 @@ class SerfClient {
   // kAuthFailed, kTimeout, kProtocol, kConnectionLost) and no client.
   static SerfResult<std::unique_ptr<SerfClient>> Connect(SerfClientOptions options);
 
-  // Stops the reader thread and closes the connection; blocked calls return kClosed. Must not
-  // run on the reader thread (i.e. inside a handler).
+  // Stops the reader thread and closes the connection; no handler runs after it returns.
+  // Like any destructor it must not race with calls on the same object, and it must not run
+  // on the reader thread (i.e. inside a handler).
   ~SerfClient();
   SerfClient(const SerfClient&) = delete;
   SerfClient& operator=(const SerfClient&) = delete;

@@ -526,6 +526,30 @@ SerfStatus DecodeTagsBody(const msgpack::object& obj, std::map<std::string, std:
   });
 }
 
+SerfStatus DecodeMembersFilteredBody(const msgpack::object& obj, SerfMemberFilter* filter) {
+  *filter = SerfMemberFilter{};
+  return ForEachField(obj, "members-filtered request", [&](const std::string& k, const auto& v) {
+    if (k == "Tags") return AsStringMap(v, &filter->tags);
+    if (k == "Status") return AsString(v, &filter->status);
+    if (k == "Name") return AsString(v, &filter->name);
+    return true;
+  });
+}
+
+SerfStatus DecodeJoinBody(const msgpack::object& obj, std::vector<std::string>* addrs,
+                          bool* replay) {
+  addrs->clear();
+  *replay = false;
+  return ForEachField(obj, "join request", [&](const std::string& k, const auto& v) {
+    if (k == "Existing") return AsStringArray(v, addrs);
+    if (k == "Replay") {
+      if (v.type != msgpack::type::BOOLEAN) return false;
+      *replay = v.via.boolean;
+    }
+    return true;
+  });
+}
+
 // ---- SerfStreamDecoder ----
 
 namespace {

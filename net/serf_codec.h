@@ -70,6 +70,9 @@ SerfStatus DecodeHandshakeBody(const msgpack::object& obj, int32_t* version);
 SerfStatus DecodeAuthBody(const msgpack::object& obj, std::string* auth_key);
 SerfStatus DecodeStreamBody(const msgpack::object& obj, std::string* type);
 SerfStatus DecodeStopBody(const msgpack::object& obj, uint64_t* stream_seq);
+SerfStatus DecodeMembersFilteredBody(const msgpack::object& obj, SerfMemberFilter* filter);
+SerfStatus DecodeJoinBody(const msgpack::object& obj, std::vector<std::string>* addrs,
+                          bool* replay);
 SerfStatus DecodeTagsBody(const msgpack::object& obj, std::map<std::string, std::string>* set,
                           std::vector<std::string>* remove);
 

@@ -90,7 +90,10 @@ void SerfMembership::Present(const SerfMember& m, SerfEventType cause, bool expl
   }
   const SerfMember before = it->second.member;
   const auto was = Classify(before);
-  if (was != now) {
+  // The identity is subject and name; an address change is an update.
+  const bool same = was.has_value() == now.has_value() &&
+                    (!was || (was->subject == now->subject && was->name == now->name));
+  if (!same) {
     if (was) Emit(SerfNodeEvent::Kind::kDisappeared, *was, before, cause, out);
     if (now) Emit(SerfNodeEvent::Kind::kDiscovered, *now, m, cause, out);
   } else if (now && (explicit_update || !(before == m))) {
