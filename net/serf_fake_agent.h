@@ -28,8 +28,8 @@ namespace clustermgr::net {
 class FakeSerfAgent {
  public:
   struct Options {
-    std::string auth_key;   // when set, commands other than handshake/auth need `auth`
-    std::string self_name;  // the member whose tags `tags` changes (default: the first member)
+    std::string auth_key{};   // when set, commands other than handshake/auth need `auth`
+    std::string self_name{};  // the member whose tags `tags` changes (default: the first member)
   };
   // Produces the raw bytes sent instead of the normal reply, given the request's seq.
   using RawReply = std::function<std::string(uint64_t seq)>;
