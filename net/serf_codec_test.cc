@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -391,6 +395,65 @@ TEST(SerfStreamDecoderTest, TruncatedMessageWaitsForMore) {
   r = d.Next(&oh);
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(*r);
+}
+
+// Random bytes and random corruptions of valid messages: every outcome is a value or an error,
+// never a crash or an exception. Set SERF_FUZZ_SEED to replay a run.
+TEST(SerfStreamDecoderTest, RandomAndCorruptedInputNeverCrashes) {
+  const char* env = std::getenv("SERF_FUZZ_SEED");
+  const unsigned seed =
+      env ? static_cast<unsigned>(std::strtoul(env, nullptr, 10)) : std::random_device{}();
+  std::cout << "SERF_FUZZ_SEED=" << seed << std::endl;
+  std::mt19937 rng(seed);
+  const std::string valid =
+      EncodeResponseHeader({3, ""}) +
+      EncodeMembersBody({SampleMember("a", "127.0.0.1"), SampleMember("b", "::1")}) +
+      EncodeMemberEventBody(
+          {SerfEventType::kMemberJoin, "member-join", {SampleMember("c", "10.0.0.3")}});
+  SerfStreamDecoder::Limits limits;
+  limits.max_message_bytes = 64 * 1024;
+  for (int round = 0; round < 2000; ++round) {
+    std::string bytes;
+    if (round % 2 == 0) {
+      bytes.resize(rng() % 256);
+      for (char& c : bytes) c = static_cast<char>(rng());
+    } else {
+      bytes = valid;
+      for (int flips = 1 + rng() % 8; flips > 0; --flips) {
+        bytes[rng() % bytes.size()] = static_cast<char>(rng());
+      }
+      if (rng() % 4 == 0) bytes.resize(rng() % bytes.size());
+    }
+    SerfStreamDecoder d(limits);
+    std::size_t off = 0;
+    while (off < bytes.size()) {
+      const std::size_t n = std::min<std::size_t>(1 + rng() % 64, bytes.size() - off);
+      d.Feed(bytes.data() + off, n);
+      off += n;
+      bool failed = false;
+      while (true) {
+        msgpack::object_handle oh;
+        auto r = d.Next(&oh);
+        if (!r.ok()) {
+          failed = true;
+          break;
+        }
+        if (!*r) break;
+        // Every decoder must cope with any object.
+        SerfResponseHeader h;
+        std::vector<SerfMember> members;
+        SerfMemberEvent event;
+        int32_t num = 0;
+        SerfRequestHeader rh;
+        (void)DecodeResponseHeader(oh.get(), &h);
+        (void)DecodeMembersBody(oh.get(), &members);
+        (void)DecodeMemberEventBody(oh.get(), &event);
+        (void)DecodeJoinResponseBody(oh.get(), &num);
+        (void)DecodeRequestHeader(oh.get(), &rh);
+      }
+      if (failed) break;
+    }
+  }
 }
 
 }  // namespace
