@@ -19,7 +19,9 @@
 // * The constructor returns at once; the reader thread connects in the background, performs
 //   the handshake and (when options.auth_key is set) auth, and reconnects with exponential
 //   backoff (reconnect_min .. reconnect_max) whenever the connection fails or the agent
-//   restarts. Requests made while no connection is ready fail with kNotConnected.
+//   restarts. A request made between connections (during the backoff) fails at once with
+//   kNotConnected; one made while a connection is being set up waits for it, within its
+//   timeout.
 // * Member subscriptions survive reconnects. Each time a subscription's stream is (re)opened
 //   the client re-reads the full member list and delivers it as one synthetic kResync event
 //   before any further record, so a subscriber that diffs the resync against what it knew

@@ -4,6 +4,12 @@
 // members-filtered, tags, join, leave, stream, stop; and it can be told to misbehave (raw reply
 // bytes, dropped connections) to test the client's handling of hostile input.
 //
+// Differences from the real agent: members-filtered matches tags, status and name exactly
+// (the agent uses anchored regular expressions); `tags` changes the member named
+// Options::self_name (or the first member) and emits a member-update to open streams; `leave`
+// closes only the requesting connection; the body of a request refused for missing auth is
+// read and dropped (the agent would misread it as the next header).
+//
 // Threading: one server thread owns the listening socket and every connection. All public
 // methods are thread-safe; those that change what clients see run on the server thread and
 // return once it has done so.
