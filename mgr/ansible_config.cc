@@ -56,7 +56,7 @@ json ToJson(const AnsibleConfig& c) {
 }
 
 Result<std::map<std::string, std::string>> ParseConfigSet(const std::string& text,
-                                                         const std::string& playbook_dir) {
+                                                          const std::string& playbook_dir) {
   json doc = json::parse(text, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) {
     return Bad("the configuration must be a JSON object like {\"ansible\": {...}}");
@@ -74,8 +74,9 @@ Result<std::map<std::string, std::string>> ParseConfigSet(const std::string& tex
   for (const auto& [key, value] : doc["ansible"].items()) {
     if (key == "playbook_dir") {
       if (!value.is_string() || value.get<std::string>() != playbook_dir) {
-        return Bad("ansible.playbook_dir is set by each daemon's --playbook-dir and cannot be "
-                   "changed at run time");
+        return Bad(
+            "ansible.playbook_dir is set by each daemon's --playbook-dir and cannot be "
+            "changed at run time");
       }
       continue;
     }

@@ -40,6 +40,6 @@ nlohmann::json ToJson(const AnsibleConfig& config);
 // Validates a `config set` document and returns the replicated section it stands for (every key
 // given; absent keys fall back to the daemon's options). kInvalidArgument with one line.
 Result<std::map<std::string, std::string>> ParseConfigSet(const std::string& text,
-                                                         const std::string& playbook_dir);
+                                                          const std::string& playbook_dir);
 
 }  // namespace clustermgr::mgr

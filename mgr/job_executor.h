@@ -35,10 +35,10 @@ struct JobEvent {
   enum class Kind { kLine, kFinished };
   Kind kind = Kind::kLine;
   std::string job_id;
-  std::string line;       // kLine
-  bool succeeded = false; // kFinished: every step's playbook succeeded
-  bool cancelled = false; // kFinished: Cancel() stopped it
-  std::string error;      // kFinished: the first failure, one line
+  std::string line;        // kLine
+  bool succeeded = false;  // kFinished: every step's playbook succeeded
+  bool cancelled = false;  // kFinished: Cancel() stopped it
+  std::string error;       // kFinished: the first failure, one line
 };
 
 class JobExecutor {

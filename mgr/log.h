@@ -19,9 +19,9 @@ void LogLine(LogLevel level, const std::string& text);
 }  // namespace clustermgr::mgr
 
 // CM_LOG(kInfo) << "text " << value;  — the stream is only evaluated when the level is enabled.
-#define CM_LOG(level)                                                       \
-  for (bool cm_once = ::clustermgr::mgr::LogEnabled(::clustermgr::mgr::LogLevel::level); \
-       cm_once; cm_once = false)                                            \
+#define CM_LOG(level)                                                                             \
+  for (bool cm_once = ::clustermgr::mgr::LogEnabled(::clustermgr::mgr::LogLevel::level); cm_once; \
+       cm_once = false)                                                                           \
   ::clustermgr::mgr::LogMessage(::clustermgr::mgr::LogLevel::level).stream()
 
 namespace clustermgr::mgr {

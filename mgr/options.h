@@ -30,9 +30,9 @@ struct DaemonOptions {
   std::vector<std::string> host_groups = {"service-master", "service-worker"};
   std::string log_level = "info";
   std::string config_file;
-  bool sync = true;                  // sync every acknowledged write to disk
-  bool restore_from_peers = false;   // discard the local store and resync from peers
-  int ack_replicas = 0;              // wait for N peers to persist a write before replying
+  bool sync = true;                 // sync every acknowledged write to disk
+  bool restore_from_peers = false;  // discard the local store and resync from peers
+  int ack_replicas = 0;             // wait for N peers to persist a write before replying
   uint64_t max_clock_offset_ms = 500;
 };
 

@@ -119,6 +119,10 @@ class Store {
     std::shared_lock lock(state_mu_);
     return fn(static_cast<const crdt::ClusterState&>(state_));
   }
+  // The state without taking the lock, for a single-writer owner: valid only on the one thread
+  // that ever calls the writing methods (the daemon's event loop). That thread is then always
+  // the leader, the only mutator of memory, so it reads a state nobody changes under it.
+  const crdt::ClusterState& OwnerState() const { return state_; }
   // Copies, each consistent with the last completed write.
   crdt::ClusterState State() const;
   crdt::VersionVector Applied() const;

@@ -1,0 +1,718 @@
+#include "mgr/manager.h"
+
+#include <algorithm>
+
+#include "mgr/extra_vars.h"
+#include "mgr/log.h"
+
+namespace clustermgr::mgr {
+namespace {
+
+using crdt::ClusterState;
+using crdt::InventoryRecord;
+using crdt::JobRecord;
+using crdt::JobStatus;
+using crdt::NodeState;
+using crdt::NodeStatus;
+using nlohmann::json;
+using R = net::RpcReply;
+
+net::RpcCode ToRpcCode(Code code) {
+  switch (code) {
+    case Code::kOk:
+      return net::RpcCode::kOk;
+    case Code::kInvalidArgument:
+      return net::RpcCode::kInvalidArgument;
+    case Code::kNotFound:
+      return net::RpcCode::kNotFound;
+    case Code::kFailedPrecondition:
+      return net::RpcCode::kFailedPrecondition;
+    case Code::kUnavailable:
+      return net::RpcCode::kUnavailable;
+    case Code::kOutcomeUnknown:
+      return net::RpcCode::kOutcomeUnknown;
+    case Code::kUnimplemented:
+      return net::RpcCode::kUnimplemented;
+    default:
+      return net::RpcCode::kInternal;
+  }
+}
+
+R Error(const Status& status) { return R::Error(ToRpcCode(status.code()), status.message()); }
+R Invalid(std::string text) { return R::Error(net::RpcCode::kInvalidArgument, std::move(text)); }
+
+net::NodeStatus ToNet(NodeStatus s) {
+  return static_cast<net::NodeStatus>(static_cast<int>(s) + 1);  // net has kUnspecified first
+}
+net::NodeState ToNet(NodeState s) { return static_cast<net::NodeState>(static_cast<int>(s)); }
+net::JobStatus ToNet(JobStatus s) { return static_cast<net::JobStatus>(static_cast<int>(s) + 1); }
+
+net::JobInfo ToJobInfo(const JobRecord& job) {
+  net::JobInfo info;
+  info.id = job.id;
+  info.desc = job.desc;
+  info.nodes = job.nodes;
+  info.status = ToNet(job.status);
+  info.error = job.error;
+  info.epoch = job.epoch;
+  info.owner = job.owner;
+  info.created_ms = static_cast<int64_t>(job.created_ms);
+  info.started_ms = static_cast<int64_t>(job.started_ms);
+  info.ended_ms = static_cast<int64_t>(job.ended_ms);
+  info.log_line_count = job.log_lines;
+  return info;
+}
+
+bool IsActive(const JobRecord& job) { return !crdt::IsFinal(job.status); }
+
+const char* KindName(int kind) {
+  static const char* const kNames[] = {"commission", "decommission", "update"};
+  return kNames[kind];
+}
+
+}  // namespace
+
+Manager::Manager(const DaemonOptions* options, Replica* replica, JobExecutor* executor,
+                 TokenFn token, Reply reply)
+    : options_(options),
+      replica_(replica),
+      executor_(executor),
+      token_(std::move(token)),
+      reply_(std::move(reply)),
+      groups_(options->host_groups) {}
+
+std::optional<R> Manager::Handle(const net::IncomingRequest& in, uint64_t now_ms) {
+  return std::visit(
+      [&](const auto& req) -> std::optional<R> {
+        using T = std::decay_t<decltype(req)>;
+        if constexpr (std::is_same_v<T, net::NodeGetRequest>) return NodeGet(req);
+        if constexpr (std::is_same_v<T, net::NodesGetRequest>) return NodesGet();
+        if constexpr (std::is_same_v<T, net::CommissionRequest>) return Commission(req, now_ms);
+        if constexpr (std::is_same_v<T, net::DecommissionRequest>) {
+          return Decommission(req, now_ms);
+        }
+        if constexpr (std::is_same_v<T, net::UpdateRequest>) return Update(req, now_ms);
+        if constexpr (std::is_same_v<T, net::DiscoverRequest>) return Discover(req, now_ms);
+        if constexpr (std::is_same_v<T, net::GlobalGetRequest>) return GlobalGet();
+        if constexpr (std::is_same_v<T, net::GlobalSetRequest>) return GlobalSet(req);
+        if constexpr (std::is_same_v<T, net::JobGetRequest>) return JobGet(req);
+        if constexpr (std::is_same_v<T, net::JobLogFollowRequest>) {
+          return JobLogFollow(req, in.reply_to, now_ms);
+        }
+        if constexpr (std::is_same_v<T, net::JobsListRequest>) return JobsList();
+        if constexpr (std::is_same_v<T, net::JobCancelRequest>) return JobCancel(req);
+        if constexpr (std::is_same_v<T, net::ConfigGetRequest>) return ConfigGet();
+        if constexpr (std::is_same_v<T, net::ConfigSetRequest>) return ConfigSet(req);
+        if constexpr (std::is_same_v<T, net::MembersRequest>) return Members();
+        if constexpr (std::is_same_v<T, net::TokenRequest>) return Token();
+        if constexpr (std::is_same_v<T, net::StatusRequest>) return Status(now_ms);
+        return R::Error(net::RpcCode::kUnimplemented, "operation not implemented");
+      },
+      in.request);
+}
+
+// ---- reads -------------------------------------------------------------------------------------
+
+net::NodeInfo Manager::ToNodeInfo(const std::string& name, const InventoryRecord& rec) const {
+  const ClusterState& state = replica_->state();
+  net::NodeInfo info;
+  info.name = name;
+  info.addr = rec.addr;
+  info.status = ToNet(rec.status);
+  info.state = ToNet(rec.state);
+  info.prev_status = ToNet(rec.prev_status);
+  info.prev_state = ToNet(rec.prev_state);
+  info.host_groups = state.HostGroups(name);
+  for (const auto& [k, v] : rec.tags) info.monitoring.emplace_back(k, v);
+  if (!rec.serf_status.empty()) info.monitoring.emplace_back("serf_status", rec.serf_status);
+  std::sort(info.monitoring.begin(), info.monitoring.end());
+  json vars = json::object();
+  for (const auto& [k, text] : state.NodeVars(name)) {
+    vars[k] = json::parse(text, nullptr, false);
+  }
+  info.extra_vars = vars.dump();
+  return info;
+}
+
+R Manager::NodeGet(const net::NodeGetRequest& req) const {
+  auto name = ResolveNode(replica_->state(), req.name);
+  if (!name) {
+    return R::Error(net::RpcCode::kNotFound,
+                    "node with name or address \"" + req.name + "\" doesn't exists");
+  }
+  return R::Ok(ToNodeInfo(*name, *replica_->state().Node(*name)));
+}
+
+R Manager::NodesGet() const {
+  net::NodeList list;
+  for (const auto& [name, entry] : replica_->state().inventory.entries()) {
+    if (!entry.tombstone()) list.nodes.push_back(ToNodeInfo(name, *entry.value));
+  }
+  return R::Ok(std::move(list));
+}
+
+R Manager::GlobalGet() const {
+  json globals = json::object();
+  for (const auto& [k, text] : replica_->state().Globals()) {
+    globals[k] = json::parse(text, nullptr, false);
+  }
+  return R::Ok(net::JsonText{globals.dump()});
+}
+
+const JobRecord* Manager::ActiveJob() const {
+  const JobRecord* active = nullptr;
+  for (const auto& [id, entry] : replica_->state().jobs.entries()) {
+    if (entry.tombstone() || !IsActive(*entry.value)) continue;
+    if (!active || entry.value->created_ms > active->created_ms) active = &*entry.value;
+  }
+  return active;
+}
+
+R Manager::JobGet(const net::JobGetRequest& req) const {
+  const ClusterState& state = replica_->state();
+  if (req.label.empty()) {
+    return Invalid("Invalid or empty job label specified: \"" + req.label + "\"");
+  }
+  const JobRecord* job = nullptr;
+  if (req.label == "active") {
+    job = ActiveJob();
+  } else if (req.label == "last") {
+    for (const auto& [id, entry] : state.jobs.entries()) {
+      if (entry.tombstone() || IsActive(*entry.value)) continue;
+      if (!job ||
+          std::tie(entry.value->created_ms, entry.value->id) > std::tie(job->created_ms, job->id)) {
+        job = &*entry.value;
+      }
+    }
+  } else {
+    job = state.Job(req.label);
+  }
+  if (!job) {
+    return R::Error(net::RpcCode::kNotFound, "info for \"" + req.label + "\" job doesn't exist");
+  }
+  net::JobDetail detail;
+  detail.job = ToJobInfo(*job);
+  detail.log_lines = state.JobLog(job->id);
+  return R::Ok(std::move(detail));
+}
+
+R Manager::JobsList() const {
+  std::vector<const JobRecord*> jobs;
+  for (const auto& [id, entry] : replica_->state().jobs.entries()) {
+    if (!entry.tombstone()) jobs.push_back(&*entry.value);
+  }
+  std::sort(jobs.begin(), jobs.end(), [](const JobRecord* a, const JobRecord* b) {
+    return std::tie(a->created_ms, a->id) < std::tie(b->created_ms, b->id);
+  });
+  net::JobList list;
+  for (const JobRecord* job : jobs) list.jobs.push_back(ToJobInfo(*job));
+  return R::Ok(std::move(list));
+}
+
+std::optional<R> Manager::JobLogFollow(const net::JobLogFollowRequest& req, const net::ReplyTo& to,
+                                       uint64_t now_ms) {
+  const JobRecord* job = replica_->state().Job(req.job_id);
+  if (!job) {
+    return R::Error(net::RpcCode::kNotFound, "info for \"" + req.job_id + "\" job doesn't exist");
+  }
+  if (job->log_lines <= req.from_line && IsActive(*job) && req.wait_ms > 0) {
+    const uint32_t wait = std::min(req.wait_ms, kMaxFollowWaitMs);
+    followers_.push_back({to, req.job_id, req.from_line, now_ms + wait});
+    return std::nullopt;
+  }
+  std::vector<std::string> lines = replica_->state().JobLog(req.job_id);
+  net::JobLogChunk chunk;
+  chunk.first_line = std::min<uint64_t>(req.from_line, lines.size());
+  chunk.lines.assign(lines.begin() + static_cast<std::ptrdiff_t>(chunk.first_line), lines.end());
+  chunk.ended = !IsActive(*job);
+  chunk.status = ToNet(job->status);
+  chunk.error = job->error;
+  return R::Ok(std::move(chunk));
+}
+
+void Manager::AnswerFollowers(uint64_t now_ms, bool deadline_only) {
+  std::vector<Follower> waiting;
+  for (Follower& f : followers_) {
+    const JobRecord* job = replica_->state().Job(f.job_id);
+    const bool ready =
+        !job || (!deadline_only && (job->log_lines > f.from_line || !IsActive(*job)));
+    if (ready || now_ms >= f.deadline_ms) {
+      net::IncomingRequest in;
+      in.reply_to = f.to;
+      in.request = net::JobLogFollowRequest{f.job_id, f.from_line, 0};
+      reply_(f.to, *Handle(in, now_ms));
+    } else {
+      waiting.push_back(std::move(f));
+    }
+  }
+  followers_ = std::move(waiting);
+}
+
+R Manager::ConfigGet() const {
+  return R::Ok(
+      net::JsonText{ToJson(EffectiveConfig(*options_, replica_->state().Config())).dump()});
+}
+
+R Manager::Token() const {
+  TokenView t = token_();
+  net::TokenInfo info;
+  info.holder = t.holder_name;
+  info.epoch = t.epoch;
+  info.highest_epoch = replica_->state().token_epoch.value();
+  info.visible_managers = 1;
+  info.expected_managers = static_cast<uint32_t>(options_->expect);
+  info.quorum = static_cast<uint32_t>(options_->expect / 2 + 1);
+  info.has_quorum = info.visible_managers >= info.quorum;
+  info.self_holds = t.holder;
+  info.reason = t.why_not;
+  return R::Ok(std::move(info));
+}
+
+R Manager::Members() const {
+  net::MemberInfo self;
+  self.name = replica_->name();
+  self.rpc_endpoint = options_->rpc_bind;
+  self.gossip_endpoint = options_->gossip_bind;
+  self.alive = true;
+  self.self = true;
+  self.token_holder = token_().holder;
+  self.lag_deltas = 0;
+  net::MemberList list;
+  list.members.push_back(std::move(self));
+  return R::Ok(std::move(list));
+}
+
+R Manager::Status(uint64_t now_ms) const {
+  (void)now_ms;
+  const ClusterState& state = replica_->state();
+  net::StatusInfo info;
+  info.name = replica_->name();
+  info.version = CLUSTERMGR_VERSION;
+  info.protocol_version = net::kRpcProtocolVersion;
+  info.rpc_endpoint = options_->rpc_bind;
+  info.gossip_endpoint = options_->gossip_bind;
+  info.state_entries = state.globals.size() + state.node_vars.size() + state.host_groups.size() +
+                       state.inventory.size() + state.jobs.size() + state.job_logs.size() +
+                       state.config.size();
+  info.tombstones = state.globals.tombstones() + state.node_vars.tombstones() +
+                    state.inventory.tombstones() + state.jobs.tombstones() +
+                    state.job_logs.tombstones() + state.config.tombstones();
+  info.data_dir = options_->data_dir;
+  info.store_ok = replica_->store().write_error().ok();
+  info.store_error = replica_->store().write_error().message();
+  return R::Ok(std::move(info));
+}
+
+// ---- writes ------------------------------------------------------------------------------------
+
+R Manager::WriteFailed(const ::clustermgr::Status& status) const {
+  CM_LOG(kError) << "write failed: " << status.message();
+  return R::Error(net::RpcCode::kInternal, "the write was not stored: " + status.message());
+}
+
+R Manager::GlobalSet(const net::GlobalSetRequest& req) {
+  ExtraVarsParse vars = ParseExtraVars(req.extra_vars);
+  if (!vars.ok()) return Invalid(vars.error);
+  std::map<std::string, std::string> globals;
+  for (const auto& [k, v] : vars.vars.items()) globals.emplace(k, v.dump());
+  auto written = replica_->Write([&](crdt::DeltaBuilder& b) { b.ReplaceGlobals(globals); });
+  if (!written.ok()) return WriteFailed(written.status());
+  return R::Ok();
+}
+
+R Manager::ConfigSet(const net::ConfigSetRequest& req) {
+  auto config = ParseConfigSet(req.config, options_->playbook_dir);
+  if (!config.ok()) return Error(config.status());
+  auto written = replica_->Write([&](crdt::DeltaBuilder& b) { b.ReplaceConfig(*config); });
+  if (!written.ok()) return WriteFailed(written.status());
+  return R::Ok();
+}
+
+std::string Manager::NextJobId() const {
+  // <instance>-<n>: n one above the highest this instance has used. Unique because only this
+  // instance issues its own ids and its jobs are in its durable state.
+  uint64_t highest = 0;
+  const std::string prefix = replica_->name() + "-";
+  for (const auto& [id, entry] : replica_->state().jobs.entries()) {
+    if (id.rfind(prefix, 0) != 0) continue;
+    const std::string rest = id.substr(prefix.size());
+    if (rest.empty() || rest.find_first_not_of("0123456789") != std::string::npos) continue;
+    highest = std::max<uint64_t>(highest, std::stoull(rest));
+  }
+  return prefix + std::to_string(highest + 1);
+}
+
+json Manager::MergedVars(const std::vector<std::string>& nodes, const json& request) const {
+  const ClusterState& state = replica_->state();
+  const AnsibleConfig config = EffectiveConfig(*options_, state.Config());
+  json globals = json::object();
+  for (const auto& [k, text] : state.Globals()) globals[k] = json::parse(text, nullptr, false);
+  json node_layer = json::object();
+  for (const std::string& node : nodes) {
+    json vars = json::object();
+    for (const auto& [k, text] : state.NodeVars(node)) vars[k] = json::parse(text, nullptr, false);
+    MergeExtraVarsLayer(node_layer, vars);
+  }
+  return MergeExtraVars(config.extra_variables, globals, node_layer, request);
+}
+
+std::vector<InventoryHost> Manager::Hosts(const std::vector<std::string>& nodes,
+                                          const std::optional<std::string>& group) const {
+  std::vector<InventoryHost> hosts;
+  for (const std::string& node : nodes) {
+    const InventoryRecord* rec = replica_->state().Node(node);
+    InventoryHost host{node, rec ? rec->addr : "", {}};
+    host.groups = group ? std::vector<std::string>{*group} : replica_->state().HostGroups(node);
+    if (host.groups.empty()) host.groups.push_back(groups_.master());
+    hosts.push_back(std::move(host));
+  }
+  return hosts;
+}
+
+PlaybookSpec Manager::Spec(const std::string& playbook, std::vector<InventoryHost> hosts, json vars,
+                           const std::string& job_id, uint64_t epoch) const {
+  const AnsibleConfig config = EffectiveConfig(*options_, replica_->state().Config());
+  PlaybookSpec spec;
+  spec.playbook_dir = config.playbook_dir;
+  spec.playbook = playbook;
+  spec.hosts = std::move(hosts);
+  // The job's identity reaches the playbook, so side effects can be traced to one job and epoch.
+  vars["clustermgr_job_id"] = job_id;
+  vars["clustermgr_epoch"] = epoch;
+  spec.extra_vars = std::move(vars);
+  spec.user = config.user;
+  spec.private_key = config.private_key;
+  return spec;
+}
+
+R Manager::Commission(const net::CommissionRequest& req, uint64_t now_ms) {
+  return StartLifecycleJob(JobKind::kCommission, req.names, req.group, req.extra_vars, now_ms);
+}
+R Manager::Decommission(const net::DecommissionRequest& req, uint64_t now_ms) {
+  return StartLifecycleJob(JobKind::kDecommission, req.names, "", req.extra_vars, now_ms);
+}
+R Manager::Update(const net::UpdateRequest& req, uint64_t now_ms) {
+  return StartLifecycleJob(JobKind::kUpdate, req.names, req.group, req.extra_vars, now_ms);
+}
+
+R Manager::StartLifecycleJob(JobKind kind, const std::vector<std::string>& names,
+                             const std::string& group, const std::string& extra_vars,
+                             uint64_t now_ms) {
+  ExtraVarsParse vars = ParseExtraVars(extra_vars);
+  if (!vars.ok()) return Invalid(vars.error);
+  const TokenView token = token_();
+  if (!token.holder) return R::Error(net::RpcCode::kUnavailable, token.why_not);
+
+  LifecycleRequest request{names, group, std::nullopt};
+  if (const JobRecord* active = ActiveJob()) request.active_job = ActiveJobText(*active);
+  const ClusterState& state = replica_->state();
+  Result<std::vector<NodeMove>> plan =
+      kind == JobKind::kCommission     ? PlanCommission(state, request, groups_)
+      : kind == JobKind::kDecommission ? PlanDecommission(state, request, groups_)
+                                       : PlanUpdate(state, request, groups_);
+  if (!plan.ok()) return Error(plan.status());
+
+  std::vector<std::string> nodes;
+  for (const NodeMove& m : *plan) nodes.push_back(m.node);
+  const std::string job_id = NextJobId();
+  const AnsibleConfig config = EffectiveConfig(*options_, state.Config());
+
+  // The script is built before the write, from the state as it was: the cleanup of an update
+  // runs against the old host-groups, the configure against the new ones.
+  const bool regroup = kind != JobKind::kDecommission && !group.empty();
+  const std::optional<std::string> new_group = regroup ? std::optional(group) : std::nullopt;
+  json merged = MergedVars(nodes, vars.vars);
+  JobScript script{job_id, {}};
+  auto spec = [&](const std::string& playbook, const std::optional<std::string>& g) {
+    return Spec(playbook, Hosts(nodes, g), merged, job_id, token.epoch);
+  };
+  switch (kind) {
+    case JobKind::kCommission:
+      script.steps.push_back(
+          {spec(config.configure_playbook, new_group), {spec(config.cleanup_playbook, new_group)}});
+      break;
+    case JobKind::kDecommission:
+      script.steps.push_back({spec(config.cleanup_playbook, std::nullopt), {}});
+      break;
+    case JobKind::kUpdate:
+      script.steps.push_back({spec(config.cleanup_playbook, std::nullopt), {}});
+      script.steps.push_back(
+          {spec(config.configure_playbook, new_group), {spec(config.cleanup_playbook, new_group)}});
+      break;
+  }
+
+  JobRecord job;
+  job.id = job_id;
+  job.desc = KindName(static_cast<int>(kind));
+  job.nodes = nodes;
+  job.host_group = group;
+  job.status = JobStatus::kRunning;
+  job.epoch = token.epoch;
+  job.owner = replica_->name();
+  job.created_ms = job.started_ms = now_ms;
+  auto written = replica_->Write(
+      [&](crdt::DeltaBuilder& b) {
+        for (NodeMove& m : *plan) {
+          m.after.updated_ms = now_ms;
+          b.PutNode(m.node, m.after);
+          if (regroup) b.SetHostGroups(m.node, {group});
+          if (kind != JobKind::kDecommission) {
+            for (const auto& [k, v] : vars.vars.items()) b.SetNodeVar(m.node, k, v.dump());
+          }
+        }
+        b.PutJob(job);
+      },
+      token.epoch);
+  if (!written.ok()) return WriteFailed(written.status());
+
+  running_job_ = job_id;
+  running_kind_ = kind;
+  running_is_discover_ = false;
+  pending_lines_.clear();
+  log_lines_ = log_bytes_ = dropped_lines_ = 0;
+  CM_LOG(kInfo) << "job " << job_id << ": " << job.desc << " of " << nodes.size()
+                << " node(s) started at epoch " << token.epoch;
+  executor_->Start(std::move(script));
+  return R::Ok(net::JobAccepted{job_id});
+}
+
+R Manager::Discover(const net::DiscoverRequest& req, uint64_t now_ms) {
+  ExtraVarsParse vars = ParseExtraVars(req.extra_vars);
+  if (!vars.ok()) return Invalid(vars.error);
+  const TokenView token = token_();
+  if (!token.holder) return R::Error(net::RpcCode::kUnavailable, token.why_not);
+  if (const JobRecord* active = ActiveJob()) {
+    return R::Error(net::RpcCode::kFailedPrecondition, ActiveJobText(*active));
+  }
+  if (req.addrs.empty()) return Invalid("atleast one node address should be specified");
+  std::vector<std::string> existing;
+  for (const std::string& addr : req.addrs) {
+    if (!IsValidNodeAddr(addr)) return Invalid("invalid node address \"" + addr + "\"");
+    for (const auto& [name, entry] : replica_->state().inventory.entries()) {
+      if (!entry.tombstone() && entry.value->addr == addr) existing.push_back(name + ":" + addr);
+    }
+  }
+  if (!existing.empty()) {
+    std::string list;
+    for (const auto& e : existing) list += (list.empty() ? "" : " ") + e;
+    return R::Error(net::RpcCode::kFailedPrecondition,
+                    "one or more nodes already exist with the specified management addresses. "
+                    "Existing nodes: [" +
+                        list + "]");
+  }
+  const std::string job_id = NextJobId();
+  std::vector<InventoryHost> hosts;
+  for (size_t i = 0; i < req.addrs.size(); ++i) {
+    hosts.push_back({"node" + std::to_string(i + 1), req.addrs[i], {"cluster-node"}});
+  }
+  const AnsibleConfig config = EffectiveConfig(*options_, replica_->state().Config());
+  JobScript script{job_id, {}};
+  script.steps.push_back(
+      {Spec(config.configure_playbook, hosts, MergedVars({}, vars.vars), job_id, token.epoch), {}});
+  JobRecord job;
+  job.id = job_id;
+  job.desc = "discover";
+  job.nodes = req.addrs;
+  job.host_group = "cluster-node";
+  job.status = JobStatus::kRunning;
+  job.epoch = token.epoch;
+  job.owner = replica_->name();
+  job.created_ms = job.started_ms = now_ms;
+  auto written = replica_->Write([&](crdt::DeltaBuilder& b) { b.PutJob(job); }, token.epoch);
+  if (!written.ok()) return WriteFailed(written.status());
+  running_job_ = job_id;
+  running_is_discover_ = true;
+  pending_lines_.clear();
+  log_lines_ = log_bytes_ = dropped_lines_ = 0;
+  executor_->Start(std::move(script));
+  return R::Ok(net::JobAccepted{job_id});
+}
+
+R Manager::JobCancel(const net::JobCancelRequest& req) {
+  const TokenView token = token_();
+  if (!token.holder) return R::Error(net::RpcCode::kUnavailable, token.why_not);
+  std::string id = req.job_id;
+  if (id.empty()) {
+    const JobRecord* active = ActiveJob();
+    if (!active) return R::Error(net::RpcCode::kNotFound, "info for \"active\" job doesn't exist");
+    id = active->id;
+  }
+  const JobRecord* job = replica_->state().Job(id);
+  if (!job) return R::Error(net::RpcCode::kNotFound, "info for \"" + id + "\" job doesn't exist");
+  if (!IsActive(*job)) {
+    return R::Error(
+        net::RpcCode::kFailedPrecondition,
+        "job \"" + id + "\" is not active: " + std::string(crdt::ToString(job->status)));
+  }
+  if (!executor_->Cancel(id)) {
+    return R::Error(net::RpcCode::kFailedPrecondition,
+                    "job \"" + id + "\" is not running on this instance");
+  }
+  return R::Ok(net::JobCancelled{id});
+}
+
+// ---- job events
+// ----------------------------------------------------------------------------------
+
+void Manager::OnJobEvent(JobEvent event, uint64_t now_ms) {
+  if (event.job_id != running_job_) return;  // a straggler from a job already finished
+  if (event.kind == JobEvent::Kind::kLine) {
+    if (log_lines_ >= kMaxLogLines || log_bytes_ >= kMaxLogBytes) {
+      if (dropped_lines_++ == 0) {
+        pending_lines_.push_back("clustermgr: log truncated: the limit of " +
+                                 std::to_string(kMaxLogLines) + " lines or " +
+                                 std::to_string(kMaxLogBytes) + " bytes was reached");
+        ++log_lines_;
+      }
+      return;
+    }
+    log_bytes_ += event.line.size() + 1;
+    ++log_lines_;
+    pending_lines_.push_back(std::move(event.line));
+    if (pending_lines_.size() >= kChunkLines) FlushLog(now_ms);
+    return;
+  }
+  if (dropped_lines_ > 0) {
+    pending_lines_.push_back("clustermgr: " + std::to_string(dropped_lines_ - 1) +
+                             " more lines were dropped");
+    ++log_lines_;
+  }
+  FlushLog(now_ms);
+  const JobStatus status = event.cancelled   ? JobStatus::kCancelled
+                           : event.succeeded ? JobStatus::kComplete
+                                             : JobStatus::kErrored;
+  const JobKind kind = running_kind_;
+  const bool discover = running_is_discover_;
+  FinishJob(
+      event.job_id, status, event.cancelled ? "cancelled" : event.error,
+      [&](NodeStatus current) {
+        if (discover) return current;
+        if (event.cancelled) return SafeStatus(current);
+        switch (kind) {
+          case JobKind::kCommission:
+          case JobKind::kUpdate:
+            return event.succeeded ? NodeStatus::kAllocated : NodeStatus::kUnallocated;
+          case JobKind::kDecommission:
+            return NodeStatus::kDecommissioned;
+        }
+        return current;
+      },
+      now_ms);
+  running_job_.clear();
+}
+
+void Manager::FlushLog(uint64_t now_ms) {
+  if (pending_lines_.empty() || running_job_.empty()) return;
+  const JobRecord* current = replica_->state().Job(running_job_);
+  if (!current) return;
+  JobRecord job = *current;
+  std::string text;
+  for (const std::string& line : pending_lines_) text += line + "\n";
+  const uint64_t chunk = job.log_chunks;
+  job.log_chunks += 1;
+  job.log_lines += pending_lines_.size();
+  (void)now_ms;
+  auto written = replica_->Write(
+      [&](crdt::DeltaBuilder& b) {
+        b.PutJobLogChunk(job.id, chunk, std::move(text));
+        b.PutJob(job);
+      },
+      job.epoch);
+  if (!written.ok()) {
+    CM_LOG(kError) << "job " << job.id << ": log chunk not stored: " << written.status().message();
+    return;  // keep the lines; the next flush retries
+  }
+  pending_lines_.clear();
+  AnswerFollowers(now_ms, false);
+}
+
+void Manager::FinishJob(const std::string& job_id, JobStatus status, const std::string& error,
+                        const std::function<NodeStatus(NodeStatus)>& next, uint64_t now_ms) {
+  const JobRecord* current = replica_->state().Job(job_id);
+  if (!current) return;
+  JobRecord job = *current;
+  job.status = status;
+  job.error = status == JobStatus::kComplete ? "" : error;
+  job.ended_ms = now_ms;
+  auto written = replica_->Write(
+      [&](crdt::DeltaBuilder& b) {
+        for (const std::string& node : job.nodes) {
+          const InventoryRecord* rec = replica_->state().Node(node);
+          if (!rec) continue;
+          const NodeStatus to = next(rec->status);
+          if (to == rec->status || !TransitionAllowed(rec->status, to)) continue;
+          InventoryRecord after = *rec;
+          after.prev_status = rec->status;
+          after.prev_state = rec->state;
+          after.status = to;
+          after.updated_ms = now_ms;
+          b.PutNode(node, after);
+        }
+        b.PutJob(job);
+      },
+      job.epoch);
+  if (!written.ok()) {
+    CM_LOG(kError) << "job " << job_id
+                   << ": final status not stored: " << written.status().message();
+  } else {
+    CM_LOG(kInfo) << "job " << job_id << ": " << crdt::ToString(status)
+                  << (job.error.empty() ? "" : ": " + job.error);
+  }
+  AnswerFollowers(now_ms, false);
+}
+
+void Manager::InterruptOrphanedJobs(const std::function<bool(const std::string&)>& owner_gone,
+                                    uint64_t now_ms) {
+  std::vector<std::string> orphans;
+  for (const auto& [id, entry] : replica_->state().jobs.entries()) {
+    if (entry.tombstone() || !IsActive(*entry.value) || id == running_job_) continue;
+    if (owner_gone(entry.value->owner)) orphans.push_back(id);
+  }
+  for (const std::string& id : orphans) {
+    CM_LOG(kWarn) << "job " << id << " was interrupted: its owner is gone";
+    FinishJob(
+        id, JobStatus::kInterrupted,
+        "interrupted: the instance running it stopped or lost the side-effect token",
+        [](NodeStatus s) { return SafeStatus(s); }, now_ms);
+  }
+}
+
+void Manager::Tick(uint64_t now_ms) {
+  FlushLog(now_ms);
+  AnswerFollowers(now_ms, true);
+}
+
+// ---- Serf
+// ----------------------------------------------------------------------------------------
+
+void Manager::OnNodeObservation(const NodeObservation& obs, uint64_t now_ms) {
+  if (!IsValidNodeName(obs.name)) {
+    CM_LOG(kWarn) << "ignoring Serf member with an invalid node name: " << obs.name;
+    return;
+  }
+  const TokenView token = token_();
+  if (!token.holder) return;  // the token holder applies Serf events; others observe
+  const InventoryRecord* current = replica_->state().Node(obs.name);
+  InventoryRecord rec = current ? *current : InventoryRecord{};
+  const NodeState state = obs.kind == NodeObservation::Kind::kDisappeared  ? NodeState::kDisappeared
+                          : obs.kind == NodeObservation::Kind::kDiscovered ? NodeState::kDiscovered
+                                                                           : rec.state;
+  if (state != rec.state) {
+    rec.prev_state = rec.state;
+    rec.prev_status = rec.status;
+    rec.state = state;
+  }
+  if (!obs.addr.empty()) rec.addr = obs.addr;
+  if (!obs.tags.empty()) rec.tags = obs.tags;
+  if (!obs.serf_status.empty()) rec.serf_status = obs.serf_status;
+  if (current && rec == *current) return;
+  rec.updated_ms = now_ms;
+  auto written =
+      replica_->Write([&](crdt::DeltaBuilder& b) { b.PutNode(obs.name, rec); }, token.epoch);
+  if (!written.ok()) {
+    CM_LOG(kError) << "node " << obs.name
+                   << ": Serf update not stored: " << written.status().message();
+  }
+}
+
+}  // namespace clustermgr::mgr

@@ -1,0 +1,149 @@
+// Manager: what clustermgrd does with requests and events, over the replicated state.
+//
+// It validates lifecycle requests (mgr/lifecycle.h), writes their status changes, job record and
+// remembered host-groups and extra-vars as one durable delta, starts the job's playbooks on the
+// JobExecutor, turns the job's output into log chunks, and moves the nodes on when the job ends.
+// It applies Serf membership to the inventory and serves reads of the state.
+//
+// Threading: owned and called by the event loop thread only. Replies to requests that wait (a
+// job-log long-poll) are sent later through the Reply callback, also on the event loop thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mgr/ansible_config.h"
+#include "mgr/job_executor.h"
+#include "mgr/lifecycle.h"
+#include "mgr/options.h"
+#include "mgr/replica.h"
+#include "net/rpc_server.h"
+#include "net/rpc_types.h"
+
+namespace clustermgr::mgr {
+
+// What Serf said about one cluster node.
+struct NodeObservation {
+  enum class Kind { kDiscovered, kDisappeared, kUpdated };
+  Kind kind = Kind::kDiscovered;
+  std::string name;  // NodeLabel-NodeSerial
+  std::string addr;  // NodeAddr
+  std::map<std::string, std::string> tags;
+  std::string serf_status;
+};
+
+// Whether this instance may perform side effects now, and under which fencing epoch.
+struct TokenView {
+  bool holder = false;
+  uint64_t epoch = 0;
+  std::string holder_name;
+  std::string why_not;  // when !holder: why no side effect runs here
+};
+
+class Manager {
+ public:
+  using Reply = std::function<void(const net::ReplyTo&, net::RpcReply)>;
+  using TokenFn = std::function<TokenView()>;
+
+  // Limits of a job's log: beyond them lines are dropped after one marker line.
+  static constexpr uint64_t kMaxLogLines = 20'000;
+  static constexpr size_t kMaxLogBytes = 4 << 20;
+  // A log chunk is written once this many lines are pending, or at the next Tick().
+  static constexpr size_t kChunkLines = 200;
+  static constexpr uint32_t kMaxFollowWaitMs = 30'000;
+
+  // All pointers must outlive the manager.
+  Manager(const DaemonOptions* options, Replica* replica, JobExecutor* executor, TokenFn token,
+          Reply reply);
+
+  // Handles one request. Returns the reply, or nullopt when the request waits and will be
+  // answered later through the Reply callback.
+  std::optional<net::RpcReply> Handle(const net::IncomingRequest& request, uint64_t now_ms);
+
+  void OnJobEvent(JobEvent event, uint64_t now_ms);
+  void OnNodeObservation(const NodeObservation& observation, uint64_t now_ms);
+  // Periodic work: flushes pending log lines, answers long-polls whose wait ran out.
+  void Tick(uint64_t now_ms);
+  // Marks jobs that can no longer finish (their owner restarted, or lost the token) Interrupted
+  // and moves their nodes to safe statuses. `owner_gone(name)` says whether an owner is gone.
+  void InterruptOrphanedJobs(const std::function<bool(const std::string& owner)>& owner_gone,
+                             uint64_t now_ms);
+
+  // The running job on this instance, if any.
+  const std::string& running_job() const { return running_job_; }
+
+ private:
+  using R = net::RpcReply;
+
+  R NodeGet(const net::NodeGetRequest& req) const;
+  R NodesGet() const;
+  R Commission(const net::CommissionRequest& req, uint64_t now_ms);
+  R Decommission(const net::DecommissionRequest& req, uint64_t now_ms);
+  R Update(const net::UpdateRequest& req, uint64_t now_ms);
+  R Discover(const net::DiscoverRequest& req, uint64_t now_ms);
+  R GlobalGet() const;
+  R GlobalSet(const net::GlobalSetRequest& req);
+  R JobGet(const net::JobGetRequest& req) const;
+  std::optional<R> JobLogFollow(const net::JobLogFollowRequest& req, const net::ReplyTo& to,
+                                uint64_t now_ms);
+  R JobsList() const;
+  R JobCancel(const net::JobCancelRequest& req);
+  R ConfigGet() const;
+  R ConfigSet(const net::ConfigSetRequest& req);
+  R Token() const;
+  R Members() const;
+  R Status(uint64_t now_ms) const;
+
+  // Shared path of commission / decommission / update: plan, write, start.
+  enum class JobKind { kCommission, kDecommission, kUpdate };
+  R StartLifecycleJob(JobKind kind, const std::vector<std::string>& names, const std::string& group,
+                      const std::string& extra_vars, uint64_t now_ms);
+  // The active job (Queued or Running) in the state, if any.
+  const crdt::JobRecord* ActiveJob() const;
+  std::string NextJobId() const;
+  // Extra-vars of a run: config < globals < remembered vars of `nodes` < request.
+  nlohmann::json MergedVars(const std::vector<std::string>& nodes,
+                            const nlohmann::json& request) const;
+  PlaybookSpec Spec(const std::string& playbook, std::vector<InventoryHost> hosts,
+                    nlohmann::json vars, const std::string& job_id, uint64_t epoch) const;
+  std::vector<InventoryHost> Hosts(const std::vector<std::string>& nodes,
+                                   const std::optional<std::string>& group) const;
+  // Writes the pending log lines of the running job as one chunk.
+  void FlushLog(uint64_t now_ms);
+  // Ends `job_id`: final job status and the nodes' final statuses, in one delta.
+  void FinishJob(const std::string& job_id, crdt::JobStatus status, const std::string& error,
+                 const std::function<crdt::NodeStatus(crdt::NodeStatus)>& next, uint64_t now_ms);
+  void AnswerFollowers(uint64_t now_ms, bool deadline_only);
+  net::NodeInfo ToNodeInfo(const std::string& name, const crdt::InventoryRecord& rec) const;
+  R WriteFailed(const ::clustermgr::Status& status) const;
+
+  const DaemonOptions* options_;
+  Replica* replica_;
+  JobExecutor* executor_;
+  TokenFn token_;
+  Reply reply_;
+  HostGroups groups_;
+
+  // The job this instance runs, and its log lines not yet written.
+  std::string running_job_;
+  JobKind running_kind_ = JobKind::kCommission;
+  bool running_is_discover_ = false;
+  std::vector<std::string> pending_lines_;
+  uint64_t log_lines_ = 0;  // accepted so far (written + pending)
+  size_t log_bytes_ = 0;
+  uint64_t dropped_lines_ = 0;
+
+  struct Follower {
+    net::ReplyTo to;
+    std::string job_id;
+    uint64_t from_line;
+    uint64_t deadline_ms;
+  };
+  std::vector<Follower> followers_;
+};
+
+}  // namespace clustermgr::mgr

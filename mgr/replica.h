@@ -1,0 +1,69 @@
+// Replica: this instance's copy of the replicated state, durable in the store.
+//
+// It owns the store, the hybrid clock, this instance's origin id ("<name>/<incarnation>": the
+// incarnation is made with the data dir, so a wiped instance never reuses sequence numbers) and
+// the next delta sequence number. Every local change goes through Write(): build a delta under a
+// fresh tag, persist it (synced unless --sync=false), and only then join it into memory. Remote
+// deltas go through ApplyRemote(). Observers hear of every committed delta (replication
+// publishes them; parked requests wake up).
+//
+// Thread-safety: none; owned by the event loop thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crdt/cluster_state.h"
+#include "crdt/hlc.h"
+#include "crdt/status.h"
+#include "store/store.h"
+
+namespace clustermgr::mgr {
+
+class Replica {
+ public:
+  struct Options {
+    std::string name;
+    std::string data_dir;
+    bool sync = true;
+    uint64_t max_clock_offset_ms = 500;
+  };
+  using Observer = std::function<void(const crdt::Delta&)>;
+
+  // Opens (or creates) the store and restores the clock above its high-water mark. Errors: the
+  // store's (kIoError for a dir in use or unusable, kCorruption).
+  static Result<std::unique_ptr<Replica>> Open(const Options& options,
+                                               crdt::PhysicalClock* physical);
+
+  // The state. Safe because this thread is the only writer of the store.
+  const crdt::ClusterState& state() const { return store_->OwnerState(); }
+  const std::string& name() const { return name_; }
+  const std::string& origin() const { return origin_; }
+  crdt::HybridClock& clock() { return clock_; }
+  store::Store& store() { return *store_; }
+  uint64_t last_seq() const { return seq_; }
+
+  // Builds a delta with `build` under a fresh tag carrying `epoch` (default: the highest epoch in
+  // the state), persists it and joins it. Returns the committed delta; an empty build commits
+  // nothing and returns a delta with seq 0. Errors: the store's (the state is then unchanged).
+  Result<crdt::Delta> Write(const std::function<void(crdt::DeltaBuilder&)>& build,
+                            std::optional<uint64_t> epoch = std::nullopt);
+
+  void AddObserver(Observer observer) { observers_.push_back(std::move(observer)); }
+
+ private:
+  Replica(std::unique_ptr<store::Store> store, const Options& options,
+          crdt::PhysicalClock* physical);
+
+  std::unique_ptr<store::Store> store_;
+  std::string name_;
+  std::string origin_;
+  crdt::HybridClock clock_;
+  uint64_t seq_ = 0;
+  std::vector<Observer> observers_;
+};
+
+}  // namespace clustermgr::mgr
