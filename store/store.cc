@@ -118,9 +118,9 @@ Status PrepareDir(const std::string& dir, bool create) {
     for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
       const std::string name = e.path().filename().string();
       if (name != "lost+found" && name != "LOCK" && name != "LOG" && name != "LOG.old") {
-        return Status(Code::kFailedPrecondition,
-                      "data dir " + dir + " holds files but no store (found " + name +
-                          "); use an empty or new directory");
+        return Status(Code::kFailedPrecondition, "data dir " + dir +
+                                                     " holds files but no store (found " + name +
+                                                     "); use an empty or new directory");
       }
     }
   }

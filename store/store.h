@@ -74,7 +74,8 @@ struct Options {
   uint64_t delta_log_limit = 10'000;
   // A group commit carries at most this many Commit calls.
   size_t max_group_commits = 256;
-  // LevelDB's Env: tests pass a fault-injecting one. Not owned; must outlive the Store.
+  // LevelDB's Env: tests pass a fault-injecting one. Not owned; must outlive the Store. (The
+  // data dir itself is checked and created through the real file system.)
   leveldb::Env* env = nullptr;
 };
 
