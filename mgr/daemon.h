@@ -13,11 +13,14 @@
 
 #include "crdt/hlc.h"
 #include "crdt/status.h"
+#include "mgr/forwarder.h"
 #include "mgr/job_executor.h"
 #include "mgr/mailbox.h"
 #include "mgr/manager.h"
 #include "mgr/options.h"
 #include "mgr/replica.h"
+#include "mgr/tag_publisher.h"
+#include "mgr/token.h"
 #include "net/rpc_server.h"
 #include "net/serf_monitor.h"
 
@@ -44,8 +47,18 @@ class Daemon {
   const std::string& rpc_endpoint() const { return rpc_endpoint_; }
 
  private:
-  TokenView CurrentToken() const;
+  // Serf tag names of a manager instance (role=clustermgr is the monitor's).
+  static constexpr const char* kTagInstance = "instance";
+  static constexpr const char* kTagRpc = "rpc";
+  static constexpr const char* kTagEpoch = "epoch";
+
+  TokenStatus CurrentToken() const { return election_.Status(); }
+  // Runs the election and carries out what it decides.
+  void ElectionTick(uint64_t now_ms);
+  // A side-effecting request at a non-holder goes to the holder; true when it was forwarded.
+  bool MaybeForward(net::IncomingRequest& in);
   void HandleRpc(uint64_t now_ms);
+  void HandleForwarded();
   void HandleSerf(uint64_t now_ms);
   void HandleJobs(uint64_t now_ms);
   void DoReload();
@@ -58,11 +71,19 @@ class Daemon {
   std::unique_ptr<net::RpcServer> rpc_;
   Mailbox<JobEvent> job_mail_;
   Mailbox<net::SerfNodeEvent> serf_mail_;
+  Mailbox<ForwardedReply> forward_mail_;
   std::unique_ptr<JobExecutor> executor_;
   std::unique_ptr<Manager> manager_;
   std::unique_ptr<net::SerfMonitor> monitor_;
+  std::unique_ptr<TagPublisher> tags_;
+  std::unique_ptr<Forwarder> forwarder_;
+  TokenElection election_;
+  // What Serf last said of each node and each other manager instance.
+  std::map<std::string, NodeObservation> nodes_seen_;
+  std::map<std::string, ManagerSighting> managers_seen_;
+  std::atomic<bool> serf_connected_{false};
+  uint64_t next_orphan_check_ms_ = 0;
   std::string rpc_endpoint_;
-  uint64_t epoch_ = 0;  // the epoch this instance claimed (0: not holding the token)
   int stop_fd_ = -1;
   int reload_fd_ = -1;
 };

@@ -72,7 +72,9 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
     ("ack-replicas", po::value(&o.ack_replicas)->default_value(o.ack_replicas),
        "peers that must persist a write before it is acknowledged")
     ("max-clock-offset-ms", po::value(&o.max_clock_offset_ms)->default_value(o.max_clock_offset_ms),
-       "refuse peer timestamps further ahead of the local clock than this");
+       "refuse peer timestamps further ahead of the local clock than this")
+    ("token-settle-ms", po::value(&o.token_settle_ms)->default_value(o.token_settle_ms),
+       "a side-effect token claim holds after this long without a rival claim");
   // clang-format on
   try {
     po::variables_map vm;

@@ -34,6 +34,7 @@ struct DaemonOptions {
   bool restore_from_peers = false;  // discard the local store and resync from peers
   int ack_replicas = 0;             // wait for N peers to persist a write before replying
   uint64_t max_clock_offset_ms = 500;
+  uint64_t token_settle_ms = 2000;  // a token claim holds after this long without a rival
 };
 
 // The outcome of parsing: run with `options`, or exit at once with `exit_code` after printing

@@ -41,8 +41,8 @@ TokenElection::Actions TokenElection::Tick(uint64_t now_ms, uint64_t highest_epo
   const bool has_quorum = visible() >= quorum();
   const auto best = BestOtherClaim();
   const bool outranked = best && *best > std::pair<uint64_t, std::string>{epoch_, config_.self};
-  const std::string seen = "sees " + std::to_string(visible()) + " of " +
-                           std::to_string(quorum()) + " required managers";
+  const std::string seen = "sees " + std::to_string(visible()) + " of " + std::to_string(quorum()) +
+                           " required managers";
 
   if (phase_ != Phase::kIdle) {
     if (!has_quorum) return Drop("lost quorum: " + seen);
@@ -95,8 +95,8 @@ TokenStatus TokenElection::Status() const {
     s.holder_epoch = epoch_;
     return s;
   }
-  const std::string seen = "sees " + std::to_string(s.visible) + " of " +
-                           std::to_string(s.quorum) + " required managers";
+  const std::string seen = "sees " + std::to_string(s.visible) + " of " + std::to_string(s.quorum) +
+                           " required managers";
   if (s.visible < s.quorum) {
     s.why_not = "no manager holds the side-effect token: " + seen;
     return s;
@@ -111,7 +111,8 @@ TokenStatus TokenElection::Status() const {
   }
   s.why_not = phase_ == Phase::kClaiming
                   ? "no manager holds the side-effect token yet: this instance is claiming "
-                    "epoch " + std::to_string(epoch_)
+                    "epoch " +
+                        std::to_string(epoch_)
                   : "no manager holds the side-effect token yet: an election is in progress";
   return s;
 }

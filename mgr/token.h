@@ -34,19 +34,19 @@ namespace clustermgr::mgr {
 // What this instance knows of another manager instance, from its Serf member and tags.
 struct ManagerSighting {
   bool alive = false;
-  uint64_t epoch = 0;   // the epoch its tag claims; 0: no claim
-  std::string rpc;      // its RPC endpoint (tag `rpc`)
+  uint64_t epoch = 0;  // the epoch its tag claims; 0: no claim
+  std::string rpc;     // its RPC endpoint (tag `rpc`)
 };
 
 struct TokenStatus {
-  bool self_holds = false;       // this instance may act now
-  uint64_t epoch = 0;            // self_holds: the epoch to stamp side effects with
-  std::string holder;            // the instance believed to hold the token ("" = none)
+  bool self_holds = false;  // this instance may act now
+  uint64_t epoch = 0;       // self_holds: the epoch to stamp side effects with
+  std::string holder;       // the instance believed to hold the token ("" = none)
   uint64_t holder_epoch = 0;
-  std::string holder_rpc;        // its RPC endpoint, for forwarding
-  int visible = 0;               // managers seen alive, self included
+  std::string holder_rpc;  // its RPC endpoint, for forwarding
+  int visible = 0;         // managers seen alive, self included
   int quorum = 0;
-  std::string why_not;           // when !self_holds: one line for the client
+  std::string why_not;  // when !self_holds: one line for the client
 };
 
 class TokenElection {
@@ -61,8 +61,8 @@ class TokenElection {
     std::optional<uint64_t> publish_epoch;  // set the own `epoch` tag to this (0 = clear)
     std::optional<uint64_t> record_epoch;   // raise the replicated epoch register to this
     bool became_holder = false;
-    bool lost_holder = false;               // stop side effects now (cancel the running job)
-    std::string reason;                     // for the log
+    bool lost_holder = false;  // stop side effects now (cancel the running job)
+    std::string reason;        // for the log
   };
 
   explicit TokenElection(Config config) : config_(std::move(config)) {}
@@ -89,7 +89,7 @@ class TokenElection {
   Config config_;
   std::map<std::string, ManagerSighting> others_;
   Phase phase_ = Phase::kIdle;
-  uint64_t epoch_ = 0;              // claimed or held epoch
+  uint64_t epoch_ = 0;  // claimed or held epoch
   uint64_t claim_started_ms_ = 0;
   std::optional<uint64_t> eligible_since_ms_;
 };

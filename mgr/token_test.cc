@@ -75,8 +75,8 @@ TEST(TokenElectionTest, HolderDropsAtOnceOnQuorumLossOrAHigherClaim) {
 
   TokenElection b = Make("b", 3);
   b.SetManagers({{"a", {true, 0, ""}}, {"c", {false, 0, ""}}});
-  b.Tick(0, 0);                 // rank 1
-  b.Tick(1000, 0);              // claims epoch 1
+  b.Tick(0, 0);     // rank 1
+  b.Tick(1000, 0);  // claims epoch 1
   ASSERT_TRUE(b.Tick(2000, 1).became_holder);
   b.SetManagers({{"a", {true, 2, ""}}, {"c", {false, 0, ""}}});
   EXPECT_TRUE(b.Tick(2100, 2).lost_holder);
