@@ -221,6 +221,23 @@ void Daemon::DoReload() {
   CM_LOG(kInfo) << "SIGHUP: re-read " << options_.config_file;
 }
 
+void Daemon::FinishRunningJob() {
+  if (manager_->running_job().empty()) return;
+  manager_->BeginShutdown();
+  // The playbook's process group gets SIGTERM, then SIGKILL after the runner's grace period;
+  // wait a little longer for the job's end so it is recorded, not left Running.
+  const uint64_t deadline = NowMs() + 15'000;
+  while (!manager_->running_job().empty() && NowMs() < deadline) {
+    zmq::pollitem_t item{nullptr, job_mail_.fd(), ZMQ_POLLIN, 0};
+    try {
+      zmq::poll(&item, 1, std::chrono::milliseconds(100));
+    } catch (const zmq::error_t&) {
+      // EINTR from a second signal: keep waiting until the deadline
+    }
+    HandleJobs(NowMs());
+  }
+}
+
 int Daemon::Run() {
   uint64_t next_tick = NowMs();
   for (;;) {
@@ -245,6 +262,7 @@ int Daemon::Run() {
     const uint64_t now_ms = NowMs();
     if (items[4].revents & ZMQ_POLLIN && Consume(stop_fd_)) {
       CM_LOG(kInfo) << "stopping";
+      FinishRunningJob();
       return 0;
     }
     if (items[5].revents & ZMQ_POLLIN && Consume(reload_fd_)) DoReload();

@@ -59,6 +59,8 @@ class Daemon {
   bool MaybeForward(net::IncomingRequest& in);
   void HandleRpc(uint64_t now_ms);
   void HandleForwarded();
+  // On stop: ends the running job (Interrupted, nodes safe) before the loop returns.
+  void FinishRunningJob();
   void HandleSerf(uint64_t now_ms);
   void HandleJobs(uint64_t now_ms);
   void DoReload();

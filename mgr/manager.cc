@@ -578,13 +578,17 @@ void Manager::OnJobEvent(JobEvent event, uint64_t now_ms) {
     ++log_lines_;
   }
   FlushLog(now_ms);
-  const JobStatus status = event.cancelled   ? JobStatus::kCancelled
-                           : event.succeeded ? JobStatus::kComplete
-                                             : JobStatus::kErrored;
+  const JobStatus status = shutting_down_ && event.cancelled ? JobStatus::kInterrupted
+                           : event.cancelled                 ? JobStatus::kCancelled
+                           : event.succeeded                 ? JobStatus::kComplete
+                                                             : JobStatus::kErrored;
   const JobKind kind = running_kind_;
   const bool discover = running_is_discover_;
   FinishJob(
-      event.job_id, status, event.cancelled ? "cancelled" : event.error,
+      event.job_id, status,
+      status == JobStatus::kInterrupted ? "interrupted: clustermgrd was stopped"
+      : event.cancelled                 ? "cancelled"
+                                        : event.error,
       [&](NodeStatus current) {
         if (discover) return current;
         if (event.cancelled) return SafeStatus(current);
@@ -682,6 +686,11 @@ void Manager::InterruptOrphanedJobs(uint64_t now_ms) {
 
 void Manager::CancelRunningJob() {
   if (!running_job_.empty()) executor_->Cancel(running_job_);
+}
+
+void Manager::BeginShutdown() {
+  shutting_down_ = true;
+  CancelRunningJob();
 }
 
 void Manager::Tick(uint64_t now_ms) {

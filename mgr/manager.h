@@ -67,6 +67,9 @@ class Manager {
   void InterruptOrphanedJobs(uint64_t now_ms);
   // Stops the job running here (the token was lost): its playbook is terminated.
   void CancelRunningJob();
+  // The daemon is stopping: the running job's playbook is terminated and, when its end arrives
+  // through OnJobEvent, the job ends Interrupted with its nodes in safe statuses.
+  void BeginShutdown();
 
   // The running job on this instance, if any.
   const std::string& running_job() const { return running_job_; }
@@ -133,6 +136,7 @@ class Manager {
   uint64_t log_lines_ = 0;  // accepted so far (written + pending)
   size_t log_bytes_ = 0;
   uint64_t dropped_lines_ = 0;
+  bool shutting_down_ = false;
 
   struct Follower {
     net::ReplyTo to;
