@@ -49,6 +49,14 @@ template <typename T>
   return ::testing::AssertionSuccess();
 }
 
+// A job's status, error and log, for failure messages.
+inline std::string Describe(const net::JobDetail& d) {
+  std::string text = "job " + d.job.id + " " + std::string(net::ToString(d.job.status)) +
+                     (d.job.error.empty() ? "" : ": " + d.job.error) + "\n";
+  for (const std::string& line : d.log_lines) text += "  | " + line + "\n";
+  return text;
+}
+
 #define CLUSTERMGR_CONCAT_INNER(a, b) a##b
 #define CLUSTERMGR_CONCAT(a, b) CLUSTERMGR_CONCAT_INNER(a, b)
 #define CLUSTERMGR_ASSERT_OK_AND_ASSIGN(tmp, lhs, expr) \
