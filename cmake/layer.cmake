@@ -7,7 +7,12 @@ if(CLUSTERMGR_WERROR)
   list(APPEND CLUSTERMGR_WARNINGS -Werror)
 endif()
 set(CLUSTERMGR_SANITIZE "")
-if(CLUSTERMGR_ASAN)
+if(CLUSTERMGR_FUZZ)
+  # Coverage instrumentation for libFuzzer without its main(); fuzz/ links the fuzzer itself.
+  # UB is fatal, so that the fuzzer reports it as a crash.
+  set(CLUSTERMGR_SANITIZE -fsanitize=fuzzer-no-link,address,undefined
+                          -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+elseif(CLUSTERMGR_ASAN)
   set(CLUSTERMGR_SANITIZE -fsanitize=address,undefined -fno-omit-frame-pointer)
 elseif(CLUSTERMGR_TSAN)
   set(CLUSTERMGR_SANITIZE -fsanitize=thread)

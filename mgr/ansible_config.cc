@@ -1,5 +1,8 @@
 #include "mgr/ansible_config.h"
 
+#include "mgr/ansible_inventory.h"
+#include "mgr/extra_vars.h"
+
 namespace clustermgr::mgr {
 namespace {
 
@@ -14,6 +17,13 @@ bool SafePlaybookName(const std::string& name) {
   if (name.empty() || name.size() > 255 || name[0] == '/') return false;
   if (name.find("..") != std::string::npos) return false;
   return name.find_first_of("\n\r\t\"'\\") == std::string::npos;
+}
+
+bool HasControlCharacter(const std::string& s) {
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -57,14 +67,18 @@ json ToJson(const AnsibleConfig& c) {
 
 Result<std::map<std::string, std::string>> ParseConfigSet(const std::string& text,
                                                           const std::string& playbook_dir) {
+  if (text.size() > kMaxConfigSetBytes) {
+    return Bad("the configuration is too large: " + std::to_string(text.size()) +
+               " bytes, the limit is " + std::to_string(kMaxConfigSetBytes) + " bytes");
+  }
   json doc = json::parse(text, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) {
     return Bad("the configuration must be a JSON object like {\"ansible\": {...}}");
   }
   for (const auto& [section, value] : doc.items()) {
     if (section != "ansible") {
-      return Bad("only the \"ansible\" section of the configuration can be changed, not \"" +
-                 section + "\"");
+      return Bad("only the \"ansible\" section of the configuration can be changed, not " +
+                 QuoteForMessage(section));
     }
   }
   if (!doc.contains("ansible") || !doc["ansible"].is_object()) {
@@ -82,14 +96,23 @@ Result<std::map<std::string, std::string>> ParseConfigSet(const std::string& tex
     }
     bool known = false;
     for (const char* k : kConfigKeys) known |= key == k;
-    if (!known) return Bad("unknown ansible configuration key \"" + key + "\"");
+    if (!known) return Bad("unknown ansible configuration key " + QuoteForMessage(key));
     if (key == "extra_variables") {
       if (!value.is_object()) return Bad("ansible.extra_variables must be a JSON object");
+      // The same limits as every other extra-vars layer; also keeps a hostile depth away from
+      // the recursive dump() below.
+      if (std::string error = CheckExtraVars(value); !error.empty()) {
+        return Bad("ansible.extra_variables: " + error);
+      }
     } else if (!value.is_string()) {
       return Bad("ansible." + key + " must be a string");
     } else if (IsPlaybookKey(key) && !SafePlaybookName(value.get<std::string>())) {
-      return Bad("ansible." + key + " must name a file inside the playbook dir: \"" +
-                 value.get<std::string>() + "\"");
+      return Bad("ansible." + key + " must name a file inside the playbook dir: " +
+                 QuoteForMessage(value.get<std::string>()));
+    } else if (HasControlCharacter(value.get<std::string>())) {
+      // user and private_key become ansible-playbook arguments and log text: one line each.
+      return Bad("ansible." + key + " must not contain control characters: " +
+                 QuoteForMessage(value.get<std::string>()));
     }
     out.emplace(key, value.dump());
   }

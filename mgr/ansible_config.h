@@ -37,8 +37,15 @@ AnsibleConfig EffectiveConfig(const DaemonOptions& options,
                               const std::map<std::string, std::string>& replicated);
 // {"ansible": {...}} with every key, as `config get` shows it.
 nlohmann::json ToJson(const AnsibleConfig& config);
+// Largest `config set` document accepted.
+inline constexpr size_t kMaxConfigSetBytes = 256 * 1024;
+
 // Validates a `config set` document and returns the replicated section it stands for (every key
-// given; absent keys fall back to the daemon's options). kInvalidArgument with one line.
+// given; absent keys fall back to the daemon's options). kInvalidArgument with one line: a
+// document over kMaxConfigSetBytes, not an object, another section, an unknown key, a wrong
+// type, a playbook name outside the playbook dir, a string with control characters, or
+// extra_variables beyond the extra-vars limits (mgr/extra_vars.h, message prefixed with
+// `ansible.extra_variables: `). Values in messages are quoted with QuoteForMessage.
 Result<std::map<std::string, std::string>> ParseConfigSet(const std::string& text,
                                                           const std::string& playbook_dir);
 

@@ -44,6 +44,8 @@ bool IsValidNodeAddr(std::string_view addr) { return Matches(addr, 253, ":", "_.
 
 bool IsValidHostGroup(std::string_view group) { return Matches(group, 128, "_", "_.-"); }
 
+std::string QuoteForMessage(std::string_view value) { return Quote(value); }
+
 InventoryText RenderInventory(std::span<const InventoryHost> hosts) {
   InventoryText out;
   if (hosts.empty()) {

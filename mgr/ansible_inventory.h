@@ -47,6 +47,11 @@ bool IsValidNodeAddr(std::string_view addr);
 // 1..128 characters of [A-Za-z0-9_.-], the first one a letter, digit or '_'.
 bool IsValidHostGroup(std::string_view group);
 
+// A user-supplied value as error texts show it: JSON-quoted (quotes, backslashes, control
+// characters and invalid UTF-8 escaped, so the message stays one line) and cut after 64 bytes
+// with "..." appended. A short plain value comes out as "value", as the predecessor quoted it.
+std::string QuoteForMessage(std::string_view value);
+
 // Renders the inventory. Errors (the offending value is shown JSON-quoted):
 //   * `no nodes to run the playbook on`
 //   * `invalid node name <n>: use 1 to 253 letters, digits, '_', '-', '.', starting with a

@@ -136,9 +136,10 @@ ExtraVarsParse ParseExtraVars(std::string_view text, const ExtraVarsLimits& limi
 
 std::string CheckExtraVars(const json& vars, const ExtraVarsLimits& limits) {
   if (!vars.is_object()) return NotObject();
+  // Depth first: dump() recurses once per level, so a hostile depth must not reach it.
+  if (Depth(vars) > limits.max_depth) return TooDeep(limits);
   std::size_t size = vars.dump(-1, ' ', false, json::error_handler_t::replace).size();
   if (size > limits.max_bytes) return TooLarge(size, limits);
-  if (Depth(vars) > limits.max_depth) return TooDeep(limits);
   return CheckKeys(vars, limits);
 }
 

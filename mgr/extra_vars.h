@@ -52,8 +52,9 @@ struct [[nodiscard]] ExtraVarsParse {
 ExtraVarsParse ParseExtraVars(std::string_view text, const ExtraVarsLimits& limits = {});
 
 // Checks a value that is already JSON (e.g. decoded from replicated state) against the same
-// rules as ParseExtraVars: object, serialized size, depth, top-level keys. Returns "" when valid,
-// otherwise the same error texts as ParseExtraVars (size is that of the compact serialization).
+// rules as ParseExtraVars: object, depth, serialized size, top-level keys (depth before size, so
+// a hostile depth never reaches the recursive serializer). Returns "" when valid, otherwise the
+// same error texts as ParseExtraVars (size is that of the compact serialization).
 std::string CheckExtraVars(const nlohmann::json& vars, const ExtraVarsLimits& limits = {});
 
 // True for 1..max_key_bytes characters from [A-Za-z0-9_.-].

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include "mgr/ansible_inventory.h"
+
 namespace clustermgr::mgr {
 namespace {
 
@@ -54,6 +56,7 @@ Result<std::vector<std::string>> CheckNodes(const ClusterState& state,
   }
   std::vector<std::string> names;
   for (const std::string& given : request.nodes) {
+    if (Status s = CheckNodeRef(given); !s.ok()) return s;
     auto name = ResolveNode(state, given);
     if (!name) {
       return Status(Code::kNotFound, "node with name or address \"" + given + "\" doesn't exists");
@@ -92,6 +95,14 @@ Result<std::vector<NodeMove>> MoveAll(const ClusterState& state,
 }
 
 }  // namespace
+
+Status CheckNodeRef(const std::string& name_or_addr) {
+  if (IsValidNodeName(name_or_addr) || IsValidNodeAddr(name_or_addr)) return Status::Ok();
+  return Status(Code::kInvalidArgument,
+                "invalid node name or address " + QuoteForMessage(name_or_addr) +
+                    ": use 1 to 253 letters, digits, '_', '-', '.' (and ':', '%' in an IP "
+                    "address)");
+}
 
 HostGroups::HostGroups(std::vector<std::string> groups) : groups_(std::move(groups)) {}
 
@@ -158,7 +169,7 @@ Result<std::vector<NodeMove>> PlanCommission(const ClusterState& state,
   if (!names.ok()) return names.status();
   if (!groups.Valid(request.host_group)) {
     return Status(Code::kInvalidArgument,
-                  "invalid or empty host-group specified: \"" + request.host_group + "\"");
+                  "invalid or empty host-group specified: " + QuoteForMessage(request.host_group));
   }
   const std::set<std::string> in_request(names->begin(), names->end());
   if (!groups.IsMaster(request.host_group) && !AnotherMasterExists(state, in_request, groups)) {
@@ -195,7 +206,7 @@ Result<std::vector<NodeMove>> PlanUpdate(const ClusterState& state, const Lifecy
   if (!names.ok()) return names.status();
   if (!request.host_group.empty() && !groups.Valid(request.host_group)) {
     return Status(Code::kInvalidArgument,
-                  "invalid host-group specified: \"" + request.host_group + "\"");
+                  "invalid host-group specified: " + QuoteForMessage(request.host_group));
   }
   const std::set<std::string> in_request(names->begin(), names->end());
   if (!request.host_group.empty() && !groups.IsMaster(request.host_group) &&

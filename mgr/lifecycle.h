@@ -38,6 +38,13 @@ Status CheckTransition(crdt::NodeStatus from, crdt::NodeStatus to);
 // Maintenance -> Unallocated, Cancelled -> Decommissioned; any other status stays.
 crdt::NodeStatus SafeStatus(crdt::NodeStatus status);
 
+// Checks the form of a node reference from a request (a node name or a management address)
+// before it is looked up, so that hostile text is refused with a clear error and never echoed
+// raw. kInvalidArgument unless IsValidNodeName or IsValidNodeAddr (mgr/ansible_inventory.h):
+//   `invalid node name or address <n>: use 1 to 253 letters, digits, '_', '-', '.' (and ':',
+//    '%' in an IP address)`   (<n> JSON-quoted and shortened, see QuoteForMessage)
+Status CheckNodeRef(const std::string& name_or_addr);
+
 // The node named `name_or_addr` (its name, or its management address), or nullopt.
 std::optional<std::string> ResolveNode(const crdt::ClusterState& state,
                                        const std::string& name_or_addr);
@@ -57,7 +64,8 @@ struct LifecycleRequest {
 
 // Each returns the moves to apply atomically, or the refusal (kFailedPrecondition,
 // kInvalidArgument or kNotFound) with the predecessor's text. Checks run in its order: active
-// job, empty request, unknown node, not Discovered, host-group, master/worker rule, transition.
+// job, empty request, malformed node (CheckNodeRef) or unknown node, not Discovered, host-group,
+// master/worker rule, transition. Values are quoted with QuoteForMessage.
 Result<std::vector<NodeMove>> PlanCommission(const crdt::ClusterState& state,
                                              const LifecycleRequest& request,
                                              const HostGroups& groups);

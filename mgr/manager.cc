@@ -1,6 +1,7 @@
 #include "mgr/manager.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include "mgr/extra_vars.h"
 #include "mgr/log.h"
@@ -135,6 +136,7 @@ net::NodeInfo Manager::ToNodeInfo(const std::string& name, const InventoryRecord
 }
 
 R Manager::NodeGet(const net::NodeGetRequest& req) const {
+  if (::clustermgr::Status s = CheckNodeRef(req.name); !s.ok()) return Error(s);
   auto name = ResolveNode(replica_->state(), req.name);
   if (!name) {
     return R::Error(net::RpcCode::kNotFound,
@@ -336,8 +338,11 @@ std::string Manager::NextJobId() const {
   for (const auto& [id, entry] : replica_->state().jobs.entries()) {
     if (id.rfind(prefix, 0) != 0) continue;
     const std::string rest = id.substr(prefix.size());
-    if (rest.empty() || rest.find_first_not_of("0123456789") != std::string::npos) continue;
-    highest = std::max<uint64_t>(highest, std::stoull(rest));
+    // A replicated id is a peer's input: digits beyond uint64_t are skipped (stoull would throw).
+    uint64_t n = 0;
+    auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), n);
+    if (rest.empty() || ec != std::errc() || end != rest.data() + rest.size()) continue;
+    highest = std::max<uint64_t>(highest, n);
   }
   return prefix + std::to_string(highest + 1);
 }
@@ -487,7 +492,7 @@ R Manager::Discover(const net::DiscoverRequest& req, uint64_t now_ms) {
   if (req.addrs.empty()) return Invalid("atleast one node address should be specified");
   std::vector<std::string> existing;
   for (const std::string& addr : req.addrs) {
-    if (!IsValidNodeAddr(addr)) return Invalid("invalid node address \"" + addr + "\"");
+    if (!IsValidNodeAddr(addr)) return Invalid("invalid node address " + QuoteForMessage(addr));
     for (const auto& [name, entry] : replica_->state().inventory.entries()) {
       if (!entry.tombstone() && entry.value->addr == addr) existing.push_back(name + ":" + addr);
     }

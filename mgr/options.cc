@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "mgr/ansible_inventory.h"
+
 namespace clustermgr::mgr {
 namespace po = boost::program_options;
 namespace {
@@ -127,6 +129,14 @@ Status ValidateDaemonOptions(const DaemonOptions& o) {
   if (o.expect < 1) return bad("--expect must be at least 1");
   if (o.ack_replicas < 0) return bad("--ack-replicas must not be negative");
   if (o.host_groups.empty()) return bad("--host-groups must name at least the master group");
+  for (const auto& g : o.host_groups) {
+    // Groups become inventory sections and request arguments: the inventory's safe set.
+    if (!IsValidHostGroup(g)) {
+      return bad("--host-groups: invalid host-group " + QuoteForMessage(g) +
+                 ": use 1 to 128 letters, digits, '_', '-', '.', starting with a letter, digit or "
+                 "'_'");
+    }
+  }
   if (o.name.empty() || o.name.size() > 64 ||
       o.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
                                "._-") != std::string::npos) {

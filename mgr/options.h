@@ -50,7 +50,8 @@ struct ParsedOptions {
 ParsedOptions ParseDaemonOptions(int argc, const char* const* argv);
 
 // Checks values that parse but cannot work (bad endpoints, expect < 1, a group list without a
-// master, extra-vars that are not a JSON object). One line per problem.
+// master or with a group outside the inventory's safe set, extra-vars that are not a JSON
+// object). One line per problem.
 Status ValidateDaemonOptions(const DaemonOptions& options);
 
 }  // namespace clustermgr::mgr
