@@ -225,6 +225,22 @@ TEST_F(RestartTest, SigkillDuringAJobLeavesNoNodeStuck) {
   job = Finish(rpc().Commission({"k-1"}, "service-master", R"({"slow": 0})"));
   EXPECT_EQ(job.job.status, JobStatus::kComplete) << Describe(job);
   EXPECT_EQ(rpc().NodeGet("k-1").value().status, NodeStatus::kAllocated);
+
+  // A graceful stop during an update: the daemon cancels the playbook and exits 0 at once; the
+  // job is Interrupted on restart and the node goes Maintenance -> Unallocated.
+  accepted = rpc().Update({"k-1"}, "", R"({"slow": 300})");
+  ASSERT_TRUE(IsOk(accepted));
+  const pid_t update_group = WaitForSleepingPlaybook();
+  ASSERT_GT(update_group, 0);
+  const auto stop_started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(IsOk(cluster_->manager().Restart(SIGTERM)));
+  EXPECT_LT(std::chrono::steady_clock::now() - stop_started, 15s);
+  EXPECT_TRUE(ProcessGroupMembers(update_group).empty());
+  ASSERT_OK_AND_ASSIGN(interrupted, rpc().JobGet(accepted.value().job_id));
+  EXPECT_EQ(interrupted.job.status, JobStatus::kInterrupted) << Describe(interrupted);
+  ASSERT_OK_AND_ASSIGN(net::NodeInfo k1_after, rpc().NodeGet("k-1"));
+  EXPECT_EQ(k1_after.status, NodeStatus::kUnallocated);
+  EXPECT_EQ(k1_after.prev_status, NodeStatus::kMaintenance);
 }
 
 TEST_F(RestartTest, SecondDaemonOnTheSameDataDirIsRefused) {
@@ -302,6 +318,11 @@ TEST_F(RestartTest, LosingSerfOnTheManagerHostKeepsItServing) {
   EXPECT_EQ(json::parse(globals), json({{"during", "outage"}}));
   net::JobDetail job = Finish(rpc().Commission({"s-1"}, "service-master", ""));
   EXPECT_EQ(job.job.status, JobStatus::kComplete) << Describe(job);
+
+  // The daemon also starts without its agent.
+  ASSERT_TRUE(IsOk(cluster_->manager().Restart(SIGTERM)));
+  ASSERT_OK_AND_ASSIGN(nodes, rpc().NodesGet());
+  EXPECT_EQ(nodes.size(), 2u);
 
   // s-2 leaves while nobody is listening on the manager host.
   ASSERT_TRUE(cluster_->machine("s-2")->serf().Leave().ok());
