@@ -539,11 +539,14 @@ Result<crdt::ClusterState> FetchLiveState(const std::string& url,
 }
 
 json LiveStatsJson(const crdt::ClusterState& state) {
-  // Each section's bytes: the size of a state holding that section alone, as stateDump encodes.
-  auto bytes = [](auto fill) {
+  // Each section's bytes: how much a state holding that section alone encodes to (as stateDump
+  // encodes) beyond an empty state.
+  const size_t empty = store::EncodeState(crdt::ClusterState{}).size();
+  auto bytes = [empty](auto fill) {
     crdt::ClusterState part;
     fill(part);
-    return store::EncodeState(part).size();
+    const size_t size = store::EncodeState(part).size();
+    return size > empty ? size - empty : 0;
   };
   auto lww = [](const auto& map, uint64_t size) {
     return json{{"entries", map.size()}, {"tombstones", map.tombstones()}, {"bytes", size}};

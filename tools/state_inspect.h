@@ -62,7 +62,8 @@ std::vector<std::string> DiffStates(const crdt::ClusterState& a, const crdt::Clu
 // (its RPC error text), kCorruption when the bytes do not decode.
 Result<crdt::ClusterState> FetchLiveState(
     const std::string& url, std::chrono::milliseconds timeout = std::chrono::seconds(10));
-// Stats of a state without a store: per section entries, tombstones and encoded bytes.
+// Stats of a state without a store: per section entries, tombstones and encoded bytes (what the
+// section adds to an empty state's encoding); total bytes = the whole state's encoding.
 nlohmann::json LiveStatsJson(const crdt::ClusterState& state);
 
 }  // namespace clustermgr::tools
