@@ -180,6 +180,9 @@ TEST_F(RestartTest, SigkillDuringAJobLeavesNoNodeStuck) {
   auto accepted = rpc().Commission({"k-1"}, "service-worker", R"({"slow": 300})");
   ASSERT_TRUE(IsOk(accepted));
   const std::string commission = accepted.value().job_id;
+  // The line is in the store once a follower sees it (lines are written every 100 ms; the ones
+  // not written yet die with the daemon).
+  ASSERT_TRUE(IsOk(cluster_->WaitForLogLine(commission, "TASK [slow]")));
   const pid_t group = WaitForSleepingPlaybook();
   ASSERT_GT(group, 0);
   ASSERT_TRUE(IsOk(cluster_->manager().Restart(SIGKILL)));
