@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <set>
 
 #include "mgr/log.h"
 
@@ -87,8 +88,16 @@ Status Daemon::Start() {
       CM_LOG(kWarn) << "serf: not connected (retrying): " << e.reason.ToString();
     }
   };
+  // Nodes this instance last saw alive: Serf's first member list must account for each of them,
+  // or they left while nobody watched.
+  std::set<std::string> discovered;
+  for (const auto& [name, entry] : replica_->state().inventory.entries()) {
+    if (!entry.tombstone() && entry.value->state == crdt::NodeState::kDiscovered) {
+      discovered.insert(name);
+    }
+  }
   monitor_ = std::make_unique<net::SerfMonitor>(
-      serf, [this](const net::SerfNodeEvent& e) { serf_mail_.Post(e); });
+      serf, [this](const net::SerfNodeEvent& e) { serf_mail_.Post(e); }, std::move(discovered));
   tags_ = std::make_unique<TagPublisher>(&monitor_->client());
   tags_->Set("role", std::string(net::kSerfRoleManager));
   tags_->Set(kTagInstance, options_.name);

@@ -5,6 +5,7 @@
 
 #include "mgr/extra_vars.h"
 #include "mgr/log.h"
+#include "store/codec.h"
 
 namespace clustermgr::mgr {
 namespace {
@@ -107,6 +108,7 @@ std::optional<R> Manager::Handle(const net::IncomingRequest& in, uint64_t now_ms
         if constexpr (std::is_same_v<T, net::MembersRequest>) return Members();
         if constexpr (std::is_same_v<T, net::TokenRequest>) return Token();
         if constexpr (std::is_same_v<T, net::StatusRequest>) return Status(now_ms);
+        if constexpr (std::is_same_v<T, net::StateDumpRequest>) return StateDump(req, now_ms);
         return R::Error(net::RpcCode::kUnimplemented, "operation not implemented");
       },
       in.request);
@@ -303,6 +305,53 @@ R Manager::Status(uint64_t now_ms) const {
   info.store_ok = replica_->store().write_error().ok();
   info.store_error = replica_->store().write_error().message();
   return R::Ok(std::move(info));
+}
+
+R Manager::StateDump(const net::StateDumpRequest& req, uint64_t now_ms) {
+  // Chunks stay far below the RPC reply cap (net::kMaxReplyBytes).
+  constexpr uint64_t kDefaultChunk = 4 << 20;
+  constexpr uint64_t kMaxChunk = 16 << 20;
+  const uint64_t want =
+      req.max_bytes == 0 ? kDefaultChunk : std::min<uint64_t>(req.max_bytes, kMaxChunk);
+  std::string fresh;
+  const std::string* bytes = nullptr;
+  uint64_t id = req.snapshot_id;
+  if (id == 0) {
+    // Ids grow with time, so a continuation sent to a restarted daemon never matches.
+    id = std::max(now_ms << 10, last_snapshot_id_ + 1);
+    last_snapshot_id_ = id;
+    fresh = store::EncodeState(replica_->state());
+    if (fresh.size() > want) {
+      snapshots_.push_back({id, std::move(fresh)});
+      if (snapshots_.size() > kKeptSnapshots) snapshots_.erase(snapshots_.begin());
+      bytes = &snapshots_.back().bytes;
+    } else {
+      bytes = &fresh;
+    }
+  } else {
+    for (const Snapshot& s : snapshots_) {
+      if (s.id == id) bytes = &s.bytes;
+    }
+    if (!bytes) {
+      return R::Error(net::RpcCode::kFailedPrecondition,
+                      "state snapshot " + std::to_string(id) +
+                          " is no longer kept (read to its end, or newer ones were taken); start "
+                          "the dump again");
+    }
+  }
+  if (req.offset > bytes->size()) {
+    return Invalid("offset " + std::to_string(req.offset) + " is beyond the snapshot's " +
+                   std::to_string(bytes->size()) + " bytes");
+  }
+  net::StateChunk chunk;
+  chunk.snapshot_id = id;
+  chunk.total_bytes = bytes->size();
+  chunk.offset = req.offset;
+  chunk.data = bytes->substr(req.offset, want);
+  if (req.offset + chunk.data.size() == bytes->size()) {
+    std::erase_if(snapshots_, [id](const Snapshot& s) { return s.id == id; });
+  }
+  return R::Ok(std::move(chunk));
 }
 
 // ---- writes ------------------------------------------------------------------------------------

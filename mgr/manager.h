@@ -95,6 +95,7 @@ class Manager {
   R Token() const;
   R Members() const;
   R Status(uint64_t now_ms) const;
+  R StateDump(const net::StateDumpRequest& req, uint64_t now_ms);
 
   // Shared path of commission / decommission / update: plan, write, start.
   enum class JobKind { kCommission, kDecommission, kUpdate };
@@ -145,6 +146,16 @@ class Manager {
     uint64_t deadline_ms;
   };
   std::vector<Follower> followers_;
+
+  // stateDump snapshots larger than one chunk, while clients read them (newest last; dropped
+  // once their last chunk is served, and beyond kKeptSnapshots).
+  struct Snapshot {
+    uint64_t id;
+    std::string bytes;
+  };
+  static constexpr size_t kKeptSnapshots = 2;
+  std::vector<Snapshot> snapshots_;
+  uint64_t last_snapshot_id_ = 0;
 };
 
 }  // namespace clustermgr::mgr

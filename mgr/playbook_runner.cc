@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -272,6 +273,39 @@ struct ExecPlan {
   ::execve(program, argv, envp);
   fail(errno);
   ::_exit(127);  // not reached
+}
+
+// Runs in the guard child, forked from the daemon: async-signal-safe calls only. It joins the
+// run's process group and waits on `fd`, its end of a socket pair with the thread running the
+// playbook: one byte means the run is over (exit quietly); end-of-file means that thread's process
+// died without saying so, and then the whole group is killed - ansible-playbook's forked workers
+// and their tasks do not get the leader's PR_SET_PDEATHSIG and would otherwise run on.
+[[noreturn]] void GuardChild(int fd, pid_t pgid) {
+  ::setpgid(0, pgid);
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
+  }
+  sigset_t none;
+  ::sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  // Hold nothing of the daemon (its sockets, its store), only the control socket, as fd 3.
+  if (fd != 3 && ::dup2(fd, 3) < 0) ::_exit(1);
+  if (::close_range(0, 2, 0) != 0 || ::close_range(4, ~0U, 0) != 0) {
+    for (int i = 0; i < 4096; ++i) {
+      if (i != 3) ::close(i);
+    }
+  }
+  char byte = 0;
+  for (;;) {
+    const ssize_t n = ::read(3, &byte, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 1) ::_exit(0);
+    break;
+  }
+  ::kill(-pgid, SIGKILL);  // the guard itself is in the group
+  ::_exit(0);
 }
 
 int ReadAll(int fd, void* buf, std::size_t size) {
@@ -631,6 +665,39 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
   }
   err_read.Reset();
 
+  // --- The guard (see GuardChild): kills the group should this process die during the run.
+  Fd guard_ctl;
+  pid_t guard = -1;
+  {
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0) {
+      guard_ctl.Reset(pair[0]);
+      Fd guard_end(pair[1]);
+      guard = ::fork();
+      if (guard == 0) GuardChild(guard_end.get(), pid);
+      if (guard > 0) {
+        ::setpgid(guard, pid);  // also here, so that a cancel right away reaches it
+      } else {
+        guard_ctl.Reset();
+      }
+    }
+    if (guard <= 0) {
+      on_line("clustermgr: warning: no guard process for this run (" + ErrnoText(errno) +
+              "); should clustermgrd die, the playbook's workers may run on");
+    }
+  }
+  auto release_guard = [&] {
+    if (guard <= 0) return;
+    const char done = 'x';
+    // Fails harmlessly when the guard is gone already (killed with a cancelled group).
+    (void)::send(guard_ctl.get(), &done, 1, MSG_NOSIGNAL);
+    guard_ctl.Reset();
+    int guard_status = 0;
+    while (::waitpid(guard, &guard_status, 0) < 0 && errno == EINTR) {
+    }
+    guard = -1;
+  };
+
   // --- Watch output, exit and cancellation.
   // Through syscall(): glibc 2.36's <sys/pidfd.h> lacks extern "C". -1 on kernels < 5.3, where
   // the exit is polled for instead.
@@ -719,6 +786,7 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
       ::poll(nullptr, 0, 5);
     }
   }
+  release_guard();
   if (output_open) read_output(true);
   splitter.Finish(on_line);
 

@@ -24,7 +24,10 @@
 // reused while it is being signalled. A run that ends by itself leaves the group alone (a task
 // may have started a daemon on purpose). The leader also gets PR_SET_PDEATHSIG=SIGKILL: if the
 // thread that called Run() dies (i.e. the daemon dies), ansible-playbook dies with it instead of
-// configuring nodes for a manager that no longer holds the token.
+// configuring nodes for a manager that no longer holds the token. Its forked workers (and the
+// tasks they run) do not inherit that, so a small guard process, forked from the daemon into the
+// run's group and holding nothing of it but one end of a socket pair, SIGKILLs the whole group
+// when that socket closes before Run() said the run is over (i.e. the daemon died).
 
 #ifndef CLUSTERMGR_MGR_PLAYBOOK_RUNNER_H_
 #define CLUSTERMGR_MGR_PLAYBOOK_RUNNER_H_

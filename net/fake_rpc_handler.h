@@ -411,9 +411,11 @@ class FakeManager {
             return RpcReply::Ok(MemberList{members_});
           } else if constexpr (std::is_same_v<T, TokenRequest>) {
             return RpcReply::Ok(token_);
-          } else {
-            static_assert(std::is_same_v<T, StatusRequest>);
+          } else if constexpr (std::is_same_v<T, StatusRequest>) {
             return RpcReply::Ok(status_);
+          } else {
+            static_assert(std::is_same_v<T, StateDumpRequest>);
+            return RpcReply::Error(RpcCode::kUnimplemented, "the fake has no state to dump");
           }
         },
         request);

@@ -23,7 +23,8 @@
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("clustermgr::net::rpcwire");
 
-const protocolVersion :UInt32 = 1;
+const protocolVersion :UInt32 = 2;
+# 2: stateDump (a read-only snapshot of the whole replicated state, in chunks).
 # The version of this schema the sender was built with. Informative (see above); zero means
 # "not a clustermgr peer" and is refused.
 
@@ -58,7 +59,8 @@ struct Request {
     members @17 :MembersRequest;
     token @18 :TokenRequest;
     status @19 :StatusRequest;
-    # Append new operations here (replication, forwarding, ...), ordinals 20 and up.
+    stateDump @20 :StateDumpRequest;
+    # Append new operations here (replication, forwarding, ...), ordinals 21 and up.
   }
 }
 
@@ -126,6 +128,18 @@ struct TokenRequest {}
 
 struct StatusRequest {}
 
+struct StateDumpRequest {
+  # Read-only: a snapshot of the instance's whole replicated state (every CRDT section, with
+  # stamps and tombstones), as the store's encoding (store/records.capnp State, written by
+  # store::EncodeState), served in chunks so that no reply nears the reply size cap.
+  snapshotId @0 :UInt64;
+  # 0 = take a new snapshot (and answer with its first chunk); otherwise the snapshotId of an
+  # earlier reply, to continue reading that snapshot. The daemon keeps only the latest few
+  # snapshots: a continuation of one it dropped is refused with failedPrecondition (start again).
+  offset @1 :UInt64;      # first byte wanted
+  maxBytes @2 :UInt32;    # chunk size wanted; 0 = the daemon's default; the daemon caps it
+}
+
 # ---------------------------------------------------------------------------------------------
 # Replies
 
@@ -160,7 +174,8 @@ struct Reply {
     memberList @14 :MemberList;     # members
     token @15 :TokenInfo;           # token
     status @16 :StatusInfo;         # status
-    # Append new result shapes here, ordinals 17 and up.
+    stateChunk @17 :StateChunk;     # stateDump
+    # Append new result shapes here, ordinals 18 and up.
   }
 }
 
@@ -304,4 +319,11 @@ struct StatusInfo {
   storeOk @11 :Bool;
   storeError @12 :Text;
   lastAntiEntropyMs @13 :Int64;   # Unix ms; 0 = never
+}
+
+struct StateChunk {
+  snapshotId @0 :UInt64;  # the snapshot these bytes belong to (never 0)
+  totalBytes @1 :UInt64;  # size of the whole snapshot encoding
+  offset @2 :UInt64;      # position of data in it
+  data @3 :Data;          # the bytes [offset, offset + size); the last chunk ends at totalBytes
 }

@@ -267,4 +267,56 @@ RpcResult<TokenInfo> RpcClient::Token() { return Expect<TokenInfo>(TokenRequest{
 
 RpcResult<StatusInfo> RpcClient::Status() { return Expect<StatusInfo>(StatusRequest{}); }
 
+RpcResult<StateChunk> RpcClient::StateDumpChunk(std::uint64_t snapshot_id, std::uint64_t offset,
+                                                std::uint32_t max_bytes) {
+  return Expect<StateChunk>(StateDumpRequest{snapshot_id, offset, max_bytes});
+}
+
+RpcResult<std::string> RpcClient::StateDump(std::uint32_t chunk_bytes,
+                                            std::uint64_t max_total_bytes) {
+  for (int attempt = 0;; ++attempt) {
+    auto first = StateDumpChunk(0, 0, chunk_bytes);
+    if (!first.ok()) return first.error();
+    const StateChunk& head = first.value();
+    if (head.snapshot_id == 0 || head.offset != 0) {
+      return RpcError{RpcCode::kInternal, "stateDump from " + url_ + ": malformed first chunk"};
+    }
+    if (head.total_bytes > max_total_bytes) {
+      return RpcError{RpcCode::kInternal, "stateDump from " + url_ + ": the state is " +
+                                              std::to_string(head.total_bytes) +
+                                              " bytes, over the limit of " +
+                                              std::to_string(max_total_bytes)};
+    }
+    std::string bytes = std::move(first.value().data);
+    const std::uint64_t id = head.snapshot_id;
+    const std::uint64_t total = head.total_bytes;
+    bool restart = false;
+    while (bytes.size() < total) {
+      auto next = StateDumpChunk(id, bytes.size(), chunk_bytes);
+      if (!next.ok()) {
+        if (next.code() == RpcCode::kFailedPrecondition && attempt < 3) {
+          restart = true;
+          break;
+        }
+        return next.error();
+      }
+      const StateChunk& c = next.value();
+      if (c.snapshot_id != id || c.total_bytes != total || c.offset != bytes.size() ||
+          c.data.empty() || c.data.size() > total - bytes.size()) {
+        return RpcError{RpcCode::kInternal,
+                        "stateDump from " + url_ + ": chunk at " + std::to_string(c.offset) +
+                            " does not continue snapshot " + std::to_string(id)};
+      }
+      bytes += c.data;
+    }
+    if (restart) continue;
+    if (bytes.size() != total) {
+      return RpcError{RpcCode::kInternal, "stateDump from " + url_ + ": snapshot " +
+                                              std::to_string(id) +
+                                              " has more bytes than announced"};
+    }
+    return bytes;
+  }
+}
+
 }  // namespace clustermgr::net

@@ -95,6 +95,18 @@ class RpcClient {
   RpcResult<TokenInfo> Token();
   RpcResult<StatusInfo> Status();
 
+  // One chunk of a state snapshot (snapshot_id 0 = take a new one); see StateDumpRequest.
+  RpcResult<StateChunk> StateDumpChunk(std::uint64_t snapshot_id, std::uint64_t offset,
+                                       std::uint32_t max_bytes = 0);
+  // The daemon's whole replicated state as store::EncodeState bytes (decode them with
+  // store::DecodeState; net does not link the store), read chunk by chunk from one snapshot.
+  // `chunk_bytes` 0 = the daemon's default. Besides the calls' errors: kInternal when a chunk
+  // does not continue the snapshot, or the snapshot is larger than `max_total_bytes`
+  // (nothing more is read then). A snapshot the daemon dropped meanwhile (another client took
+  // newer ones) is started again, up to 3 times, then its kFailedPrecondition is returned.
+  RpcResult<std::string> StateDump(std::uint32_t chunk_bytes = 0,
+                                   std::uint64_t max_total_bytes = std::uint64_t{1} << 32);
+
  private:
   template <typename T>
   RpcResult<T> Expect(const RpcRequest& request, std::chrono::milliseconds extra_wait = {});

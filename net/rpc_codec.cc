@@ -418,6 +418,10 @@ RpcRequest ReadOperation(w::Request::Reader r, bool* unknown) {
       return TokenRequest{};
     case w::Request::STATUS:
       return StatusRequest{};
+    case w::Request::STATE_DUMP: {
+      auto c = r.getStateDump();
+      return StateDumpRequest{c.getSnapshotId(), c.getOffset(), c.getMaxBytes()};
+    }
   }
   *unknown = true;
   return StatusRequest{};
@@ -472,9 +476,14 @@ void WriteOperation(w::Request::Builder b, const RpcRequest& request) {
           b.initMembers();
         } else if constexpr (std::is_same_v<T, TokenRequest>) {
           b.initToken();
-        } else {
-          static_assert(std::is_same_v<T, StatusRequest>);
+        } else if constexpr (std::is_same_v<T, StatusRequest>) {
           b.initStatus();
+        } else {
+          static_assert(std::is_same_v<T, StateDumpRequest>);
+          auto c = b.initStateDump();
+          c.setSnapshotId(r.snapshot_id);
+          c.setOffset(r.offset);
+          c.setMaxBytes(r.max_bytes);
         }
       },
       request);
@@ -517,9 +526,16 @@ void WritePayload(w::Reply::Result::Builder b, const RpcPayload& payload) {
           for (unsigned i = 0; i < p.members.size(); ++i) Fill(list[i], p.members[i]);
         } else if constexpr (std::is_same_v<T, TokenInfo>) {
           Fill(b.initToken(), p);
-        } else {
-          static_assert(std::is_same_v<T, StatusInfo>);
+        } else if constexpr (std::is_same_v<T, StatusInfo>) {
           Fill(b.initStatus(), p);
+        } else {
+          static_assert(std::is_same_v<T, StateChunk>);
+          auto c = b.initStateChunk();
+          c.setSnapshotId(p.snapshot_id);
+          c.setTotalBytes(p.total_bytes);
+          c.setOffset(p.offset);
+          c.setData(capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(p.data.data()),
+                                        p.data.size()));
         }
       },
       payload);
@@ -573,6 +589,12 @@ RpcPayload ReadPayload(w::Reply::Result::Reader r, bool* unknown) {
       return Read(r.getToken());
     case w::Reply::Result::STATUS:
       return Read(r.getStatus());
+    case w::Reply::Result::STATE_CHUNK: {
+      auto c = r.getStateChunk();
+      auto data = c.getData();
+      return StateChunk{c.getSnapshotId(), c.getTotalBytes(), c.getOffset(),
+                        std::string(reinterpret_cast<const char*>(data.begin()), data.size())};
+    }
   }
   *unknown = true;
   return std::monostate{};

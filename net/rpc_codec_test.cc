@@ -55,7 +55,8 @@ std::vector<RpcRequest> AllRequests() {
           ConfigSetRequest{R"({"ansible":{"user":"u"}})"},
           MembersRequest{},
           TokenRequest{},
-          StatusRequest{}};
+          StatusRequest{},
+          StateDumpRequest{77, 1 << 20, 4096}};
 }
 
 TEST(RpcCodecTest, EveryRequestRoundTrips) {
@@ -113,7 +114,8 @@ std::vector<RpcPayload> AllPayloads() {
           MemberList{{{"mgr-a", "tcp://a:1", "tcp://a:2", true, true, false, 0, 5},
                       {"mgr-b", "tcp://b:1", "tcp://b:2", false, false, true, -1, 0}}},
           TokenInfo{"mgr-b", 4, 5, 1, 3, 2, false, false, "sees 1 of 2 required managers"},
-          status};
+          status,
+          StateChunk{77, 1 << 20, 4096, std::string("\0\x01\xff" "bytes", 8)}};
 }
 
 TEST(RpcCodecTest, EveryReplyPayloadRoundTrips) {

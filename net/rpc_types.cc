@@ -104,6 +104,7 @@ std::string_view OperationName(const RpcRequest& request) {
         if constexpr (std::is_same_v<T, MembersRequest>) return "members";
         if constexpr (std::is_same_v<T, TokenRequest>) return "token";
         if constexpr (std::is_same_v<T, StatusRequest>) return "status";
+        if constexpr (std::is_same_v<T, StateDumpRequest>) return "stateDump";
       },
       request);
 }

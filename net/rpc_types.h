@@ -17,7 +17,7 @@
 namespace clustermgr::net {
 
 // The schema version this build speaks (rpcwire::PROTOCOL_VERSION; checked in rpc_codec.cc).
-inline constexpr std::uint32_t kRpcProtocolVersion = 1;
+inline constexpr std::uint32_t kRpcProtocolVersion = 2;
 
 // ---- errors ---------------------------------------------------------------------------------
 
@@ -221,6 +221,16 @@ struct StatusInfo {
   bool operator==(const StatusInfo&) const = default;
 };
 
+// One chunk of a state snapshot (stateDump). `data` holds store::EncodeState bytes; net does
+// not decode them (it does not link the store).
+struct StateChunk {
+  std::uint64_t snapshot_id = 0;
+  std::uint64_t total_bytes = 0;
+  std::uint64_t offset = 0;
+  std::string data;
+  bool operator==(const StateChunk&) const = default;
+};
+
 // ---- requests -------------------------------------------------------------------------------
 
 struct NodeGetRequest {
@@ -292,13 +302,19 @@ struct TokenRequest {
 struct StatusRequest {
   bool operator==(const StatusRequest&) const = default;
 };
+struct StateDumpRequest {
+  std::uint64_t snapshot_id = 0;  // 0 = a new snapshot
+  std::uint64_t offset = 0;
+  std::uint32_t max_bytes = 0;  // 0 = the daemon's default
+  bool operator==(const StateDumpRequest&) const = default;
+};
 
 // One alternative per operation, in the schema's union order.
 using RpcRequest =
     std::variant<NodeGetRequest, NodesGetRequest, CommissionRequest, DecommissionRequest,
                  UpdateRequest, DiscoverRequest, GlobalGetRequest, GlobalSetRequest, JobGetRequest,
                  JobLogFollowRequest, JobsListRequest, JobCancelRequest, ConfigGetRequest,
-                 ConfigSetRequest, MembersRequest, TokenRequest, StatusRequest>;
+                 ConfigSetRequest, MembersRequest, TokenRequest, StatusRequest, StateDumpRequest>;
 
 // The operation's schema name: "nodeGet", "commission", ...
 std::string_view OperationName(const RpcRequest& request);
@@ -312,7 +328,7 @@ bool IsMutation(const RpcRequest& request);
 // monostate = no payload (errors and acknowledgements).
 using RpcPayload =
     std::variant<std::monostate, NodeInfo, NodeList, JobAccepted, JsonText, JobDetail, JobLogChunk,
-                 JobList, JobCancelled, MemberList, TokenInfo, StatusInfo>;
+                 JobList, JobCancelled, MemberList, TokenInfo, StatusInfo, StateChunk>;
 
 struct RpcReply {
   RpcCode code = RpcCode::kOk;

@@ -165,6 +165,28 @@ std::vector<SerfNodeEvent> SerfMembership::Apply(const SerfMemberEvent& event) {
         }
         it = members_.erase(it);
       }
+      // Nodes the owner expected that this list neither has alive nor reported gone.
+      std::set<std::string> mentioned;
+      for (const auto& e : out) {
+        if (e.subject == SerfNodeEvent::Subject::kNode) mentioned.insert(e.name);
+      }
+      for (const auto& [member, known] : members_) {
+        const auto id = Classify(known.member);
+        if (known.present && id && id->subject == SerfNodeEvent::Subject::kNode) {
+          mentioned.insert(id->name);
+        }
+      }
+      for (const std::string& name : expected_nodes_) {
+        if (mentioned.count(name) != 0) continue;
+        SerfNodeEvent e;
+        e.kind = SerfNodeEvent::Kind::kDisappeared;
+        e.subject = SerfNodeEvent::Subject::kNode;
+        e.name = name;
+        e.status = "left";
+        e.cause = event.type;
+        out.push_back(std::move(e));
+      }
+      expected_nodes_.clear();
       break;
     }
     case SerfEventType::kUnknown:

@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -85,6 +86,13 @@ class SerfMembership {
   // Members currently known as present (alive), by Serf member name.
   std::size_t present_count() const;
 
+  // Node names the state owner believes present before any member list arrived (a restarted
+  // daemon's inventory). The first resync reports Disappeared for each of them that it neither
+  // lists alive nor reports otherwise: a node that left while nobody watched, and that the agent
+  // no longer lists at all, would else stay present for the owner forever. Later resyncs compare
+  // with what this object saw itself. Call before the first Apply.
+  void ExpectNodes(std::set<std::string> names) { expected_nodes_ = std::move(names); }
+
  private:
   struct Known {
     SerfMember member;
@@ -98,6 +106,7 @@ class SerfMembership {
                    SerfEventType cause, std::vector<SerfNodeEvent>* out);
 
   std::map<std::string, Known> members_;  // by Serf member name
+  std::set<std::string> expected_nodes_;  // until the first resync
 };
 
 }  // namespace clustermgr::net

@@ -194,6 +194,20 @@ TEST(SerfMembershipTest, ResyncAfterReconnectYieldsTheMissedEvents) {
           .empty());
 }
 
+TEST(SerfMembershipTest, ExpectedNodesMissingFromTheFirstResyncDisappear) {
+  SerfMembership ms;
+  // A restarted owner remembers n-0 (still there), n-1 (failed), n-2 (not listed at all).
+  ms.ExpectNodes({"n-0", "n-1", "n-2"});
+  auto out =
+      ms.Apply(Ev(SerfEventType::kResync, {Node("a0", "n", "0"), Node("a1", "n", "1", "failed")}));
+  EXPECT_EQ(Brief(out), (std::vector<std::string>{"discovered node n-0", "disappeared node n-1",
+                                                  "disappeared node n-2"}));
+  EXPECT_EQ(out.back().status, "left");
+  EXPECT_EQ(out.back().cause, SerfEventType::kResync);
+  // Only the first list is compared with the expectation.
+  EXPECT_TRUE(ms.Apply(Ev(SerfEventType::kResync, {Node("a0", "n", "0")})).empty());
+}
+
 TEST(SerfMembershipTest, ReapForgetsAndReportsIfStillPresent) {
   SerfMembership ms;
   (void)ms.Apply(Ev(SerfEventType::kMemberJoin, {Node("a0", "n", "0"), Node("a1", "n", "1")}));

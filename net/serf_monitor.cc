@@ -4,7 +4,10 @@
 
 namespace clustermgr::net {
 
-SerfMonitor::SerfMonitor(SerfClientOptions client_options, Sink sink) : sink_(std::move(sink)) {
+SerfMonitor::SerfMonitor(SerfClientOptions client_options, Sink sink,
+                         std::set<std::string> expected_nodes)
+    : sink_(std::move(sink)) {
+  membership_.ExpectNodes(std::move(expected_nodes));
   thread_ = std::thread([this] { Run(); });
   client_ = std::make_unique<SerfClient>(std::move(client_options));
   // Cannot fail: the handler is set and the client is not closing.

@@ -20,6 +20,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <string>
 #include <thread>
 
 #include "net/serf_client.h"
@@ -35,7 +37,9 @@ class SerfMonitor {
   // Starts the monitor thread and a client for `client_options` (which connects in the
   // background and keeps reconnecting; see SerfClient). Never fails: an unreachable agent is
   // reported by WaitConnected / client().ConnectionStatus() and client_options.on_connection.
-  SerfMonitor(SerfClientOptions client_options, Sink sink);
+  // `expected_nodes`: see SerfMembership::ExpectNodes.
+  SerfMonitor(SerfClientOptions client_options, Sink sink,
+              std::set<std::string> expected_nodes = {});
   // Stops the client first (no more records), then the monitor thread; events not yet
   // delivered are dropped. Must not be called from the sink.
   ~SerfMonitor();

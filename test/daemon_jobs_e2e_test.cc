@@ -210,6 +210,17 @@ TEST_F(JobsTest, MissingPlaybookSendsTheNodeBackToUnallocatedAfterACleanup) {
   EXPECT_EQ(j3.status, NodeStatus::kUnallocated);
   EXPECT_EQ(j3.prev_status, NodeStatus::kProvisioning);
   EXPECT_THAT(cluster()->MarkerLines("j-3"), ElementsAre("cleanup.yml j-3"));
+
+  // Following a job that did not complete exits 1; with --json still one document.
+  const std::string url = cluster()->manager().rpc_url();
+  const std::string id = accepted.value().job_id;
+  CommandResult r = RunCommand("clustermgr", {"-u", url, "job", "get", id, "-f"});
+  EXPECT_EQ(r.exit_code, 1) << r.ToString();
+  EXPECT_THAT(r.out, EndsWith("--- job " + id + " Errored: " + done.job.error + " ---\n"));
+  EXPECT_EQ(r.err, "clustermgr: job " + id + " Errored: " + done.job.error + "\n");
+  r = RunCommand("clustermgr", {"-u", url, "job", "get", id, "-f", "--json"});
+  EXPECT_EQ(r.exit_code, 1) << r.ToString();
+  EXPECT_EQ(json::parse(r.out).value("status", ""), "Errored") << r.out;
 }
 
 TEST_F(JobsTest, DiscoverRunsTheConfigurePlaybookAndTheNodeComesIn) {

@@ -7,6 +7,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -214,6 +215,31 @@ TEST_F(DaemonRequestsTest, ConfigSetChangesWhatTheNextPlaybookRunUses) {
   EXPECT_THAT(node.host_groups, ElementsAre("service-master"));
 
   ASSERT_TRUE(IsOk(rpc().ConfigSet(R"({"ansible": {}})")));
+}
+
+// Serf member-update: new tags refresh the node's monitoring info (and its address).
+TEST_F(DaemonRequestsTest, TagUpdatesRefreshMonitoringInfo) {
+  Machine* m = cluster()->machine("rq-3");
+  ASSERT_NE(m, nullptr);
+  ASSERT_TRUE(m->serf().SetTags({{"rack", "r7"}, {"NodeAddr", "127.0.0.99"}}).ok());
+  net::NodeInfo node;
+  ASSERT_TRUE(IsOk(Cluster::WaitUntil(
+      "rq-3's new tags to reach the inventory",
+      [&](std::string* last) {
+        auto r = rpc().NodeGet("rq-3");
+        if (!r.ok()) return false;
+        node = r.value();
+        *last = node.addr;
+        for (const auto& [k, v] : node.monitoring) *last += " " + k + "=" + v;
+        return node.addr == "127.0.0.99";
+      },
+      std::chrono::seconds(30))));
+  using KV = std::pair<std::string, std::string>;
+  EXPECT_THAT(node.monitoring, ::testing::Contains(KV{"rack", "r7"}));
+  EXPECT_THAT(node.monitoring, ::testing::Contains(KV{"NodeAddr", "127.0.0.99"}));
+  EXPECT_EQ(node.state, NodeState::kDiscovered);
+  ASSERT_OK_AND_ASSIGN(net::NodeInfo by_addr, rpc().NodeGet("127.0.0.99"));
+  EXPECT_EQ(by_addr.name, "rq-3");
 }
 
 TEST_F(DaemonRequestsTest, DiscoverOfAKnownAddressIsRefused) {

@@ -8,6 +8,8 @@
 #include <utility>
 
 #include "crdt/records.h"
+#include "net/rpc_client.h"
+#include "store/codec.h"
 #include "store/inspect.h"
 #include "store/state_compare.h"
 
@@ -175,14 +177,16 @@ json VectorJson(const crdt::VersionVector& vv) {
 }
 
 std::string Usage() {
-  return "usage: state-inspect dump DIR [--section NAME]\n"
-         "       state-inspect stats DIR [--json]\n"
+  return "usage: state-inspect dump SOURCE [--section NAME]\n"
+         "       state-inspect stats SOURCE [--json]\n"
          "       state-inspect verify DIR\n"
-         "       state-inspect diff DIR_A DIR_B\n"
+         "       state-inspect diff SOURCE_A SOURCE_B\n"
+         "SOURCE is a data dir, or --url URL for a live clustermgrd (its RPC endpoint)\n"
          "sections: meta applied delta_log globals node_vars host_groups host_group_context\n"
-         "          inventory jobs job_logs config token_epoch\n"
+         "          inventory jobs job_logs config token_epoch (a --url has no meta, applied,\n"
+         "          delta_log)\n"
          "exit: 0 ok, 1 verify found problems / diff found differences, 2 usage, 3 unreadable "
-         "dir\n";
+         "dir or URL\n";
 }
 
 std::string Human(uint64_t bytes) {
@@ -196,6 +200,19 @@ std::string Human(uint64_t bytes) {
   }
   return s.str();
 }
+
+// Where a command reads a state from: a data dir (read through a private copy) or a live
+// clustermgrd (its stateDump RPC).
+struct Source {
+  bool live = false;
+  std::string where;  // the dir or the URL
+};
+
+// A loaded source: the state, and for a dir the whole inspection.
+struct Loaded {
+  crdt::ClusterState state;
+  std::optional<store::Inspection> inspection;
+};
 
 // Loads `dir` for a command; on failure prints one line and sets *code.
 std::optional<store::Inspection> Load(const std::string& dir, std::ostream& err, int* code) {
@@ -215,6 +232,26 @@ void WarnProblems(const std::string& dir, const store::Inspection& in, std::ostr
     err << "state-inspect: warning: " << dir << " has " << in.problems.size()
         << " problem(s); run state-inspect verify " << dir << "\n";
   }
+}
+
+std::optional<Loaded> LoadSource(const Source& source, std::ostream& err, int* code) {
+  Loaded loaded;
+  if (!source.live) {
+    auto in = Load(source.where, err, code);
+    if (!in) return std::nullopt;
+    WarnProblems(source.where, *in, err);
+    loaded.state = in->contents.state;
+    loaded.inspection = std::move(in);
+    return loaded;
+  }
+  auto state = FetchLiveState(source.where);
+  if (!state.ok()) {
+    err << "state-inspect: " << state.status().message() << "\n";
+    *code = kExitUnreadable;
+    return std::nullopt;
+  }
+  loaded.state = std::move(*state);
+  return loaded;
 }
 
 template <typename K, typename V>
@@ -242,31 +279,67 @@ void DiffMap(const char* section, const crdt::LwwMap<K, V>& a, const crdt::LwwMa
   }
 }
 
-int Dump(const std::string& dir, const std::optional<Section>& section, std::ostream& out,
+int Dump(const Source& source, const std::optional<Section>& section, std::ostream& out,
          std::ostream& err) {
   int code = kExitOk;
-  auto in = Load(dir, err, &code);
+  auto in = LoadSource(source, err, &code);
   if (!in) return code;
-  WarnProblems(dir, *in, err);
-  json doc =
-      section
-          ? json{{std::string(store::SectionName(*section)), SectionJson(in->contents, *section)}}
-          : StateJson(in->contents.state);
+  json doc;
+  if (!section) {
+    doc = StateJson(in->state);
+  } else if (in->inspection) {
+    doc = json{{std::string(store::SectionName(*section)),
+                SectionJson(in->inspection->contents, *section)}};
+  } else {
+    store::StoreContents contents;
+    contents.state = std::move(in->state);
+    doc = json{{std::string(store::SectionName(*section)), SectionJson(contents, *section)}};
+  }
   out << doc.dump(2) << "\n";
   return kExitOk;
 }
 
-int Stats(const std::string& dir, bool as_json, std::ostream& out, std::ostream& err) {
+// The sections of a live state, in the order of the store's sections.
+constexpr const char* kLiveSections[] = {"globals", "node_vars", "host_groups", "inventory",
+                                         "jobs",    "job_logs",  "config",      "token_epoch"};
+
+void PrintLiveStats(const json& stats, std::ostream& out) {
+  const char* count_name = "entries";
+  out << std::left << std::setw(20) << "section" << std::right << std::setw(10) << count_name
+      << std::setw(12) << "tombstones" << std::setw(12) << "bytes"
+      << "\n";
+  for (const char* name : kLiveSections) {
+    const json& s = stats["sections"][name];
+    out << std::left << std::setw(20) << name << std::right << std::setw(10)
+        << s[count_name].get<uint64_t>() << std::setw(12) << s["tombstones"].get<uint64_t>()
+        << std::setw(12) << Human(s["bytes"].get<uint64_t>()) << "\n";
+  }
+  out << std::left << std::setw(20) << "total" << std::right << std::setw(10)
+      << stats["total"][count_name].get<uint64_t>() << std::setw(12) << "" << std::setw(12)
+      << Human(stats["total"]["bytes"].get<uint64_t>()) << "\n";
+}
+
+int Stats(const Source& source, bool as_json, std::ostream& out, std::ostream& err) {
   int code = kExitOk;
-  auto in = Load(dir, err, &code);
+  auto in = LoadSource(source, err, &code);
   if (!in) return code;
-  WarnProblems(dir, *in, err);
-  const json stats = StatsJson(in->contents);
+  if (!in->inspection) {
+    const json stats = LiveStatsJson(in->state);
+    if (as_json) {
+      out << stats.dump(2) << "\n";
+      return kExitOk;
+    }
+    out << "live state of " << source.where << "\n";
+    PrintLiveStats(stats, out);
+    return kExitOk;
+  }
+  const store::StoreContents& contents = in->inspection->contents;
+  const json stats = StatsJson(contents);
   if (as_json) {
     out << stats.dump(2) << "\n";
     return kExitOk;
   }
-  out << "data dir " << dir << "\n";
+  out << "data dir " << source.where << "\n";
   if (stats.contains("meta")) {
     const json& m = stats["meta"];
     out << "instance " << m["instance"].dump() << ", origin " << m["origin"].dump()
@@ -286,7 +359,7 @@ int Stats(const std::string& dir, bool as_json, std::ostream& out, std::ostream&
   out << std::left << std::setw(20) << "total" << std::right << std::setw(10)
       << stats["total"]["records"].get<uint64_t>() << std::setw(12) << "" << std::setw(12)
       << Human(stats["total"]["bytes"].get<uint64_t>()) << "\n";
-  out << "applied " << in->contents.applied.ToString() << "\n";
+  out << "applied " << contents.applied.ToString() << "\n";
   for (const auto& [origin, log] : stats["delta_log"].items()) {
     out << "delta log " << origin << ": " << log["count"] << " deltas, seq " << log["first"] << ".."
         << log["last"] << "\n";
@@ -310,15 +383,13 @@ int VerifyCmd(const std::string& dir, std::ostream& out, std::ostream& err) {
   return kExitOk;
 }
 
-int Diff(const std::string& a, const std::string& b, std::ostream& out, std::ostream& err) {
+int Diff(const Source& a, const Source& b, std::ostream& out, std::ostream& err) {
   int code = kExitOk;
-  auto x = Load(a, err, &code);
+  auto x = LoadSource(a, err, &code);
   if (!x) return code;
-  auto y = Load(b, err, &code);
+  auto y = LoadSource(b, err, &code);
   if (!y) return code;
-  WarnProblems(a, *x, err);
-  WarnProblems(b, *y, err);
-  const std::vector<std::string> lines = DiffStates(x->contents.state, y->contents.state);
+  const std::vector<std::string> lines = DiffStates(x->state, y->state);
   for (const std::string& l : lines) out << l << "\n";
   return lines.empty() ? kExitOk : kExitFound;
 }
@@ -450,8 +521,62 @@ std::vector<std::string> DiffStates(const crdt::ClusterState& a, const crdt::Clu
   return out;
 }
 
+Result<crdt::ClusterState> FetchLiveState(const std::string& url,
+                                          std::chrono::milliseconds timeout) {
+  net::RpcClient::Options options;
+  options.timeout = timeout;
+  net::RpcClient client(url, options);
+  auto bytes = client.StateDump();
+  if (!bytes.ok()) return Status(Code::kUnavailable, url + ": " + bytes.error().message);
+  store::DecodeLimits limits;
+  limits.max_bytes = std::max<size_t>(limits.max_bytes, bytes.value().size());
+  auto state = store::DecodeState(bytes.value(), limits);
+  if (!state.ok()) {
+    return Status(state.status().code(),
+                  url + ": the state does not decode: " + state.status().message());
+  }
+  return std::move(state).value();
+}
+
+json LiveStatsJson(const crdt::ClusterState& state) {
+  // Each section's bytes: how much a state holding that section alone encodes to (as stateDump
+  // encodes) beyond an empty state.
+  const size_t empty = store::EncodeState(crdt::ClusterState{}).size();
+  auto bytes = [empty](auto fill) {
+    crdt::ClusterState part;
+    fill(part);
+    const size_t size = store::EncodeState(part).size();
+    return size > empty ? size - empty : 0;
+  };
+  auto lww = [](const auto& map, uint64_t size) {
+    return json{{"entries", map.size()}, {"tombstones", map.tombstones()}, {"bytes", size}};
+  };
+  json sections = json::object();
+  sections["globals"] = lww(state.globals, bytes([&](auto& p) { p.globals = state.globals; }));
+  sections["node_vars"] =
+      lww(state.node_vars, bytes([&](auto& p) { p.node_vars = state.node_vars; }));
+  sections["host_groups"] =
+      json{{"entries", state.host_groups.entries().size()},
+           {"tombstones", 0},
+           {"bytes", bytes([&](auto& p) { p.host_groups = state.host_groups; })}};
+  sections["inventory"] =
+      lww(state.inventory, bytes([&](auto& p) { p.inventory = state.inventory; }));
+  sections["jobs"] = lww(state.jobs, bytes([&](auto& p) { p.jobs = state.jobs; }));
+  sections["job_logs"] = lww(state.job_logs, bytes([&](auto& p) { p.job_logs = state.job_logs; }));
+  sections["config"] = lww(state.config, bytes([&](auto& p) { p.config = state.config; }));
+  sections["token_epoch"] =
+      json{{"entries", 1},
+           {"tombstones", 0},
+           {"bytes", bytes([&](auto& p) { p.token_epoch = state.token_epoch; })}};
+  uint64_t entries = 0;
+  for (const auto& [name, s] : sections.items()) entries += s["entries"].get<uint64_t>();
+  return json{{"sections", sections},
+              {"total", {{"entries", entries}, {"bytes", store::EncodeState(state).size()}}}};
+}
+
 int RunStateInspect(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  std::vector<std::string> positional;
+  std::optional<std::string> cmd;
+  std::vector<Source> sources;  // in the order given
   std::optional<std::string> section_name;
   bool as_json = false;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -469,41 +594,63 @@ int RunStateInspect(const std::vector<std::string>& args, std::ostream& out, std
       } else {
         section_name = a.substr(10);
       }
+    } else if (a == "--url" || a.rfind("--url=", 0) == 0) {
+      std::string url;
+      if (a == "--url") {
+        if (i + 1 >= args.size()) {
+          err << "state-inspect: --url needs a URL\n" << Usage();
+          return kExitUsage;
+        }
+        url = args[++i];
+      } else {
+        url = a.substr(6);
+      }
+      if (url.empty()) {
+        err << "state-inspect: --url needs a URL\n" << Usage();
+        return kExitUsage;
+      }
+      sources.push_back({true, url});
     } else if (a == "--json") {
       as_json = true;
     } else if (a.size() > 1 && a[0] == '-') {
       err << "state-inspect: unknown option " << a << "\n" << Usage();
       return kExitUsage;
+    } else if (!cmd) {
+      cmd = a;
     } else {
-      positional.push_back(a);
+      sources.push_back({false, a});
     }
   }
-  if (positional.empty()) {
+  if (!cmd) {
     err << "state-inspect: a command is needed\n" << Usage();
     return kExitUsage;
   }
-  const std::string& cmd = positional[0];
-  const size_t want = cmd == "diff" ? 3 : 2;
-  const bool known = cmd == "dump" || cmd == "stats" || cmd == "verify" || cmd == "diff";
+  const bool known = *cmd == "dump" || *cmd == "stats" || *cmd == "verify" || *cmd == "diff";
   if (!known) {
-    err << "state-inspect: unknown command \"" << cmd << "\"\n" << Usage();
+    err << "state-inspect: unknown command \"" << *cmd << "\"\n" << Usage();
     return kExitUsage;
   }
-  if (positional.size() != want) {
-    err << "state-inspect: " << cmd << " takes " << (want - 1) << " data dir"
-        << (want == 3 ? "s" : "") << "\n"
+  const size_t want = *cmd == "diff" ? 2 : 1;
+  if (sources.size() != want) {
+    err << "state-inspect: " << *cmd << " takes " << want << " data dir" << (want == 2 ? "s" : "")
+        << (*cmd == "verify" ? "" : " or --url") << "\n"
         << Usage();
     return kExitUsage;
   }
-  if (section_name && cmd != "dump") {
+  if (*cmd == "verify" && sources[0].live) {
+    err << "state-inspect: verify reads a data dir (a live --url has no store records to "
+           "verify)\n";
+    return kExitUsage;
+  }
+  if (section_name && *cmd != "dump") {
     err << "state-inspect: --section applies to dump only\n";
     return kExitUsage;
   }
-  if (as_json && cmd != "stats") {
+  if (as_json && *cmd != "stats") {
     err << "state-inspect: --json applies to stats only (dump always prints JSON)\n";
     return kExitUsage;
   }
-  if (cmd == "dump") {
+  if (*cmd == "dump") {
     std::optional<Section> section;
     if (section_name) {
       section = store::ParseSectionName(*section_name);
@@ -511,12 +658,18 @@ int RunStateInspect(const std::vector<std::string>& args, std::ostream& out, std
         err << "state-inspect: unknown section \"" << *section_name << "\"\n" << Usage();
         return kExitUsage;
       }
+      if (sources[0].live && (*section == Section::kMeta || *section == Section::kApplied ||
+                              *section == Section::kDeltaLog)) {
+        err << "state-inspect: section " << *section_name
+            << " is a store's own record, not part of a live --url's state\n";
+        return kExitUsage;
+      }
     }
-    return Dump(positional[1], section, out, err);
+    return Dump(sources[0], section, out, err);
   }
-  if (cmd == "stats") return Stats(positional[1], as_json, out, err);
-  if (cmd == "verify") return VerifyCmd(positional[1], out, err);
-  return Diff(positional[1], positional[2], out, err);
+  if (*cmd == "stats") return Stats(sources[0], as_json, out, err);
+  if (*cmd == "verify") return VerifyCmd(sources[0].where, out, err);
+  return Diff(sources[0], sources[1], out, err);
 }
 
 }  // namespace clustermgr::tools

@@ -1,21 +1,29 @@
 // state-inspect: reads clustermgr data dirs offline (SPEC 2.3). The program's main() is
 // tools/state_inspect_main.cc; everything it does is here, so tests run it without a process.
 //
-//   state-inspect dump DIR [--section NAME]   JSON of every CRDT section (or of one section,
+//   state-inspect dump SRC [--section NAME]   JSON of every CRDT section (or of one section,
 //                                              including meta, applied, delta_log), keys in order
-//   state-inspect stats DIR [--json]          records, bytes, tombstones per section; applied
+//   state-inspect stats SRC [--json]          records, bytes, tombstones per section; applied
 //                                              vector; delta log per origin
 //   state-inspect verify DIR                  decodes every record and checks the invariants
 //                                              (store/contents.h: Verify); one line per problem
-//   state-inspect diff A B                    the CRDT entries that differ between two dirs,
+//   state-inspect diff SRC_A SRC_B            the CRDT entries that differ between two sources,
 //                                              one line each (value or stamp differs)
 //
-// Every command reads a private copy of the dir (store/dir_copy.h): it never writes to the dir
+// A source (SRC) is a data dir, or `--url URL`: a live clustermgrd's RPC endpoint, read with the
+// read-only stateDump RPC (the whole replicated state, as one snapshot, in chunks). So
+// `diff DIR --url URL` and `diff --url A --url B` compare a dir with a live instance, or two
+// live instances; A and B are the sources in the order given. A live source has the CRDT
+// sections only (no meta, applied vector or delta log: those are a store's own records), and its
+// stats count entries and the encoded bytes of each section.
+//
+// Every command reads a private copy of a dir (store/dir_copy.h): it never writes to the dir
 // and works while a daemon holds it. Exit status: 0 success (verify: no problem; diff: equal),
-// 1 verify found problems or diff found differences, 2 usage error, 3 a dir cannot be read.
-// Errors are one line on stderr. (A live `--url` source comes with the RPC.)
+// 1 verify found problems or diff found differences, 2 usage error, 3 a dir or URL cannot be
+// read. Errors are one line on stderr.
 #pragma once
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
@@ -23,6 +31,7 @@
 #include <vector>
 
 #include "crdt/cluster_state.h"
+#include "crdt/status.h"
 #include "store/contents.h"
 #include "store/keys.h"
 
@@ -47,5 +56,14 @@ nlohmann::json StatsJson(const store::StoreContents& contents);
 //   "<section> <key as JSON>: A <entry as JSON, or absent> | B <entry as JSON, or absent>"
 // in section and key order; empty when the states are equal.
 std::vector<std::string> DiffStates(const crdt::ClusterState& a, const crdt::ClusterState& b);
+
+// The whole replicated state of the clustermgrd at `url` (stateDump RPC, decoded). Errors
+// (message prefixed with the URL): kUnavailable when the daemon cannot be reached or refuses
+// (its RPC error text), kCorruption when the bytes do not decode.
+Result<crdt::ClusterState> FetchLiveState(
+    const std::string& url, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+// Stats of a state without a store: per section entries, tombstones and encoded bytes (what the
+// section adds to an empty state's encoding); total bytes = the whole state's encoding.
+nlohmann::json LiveStatsJson(const crdt::ClusterState& state);
 
 }  // namespace clustermgr::tools

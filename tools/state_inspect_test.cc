@@ -7,6 +7,7 @@
 #include <random>
 #include <sstream>
 
+#include "net/fake_rpc_handler.h"
 #include "store/codec.h"
 #include "store/keys.h"
 #include "store/random_replica.h"
@@ -218,6 +219,26 @@ TEST(StateInspectTest, UsageAndUnreadableDirs) {
   Outcome empty = Inspect({"dump", tmp.path()});
   EXPECT_EQ(empty.code, kExitUnreadable);
   EXPECT_NE(empty.err.find("holds no store"), std::string::npos);
+}
+
+TEST(StateInspectTest, UrlSources) {
+  TempDir tmp;
+  EXPECT_EQ(Inspect({"dump", "--url"}).code, kExitUsage);
+  EXPECT_EQ(Inspect({"dump", "--url="}).code, kExitUsage);
+  EXPECT_EQ(Inspect({"dump", "--url", "tcp://127.0.0.1:1", tmp.path()}).code, kExitUsage);
+  EXPECT_EQ(Inspect({"diff", "--url", "tcp://127.0.0.1:1"}).code, kExitUsage);
+  Outcome verify = Inspect({"verify", "--url", "tcp://127.0.0.1:1"});
+  EXPECT_EQ(verify.code, kExitUsage);
+  EXPECT_NE(verify.err.find("verify reads a data dir"), std::string::npos) << verify.err;
+  Outcome meta = Inspect({"dump", "--url", "tcp://127.0.0.1:1", "--section", "meta"});
+  EXPECT_EQ(meta.code, kExitUsage);
+  EXPECT_NE(meta.err.find("not part of a live --url's state"), std::string::npos) << meta.err;
+
+  // A daemon that cannot dump its state: unreadable, one line naming the URL.
+  net::FakeManager fake;
+  Outcome refused = Inspect({"stats", "--url=" + fake.endpoint()});
+  EXPECT_EQ(refused.code, kExitUnreadable);
+  EXPECT_EQ(refused.err, "state-inspect: " + fake.endpoint() + ": the fake has no state to dump\n");
 }
 
 }  // namespace

@@ -302,13 +302,18 @@ Result<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) {
 std::string Cluster::NextAddr() { return "127.0.0." + std::to_string(next_addr_++); }
 
 Result<Machine*> Cluster::AddMachine(const std::string& label, const std::string& serial,
-                                     const std::string& addr, std::size_t join_manager) {
+                                     const std::string& addr,
+                                     std::optional<std::size_t> join_manager) {
   SerfAgentOptions serf;
   const std::string name = label + "-" + serial;
   const std::string node_addr = addr.empty() ? NextAddr() : addr;
   serf.name = "machine-" + name;
   serf.tags = {{"NodeLabel", label}, {"NodeSerial", serial}, {"NodeAddr", node_addr}};
-  serf.join = {managers_.at(join_manager)->serf().bind_address()};
+  if (join_manager) {
+    serf.join = {managers_.at(*join_manager)->serf().bind_address()};
+  } else {
+    for (const auto& m : managers_) serf.join.push_back(m->serf().bind_address());
+  }
   serf.start_timeout = options_.start_timeout;
   std::string error;
   auto agent = SerfAgent::Start(serf, &error);

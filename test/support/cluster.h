@@ -175,10 +175,14 @@ class Cluster {
   // The daemons' base --extra-vars (connection and marker_dir included).
   const nlohmann::json& extra_vars() const { return extra_vars_; }
 
-  // Starts a machine joined to manager `join_manager`'s agent. `addr` empty: the next unused
-  // 127.0.0.x (from 127.0.0.2). Errors: the agent would not start.
+  // Starts a machine joined to manager `join_manager`'s agent, or (nullopt) to every manager's
+  // agent: then each of them learns of it at once, while an agent it did not join learns of it
+  // by gossip, which in Serf's local profile was seen to take up to the push/pull interval
+  // (15 s) when the join broadcast missed it. `addr` empty: the next unused 127.0.0.x (from
+  // 127.0.0.2). Errors: the agent would not start.
   Result<Machine*> AddMachine(const std::string& label, const std::string& serial,
-                              const std::string& addr = "", std::size_t join_manager = 0);
+                              const std::string& addr = "",
+                              std::optional<std::size_t> join_manager = std::nullopt);
   // The machine named `name`, or null.
   Machine* machine(const std::string& name);
   // An address no machine of this cluster has used (and that this call reserves).

@@ -1,0 +1,179 @@
+// rpc_bench: round-trip latency of clustermgrd's RPC, one request in flight at a time, as the
+// CLI and most clients use it (plain program; prints what it measures).
+//
+//   rpc_bench [--url URL] [--node NAME] [--calls N] [--warmup N]
+//
+// Without --url it starts its own cluster on loopback with the integration harness
+// (test/support/cluster.h): a Serf agent, clustermgrd from the build's bin dir (synced writes,
+// the default) and one machine agent, so that `node get` reads a real inventory entry. With
+// --url it measures a running daemon (`node get` of --node, default the first node it lists).
+//
+// Measured, each over N calls after `warmup` unmeasured ones:
+//   global set   a durable write: the daemon persists the delta (synced LevelDB write) before
+//                it answers. On a daemon given by --url, each set writes back the globals it
+//                already has, so its users see no change.
+//   node get     a read of one inventory entry
+// and printed as p50 / p90 / p99 / max / mean and calls per second.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/rpc_client.h"
+#include "test/support/cluster.h"
+
+namespace {
+
+using namespace clustermgr;
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  std::string url;
+  std::string node;
+  int calls = 5000;
+  int warmup = 200;
+};
+
+[[noreturn]] void Usage(const char* why) {
+  std::fprintf(stderr,
+               "rpc_bench: %s\nusage: rpc_bench [--url URL] [--node NAME] [--calls N] "
+               "[--warmup N]\n",
+               why);
+  std::exit(2);
+}
+
+Options Parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) Usage(("missing value for " + a).c_str());
+      return argv[++i];
+    };
+    if (a == "--url") {
+      o.url = value();
+    } else if (a == "--node") {
+      o.node = value();
+    } else if (a == "--calls") {
+      o.calls = std::atoi(value().c_str());
+    } else if (a == "--warmup") {
+      o.warmup = std::atoi(value().c_str());
+    } else {
+      Usage(("unknown argument " + a).c_str());
+    }
+  }
+  if (o.calls < 1 || o.warmup < 0) Usage("--calls must be >= 1 and --warmup >= 0");
+  return o;
+}
+
+// Runs `call` warmup + calls times; returns the measured latencies in microseconds. Exits on
+// the first failed call.
+std::vector<double> Measure(const char* what, int warmup, int calls,
+                            const std::function<std::string(int)>& call) {
+  std::vector<double> us;
+  us.reserve(static_cast<std::size_t>(calls));
+  for (int i = 0; i < warmup + calls; ++i) {
+    const auto t0 = Clock::now();
+    const std::string error = call(i);
+    const auto t1 = Clock::now();
+    if (!error.empty()) {
+      std::fprintf(stderr, "rpc_bench: %s failed at call %d: %s\n", what, i, error.c_str());
+      std::exit(1);
+    }
+    if (i >= warmup) us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+  }
+  return us;
+}
+
+void Report(const char* what, std::vector<double> us) {
+  std::sort(us.begin(), us.end());
+  auto pct = [&](double p) {
+    const auto idx = static_cast<std::size_t>(p * static_cast<double>(us.size() - 1) + 0.5);
+    return us[std::min(idx, us.size() - 1)];
+  };
+  double sum = 0;
+  for (double v : us) sum += v;
+  const double mean = sum / static_cast<double>(us.size());
+  std::printf(
+      "%-11s %6zu calls  p50 %8.1f us  p90 %8.1f us  p99 %8.1f us  max %8.1f us  "
+      "mean %8.1f us  %7.0f calls/s\n",
+      what, us.size(), pct(0.50), pct(0.90), pct(0.99), us.back(), mean, 1e6 / mean);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = Parse(argc, argv);
+  std::string cmdline;
+  for (int i = 0; i < argc; ++i) cmdline += (i ? " " : "") + std::string(argv[i]);
+  std::printf("command: %s\n", cmdline.c_str());
+
+  std::unique_ptr<test::Cluster> cluster;
+  std::string url = o.url;
+  std::string node = o.node;
+  if (url.empty()) {
+    auto started = test::Cluster::Start();
+    if (!started.ok()) {
+      std::fprintf(stderr, "rpc_bench: %s\n", started.status().message().c_str());
+      return 1;
+    }
+    cluster = std::move(started).value();
+    auto machine = cluster->AddMachine("bench", "1");
+    if (!machine.ok()) {
+      std::fprintf(stderr, "rpc_bench: %s\n", machine.status().message().c_str());
+      return 1;
+    }
+    auto seen = cluster->WaitForNode("bench-1", test::NodeIs::Discovered());
+    if (!seen.ok()) {
+      std::fprintf(stderr, "rpc_bench: %s\n", seen.status().message().c_str());
+      return 1;
+    }
+    url = cluster->manager().rpc_url();
+    if (node.empty()) node = "bench-1";
+    std::printf("started clustermgrd %s (data %s, synced writes)\n", url.c_str(),
+                cluster->manager().data_dir().c_str());
+  }
+
+  net::RpcClient client(url);
+  auto status = client.Status();
+  if (!status.ok()) {
+    std::fprintf(stderr, "rpc_bench: %s: %s\n", url.c_str(), status.error().message.c_str());
+    return 1;
+  }
+  std::printf("daemon %s %s at %s\n", status.value().name.c_str(), status.value().version.c_str(),
+              url.c_str());
+  if (node.empty()) {
+    auto nodes = client.NodesGet();
+    if (nodes.ok() && !nodes.value().empty()) node = nodes.value().front().name;
+  }
+
+  // On a daemon we did not start, every set writes back the globals it has (so nothing changes
+  // for its users); on our own, a changing value.
+  std::string globals;
+  if (!cluster) {
+    auto current = client.GlobalGet();
+    if (!current.ok()) {
+      std::fprintf(stderr, "rpc_bench: global get: %s\n", current.error().message.c_str());
+      return 1;
+    }
+    globals = current.value();
+  }
+  Report("global set", Measure("global set", o.warmup, o.calls, [&](int i) -> std::string {
+           auto r =
+               client.GlobalSet(cluster ? "{\"rpc_bench\": " + std::to_string(i) + "}" : globals);
+           return r.ok() ? "" : r.error().message;
+         }));
+  if (node.empty()) {
+    std::printf("node get    skipped: the daemon has no node (give --node NAME)\n");
+  } else {
+    Report("node get", Measure("node get", o.warmup, o.calls, [&](int) -> std::string {
+             auto r = client.NodeGet(node);
+             return r.ok() ? "" : r.error().message;
+           }));
+  }
+  return 0;
+}
