@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <zmq.hpp>
@@ -18,6 +19,9 @@
 #include "mgr/manager.h"
 #include "mgr/options.h"
 #include "mgr/replica.h"
+#include "mgr/replicator.h"
+#include "mgr/tag_publisher.h"
+#include "net/gossip_transport.h"
 #include "net/rpc_server.h"
 #include "net/serf_monitor.h"
 
@@ -49,6 +53,11 @@ class Daemon {
   void HandleSerf(uint64_t now_ms);
   void HandleJobs(uint64_t now_ms);
   void DoReload();
+  // Binds the gossip sockets and starts the replicator with the --peer peers.
+  Status StartReplication();
+  // Hands own_tags_ to the Serf tag publisher (applied on its thread, re-applied after a Serf
+  // reconnect). Call after every change of own_tags_.
+  void PublishTags();
   static uint64_t NowMs();
 
   DaemonOptions options_;
@@ -61,10 +70,19 @@ class Daemon {
   std::unique_ptr<JobExecutor> executor_;
   std::unique_ptr<Manager> manager_;
   std::unique_ptr<net::SerfMonitor> monitor_;
+  std::unique_ptr<net::ZmqGossipTransport> gossip_;
+  std::unique_ptr<Replicator> replicator_;
+  std::unique_ptr<TagPublisher> tag_publisher_;
+  // This manager's own Serf tags, all in this one set (SPEC 6): role=clustermgr, rpc=<RPC
+  // endpoint>, gossip=<gossip endpoint>, and the token logic's entries. Serf refuses a whole
+  // encoded tag set above 512 bytes: keep keys and values short.
+  std::map<std::string, std::string> own_tags_;
   std::string rpc_endpoint_;
+  uint64_t started_ms_ = 0;
   uint64_t epoch_ = 0;  // the epoch this instance claimed (0: not holding the token)
   int stop_fd_ = -1;
   int reload_fd_ = -1;
+  int serf_up_fd_ = -1;  // the Serf client (re)connected: publish the tags again
 };
 
 }  // namespace clustermgr::mgr

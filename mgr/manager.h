@@ -44,6 +44,12 @@ struct TokenView {
   std::string why_not;  // when !holder: why no side effect runs here
 };
 
+// What replication (mgr/replicator.h) knows, for `members` and `status`; unset when alone.
+struct ReplicationView {
+  std::function<std::vector<net::MemberInfo>()> members;  // this instance first
+  std::function<void(net::StatusInfo*)> fill_status;      // peers, applied vector, digest, ...
+};
+
 class Manager {
  public:
   using Reply = std::function<void(const net::ReplyTo&, net::RpcReply)>;
@@ -72,6 +78,8 @@ class Manager {
   // and moves their nodes to safe statuses. `owner_gone(name)` says whether an owner is gone.
   void InterruptOrphanedJobs(const std::function<bool(const std::string& owner)>& owner_gone,
                              uint64_t now_ms);
+
+  void SetReplicationView(ReplicationView view) { replication_ = std::move(view); }
 
   // The running job on this instance, if any.
   const std::string& running_job() const { return running_job_; }
@@ -127,6 +135,7 @@ class Manager {
   TokenFn token_;
   Reply reply_;
   HostGroups groups_;
+  ReplicationView replication_;
 
   // The job this instance runs, and its log lines not yet written.
   std::string running_job_;

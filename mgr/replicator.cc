@@ -24,7 +24,8 @@ struct Replicator::Peer {
   uint64_t next_sync_ms = 0;  // 0: as soon as possible
   uint64_t sync_sent_ms = 0;
   bool sync_outstanding = false;
-  bool connected = false;  // the last send went out, or it spoke to us
+  bool connected = false;   // the last send went out, or it spoke to us
+  uint64_t learned_ms = 0;  // when it was learned (from a reply or its own request)
 };
 
 struct Replicator::Session {
@@ -167,7 +168,9 @@ Replicator::Peer* Replicator::NoteSender(const net::GossipPeerInfo& sender,
       !net::AntiEntropyEndpoint(endpoint).ok()) {
     return nullptr;
   }
+  const bool known = FindPeer(endpoint) != nullptr;
   Peer& p = EnsurePeer(endpoint, now_ms);
+  if (!known) p.learned_ms = now_ms;
   if (!sender.origin.empty() && p.origin != sender.origin) {
     if (!p.origin.empty()) {
       CM_LOG(kInfo) << "replication: peer " << endpoint << " is a new incarnation " << sender.origin
@@ -424,6 +427,12 @@ void Replicator::OnSyncRequest(const std::string& identity, Peer& peer,
     }
     if (reply.more) break;
   }
+  for (const auto& [endpoint, p] : peers_) {
+    if (endpoint != peer.endpoint && !p->origin.empty() && p->last_contact_ms > 0 &&
+        now_ms - p->last_contact_ms <= options_.peer_alive_ms) {
+      reply.peers.push_back(endpoint);
+    }
+  }
   if (snapshot) {
     reply.deltas.clear();
     reply.more = false;
@@ -491,6 +500,12 @@ void Replicator::OnSyncReply(Peer& peer, net::SyncReply reply, uint64_t now_ms) 
   counters_.deltas_received += reply.deltas.size();
   for (net::GossipDelta& d : reply.deltas) Accept(std::move(d));
   if (reply.more) peer.next_sync_ms = 0;
+  for (const std::string& endpoint : reply.peers) {
+    if (endpoint == transport_->endpoint() || FindPeer(endpoint)) continue;
+    if (!net::AntiEntropyEndpoint(endpoint).ok()) continue;
+    CM_LOG(kInfo) << "replication: learned peer " << endpoint << " from " << peer.endpoint;
+    EnsurePeer(endpoint, now_ms).learned_ms = now_ms;
+  }
   const net::SnapshotOffer& offer = reply.snapshot;
   if (offer.id == 0 || fetch_) return;
   if (Applied().Dominates(offer.covered)) return;  // caught up meanwhile
@@ -602,6 +617,15 @@ void Replicator::Tick(uint64_t now_ms) {
       SendFetches(now_ms);
     }
   }
+  std::vector<std::string> forget;
+  for (auto& [endpoint, peer] : peers_) {
+    const uint64_t heard = std::max(peer->last_contact_ms, peer->learned_ms);
+    if (!peer->configured && peer->serf_member.empty() &&
+        now_ms - heard >= options_.forget_learned_ms) {
+      forget.push_back(endpoint);
+    }
+  }
+  for (const std::string& endpoint : forget) RemovePeer(endpoint);
   for (auto& [endpoint, peer] : peers_) {
     if (peer->sync_outstanding && now_ms - peer->sync_sent_ms >= options_.sync_timeout_ms) {
       peer->sync_outstanding = false;  // lost: ask again

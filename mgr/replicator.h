@@ -24,8 +24,10 @@
 // already applied are harmless joins) and anti-entropy starts over.
 //
 // Peers come from --peer (AddPeer), from Serf (OnManagerEvent: members tagged role=clustermgr
-// with a `gossip=` tag; a member that left is dropped), and from any instance that sends us a
-// syncRequest (so one-sided --peer configuration suffices). A peer is keyed by its gossip
+// with a `gossip=` tag; a member that left is dropped), from any instance that sends us a
+// syncRequest, and from the live peers a syncReply lists (so partial --peer lists grow into a
+// full mesh). Learned peers (the last two kinds) silent for `forget_learned_ms` are dropped;
+// configured ones never, Serf ones when Serf says they left. A peer is keyed by its gossip
 // endpoint; its name, origin and RPC endpoint come from its messages. Unreachable peers cost a
 // failed non-blocking send per tick: ZeroMQ reconnects with backoff in the background.
 //
@@ -74,6 +76,9 @@ struct ReplicatorOptions {
   size_t max_buffered_deltas = 10'000;
   size_t max_messages_per_poll = 1000;  // then the event loop gets to run again
   uint64_t peer_alive_ms = 3000;        // a peer heard from within this is alive
+  // A peer learned from another peer or from its own requests (neither --peer nor Serf) is
+  // forgotten after this long without a word from it.
+  uint64_t forget_learned_ms = 10 * 60 * 1000;
   bool ack_wanted = false;              // publish with ackWanted (--ack-replicas > 0)
 };
 

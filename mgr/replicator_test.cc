@@ -618,5 +618,31 @@ TEST(ReplicatorTest, PeersFoundThroughSerfTagsAndInboundSyncs) {
   EXPECT_EQ(a.replicator().Members(c.now()).size(), 2u);
 }
 
+TEST(ReplicatorTest, PartialPeerListsGrowIntoAFullMeshAndSilentLearnedPeersAreForgotten) {
+  Cluster c(TestSeed());
+  NodeOptions o;
+  o.replicator.forget_learned_ms = 5000;
+  for (const char* name : {"a", "b", "c"}) c.Add(name, o);
+  // a -> b -> c only.
+  ASSERT_TRUE(c.node(0).replicator().AddPeer(c.node(1).endpoint(), c.now()).ok());
+  ASSERT_TRUE(c.node(1).replicator().AddPeer(c.node(2).endpoint(), c.now()).ok());
+  c.node(2).Write([](crdt::DeltaBuilder& w) { w.SetGlobal("from-c", "1"); });
+  ASSERT_TRUE(c.Settle());
+  for (int i = 0; i < 5; ++i) c.Tick(100);
+  EXPECT_EQ(c.node(0).replicator().Members(c.now()).size(), 3u);
+  EXPECT_EQ(c.node(2).replicator().Members(c.now()).size(), 3u);
+  // Gossip now flows directly from c to a.
+  const uint64_t before = c.node(0).replicator().counters().deltas_received;
+  c.node(2).Write([](crdt::DeltaBuilder& w) { w.SetGlobal("direct", "1"); });
+  c.Pump();
+  EXPECT_NE(c.node(0).replica().state().globals.Get("direct"), nullptr);
+  EXPECT_GT(c.node(0).replicator().counters().deltas_received, before);
+  // c goes away for good: a forgets it (learned), b keeps it (configured).
+  c.node(2).Close();
+  for (int i = 0; i < 80; ++i) c.Tick(100);
+  EXPECT_EQ(c.node(0).replicator().Members(c.now()).size(), 2u);
+  EXPECT_EQ(c.node(1).replicator().Members(c.now()).size(), 3u);
+}
+
 }  // namespace
 }  // namespace clustermgr::mgr

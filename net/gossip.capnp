@@ -76,6 +76,9 @@ struct SyncReply {
   deltas @1 :List(DeltaMsg);    # consecutive deltas per origin, above the requester's vector
   more @2 :Bool;                # the reply was cut at its size bound: ask again
   snapshot @3 :SnapshotOffer;   # set (id != 0) when the deltas cannot be served from the log
+  peers @4 :List(Text);         # gossip endpoints of the responder's live peers: the requester
+                                # connects to those it does not know (a full mesh from partial
+                                # --peer lists)
 }
 
 struct SnapshotOffer {

@@ -65,6 +65,8 @@ void PutBody(w::GossipMessage::Builder b, const GossipBody& body) {
           offer.setId(m.snapshot.id);
           offer.setChunks(m.snapshot.chunks);
           PutVector(offer.initCovered(m.snapshot.covered.entries().size()), m.snapshot.covered);
+          auto peers = r.initPeers(static_cast<unsigned>(m.peers.size()));
+          for (unsigned i = 0; i < m.peers.size(); ++i) peers.set(i, Txt(m.peers[i]));
         } else if constexpr (std::is_same_v<T, SnapshotFetch>) {
           auto r = b.initSnapshotFetch();
           r.setId(m.id);
@@ -160,6 +162,11 @@ GossipMessage ReadMessage(w::GossipMessage::Reader r, const GossipLimits& limits
           throw Bad{"a snapshot offer without chunks"};
         }
       }
+      auto peers = s.getPeers();
+      if (peers.size() > limits.max_vector_origins) {
+        throw Bad{"a sync reply listing " + std::to_string(peers.size()) + " peers"};
+      }
+      for (auto p : peers) reply.peers.push_back(Text(p, limits, "peer endpoint"));
       m.body = std::move(reply);
       break;
     }

@@ -43,6 +43,7 @@ std::vector<GossipMessage> Samples() {
   reply.deltas = {{"m1/ab", 4, "x", false}, {"m1/ab", 5, "yy", false}};
   reply.more = true;
   reply.snapshot = SnapshotOffer{42, 3, Vector({{"m1/ab", 5}, {"m3/ef", 1}})};
+  reply.peers = {"tcp://127.0.0.1:9010", "tcp://127.0.0.1:9012"};
   out.push_back({Sender(), reply});
   out.push_back({Sender(), SnapshotFetch{42, 2}});
   out.push_back({Sender(), SnapshotChunk{42, 2, std::string(1000, 'z'), false}});

@@ -51,6 +51,7 @@ struct SyncReply {
   std::vector<GossipDelta> deltas;
   bool more = false;
   SnapshotOffer snapshot;
+  std::vector<std::string> peers;  // gossip endpoints
   bool operator==(const SyncReply&) const = default;
 };
 
