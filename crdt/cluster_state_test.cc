@@ -446,6 +446,21 @@ TEST(ClusterStateTest, AWriterLearnsTheEpochOfEveryEntryItApplies) {
   EXPECT_TRUE(a == c);
 }
 
+TEST(ClusterStateTest, JoinWithItselfChangesNothing) {
+  Replica r("a");
+  (void)r.Write([](DeltaBuilder& b) {
+    b.SetGlobal("g", "1");
+    b.EraseNodeVar("n", "v");
+    b.AddHostGroup("n", "web");
+    b.AddHostGroup("n", "db");
+    b.RaiseEpoch(3);
+  });
+  (void)r.Write([](DeltaBuilder& b) { b.RemoveHostGroup("n", "db"); });
+  const ClusterState copy = r.state();
+  r.state().Join(r.state());
+  EXPECT_EQ(r.state(), copy);
+}
+
 TEST(DeltaTest, CarriesOriginAndSeq) {
   Delta d{"a", 3, {}};
   EXPECT_EQ(d, (Delta{"a", 3, {}}));

@@ -10,6 +10,7 @@
 // Thread-safety: a plain value; no internal synchronization.
 #pragma once
 
+#include <iterator>
 #include <map>
 #include <set>
 #include <string>
@@ -71,39 +72,40 @@ class OrSet {
   }
 
   // Joins a state or a delta. A dot survives if both sides have it, or if one side has it and
-  // the other side's context has never seen it.
+  // the other side's context has never seen it. In place: O(|this| + |other|) steps without
+  // copying this side, so joining a small delta into a large state allocates only for what the
+  // delta adds.
   void Join(const OrSet& other) {
-    Entries merged;
-    auto keep = [&](const E& e, const std::set<Dot>* mine, const std::set<Dot>* theirs) {
-      std::set<Dot> out;
-      if (mine) {
-        for (const Dot& d : *mine) {
-          if ((theirs && theirs->count(d)) || !other.context_.Contains(d)) out.insert(d);
-        }
-      }
-      if (theirs) {
-        for (const Dot& d : *theirs) {
-          if (!context_.Contains(d)) out.insert(d);
-        }
-      }
-      if (!out.empty()) merged.emplace(e, std::move(out));
-    };
-    auto a = entries_.begin();
+    // This side's dots: drop those the other side has seen and no longer holds. Both maps are
+    // ordered, so one walk pairs each element with its counterpart.
     auto b = other.entries_.begin();
-    while (a != entries_.end() || b != other.entries_.end()) {
-      if (b == other.entries_.end() || (a != entries_.end() && a->first < b->first)) {
-        keep(a->first, &a->second, nullptr);
-        ++a;
-      } else if (a == entries_.end() || b->first < a->first) {
-        keep(b->first, nullptr, &b->second);
-        ++b;
-      } else {
-        keep(a->first, &a->second, &b->second);
-        ++a;
-        ++b;
+    for (auto a = entries_.begin(); a != entries_.end();) {
+      while (b != other.entries_.end() && b->first < a->first) ++b;
+      const std::set<Dot>* theirs =
+          b != other.entries_.end() && !(a->first < b->first) ? &b->second : nullptr;
+      for (auto d = a->second.begin(); d != a->second.end();) {
+        if ((theirs && theirs->count(*d)) || !other.context_.Contains(*d)) {
+          ++d;
+        } else {
+          d = a->second.erase(d);
+        }
+      }
+      a = a->second.empty() ? entries_.erase(a) : std::next(a);
+    }
+    // The other side's dots this side has never seen (checked against this side's context
+    // before the merge below).
+    auto hint = entries_.begin();
+    for (const auto& [e, dots] : other.entries_) {
+      std::set<Dot>* mine = nullptr;
+      for (const Dot& d : dots) {
+        if (context_.Contains(d)) continue;
+        if (mine == nullptr) {
+          hint = entries_.try_emplace(hint, e);
+          mine = &hint->second;
+        }
+        mine->insert(d);
       }
     }
-    entries_ = std::move(merged);
     context_.Merge(other.context_);
   }
 

@@ -225,6 +225,16 @@ TEST(OrSetTest, LastCounterSeesCloudDots) {
   EXPECT_FALSE(s.context().cloud().empty());
 }
 
+TEST(OrSetTest, JoinWithItselfChangesNothing) {
+  Set s;
+  (void)Add(s, "x", "a");
+  (void)Add(s, "y", "a");
+  (void)Remove(s, "x");
+  const Set copy = s;
+  s.Join(s);  // aliasing: the in-place join must not trip over itself
+  EXPECT_EQ(s, copy);
+}
+
 TEST(OrSetTest, FromPartsRoundTrips) {
   Set s;
   (void)Add(s, "x", "a");

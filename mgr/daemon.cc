@@ -31,13 +31,13 @@ bool Consume(int fd) {
 
 Daemon::Daemon(DaemonOptions options)
     : options_(std::move(options)),
+      election_({options_.name, options_.expect, options_.token_settle_ms}),
       stop_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
-      reload_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
-      serf_up_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+      reload_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
 
 Daemon::~Daemon() {
-  tag_publisher_.reset();  // uses the monitor's client
-  monitor_.reset();        // no more Serf events
+  tags_.reset();     // its thread uses the monitor's client
+  monitor_.reset();  // no more Serf events
   manager_.reset();
   executor_.reset();    // cancels and joins a running job
   replicator_.reset();  // answers parked replies, so before rpc_
@@ -46,7 +46,6 @@ Daemon::~Daemon() {
   replica_.reset();
   close(stop_fd_);
   close(reload_fd_);
-  close(serf_up_fd_);
 }
 
 uint64_t Daemon::NowMs() { return crdt::SystemClock().NowMillis(); }
@@ -128,38 +127,34 @@ Status Daemon::Start() {
                           {"clock_refusals", replica_->clock_refusals()}};
       }});
 
-  // Alone (--expect 1), this instance is the side-effect token holder: it claims a new epoch,
-  // above every epoch issued before, and so fences off anything a previous run left behind.
-  if (options_.expect == 1) {
-    const uint64_t epoch = replica_->state().token_epoch.value() + 1;
-    auto written = replica_->Write([&](crdt::DeltaBuilder& b) { b.RaiseEpoch(epoch); }, epoch);
-    if (!written.ok()) return written.status();
-    epoch_ = epoch;
-    manager_->InterruptOrphanedJobs([](const std::string&) { return true; }, NowMs());
-  }
+  forwarder_ = std::make_unique<Forwarder>(
+      options_.name, [this](ForwardedReply r) { forward_mail_.Post(std::move(r)); });
 
   net::SerfClientOptions serf;
   serf.address = options_.serf_rpc;
   serf.auth_key = options_.serf_auth_key;
-  serf.on_connection = [last = std::make_shared<int>(-1),
-                        fd = serf_up_fd_](const net::SerfConnectionEvent& e) {
+  serf.on_connection = [this](const net::SerfConnectionEvent& e) {
     // Runs on the Serf client's thread, once per attempt: log changes only.
-    if (e.connected) Signal(fd);  // a (re)started agent has lost the tags set over RPC
-    if (*last == static_cast<int>(e.connected)) return;
-    *last = e.connected;
+    if (serf_connected_.exchange(e.connected) == e.connected) return;
     if (e.connected) {
-      CM_LOG(kInfo) << "serf: connected";
+      CM_LOG(kInfo) << "serf: connected to " << options_.serf_rpc;
+      if (tags_) tags_->Resync();  // the agent may have restarted and forgotten our tags
     } else {
       CM_LOG(kWarn) << "serf: not connected (retrying): " << e.reason.ToString();
     }
   };
   monitor_ = std::make_unique<net::SerfMonitor>(
       serf, [this](const net::SerfNodeEvent& e) { serf_mail_.Post(e); });
-  tag_publisher_ = std::make_unique<TagPublisher>(&monitor_->client());
-  own_tags_["role"] = std::string(net::kSerfRoleManager);
-  own_tags_["rpc"] = rpc_endpoint_;
-  own_tags_["gossip"] = gossip_->endpoint();
-  PublishTags();
+  tags_ = std::make_unique<TagPublisher>(&monitor_->client());
+  tags_->Set("role", std::string(net::kSerfRoleManager));
+  tags_->Set(kTagInstance, options_.name);
+  tags_->Set(kTagRpc, rpc_endpoint_);
+  tags_->Set(kTagGossip, gossip_->endpoint());
+  tags_->Set(kTagEpoch, "0");
+
+  // Alone (--expect 1) the first election tick makes this instance the holder at a new epoch
+  // before it serves anything, and interrupts what a previous run left behind.
+  ElectionTick(NowMs());
 
   CM_LOG(kInfo) << "clustermgrd " << CLUSTERMGR_VERSION << " serving " << rpc_endpoint_
                 << ", gossip " << gossip_->endpoint() << " (anti-entropy "
@@ -198,25 +193,51 @@ Status Daemon::StartReplication() {
   return Status::Ok();
 }
 
-void Daemon::PublishTags() {
-  if (tag_publisher_) tag_publisher_->Publish(own_tags_);
+void Daemon::ElectionTick(uint64_t now_ms) {
+  // Without a connection to our own Serf agent we cannot see anyone: count nobody.
+  election_.SetManagers(serf_connected_ ? managers_seen_
+                                        : std::map<std::string, ManagerSighting>{});
+  const TokenElection::Actions act = election_.Tick(now_ms, replica_->state().token_epoch.value());
+  if (!act.reason.empty()) CM_LOG(kInfo) << "token: " << act.reason;
+  if (act.record_epoch) {
+    const uint64_t epoch = *act.record_epoch;
+    auto written = replica_->Write([&](crdt::DeltaBuilder& b) { b.RaiseEpoch(epoch); }, epoch);
+    if (!written.ok()) CM_LOG(kError) << "token: epoch not stored: " << written.status().message();
+  }
+  if (act.publish_epoch) tags_->Set(kTagEpoch, std::to_string(*act.publish_epoch));
+  if (act.lost_holder) manager_->CancelRunningJob();
+  if (act.became_holder) {
+    // Serf events that came while nobody held the token were not applied: apply what Serf shows.
+    for (const auto& [name, obs] : nodes_seen_) manager_->OnNodeObservation(obs, now_ms);
+    next_orphan_check_ms_ = 0;
+  }
+  // The holder keeps interrupting jobs of other owners: one may reach it late by replication.
+  if (election_.Status().self_holds && now_ms >= next_orphan_check_ms_) {
+    manager_->InterruptOrphanedJobs(now_ms);
+    next_orphan_check_ms_ = now_ms + 1000;
+  }
 }
 
-TokenView Daemon::CurrentToken() const {
-  TokenView t;
-  if (epoch_ > 0) {
-    t.holder = true;
-    t.epoch = epoch_;
-    t.holder_name = options_.name;
-    return t;
-  }
-  t.why_not = "no manager holds the side-effect token: sees 1 of " +
-              std::to_string(options_.expect / 2 + 1) + " required managers";
-  return t;
+bool Daemon::MaybeForward(net::IncomingRequest& in) {
+  const bool side_effect = std::holds_alternative<net::CommissionRequest>(in.request) ||
+                           std::holds_alternative<net::DecommissionRequest>(in.request) ||
+                           std::holds_alternative<net::UpdateRequest>(in.request) ||
+                           std::holds_alternative<net::DiscoverRequest>(in.request) ||
+                           std::holds_alternative<net::JobCancelRequest>(in.request);
+  if (!side_effect || !in.forwarded_by.empty()) return false;  // never forward twice
+  const TokenStatus token = CurrentToken();
+  if (token.self_holds || token.holder.empty() || token.holder_rpc.empty()) return false;
+  forwarder_->Forward(in.reply_to, std::move(in.request), token.holder_rpc, token.holder);
+  return true;
+}
+
+void Daemon::HandleForwarded() {
+  for (ForwardedReply& r : forward_mail_.Drain()) rpc_->Reply(r.to, r.reply);
 }
 
 void Daemon::HandleRpc(uint64_t now_ms) {
   while (auto in = rpc_->TryReceive()) {
+    if (MaybeForward(*in)) continue;
     const uint64_t seq_before = replica_->last_seq();
     std::optional<net::RpcReply> reply = manager_->Handle(*in, now_ms);
     if (!reply) continue;
@@ -236,19 +257,37 @@ void Daemon::HandleRpc(uint64_t now_ms) {
 }
 
 void Daemon::HandleSerf(uint64_t now_ms) {
+  using Kind = net::SerfNodeEvent::Kind;
   for (const net::SerfNodeEvent& e : serf_mail_.Drain()) {
     CM_LOG(kDebug) << "serf: " << net::ToString(e);
-    if (e.subject == net::SerfNodeEvent::Subject::kManager) replicator_->OnManagerEvent(e, now_ms);
-    if (e.subject != net::SerfNodeEvent::Subject::kNode) continue;
+    if (e.subject == net::SerfNodeEvent::Subject::kManager) {
+      replicator_->OnManagerEvent(e, now_ms);  // ignores our own member (its gossip endpoint)
+      auto it = e.tags.find(kTagInstance);
+      const std::string instance = it != e.tags.end() ? it->second : e.name;
+      if (instance == options_.name) continue;  // our own agent
+      ManagerSighting& m = managers_seen_[instance];
+      m.alive = e.kind != Kind::kDisappeared;
+      auto epoch = e.tags.find(kTagEpoch);
+      m.epoch = epoch != e.tags.end() ? std::strtoull(epoch->second.c_str(), nullptr, 10) : 0;
+      auto rpc = e.tags.find(kTagRpc);
+      m.rpc = rpc != e.tags.end() ? rpc->second : "";
+      continue;
+    }
     NodeObservation obs;
-    obs.kind = e.kind == net::SerfNodeEvent::Kind::kDiscovered ? NodeObservation::Kind::kDiscovered
-               : e.kind == net::SerfNodeEvent::Kind::kDisappeared
-                   ? NodeObservation::Kind::kDisappeared
-                   : NodeObservation::Kind::kUpdated;
+    obs.kind = e.kind == Kind::kDiscovered    ? NodeObservation::Kind::kDiscovered
+               : e.kind == Kind::kDisappeared ? NodeObservation::Kind::kDisappeared
+                                              : NodeObservation::Kind::kUpdated;
     obs.name = e.name;
     obs.addr = e.address;
     obs.tags = e.tags;
     obs.serf_status = e.status;
+    // Remember the latest word on each node as a state (an update of a present node is still
+    // "discovered"), so a new holder can apply it.
+    NodeObservation latest = obs;
+    if (latest.kind == NodeObservation::Kind::kUpdated) {
+      latest.kind = NodeObservation::Kind::kDiscovered;
+    }
+    nodes_seen_[e.name] = latest;
     manager_->OnNodeObservation(obs, now_ms);
   }
 }
@@ -285,6 +324,23 @@ void Daemon::DoReload() {
   CM_LOG(kInfo) << "SIGHUP: re-read " << options_.config_file;
 }
 
+void Daemon::FinishRunningJob() {
+  if (manager_->running_job().empty()) return;
+  manager_->BeginShutdown();
+  // The playbook's process group gets SIGTERM, then SIGKILL after the runner's grace period;
+  // wait a little longer for the job's end so it is recorded, not left Running.
+  const uint64_t deadline = NowMs() + 15'000;
+  while (!manager_->running_job().empty() && NowMs() < deadline) {
+    zmq::pollitem_t item{nullptr, job_mail_.fd(), ZMQ_POLLIN, 0};
+    try {
+      zmq::poll(&item, 1, std::chrono::milliseconds(100));
+    } catch (const zmq::error_t&) {
+      // EINTR from a second signal: keep waiting until the deadline
+    }
+    HandleJobs(NowMs());
+  }
+}
+
 int Daemon::Run() {
   uint64_t next_tick = NowMs();
   for (;;) {
@@ -292,9 +348,9 @@ int Daemon::Run() {
         rpc_->PollItem(),
         {nullptr, job_mail_.fd(), ZMQ_POLLIN, 0},
         {nullptr, serf_mail_.fd(), ZMQ_POLLIN, 0},
+        {nullptr, forward_mail_.fd(), ZMQ_POLLIN, 0},
         {nullptr, stop_fd_, ZMQ_POLLIN, 0},
         {nullptr, reload_fd_, ZMQ_POLLIN, 0},
-        {nullptr, serf_up_fd_, ZMQ_POLLIN, 0},
     };
     gossip_->AppendPollItems(&items);  // SUB, ROUTER and a DEALER per peer
     const uint64_t now = NowMs();
@@ -308,20 +364,20 @@ int Daemon::Run() {
       }
     }
     const uint64_t now_ms = NowMs();
-    if (items[3].revents & ZMQ_POLLIN && Consume(stop_fd_)) {
+    if (items[4].revents & ZMQ_POLLIN && Consume(stop_fd_)) {
       CM_LOG(kInfo) << "stopping";
+      FinishRunningJob();
       return 0;
     }
-    if (items[4].revents & ZMQ_POLLIN && Consume(reload_fd_)) DoReload();
-    if (items[5].revents & ZMQ_POLLIN && Consume(serf_up_fd_) && tag_publisher_) {
-      tag_publisher_->Resend();
-    }
+    if (items[5].revents & ZMQ_POLLIN && Consume(reload_fd_)) DoReload();
     HandleJobs(now_ms);
     HandleSerf(now_ms);
+    HandleForwarded();
     replicator_->Poll(now_ms);
     HandleRpc(now_ms);
     if (now_ms >= next_tick) {
       replicator_->Tick(now_ms);
+      ElectionTick(now_ms);
       manager_->Tick(now_ms);
       next_tick = now_ms + static_cast<uint64_t>(kTick.count());
     }

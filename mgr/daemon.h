@@ -7,13 +7,13 @@
 #pragma once
 
 #include <atomic>
-#include <map>
 #include <memory>
 #include <string>
 #include <zmq.hpp>
 
 #include "crdt/hlc.h"
 #include "crdt/status.h"
+#include "mgr/forwarder.h"
 #include "mgr/job_executor.h"
 #include "mgr/mailbox.h"
 #include "mgr/manager.h"
@@ -21,6 +21,7 @@
 #include "mgr/replica.h"
 #include "mgr/replicator.h"
 #include "mgr/tag_publisher.h"
+#include "mgr/token.h"
 #include "net/gossip_transport.h"
 #include "net/rpc_server.h"
 #include "net/serf_monitor.h"
@@ -48,16 +49,26 @@ class Daemon {
   const std::string& rpc_endpoint() const { return rpc_endpoint_; }
 
  private:
-  TokenView CurrentToken() const;
+  // Serf tag names of a manager instance (role=clustermgr is the monitor's).
+  static constexpr const char* kTagInstance = "instance";
+  static constexpr const char* kTagRpc = "rpc";
+  static constexpr const char* kTagEpoch = "epoch";
+  static constexpr const char* kTagGossip = "gossip";  // the gossip (PUB) endpoint
+
+  TokenStatus CurrentToken() const { return election_.Status(); }
+  // Runs the election and carries out what it decides.
+  void ElectionTick(uint64_t now_ms);
+  // A side-effecting request at a non-holder goes to the holder; true when it was forwarded.
+  bool MaybeForward(net::IncomingRequest& in);
   void HandleRpc(uint64_t now_ms);
+  void HandleForwarded();
+  // On stop: ends the running job (Interrupted, nodes safe) before the loop returns.
+  void FinishRunningJob();
   void HandleSerf(uint64_t now_ms);
   void HandleJobs(uint64_t now_ms);
   void DoReload();
   // Binds the gossip sockets and starts the replicator with the --peer peers.
   Status StartReplication();
-  // Hands own_tags_ to the Serf tag publisher (applied on its thread, re-applied after a Serf
-  // reconnect). Call after every change of own_tags_.
-  void PublishTags();
   static uint64_t NowMs();
 
   DaemonOptions options_;
@@ -67,22 +78,24 @@ class Daemon {
   std::unique_ptr<net::RpcServer> rpc_;
   Mailbox<JobEvent> job_mail_;
   Mailbox<net::SerfNodeEvent> serf_mail_;
+  Mailbox<ForwardedReply> forward_mail_;
   std::unique_ptr<JobExecutor> executor_;
   std::unique_ptr<Manager> manager_;
   std::unique_ptr<net::SerfMonitor> monitor_;
+  std::unique_ptr<TagPublisher> tags_;
+  std::unique_ptr<Forwarder> forwarder_;
   std::unique_ptr<net::ZmqGossipTransport> gossip_;
   std::unique_ptr<Replicator> replicator_;
-  std::unique_ptr<TagPublisher> tag_publisher_;
-  // This manager's own Serf tags, all in this one set (SPEC 6): role=clustermgr, rpc=<RPC
-  // endpoint>, gossip=<gossip endpoint>, and the token logic's entries. Serf refuses a whole
-  // encoded tag set above 512 bytes: keep keys and values short.
-  std::map<std::string, std::string> own_tags_;
+  TokenElection election_;
+  // What Serf last said of each node and each other manager instance.
+  std::map<std::string, NodeObservation> nodes_seen_;
+  std::map<std::string, ManagerSighting> managers_seen_;
+  std::atomic<bool> serf_connected_{false};
+  uint64_t next_orphan_check_ms_ = 0;
   std::string rpc_endpoint_;
   uint64_t started_ms_ = 0;
-  uint64_t epoch_ = 0;  // the epoch this instance claimed (0: not holding the token)
   int stop_fd_ = -1;
   int reload_fd_ = -1;
-  int serf_up_fd_ = -1;  // the Serf client (re)connected: publish the tags again
 };
 
 }  // namespace clustermgr::mgr

@@ -254,26 +254,26 @@ R Manager::ConfigGet() const {
 }
 
 R Manager::Token() const {
-  TokenView t = token_();
+  const TokenStatus t = token_();
   net::TokenInfo info;
-  info.holder = t.holder_name;
-  info.epoch = t.epoch;
+  info.holder = t.holder;
+  info.epoch = t.holder_epoch;
   info.highest_epoch = replica_->state().token_epoch.value();
-  info.visible_managers = 1;
+  info.visible_managers = static_cast<uint32_t>(t.visible);
   info.expected_managers = static_cast<uint32_t>(options_->expect);
-  info.quorum = static_cast<uint32_t>(options_->expect / 2 + 1);
-  info.has_quorum = info.visible_managers >= info.quorum;
-  info.self_holds = t.holder;
+  info.quorum = static_cast<uint32_t>(t.quorum);
+  info.has_quorum = t.visible >= t.quorum;
+  info.self_holds = t.self_holds;
   info.reason = t.why_not;
   return R::Ok(std::move(info));
 }
 
 R Manager::Members() const {
   if (replication_.members) {
-    const TokenView t = token_();
+    const TokenStatus t = token_();
     net::MemberList list{replication_.members()};
     for (auto& m : list.members) {
-      m.token_holder = m.self ? t.holder : (!t.holder_name.empty() && m.name == t.holder_name);
+      m.token_holder = m.self ? t.self_holds : (!t.holder.empty() && m.name == t.holder);
     }
     return R::Ok(std::move(list));
   }
@@ -283,7 +283,7 @@ R Manager::Members() const {
   self.gossip_endpoint = options_->gossip_bind;
   self.alive = true;
   self.self = true;
-  self.token_holder = token_().holder;
+  self.token_holder = token_().self_holds;
   self.lag_deltas = 0;
   net::MemberList list;
   list.members.push_back(std::move(self));
@@ -409,8 +409,8 @@ R Manager::StartLifecycleJob(JobKind kind, const std::vector<std::string>& names
                              uint64_t now_ms) {
   ExtraVarsParse vars = ParseExtraVars(extra_vars);
   if (!vars.ok()) return Invalid(vars.error);
-  const TokenView token = token_();
-  if (!token.holder) return R::Error(net::RpcCode::kUnavailable, token.why_not);
+  const TokenStatus token = token_();
+  if (!token.self_holds) return R::Error(net::RpcCode::kUnavailable, token.why_not);
 
   LifecycleRequest request{names, group, std::nullopt};
   if (const JobRecord* active = ActiveJob()) request.active_job = ActiveJobText(*active);
@@ -488,8 +488,8 @@ R Manager::StartLifecycleJob(JobKind kind, const std::vector<std::string>& names
 R Manager::Discover(const net::DiscoverRequest& req, uint64_t now_ms) {
   ExtraVarsParse vars = ParseExtraVars(req.extra_vars);
   if (!vars.ok()) return Invalid(vars.error);
-  const TokenView token = token_();
-  if (!token.holder) return R::Error(net::RpcCode::kUnavailable, token.why_not);
+  const TokenStatus token = token_();
+  if (!token.self_holds) return R::Error(net::RpcCode::kUnavailable, token.why_not);
   if (const JobRecord* active = ActiveJob()) {
     return R::Error(net::RpcCode::kFailedPrecondition, ActiveJobText(*active));
   }
@@ -538,8 +538,8 @@ R Manager::Discover(const net::DiscoverRequest& req, uint64_t now_ms) {
 }
 
 R Manager::JobCancel(const net::JobCancelRequest& req) {
-  const TokenView token = token_();
-  if (!token.holder) return R::Error(net::RpcCode::kUnavailable, token.why_not);
+  const TokenStatus token = token_();
+  if (!token.self_holds) return R::Error(net::RpcCode::kUnavailable, token.why_not);
   std::string id = req.job_id;
   if (id.empty()) {
     const JobRecord* active = ActiveJob();
@@ -587,13 +587,17 @@ void Manager::OnJobEvent(JobEvent event, uint64_t now_ms) {
     ++log_lines_;
   }
   FlushLog(now_ms);
-  const JobStatus status = event.cancelled   ? JobStatus::kCancelled
-                           : event.succeeded ? JobStatus::kComplete
-                                             : JobStatus::kErrored;
+  const JobStatus status = shutting_down_ && event.cancelled ? JobStatus::kInterrupted
+                           : event.cancelled                 ? JobStatus::kCancelled
+                           : event.succeeded                 ? JobStatus::kComplete
+                                                             : JobStatus::kErrored;
   const JobKind kind = running_kind_;
   const bool discover = running_is_discover_;
   FinishJob(
-      event.job_id, status, event.cancelled ? "cancelled" : event.error,
+      event.job_id, status,
+      status == JobStatus::kInterrupted ? "interrupted: clustermgrd was stopped"
+      : event.cancelled                 ? "cancelled"
+                                        : event.error,
       [&](NodeStatus current) {
         if (discover) return current;
         if (event.cancelled) return SafeStatus(current);
@@ -606,7 +610,7 @@ void Manager::OnJobEvent(JobEvent event, uint64_t now_ms) {
         }
         return current;
       },
-      now_ms);
+      replica_->state().Job(event.job_id) ? replica_->state().Job(event.job_id)->epoch : 0, now_ms);
   running_job_.clear();
 }
 
@@ -636,7 +640,8 @@ void Manager::FlushLog(uint64_t now_ms) {
 }
 
 void Manager::FinishJob(const std::string& job_id, JobStatus status, const std::string& error,
-                        const std::function<NodeStatus(NodeStatus)>& next, uint64_t now_ms) {
+                        const std::function<NodeStatus(NodeStatus)>& next, uint64_t epoch,
+                        uint64_t now_ms) {
   const JobRecord* current = replica_->state().Job(job_id);
   if (!current) return;
   JobRecord job = *current;
@@ -659,7 +664,7 @@ void Manager::FinishJob(const std::string& job_id, JobStatus status, const std::
         }
         b.PutJob(job);
       },
-      job.epoch);
+      epoch);
   if (!written.ok()) {
     CM_LOG(kError) << "job " << job_id
                    << ": final status not stored: " << written.status().message();
@@ -670,20 +675,31 @@ void Manager::FinishJob(const std::string& job_id, JobStatus status, const std::
   AnswerFollowers(now_ms, false);
 }
 
-void Manager::InterruptOrphanedJobs(const std::function<bool(const std::string&)>& owner_gone,
-                                    uint64_t now_ms) {
+void Manager::InterruptOrphanedJobs(uint64_t now_ms) {
+  const TokenStatus token = token_();
+  if (!token.self_holds) return;
   std::vector<std::string> orphans;
   for (const auto& [id, entry] : replica_->state().jobs.entries()) {
     if (entry.tombstone() || !IsActive(*entry.value) || id == running_job_) continue;
-    if (owner_gone(entry.value->owner)) orphans.push_back(id);
+    orphans.push_back(id);
   }
   for (const std::string& id : orphans) {
-    CM_LOG(kWarn) << "job " << id << " was interrupted: its owner is gone";
+    CM_LOG(kWarn) << "job " << id << " (owner " << replica_->state().Job(id)->owner
+                  << ") was interrupted: its instance stopped or lost the side-effect token";
     FinishJob(
         id, JobStatus::kInterrupted,
         "interrupted: the instance running it stopped or lost the side-effect token",
-        [](NodeStatus s) { return SafeStatus(s); }, now_ms);
+        [](NodeStatus s) { return SafeStatus(s); }, token.epoch, now_ms);
   }
+}
+
+void Manager::CancelRunningJob() {
+  if (!running_job_.empty()) executor_->Cancel(running_job_);
+}
+
+void Manager::BeginShutdown() {
+  shutting_down_ = true;
+  CancelRunningJob();
 }
 
 void Manager::Tick(uint64_t now_ms) {
@@ -699,8 +715,8 @@ void Manager::OnNodeObservation(const NodeObservation& obs, uint64_t now_ms) {
     CM_LOG(kWarn) << "ignoring Serf member with an invalid node name: " << obs.name;
     return;
   }
-  const TokenView token = token_();
-  if (!token.holder) return;  // the token holder applies Serf events; others observe
+  const TokenStatus token = token_();
+  if (!token.self_holds) return;  // the token holder applies Serf events; others observe
   const InventoryRecord* current = replica_->state().Node(obs.name);
   InventoryRecord rec = current ? *current : InventoryRecord{};
   const NodeState state = obs.kind == NodeObservation::Kind::kDisappeared  ? NodeState::kDisappeared

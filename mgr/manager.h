@@ -21,6 +21,7 @@
 #include "mgr/lifecycle.h"
 #include "mgr/options.h"
 #include "mgr/replica.h"
+#include "mgr/token.h"
 #include "net/rpc_server.h"
 #include "net/rpc_types.h"
 
@@ -36,14 +37,6 @@ struct NodeObservation {
   std::string serf_status;
 };
 
-// Whether this instance may perform side effects now, and under which fencing epoch.
-struct TokenView {
-  bool holder = false;
-  uint64_t epoch = 0;
-  std::string holder_name;
-  std::string why_not;  // when !holder: why no side effect runs here
-};
-
 // What replication (mgr/replicator.h) knows, for `members` and `status`; unset when alone.
 struct ReplicationView {
   std::function<std::vector<net::MemberInfo>()> members;  // this instance first
@@ -53,7 +46,7 @@ struct ReplicationView {
 class Manager {
  public:
   using Reply = std::function<void(const net::ReplyTo&, net::RpcReply)>;
-  using TokenFn = std::function<TokenView()>;
+  using TokenFn = std::function<TokenStatus()>;
 
   // Limits of a job's log: beyond them lines are dropped after one marker line.
   static constexpr uint64_t kMaxLogLines = 20'000;
@@ -74,10 +67,15 @@ class Manager {
   void OnNodeObservation(const NodeObservation& observation, uint64_t now_ms);
   // Periodic work: flushes pending log lines, answers long-polls whose wait ran out.
   void Tick(uint64_t now_ms);
-  // Marks jobs that can no longer finish (their owner restarted, or lost the token) Interrupted
-  // and moves their nodes to safe statuses. `owner_gone(name)` says whether an owner is gone.
-  void InterruptOrphanedJobs(const std::function<bool(const std::string& owner)>& owner_gone,
-                             uint64_t now_ms);
+  // Called by the token holder: marks every active job that does not run here Interrupted (its
+  // instance restarted, died or lost the token, so it can no longer finish) and moves its nodes
+  // to safe statuses, at the holder's epoch so that the old owner's late writes lose.
+  void InterruptOrphanedJobs(uint64_t now_ms);
+  // Stops the job running here (the token was lost): its playbook is terminated.
+  void CancelRunningJob();
+  // The daemon is stopping: the running job's playbook is terminated and, when its end arrives
+  // through OnJobEvent, the job ends Interrupted with its nodes in safe statuses.
+  void BeginShutdown();
 
   void SetReplicationView(ReplicationView view) { replication_ = std::move(view); }
 
@@ -123,8 +121,10 @@ class Manager {
   // Writes the pending log lines of the running job as one chunk.
   void FlushLog(uint64_t now_ms);
   // Ends `job_id`: final job status and the nodes' final statuses, in one delta.
+  // `epoch` stamps the writes: the job's own for its normal end, the holder's for an interrupt.
   void FinishJob(const std::string& job_id, crdt::JobStatus status, const std::string& error,
-                 const std::function<crdt::NodeStatus(crdt::NodeStatus)>& next, uint64_t now_ms);
+                 const std::function<crdt::NodeStatus(crdt::NodeStatus)>& next, uint64_t epoch,
+                 uint64_t now_ms);
   void AnswerFollowers(uint64_t now_ms, bool deadline_only);
   net::NodeInfo ToNodeInfo(const std::string& name, const crdt::InventoryRecord& rec) const;
   R WriteFailed(const ::clustermgr::Status& status) const;
@@ -145,6 +145,7 @@ class Manager {
   uint64_t log_lines_ = 0;  // accepted so far (written + pending)
   size_t log_bytes_ = 0;
   uint64_t dropped_lines_ = 0;
+  bool shutting_down_ = false;
 
   struct Follower {
     net::ReplyTo to;

@@ -75,7 +75,9 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
        "how long a write waits for --ack-replicas peers before it is answered "
        "\"outcome unknown\"")
     ("max-clock-offset-ms", po::value(&o.max_clock_offset_ms)->default_value(o.max_clock_offset_ms),
-       "refuse peer timestamps further ahead of the local clock than this");
+       "refuse peer timestamps further ahead of the local clock than this")
+    ("token-settle-ms", po::value(&o.token_settle_ms)->default_value(o.token_settle_ms),
+       "a side-effect token claim holds after this long without a rival claim");
   // Tuning and fault injection for tests and benchmarks; accepted but not shown in --help.
   po::options_description hidden("hidden options");
   hidden.add_options()

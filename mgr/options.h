@@ -39,6 +39,7 @@ struct DaemonOptions {
   uint64_t delta_log_limit = 10'000;  // deltas kept per origin to catch peers up
   double test_drop_gossip = 0;        // TEST ONLY: share of received gossip messages dropped
   uint64_t max_clock_offset_ms = 500;
+  uint64_t token_settle_ms = 2000;  // a token claim holds after this long without a rival
 };
 
 // The outcome of parsing: run with `options`, or exit at once with `exit_code` after printing

@@ -1,77 +1,61 @@
 #include "mgr/tag_publisher.h"
 
-#include <algorithm>
-#include <chrono>
-#include <vector>
-
 #include "mgr/log.h"
 
 namespace clustermgr::mgr {
 
-TagPublisher::TagPublisher(net::SerfClient* client) : client_(client) {
-  thread_ = std::thread([this] { Run(); });
-}
+TagPublisher::TagPublisher(net::SerfClient* client) : client_(client), thread_([this] { Run(); }) {}
 
 TagPublisher::~TagPublisher() {
   {
-    std::lock_guard lock(mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
   thread_.join();
 }
 
-void TagPublisher::Publish(std::map<std::string, std::string> tags) {
+void TagPublisher::Set(const std::string& key, const std::string& value) {
   {
-    std::lock_guard lock(mu_);
-    wanted_ = std::move(tags);
-    ++generation_;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = desired_.find(key);
+    if (it != desired_.end() && it->second == value) return;
+    desired_[key] = value;
+    dirty_ = true;
   }
   cv_.notify_all();
 }
 
-void TagPublisher::Resend() {
+void TagPublisher::Resync() {
   {
-    std::lock_guard lock(mu_);
-    ++generation_;
+    std::lock_guard<std::mutex> lock(mu_);
+    dirty_ = true;
   }
   cv_.notify_all();
 }
 
-uint64_t TagPublisher::applied() const {
-  std::lock_guard lock(mu_);
-  return applied_;
+std::map<std::string, std::string> TagPublisher::Desired() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return desired_;
 }
 
 void TagPublisher::Run() {
-  using namespace std::chrono_literals;
-  std::map<std::string, std::string> published;  // what the last successful request set
-  uint64_t done = 0;                             // the generation applied
-  auto backoff = 200ms;
-  std::unique_lock lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    cv_.wait(lock, [&] { return stop_ || generation_ != done; });
+    cv_.wait(lock, [this] { return stop_ || dirty_; });
     if (stop_) return;
-    const uint64_t generation = generation_;
-    const std::map<std::string, std::string> wanted = wanted_;
+    dirty_ = false;
+    const std::map<std::string, std::string> tags = desired_;
     lock.unlock();
-    std::vector<std::string> remove;
-    for (const auto& [key, value] : published) {
-      if (!wanted.count(key)) remove.push_back(key);
-    }
-    net::SerfStatus s = client_->SetTags(wanted, remove);
+    const net::SerfStatus status = client_->SetTags(tags, {});
     lock.lock();
-    if (s.ok()) {
-      published = wanted;
-      done = generation;
-      ++applied_;
-      backoff = 200ms;
-      continue;
+    if (!status.ok()) {
+      // Not connected (or the agent is restarting): the reconnect calls Resync(). Retry once a
+      // second meanwhile, in case the failure was something else.
+      CM_LOG(kDebug) << "serf tags not set: " << status.ToString();
+      cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; });
+      dirty_ = true;
     }
-    CM_LOG(kDebug) << "serf: cannot set this manager's tags (retrying): " << s.ToString();
-    // Retry after the backoff, or at once for a newer set.
-    cv_.wait_for(lock, backoff, [&] { return stop_ || generation_ != generation; });
-    backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5000ms);
   }
 }
 

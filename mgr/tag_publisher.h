@@ -1,20 +1,14 @@
-// TagPublisher: sets this manager's own Serf tags (role, endpoints, and whatever else the daemon
-// keeps in its one tag set) without blocking the event loop.
+// TagPublisher: keeps this instance's Serf tags (role, instance, endpoints, token epoch) set on
+// its local Serf agent.
 //
-// SerfClient's requests block their caller until the agent answers or the request times out, so
-// they run on this publisher's own thread. The event loop hands over the whole desired tag set
-// with Publish(); the thread applies it with one `tags` request, deleting the tags it set before
-// that are no longer in the set. A failure (agent down, refused) is retried with backoff (0.2 s
-// doubling to 5 s) until it succeeds or a newer set arrives. Resend() applies the current set
-// again: call it when the client reconnects, because a restarted agent comes back with only the
-// tags of its command line.
+// Setting tags is a blocking RPC to the agent, and the agent forgets RPC-set tags when it
+// restarts, so a thread of its own applies the desired set whenever it changes and again after
+// every reconnect. The event loop only calls Set()/Resync(), which never block.
 //
-// Threading: Publish and Resend are thread-safe and never block. The client must outlive the
-// publisher; the destructor stops and joins the thread (waiting for a request in flight).
+// Thread-safety: Set, Resync and Desired may be called from any thread.
 #pragma once
 
 #include <condition_variable>
-#include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
@@ -26,27 +20,27 @@ namespace clustermgr::mgr {
 
 class TagPublisher {
  public:
+  // `client` must outlive the publisher.
   explicit TagPublisher(net::SerfClient* client);
   ~TagPublisher();
   TagPublisher(const TagPublisher&) = delete;
   TagPublisher& operator=(const TagPublisher&) = delete;
 
-  void Publish(std::map<std::string, std::string> tags);
-  void Resend();
-
-  // Requests that succeeded so far (for tests).
-  uint64_t applied() const;
+  // Sets one tag of the desired set; applied soon. Setting the value it already has is free.
+  void Set(const std::string& key, const std::string& value);
+  // Re-applies the whole set (after the agent restarted or the connection came back).
+  void Resync();
+  std::map<std::string, std::string> Desired() const;
 
  private:
   void Run();
 
   net::SerfClient* client_;
-  mutable std::mutex mu_;
+  mutable std::mutex mu_;  // guards the fields below
   std::condition_variable cv_;
-  std::map<std::string, std::string> wanted_;  // guarded by mu_
-  uint64_t generation_ = 0;                    // guarded by mu_; bumped by Publish/Resend
-  bool stop_ = false;                          // guarded by mu_
-  uint64_t applied_ = 0;                       // guarded by mu_
+  std::map<std::string, std::string> desired_;
+  bool dirty_ = false;
+  bool stop_ = false;
   std::thread thread_;
 };
 

@@ -1,0 +1,67 @@
+// Forwarder: relays side-effecting requests to the token holder (SPEC 6).
+//
+// A commission (or decommission, update, discover, job cancel) sent to an instance that does not
+// hold the token is sent on to the holder's RPC endpoint, marked forwarded so that it is never
+// forwarded twice, and the holder's reply is relayed to the client. The call blocks for up to
+// its timeout, so it runs on the forwarder's own thread; the reply comes back to the event loop
+// through the `post` callback. A forward whose reply does not come back in time is reported as
+// kOutcomeUnknown: the holder may have started the job.
+//
+// Thread-safety: Forward() is called by the event loop; `post` is called on the forwarder thread.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <zmq.hpp>
+
+#include "net/rpc_client.h"
+#include "net/rpc_server.h"
+#include "net/rpc_types.h"
+
+namespace clustermgr::mgr {
+
+struct ForwardedReply {
+  net::ReplyTo to;
+  net::RpcReply reply;
+};
+
+class Forwarder {
+ public:
+  using Post = std::function<void(ForwardedReply)>;
+
+  // `self` is this instance's name, sent as the request's forwardedBy.
+  Forwarder(std::string self, Post post);
+  ~Forwarder();
+  Forwarder(const Forwarder&) = delete;
+  Forwarder& operator=(const Forwarder&) = delete;
+
+  // Queues `request` for `endpoint`; its reply is posted later, in order.
+  void Forward(net::ReplyTo to, net::RpcRequest request, std::string endpoint, std::string holder);
+
+ private:
+  struct Job {
+    net::ReplyTo to;
+    net::RpcRequest request;
+    std::string endpoint;
+    std::string holder;
+  };
+  void Run();
+
+  const std::string self_;
+  const Post post_;
+  zmq::context_t context_;
+  std::map<std::string, std::unique_ptr<net::RpcClient>> clients_;  // forwarder thread only
+  std::mutex mu_;                                                   // guards jobs_ and stop_
+  std::condition_variable cv_;
+  std::deque<Job> jobs_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace clustermgr::mgr

@@ -1,0 +1,120 @@
+#include "mgr/token.h"
+
+#include <algorithm>
+
+namespace clustermgr::mgr {
+
+int TokenElection::visible() const {
+  int n = 1;  // self: this process is alive by definition
+  for (const auto& [name, m] : others_) n += m.alive ? 1 : 0;
+  return n;
+}
+
+std::optional<std::pair<uint64_t, std::string>> TokenElection::BestOtherClaim() const {
+  std::optional<std::pair<uint64_t, std::string>> best;
+  for (const auto& [name, m] : others_) {
+    if (!m.alive || m.epoch == 0) continue;
+    std::pair<uint64_t, std::string> claim{m.epoch, name};
+    if (!best || claim > *best) best = claim;
+  }
+  return best;
+}
+
+int TokenElection::Rank() const {
+  int rank = 0;
+  for (const auto& [name, m] : others_) rank += (m.alive && name < config_.self) ? 1 : 0;
+  return rank;
+}
+
+TokenElection::Actions TokenElection::Drop(std::string reason) {
+  Actions a;
+  a.lost_holder = phase_ == Phase::kHolding;
+  a.publish_epoch = 0;
+  a.reason = std::move(reason);
+  phase_ = Phase::kIdle;
+  epoch_ = 0;
+  eligible_since_ms_.reset();
+  return a;
+}
+
+TokenElection::Actions TokenElection::Tick(uint64_t now_ms, uint64_t highest_epoch) {
+  const bool has_quorum = visible() >= quorum();
+  const auto best = BestOtherClaim();
+  const bool outranked = best && *best > std::pair<uint64_t, std::string>{epoch_, config_.self};
+  const std::string seen = "sees " + std::to_string(visible()) + " of " + std::to_string(quorum()) +
+                           " required managers";
+
+  if (phase_ != Phase::kIdle) {
+    if (!has_quorum) return Drop("lost quorum: " + seen);
+    if (outranked) {
+      return Drop("a higher claim was seen: epoch " + std::to_string(best->first) + " by " +
+                  best->second);
+    }
+    if (phase_ == Phase::kClaiming && now_ms >= claim_started_ms_ + Settle()) {
+      phase_ = Phase::kHolding;
+      Actions a;
+      a.became_holder = true;
+      a.reason = "holds the token at epoch " + std::to_string(epoch_);
+      return a;
+    }
+    return {};
+  }
+
+  // Idle: claim once eligible (quorum, no claim visible) for rank * settle.
+  if (!has_quorum || best) {
+    eligible_since_ms_.reset();
+    return {};
+  }
+  if (!eligible_since_ms_) eligible_since_ms_ = now_ms;
+  if (now_ms < *eligible_since_ms_ + static_cast<uint64_t>(Rank()) * Settle()) return {};
+
+  uint64_t highest = highest_epoch;
+  for (const auto& [name, m] : others_) highest = std::max(highest, m.epoch);
+  epoch_ = highest + 1;
+  phase_ = Phase::kClaiming;
+  claim_started_ms_ = now_ms;
+  Actions a;
+  a.publish_epoch = epoch_;
+  a.record_epoch = epoch_;
+  a.reason = "claims the token at epoch " + std::to_string(epoch_) + " (" + seen + ")";
+  if (Settle() == 0) {  // alone: nobody to duel with
+    phase_ = Phase::kHolding;
+    a.became_holder = true;
+  }
+  return a;
+}
+
+TokenStatus TokenElection::Status() const {
+  TokenStatus s;
+  s.visible = visible();
+  s.quorum = quorum();
+  if (phase_ == Phase::kHolding) {
+    s.self_holds = true;
+    s.epoch = epoch_;
+    s.holder = config_.self;
+    s.holder_epoch = epoch_;
+    return s;
+  }
+  const std::string seen = "sees " + std::to_string(s.visible) + " of " + std::to_string(s.quorum) +
+                           " required managers";
+  if (s.visible < s.quorum) {
+    s.why_not = "no manager holds the side-effect token: " + seen;
+    return s;
+  }
+  if (auto best = BestOtherClaim()) {
+    s.holder = best->second;
+    s.holder_epoch = best->first;
+    s.holder_rpc = others_.at(best->second).rpc;
+    s.why_not = "the side-effect token is held by " + s.holder + " (epoch " +
+                std::to_string(s.holder_epoch) + ")";
+    return s;
+  }
+  s.why_not = phase_ == Phase::kClaiming
+                  ? "no manager holds the side-effect token yet: this instance is claiming "
+                    "epoch " +
+                        std::to_string(epoch_)
+                  : "no manager holds the side-effect token yet: an election is in progress";
+  return s;
+}
+
+}  // namespace clustermgr::mgr

@@ -1,0 +1,97 @@
+// TokenElection: which single manager instance may perform side effects (SPEC 6).
+//
+// Serf has no consensus, so the token is a claim carried in Serf tags, made safe enough by three
+// rules:
+//   * Quorum: an instance may claim or hold the token only while it sees at least
+//     expect/2+1 managers alive, itself included. Of two sides of a partition at most one has a
+//     quorum, so at most one side has a holder — as far as Serf's view of "alive" is right.
+//   * Fencing epoch: a claim takes epoch = (highest epoch ever seen, in the replicated
+//     max-register or in any tag) + 1. Every job and every write a job makes carries its epoch,
+//     and the LWW order puts the epoch first, so a deposed holder's late writes lose to the new
+//     holder's.
+//   * Settle and preference: a claim is announced in the tag (`epoch=<E>`) and becomes a hold
+//     only after a settle period in which no higher (epoch, name) claim was seen. To avoid
+//     duelling claims, an eligible instance waits rank * settle before claiming, where rank is
+//     the number of alive managers with a lower name: the lowest name claims first.
+// A holder (or claimant) drops at once when it loses quorum or sees an alive member with a
+// higher (epoch, name); the daemon then cancels its running job and starts no new side effect.
+//
+// What it does not guarantee: during a partition that Serf has not yet detected, the old holder
+// may still run a playbook while a new one starts (at most for the failure-detection time plus
+// the settle period); fencing keeps the state right, but the playbook side effect itself can
+// happen twice. With --expect 1 the instance is always the holder.
+//
+// Pure logic: time and membership are inputs; no I/O, no threads. Owned by the event loop.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace clustermgr::mgr {
+
+// What this instance knows of another manager instance, from its Serf member and tags.
+struct ManagerSighting {
+  bool alive = false;
+  uint64_t epoch = 0;  // the epoch its tag claims; 0: no claim
+  std::string rpc;     // its RPC endpoint (tag `rpc`)
+};
+
+struct TokenStatus {
+  bool self_holds = false;  // this instance may act now
+  uint64_t epoch = 0;       // self_holds: the epoch to stamp side effects with
+  std::string holder;       // the instance believed to hold the token ("" = none)
+  uint64_t holder_epoch = 0;
+  std::string holder_rpc;  // its RPC endpoint, for forwarding
+  int visible = 0;         // managers seen alive, self included
+  int quorum = 0;
+  std::string why_not;  // when !self_holds: one line for the client
+};
+
+class TokenElection {
+ public:
+  struct Config {
+    std::string self;
+    int expect = 1;
+    uint64_t settle_ms = 2000;
+  };
+  // What the daemon must do after a Tick.
+  struct Actions {
+    std::optional<uint64_t> publish_epoch;  // set the own `epoch` tag to this (0 = clear)
+    std::optional<uint64_t> record_epoch;   // raise the replicated epoch register to this
+    bool became_holder = false;
+    bool lost_holder = false;  // stop side effects now (cancel the running job)
+    std::string reason;        // for the log
+  };
+
+  explicit TokenElection(Config config) : config_(std::move(config)) {}
+
+  // The other manager instances by instance name (self excluded), as Serf shows them now.
+  void SetManagers(std::map<std::string, ManagerSighting> others) { others_ = std::move(others); }
+  // Advances the election. `highest_epoch` is the replicated max-register.
+  Actions Tick(uint64_t now_ms, uint64_t highest_epoch);
+
+  TokenStatus Status() const;
+  int quorum() const { return config_.expect / 2 + 1; }
+  int visible() const;
+
+ private:
+  enum class Phase { kIdle, kClaiming, kHolding };
+
+  // The alive other instance with the highest (epoch, name) claim, if any.
+  std::optional<std::pair<uint64_t, std::string>> BestOtherClaim() const;
+  int Rank() const;
+  // Alone (expect 1) there is nobody to duel with: claims hold at once.
+  uint64_t Settle() const { return config_.expect == 1 ? 0 : config_.settle_ms; }
+  Actions Drop(std::string reason);
+
+  Config config_;
+  std::map<std::string, ManagerSighting> others_;
+  Phase phase_ = Phase::kIdle;
+  uint64_t epoch_ = 0;  // claimed or held epoch
+  uint64_t claim_started_ms_ = 0;
+  std::optional<uint64_t> eligible_since_ms_;
+};
+
+}  // namespace clustermgr::mgr

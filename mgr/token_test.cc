@@ -1,0 +1,94 @@
+#include "mgr/token.h"
+
+#include <gtest/gtest.h>
+
+namespace clustermgr::mgr {
+namespace {
+
+TokenElection Make(const std::string& self, int expect, uint64_t settle = 1000) {
+  return TokenElection({self, expect, settle});
+}
+
+TEST(TokenElectionTest, AloneHoldsAtOnceWithANewEpoch) {
+  TokenElection e = Make("a", 1);
+  auto act = e.Tick(0, 7);
+  EXPECT_TRUE(act.became_holder);
+  ASSERT_TRUE(act.record_epoch);
+  EXPECT_EQ(*act.record_epoch, 8u);
+  EXPECT_EQ(*act.publish_epoch, 8u);
+  EXPECT_TRUE(e.Status().self_holds);
+  EXPECT_EQ(e.Status().epoch, 8u);
+}
+
+TEST(TokenElectionTest, NoQuorumNoClaimAndTheReasonSaysWhy) {
+  TokenElection e = Make("a", 2);
+  e.SetManagers({{"b", {false, 0, ""}}});
+  EXPECT_FALSE(e.Tick(0, 0).record_epoch);
+  EXPECT_FALSE(e.Tick(100'000, 0).record_epoch);
+  EXPECT_FALSE(e.Status().self_holds);
+  EXPECT_EQ(e.Status().why_not,
+            "no manager holds the side-effect token: sees 1 of 2 required managers");
+}
+
+TEST(TokenElectionTest, LowestNameClaimsFirstAndHoldsAfterTheSettlePeriod) {
+  TokenElection a = Make("a", 3);
+  TokenElection b = Make("b", 3);
+  a.SetManagers({{"b", {true, 0, ""}}, {"c", {true, 0, ""}}});
+  b.SetManagers({{"a", {true, 0, ""}}, {"c", {true, 0, ""}}});
+  auto act = a.Tick(0, 4);
+  ASSERT_TRUE(act.publish_epoch);
+  EXPECT_EQ(*act.publish_epoch, 5u);
+  EXPECT_FALSE(act.became_holder);
+  EXPECT_FALSE(b.Tick(0, 4).publish_epoch);  // rank 1: waits one settle period
+  EXPECT_FALSE(a.Tick(999, 4).became_holder);
+  EXPECT_TRUE(a.Tick(1000, 4).became_holder);
+  // b now sees a's claim and never claims.
+  b.SetManagers({{"a", {true, 5, "tcp://a"}}, {"c", {true, 0, ""}}});
+  EXPECT_FALSE(b.Tick(5000, 5).publish_epoch);
+  EXPECT_EQ(b.Status().holder, "a");
+  EXPECT_EQ(b.Status().holder_rpc, "tcp://a");
+  EXPECT_EQ(b.Status().why_not, "the side-effect token is held by a (epoch 5)");
+}
+
+TEST(TokenElectionTest, DuellingClaimsResolveToTheHigherEpochAndName) {
+  TokenElection a = Make("a", 3);
+  a.SetManagers({{"b", {true, 0, ""}}, {"c", {true, 0, ""}}});
+  ASSERT_EQ(*a.Tick(0, 0).publish_epoch, 1u);
+  a.SetManagers({{"b", {true, 1, ""}}, {"c", {true, 0, ""}}});  // same epoch, higher name
+  auto act = a.Tick(10, 1);
+  EXPECT_FALSE(act.became_holder);
+  ASSERT_TRUE(act.publish_epoch);
+  EXPECT_EQ(*act.publish_epoch, 0u);  // the claim is withdrawn
+  EXPECT_FALSE(a.Status().self_holds);
+}
+
+TEST(TokenElectionTest, HolderDropsAtOnceOnQuorumLossOrAHigherClaim) {
+  TokenElection a = Make("a", 3);
+  a.SetManagers({{"b", {true, 0, ""}}, {"c", {true, 0, ""}}});
+  a.Tick(0, 0);
+  ASSERT_TRUE(a.Tick(1000, 1).became_holder);
+  a.SetManagers({{"b", {false, 0, ""}}, {"c", {false, 0, ""}}});
+  auto lost = a.Tick(1100, 1);
+  EXPECT_TRUE(lost.lost_holder);
+  EXPECT_EQ(lost.reason, "lost quorum: sees 1 of 2 required managers");
+  EXPECT_FALSE(a.Status().self_holds);
+
+  TokenElection b = Make("b", 3);
+  b.SetManagers({{"a", {true, 0, ""}}, {"c", {false, 0, ""}}});
+  b.Tick(0, 0);     // rank 1
+  b.Tick(1000, 0);  // claims epoch 1
+  ASSERT_TRUE(b.Tick(2000, 1).became_holder);
+  b.SetManagers({{"a", {true, 2, ""}}, {"c", {false, 0, ""}}});
+  EXPECT_TRUE(b.Tick(2100, 2).lost_holder);
+}
+
+TEST(TokenElectionTest, AFailedHoldersStaleTagIsIgnoredAndTheNextEpochIsHigher) {
+  TokenElection b = Make("b", 3);
+  b.SetManagers({{"a", {false, 9, ""}}, {"c", {true, 0, ""}}});
+  auto act = b.Tick(0, 3);  // rank 0 among alive managers: a is dead
+  ASSERT_TRUE(act.publish_epoch);
+  EXPECT_EQ(*act.publish_epoch, 10u);  // above the dead holder's tag, not just the register
+}
+
+}  // namespace
+}  // namespace clustermgr::mgr

@@ -1,0 +1,175 @@
+// The side-effect token across three real clustermgrd instances, each beside its own Serf agent
+// (SPEC 6): one holder, side effects forwarded to it and run once, quorum loss and failover.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <csignal>
+#include <iostream>
+#include <set>
+
+#include "test/support/cluster.h"
+
+namespace clustermgr::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto kElection = 30s;
+
+class SideEffectTokenTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ClusterOptions options;
+    options.managers = 3;
+    options.daemon_args = {"--token-settle-ms", "500"};  // the harness passes --expect=3
+    auto cluster = Cluster::Start(options);
+    ASSERT_TRUE(cluster.ok()) << cluster.status().message();
+    cluster_ = std::move(cluster).value();
+  }
+
+  // Waits until every instance in `alive` agrees on one holder that says it holds the token;
+  // returns its index.
+  Result<std::size_t> WaitForOneHolder(const std::set<std::size_t>& alive) {
+    std::size_t holder = 0;
+    Status s = Cluster::WaitUntil(
+        "one holder agreed by every live instance",
+        [&](std::string* last) {
+          std::set<std::string> named;
+          int self_holders = 0;
+          *last = "";
+          for (std::size_t i : alive) {
+            auto t = cluster_->rpc(i).Token();
+            if (!t.ok()) return false;
+            *last += cluster_->manager(i).name() + ": holder=" + t.value().holder +
+                     " epoch=" + std::to_string(t.value().epoch) +
+                     " self=" + std::to_string(t.value().self_holds) + "; ";
+            named.insert(t.value().holder);
+            if (t.value().self_holds) {
+              ++self_holders;
+              holder = i;
+            }
+          }
+          return named.size() == 1 && !named.begin()->empty() && self_holders == 1;
+        },
+        kElection, 50ms);
+    if (!s.ok()) return Status(s.code(), s.message() + "\n" + cluster_->Diagnostics());
+    return holder;
+  }
+
+  uint64_t EpochOf(std::size_t i) {
+    auto t = cluster_->rpc(i).Token();
+    return t.ok() ? t.value().epoch : 0;
+  }
+
+  std::unique_ptr<Cluster> cluster_;
+};
+
+TEST_F(SideEffectTokenTest, ExactlyOneHolderAndSideEffectsRunOnItOnce) {
+  auto holder = WaitForOneHolder({0, 1, 2});
+  ASSERT_TRUE(holder.ok()) << holder.status().message();
+  const std::string holder_name = cluster_->manager(*holder).name();
+  const uint64_t epoch = EpochOf(*holder);
+  ASSERT_GT(epoch, 0u);
+
+  // One machine per instance; each commission is sent to a different instance.
+  for (std::size_t i = 0; i < 3; ++i) {
+    auto m = cluster_->AddMachine("tok", std::to_string(i));
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    // Only the holder applies Serf events to the inventory it validates requests against.
+    ASSERT_TRUE(cluster_->WaitForNode((*m)->name(), NodeIs::Discovered(), 30s, *holder).ok());
+  }
+  for (std::size_t i = 0; i < 3; ++i) {
+    const std::string node = "tok-" + std::to_string(i);
+    auto job = cluster_->rpc(i).Commission({node}, "service-master", "");
+    ASSERT_TRUE(job.ok()) << "via " << cluster_->manager(i).name() << ": " << job.error().message;
+    EXPECT_EQ(job.value().job_id.rfind(holder_name + "-", 0), 0u)
+        << "job " << job.value().job_id << " did not run on the holder " << holder_name;
+    auto done = cluster_->WaitForJobEnd(job.value().job_id, 120s, *holder);
+    ASSERT_TRUE(done.ok()) << done.status().message();
+    EXPECT_EQ(done.value().job.status, net::JobStatus::kComplete);
+    EXPECT_EQ(done.value().job.epoch, epoch);
+    // Exactly one run, stamped with this job and epoch.
+    const auto lines = cluster_->MarkerLines(node);
+    ASSERT_EQ(lines.size(), 1u) << "runs of " << node;
+    EXPECT_EQ(lines[0],
+              "site.yml " + node + " " + job.value().job_id + " " + std::to_string(epoch));
+  }
+  // A forwarded refusal comes back verbatim.
+  auto refused = cluster_->rpc((*holder + 1) % 3).Commission({"nope"}, "service-master", "");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message, "node with name or address \"nope\" doesn't exists");
+}
+
+TEST_F(SideEffectTokenTest, AnIsolatedHolderDropsTheTokenAndTheMajorityElectsAHigherEpoch) {
+  auto holder = WaitForOneHolder({0, 1, 2});
+  ASSERT_TRUE(holder.ok()) << holder.status().message();
+  const uint64_t old_epoch = EpochOf(*holder);
+
+  // Cut the holder off: without its Serf agent it sees no other manager, and the others see it
+  // fail.
+  cluster_->manager(*holder).serf().Kill();
+  const auto cut = std::chrono::steady_clock::now();
+  Status dropped = Cluster::WaitUntil(
+      "the isolated holder drops the token",
+      [&](std::string* last) {
+        auto t = cluster_->rpc(*holder).Token();
+        if (!t.ok()) return false;
+        *last = t.value().reason;
+        return !t.value().self_holds;
+      },
+      10s);
+  ASSERT_TRUE(dropped.ok()) << dropped.message();
+  auto t = cluster_->rpc(*holder).Token();
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t.value().reason,
+            "no manager holds the side-effect token: sees 1 of 2 required managers");
+  // Side effects sent to it are refused with that reason.
+  auto refused = cluster_->rpc(*holder).Commission({"x"}, "service-master", "");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, net::RpcCode::kUnavailable);
+
+  std::set<std::size_t> majority = {0, 1, 2};
+  majority.erase(*holder);
+  auto next = WaitForOneHolder(majority);
+  ASSERT_TRUE(next.ok()) << next.status().message();
+  const auto elected = std::chrono::steady_clock::now();
+  EXPECT_GT(EpochOf(*next), old_epoch);
+  std::cout << "[token-timing] isolation -> new holder: "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(elected - cut).count()
+            << " ms\n";
+}
+
+TEST_F(SideEffectTokenTest, AKilledHolderIsReplacedAndCommissionsWorkAgain) {
+  auto holder = WaitForOneHolder({0, 1, 2});
+  ASSERT_TRUE(holder.ok()) << holder.status().message();
+  const uint64_t old_epoch = EpochOf(*holder);
+  auto m = cluster_->AddMachine("fo", "1", "", (*holder + 1) % 3);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+
+  cluster_->manager(*holder).Kill();
+  cluster_->manager(*holder).serf().Kill();
+  const auto killed = std::chrono::steady_clock::now();
+  std::set<std::size_t> rest = {0, 1, 2};
+  rest.erase(*holder);
+  auto next = WaitForOneHolder(rest);
+  ASSERT_TRUE(next.ok()) << next.status().message();
+  const auto elected = std::chrono::steady_clock::now();
+  EXPECT_GT(EpochOf(*next), old_epoch);
+  std::cout << "[token-timing] holder killed -> new holder acting: "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(elected - killed).count()
+            << " ms\n";
+
+  // The new holder applied what Serf shows, so the machine can be commissioned through the
+  // other survivor.
+  ASSERT_TRUE(cluster_->WaitForNode("fo-1", NodeIs::Discovered(), 30s, *next).ok());
+  const std::size_t other = *rest.begin() == *next ? *rest.rbegin() : *rest.begin();
+  auto job = cluster_->rpc(other).Commission({"fo-1"}, "service-master", "");
+  ASSERT_TRUE(job.ok()) << job.error().message;
+  auto done = cluster_->WaitForJobEnd(job.value().job_id, 120s, *next);
+  ASSERT_TRUE(done.ok()) << done.status().message();
+  EXPECT_EQ(done.value().job.status, net::JobStatus::kComplete);
+  EXPECT_EQ(done.value().job.epoch, EpochOf(*next));
+}
+
+}  // namespace
+}  // namespace clustermgr::test

@@ -1,0 +1,559 @@
+#include "test/support/cluster.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace clustermgr::test {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+std::string ReadWhole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string Tail(const std::string& text, std::size_t bytes) {
+  return text.size() <= bytes ? text : "[...]" + text.substr(text.size() - bytes);
+}
+
+std::string Ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }
+
+std::chrono::milliseconds Left(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return left.count() > 0 ? left : 0ms;
+}
+
+std::string Describe(const net::NodeInfo& n) {
+  std::string groups;
+  for (const auto& g : n.host_groups) groups += (groups.empty() ? "" : ",") + g;
+  return n.name + " status=" + std::string(net::ToString(n.status)) +
+         " state=" + std::string(net::ToString(n.state)) + " groups=[" + groups + "]";
+}
+
+// Waits up to `timeout` for `pid` to exit; returns its wait status. Waits on a pidfd; falls back
+// to a short waitpid poll where pidfd_open is missing.
+std::optional<int> WaitPid(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+#ifdef SYS_pidfd_open
+  const int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+#else
+  const int fd = -1;
+#endif
+  for (;;) {
+    int status = 0;
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      if (fd >= 0) close(fd);
+      return status;
+    }
+    if (r < 0 && errno != EINTR) {
+      if (fd >= 0) close(fd);
+      return std::nullopt;
+    }
+    const auto left = Left(deadline);
+    if (left.count() == 0) {
+      if (fd >= 0) close(fd);
+      return std::nullopt;
+    }
+    if (fd >= 0) {
+      pollfd p{fd, POLLIN, 0};
+      (void)poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
+    } else {
+      std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(left, 10ms));
+    }
+  }
+}
+
+}  // namespace
+
+std::string BinDir() { return CLUSTERMGR_BIN_DIR; }
+std::string SourceDir() { return CLUSTERMGR_SOURCE_DIR; }
+std::string TestPlaybookDir() { return SourceDir() + "/test/playbooks"; }
+
+// ---- NodeIs -------------------------------------------------------------------------------------
+
+std::string NodeIs::ToString() const {
+  std::string s;
+  if (status) s += "status=" + std::string(net::ToString(*status));
+  if (state) s += std::string(s.empty() ? "" : " ") + "state=" + std::string(net::ToString(*state));
+  return s.empty() ? "anything" : s;
+}
+
+bool NodeIs::Matches(const net::NodeInfo& node) const {
+  return (!status || node.status == *status) && (!state || node.state == *state);
+}
+
+// ---- ManagerInstance
+// ------------------------------------------------------------------------------
+
+ManagerInstance::ManagerInstance(std::string name, std::string dir, std::unique_ptr<SerfAgent> serf,
+                                 std::vector<std::string> extra_args, std::string log_level)
+    : name_(std::move(name)),
+      dir_(std::move(dir)),
+      data_dir_(dir_ + "/data"),
+      home_dir_(dir_ + "/home"),
+      serf_(std::move(serf)),
+      extra_args_(std::move(extra_args)),
+      log_level_(std::move(log_level)) {
+  fs::create_directories(home_dir_);
+  PickPorts();
+}
+
+ManagerInstance::~ManagerInstance() { Stop(5s); }
+
+void ManagerInstance::PickPorts() {
+  rpc_url_ = "tcp://127.0.0.1:" + std::to_string(FreeLoopbackPort());
+  gossip_url_ = "tcp://127.0.0.1:" + std::to_string(FreeLoopbackPort());
+  rpc_ = std::make_unique<net::RpcClient>(rpc_url_);
+}
+
+std::vector<std::string> ManagerInstance::CommandLine() const {
+  std::vector<std::string> argv = {
+      BinDir() + "/clustermgrd",      "--name=" + name_,
+      "--data-dir=" + data_dir_,      "--rpc-bind=" + rpc_url_,
+      "--gossip-bind=" + gossip_url_, "--serf-rpc=" + serf_->rpc_address(),
+      "--log-level=" + log_level_};
+  argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+  return argv;
+}
+
+std::map<std::string, std::string> ManagerInstance::Environment() const {
+  return {{"HOME", home_dir_}};
+}
+
+bool ManagerInstance::Running() { return process_ && process_->Running(); }
+
+pid_t ManagerInstance::pid() const { return process_ ? process_->pid() : 0; }
+
+Status ManagerInstance::Start(std::chrono::milliseconds timeout) {
+  if (Running()) return Status::Ok();
+  for (int attempt = 0;; ++attempt) {
+    const std::vector<std::string> argv = CommandLine();
+    ProcessOptions p;
+    p.program = argv[0];
+    p.args.assign(argv.begin() + 1, argv.end());
+    p.env = Environment();
+    p.output_path = log_path();
+    std::string error;
+    const std::size_t log_before = ReadWhole(log_path()).size();
+    process_ = Process::Start(p, &error);
+    if (!process_) return Status(Code::kInternal, "cannot start clustermgrd: " + error);
+
+    const auto deadline = Clock::now() + timeout;
+    const auto saved = rpc_->timeout();
+    rpc_->set_timeout(200ms);
+    std::string last;
+    bool up = false;
+    while (Clock::now() < deadline) {
+      auto status = rpc_->Status();
+      if (status.ok()) {
+        up = true;
+        break;
+      }
+      last = status.error().message;
+      if (!process_->Running()) break;
+    }
+    rpc_->set_timeout(saved);
+    if (up) {
+      started_once_ = true;
+      return Status::Ok();
+    }
+    const std::string log = ReadWhole(log_path()).substr(log_before);
+    if (!process_->Running()) {
+      last_exit_ = process_->exit_status();
+      const bool port_taken = log.find("cannot bind") != std::string::npos;
+      if (port_taken && !started_once_ && attempt < 3) {
+        PickPorts();
+        continue;
+      }
+      return Status(Code::kUnavailable, "clustermgrd " + name_ + " " +
+                                            Process::DescribeStatus(*last_exit_) +
+                                            " during start; log:\n" + Tail(log, 3000));
+    }
+    Kill();
+    return Status(Code::kUnavailable, "clustermgrd " + name_ + " did not answer RPC within " +
+                                          Ms(timeout) + " (" + last + "); log:\n" +
+                                          Tail(log, 3000));
+  }
+}
+
+int ManagerInstance::Stop(std::chrono::milliseconds grace) {
+  if (!process_) return 0;
+  if (!process_->Running()) {
+    last_exit_ = process_->exit_status();
+    return last_exit_.value_or(0);
+  }
+  last_exit_ = process_->Stop(grace);
+  return *last_exit_;
+}
+
+int ManagerInstance::Kill() {
+  if (!process_) return 0;
+  last_exit_ = process_->Kill();
+  return *last_exit_;
+}
+
+Status ManagerInstance::Restart(int signal) {
+  if (!Running()) return Status(Code::kFailedPrecondition, "clustermgrd " + name_ + " not running");
+  if (signal == SIGKILL) {
+    const int status = Kill();
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
+      return Status(Code::kInternal, "clustermgrd " + name_ + " " +
+                                         Process::DescribeStatus(status) + " instead of SIGKILL");
+    }
+  } else {
+    process_->Signal(signal);
+    auto status = process_->Wait(std::chrono::seconds(15));
+    if (!status) {
+      Kill();
+      return Status(Code::kInternal, "clustermgrd " + name_ +
+                                         " did not exit within 15 s of signal " +
+                                         std::to_string(signal) + "; log:\n" + LogTail());
+    }
+    last_exit_ = *status;
+    if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+      return Status(Code::kInternal, "clustermgrd " + name_ + " " +
+                                         Process::DescribeStatus(*status) + " after signal " +
+                                         std::to_string(signal) + "; log:\n" + LogTail());
+    }
+  }
+  return Start();
+}
+
+std::string ManagerInstance::Log() const { return ReadWhole(log_path()); }
+
+std::string ManagerInstance::LogTail(std::size_t bytes) const { return Tail(Log(), bytes); }
+
+// ---- Cluster ------------------------------------------------------------------------------------
+
+Cluster::Cluster(ClusterOptions options, std::string dir)
+    : options_(std::move(options)),
+      dir_(std::move(dir)),
+      keep_dir_(std::getenv("CLUSTERMGR_KEEP_TEST_DIRS") != nullptr) {}
+
+Cluster::~Cluster() {
+  // Daemons first (a graceful stop also cancels a running job), then every Serf agent.
+  for (auto& m : managers_) m->Stop(5s);
+  machines_.clear();
+  managers_.clear();
+  if (keep_dir_) {
+    std::fprintf(stderr, "[cluster] kept %s\n", dir_.c_str());
+  } else {
+    RemoveTree(dir_);
+  }
+}
+
+Result<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) {
+  const std::string dir = MakeTempDir("clustermgr-cluster");
+  if (dir.empty()) return Status(Code::kIoError, "cannot create a temp dir");
+  std::unique_ptr<Cluster> c(new Cluster(std::move(options), dir));
+  c->marker_dir_ = dir + "/markers";
+  fs::create_directories(c->marker_dir_);
+  c->playbook_dir_ =
+      c->options_.playbook_dir.empty() ? TestPlaybookDir() : c->options_.playbook_dir;
+  c->extra_vars_ = nlohmann::json{{"ansible_connection", "local"}, {"marker_dir", c->marker_dir_}};
+  for (const auto& [k, v] : c->options_.extra_vars.items()) c->extra_vars_[k] = v;
+
+  for (std::size_t i = 0; i < c->options_.managers; ++i) {
+    const std::string name = c->options_.name_prefix + "-" + std::to_string(i + 1);
+    SerfAgentOptions serf;
+    serf.name = name;
+    serf.tags = {{"role", "clustermgr"}};
+    if (i > 0) serf.join = {c->managers_[0]->serf().bind_address()};
+    serf.start_timeout = c->options_.start_timeout;
+    std::string error;
+    auto agent = SerfAgent::Start(serf, &error);
+    if (!agent) return Status(Code::kUnavailable, "serf agent of " + name + ": " + error);
+    std::vector<std::string> args = {"--playbook-dir=" + c->playbook_dir_,
+                                     "--extra-vars=" + c->extra_vars_.dump(),
+                                     "--expect=" + std::to_string(c->options_.managers)};
+    args.insert(args.end(), c->options_.daemon_args.begin(), c->options_.daemon_args.end());
+    const std::string mdir = dir + "/" + name;
+    fs::create_directories(mdir);
+    c->managers_.push_back(std::make_unique<ManagerInstance>(
+        name, mdir, std::move(agent), std::move(args), c->options_.log_level));
+  }
+  for (auto& m : c->managers_) {
+    if (Status s = m->Start(c->options_.start_timeout); !s.ok()) return s;
+  }
+  return c;
+}
+
+std::string Cluster::NextAddr() { return "127.0.0." + std::to_string(next_addr_++); }
+
+Result<Machine*> Cluster::AddMachine(const std::string& label, const std::string& serial,
+                                     const std::string& addr, std::size_t join_manager) {
+  SerfAgentOptions serf;
+  const std::string name = label + "-" + serial;
+  const std::string node_addr = addr.empty() ? NextAddr() : addr;
+  serf.name = "machine-" + name;
+  serf.tags = {{"NodeLabel", label}, {"NodeSerial", serial}, {"NodeAddr", node_addr}};
+  serf.join = {managers_.at(join_manager)->serf().bind_address()};
+  serf.start_timeout = options_.start_timeout;
+  std::string error;
+  auto agent = SerfAgent::Start(serf, &error);
+  if (!agent) return Status(Code::kUnavailable, "serf agent of machine " + name + ": " + error);
+  machines_.push_back(std::make_unique<Machine>(name, node_addr, std::move(agent)));
+  return machines_.back().get();
+}
+
+Machine* Cluster::machine(const std::string& name) {
+  for (auto& m : machines_) {
+    if (m->name() == name) return m.get();
+  }
+  return nullptr;
+}
+
+Status Cluster::WaitUntil(const std::string& what,
+                          const std::function<bool(std::string* last)>& condition,
+                          std::chrono::milliseconds timeout, std::chrono::milliseconds interval) {
+  const auto deadline = Clock::now() + timeout;
+  std::string last;
+  for (;;) {
+    if (condition(&last)) return Status::Ok();
+    if (Clock::now() >= deadline) {
+      return Status(Code::kUnavailable, "timed out after " + Ms(timeout) + " waiting for " + what +
+                                            (last.empty() ? "" : "; last seen: " + last));
+    }
+    std::this_thread::sleep_for(std::min(interval, Left(deadline)));  // polling, with deadline
+  }
+}
+
+Result<net::NodeInfo> Cluster::WaitForNode(const std::string& name, const NodeIs& want,
+                                           std::chrono::milliseconds timeout, std::size_t i) {
+  net::NodeInfo found;
+  net::RpcClient& client = rpc(i);
+  Status s = WaitUntil(
+      "node " + name + " to be " + want.ToString(),
+      [&](std::string* last) {
+        auto r = client.NodeGet(name);
+        if (!r.ok()) {
+          *last = r.error().message;
+          return false;
+        }
+        *last = Describe(r.value());
+        if (!want.Matches(r.value())) return false;
+        found = std::move(r.value());
+        return true;
+      },
+      timeout);
+  if (!s.ok()) return s;
+  return found;
+}
+
+Result<net::JobDetail> Cluster::WaitForJobEnd(const std::string& job_id,
+                                              std::chrono::milliseconds timeout, std::size_t i) {
+  const auto deadline = Clock::now() + timeout;
+  net::RpcClient& client = rpc(i);
+  std::uint64_t next = 0;
+  std::string last = "no answer yet";
+  while (Left(deadline).count() > 0) {
+    auto chunk = client.JobLogFollow(job_id, next,
+                                     std::min<std::chrono::milliseconds>(Left(deadline), 2000ms));
+    if (!chunk.ok()) {
+      if (chunk.code() == net::RpcCode::kNotFound) {
+        return Status(Code::kNotFound, chunk.error().message);
+      }
+      last = chunk.error().message;
+      continue;
+    }
+    next = chunk.value().first_line + chunk.value().lines.size();
+    last = std::string(net::ToString(chunk.value().status)) + ", " + std::to_string(next) +
+           " log lines";
+    if (chunk.value().ended) {
+      auto detail = client.JobGet(job_id);
+      if (!detail.ok()) return Status(Code::kInternal, "job get: " + detail.error().message);
+      return std::move(detail.value());
+    }
+  }
+  return Status(Code::kUnavailable,
+                "job " + job_id + " did not end within " + Ms(timeout) + "; last seen: " + last);
+}
+
+Status Cluster::WaitForLogLine(const std::string& job_id, const std::string& needle,
+                               std::chrono::milliseconds timeout, std::size_t i) {
+  const auto deadline = Clock::now() + timeout;
+  net::RpcClient& client = rpc(i);
+  std::uint64_t next = 0;
+  while (Left(deadline).count() > 0) {
+    auto chunk = client.JobLogFollow(job_id, next,
+                                     std::min<std::chrono::milliseconds>(Left(deadline), 2000ms));
+    if (!chunk.ok()) {
+      if (chunk.code() == net::RpcCode::kNotFound) {
+        return Status(Code::kNotFound, chunk.error().message);
+      }
+      continue;
+    }
+    for (const std::string& line : chunk.value().lines) {
+      if (line.find(needle) != std::string::npos) return Status::Ok();
+    }
+    next = chunk.value().first_line + chunk.value().lines.size();
+    if (chunk.value().ended) {
+      return Status(Code::kFailedPrecondition,
+                    "job " + job_id + " ended (" +
+                        std::string(net::ToString(chunk.value().status)) +
+                        ") without a log line containing \"" + needle + "\"");
+    }
+  }
+  return Status(Code::kUnavailable, "no log line containing \"" + needle + "\" in job " + job_id +
+                                        " within " + Ms(timeout));
+}
+
+std::vector<std::string> Cluster::MarkerLines(const std::string& node) const {
+  std::vector<std::string> lines;
+  std::istringstream in(ReadWhole(marker_dir_ + "/" + node + ".log"));
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+int Cluster::CountRuns(const std::string& node, const std::string& playbook) const {
+  int n = 0;
+  for (const std::string& line : MarkerLines(node)) {
+    n += line == playbook + " " + node || line.rfind(playbook + " " + node + " ", 0) == 0;
+  }
+  return n;
+}
+
+std::string Cluster::Diagnostics(std::size_t bytes) const {
+  std::string out;
+  for (const auto& m : managers_) {
+    out += "---- clustermgrd " + m->name() + " (" + m->rpc_url() + ", data " + m->data_dir() +
+           ") log tail ----\n" + m->LogTail(bytes) + "\n";
+    out += "---- serf agent of " + m->name() + " log tail ----\n" + m->serf().LogTail(1500) + "\n";
+  }
+  return out;
+}
+
+// ---- commands -----------------------------------------------------------------------------------
+
+std::string CommandResult::ToString() const {
+  return (timed_out ? std::string("timed out") : "exit " + std::to_string(exit_code)) +
+         "\n-- stdout --\n" + out + "-- stderr --\n" + err;
+}
+
+CommandResult RunCommand(const std::string& program, const std::vector<std::string>& args,
+                         std::chrono::milliseconds timeout,
+                         const std::map<std::string, std::string>& env) {
+  CommandResult result;
+  const std::string path =
+      program.find('/') == std::string::npos ? BinDir() + "/" + program : program;
+  const std::string dir = MakeTempDir("clustermgr-cmd");
+  const std::string out_path = dir + "/out";
+  const std::string err_path = dir + "/err";
+
+  std::vector<std::string> argv_s = {path};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::map<std::string, std::string> merged;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    const auto eq = kv.find('=');
+    if (eq != std::string::npos) merged[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const auto& [k, v] : env) merged[k] = v;
+  std::vector<std::string> env_s;
+  for (const auto& [k, v] : merged) env_s.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& e : env_s) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, path.c_str(), &actions, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    result.err = "cannot run " + path + ": " + std::strerror(rc);
+    RemoveTree(dir);
+    return result;
+  }
+  std::optional<int> status = WaitPid(pid, timeout);
+  if (!status) {
+    result.timed_out = true;
+    kill(-pid, SIGKILL);
+    int s = 0;
+    while (waitpid(pid, &s, 0) < 0 && errno == EINTR) {
+    }
+  } else if (WIFEXITED(*status)) {
+    result.exit_code = WEXITSTATUS(*status);
+  }
+  result.out = ReadWhole(out_path);
+  result.err = ReadWhole(err_path);
+  RemoveTree(dir);
+  return result;
+}
+
+// ---- processes ----------------------------------------------------------------------------------
+
+std::vector<ProcInfo> ListProcesses() {
+  std::vector<ProcInfo> procs;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string stat = ReadWhole(entry.path().string() + "/stat");
+    const std::size_t open = stat.find('(');
+    const std::size_t close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close + 2 > stat.size()) {
+      continue;
+    }
+    ProcInfo p;
+    p.pid = std::stoi(name);
+    p.comm = stat.substr(open + 1, close - open - 1);
+    std::istringstream rest(stat.substr(close + 2));
+    rest >> p.state >> p.ppid >> p.pgid;
+    if (!rest || p.state == 'Z' || p.state == 'X') continue;
+    procs.push_back(std::move(p));
+  }
+  return procs;
+}
+
+std::vector<ProcInfo> ProcessGroupMembers(pid_t pgid) {
+  std::vector<ProcInfo> out;
+  for (ProcInfo& p : ListProcesses()) {
+    if (p.pgid == pgid) out.push_back(std::move(p));
+  }
+  return out;
+}
+
+std::vector<pid_t> ChildProcessGroups(pid_t parent) {
+  std::vector<pid_t> out;
+  for (const ProcInfo& p : ListProcesses()) {
+    if (p.ppid == parent && p.pgid == p.pid) out.push_back(p.pid);
+  }
+  return out;
+}
+
+}  // namespace clustermgr::test
