@@ -75,8 +75,23 @@ void Replica::ObserveTimestamps(const crdt::ClusterState& state) {
 
 Status Replica::ApplyRemote(const std::vector<crdt::Delta>& deltas) {
   if (deltas.empty()) return Status::Ok();
-  for (const crdt::Delta& d : deltas) ObserveTimestamps(d.state);
-  return store_->Commit(deltas, clock_.last(), 0);
+  uint64_t own = 0;
+  for (const crdt::Delta& d : deltas) {
+    ObserveTimestamps(d.state);
+    if (d.origin == origin_) own = std::max(own, d.seq);
+  }
+  if (own > seq_) {
+    // Peers hold deltas of this origin that this store lost: the data dir went back in time
+    // (restored from an older copy). Take them back and issue new seqs above them; writes made
+    // since the copy was restored may clash with them (see --restore-from-peers).
+    CM_LOG(kError) << "peers hold this instance's deltas up to seq " << own
+                   << " but its store had only " << seq_
+                   << ": the data dir is older than this instance's history; start it with "
+                      "--restore-from-peers to get a fresh origin";
+  }
+  if (Status s = store_->Commit(deltas, clock_.last(), own); !s.ok()) return s;
+  seq_ = std::max(seq_, own);
+  return Status::Ok();
 }
 
 Status Replica::ApplySnapshotChunk(const crdt::ClusterState& chunk,

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <random>
 
@@ -72,6 +73,14 @@ class Node {
     Open();
   }
   bool up() const { return replicator_ != nullptr; }
+  // Copies the (closed) data dir to `to`, or back from it.
+  void CopyDataTo(const std::string& to) {
+    std::filesystem::copy(dir_->Sub("data"), to, std::filesystem::copy_options::recursive);
+  }
+  void RestoreDataFrom(const std::string& from) {
+    std::filesystem::remove_all(dir_->Sub("data"));
+    std::filesystem::copy(from, dir_->Sub("data"), std::filesystem::copy_options::recursive);
+  }
 
   std::string endpoint() const { return "tcp://" + name_ + ":9008"; }
   Replica& replica() { return *replica_; }
@@ -642,6 +651,33 @@ TEST(ReplicatorTest, PartialPeerListsGrowIntoAFullMeshAndSilentLearnedPeersAreFo
   for (int i = 0; i < 80; ++i) c.Tick(100);
   EXPECT_EQ(c.node(0).replicator().Members(c.now()).size(), 2u);
   EXPECT_EQ(c.node(1).replicator().Members(c.now()).size(), 3u);
+}
+
+TEST(ReplicatorTest, AnInstanceRestoredFromAnOlderCopyTakesItsLostDeltasBackBeforeWritingOn) {
+  Cluster c(TestSeed());
+  for (const char* name : {"a", "b"}) c.Add(name);
+  c.ConnectAll();
+  Node& a = c.node(0);
+  for (int i = 0; i < 3; ++i) a.Write([&](crdt::DeltaBuilder& w) { w.SetGlobal("x", "1"); });
+  ASSERT_TRUE(c.Settle());
+  store::TempDir backup("replicator-backup");
+  a.Close();
+  a.CopyDataTo(backup.Sub("copy"));
+  a.Open();
+  ASSERT_TRUE(a.replicator().AddPeer(c.node(1).endpoint(), c.now()).ok());
+  for (int i = 0; i < 3; ++i) a.Write([&](crdt::DeltaBuilder& w) { w.SetGlobal("y", "2"); });
+  ASSERT_TRUE(c.Settle());
+  a.Close();
+  a.RestoreDataFrom(backup.Sub("copy"));  // three deltas older than b knows
+  a.Open();
+  ASSERT_TRUE(a.replicator().AddPeer(c.node(1).endpoint(), c.now()).ok());
+  ASSERT_TRUE(c.Settle());
+  EXPECT_EQ(a.replica().last_seq(), 6u);
+  auto d = a.Write([](crdt::DeltaBuilder& w) { w.SetGlobal("z", "3"); });
+  EXPECT_EQ(d.seq, 7u);
+  ASSERT_TRUE(c.Settle());
+  c.ExpectConverged();
+  EXPECT_NE(c.node(1).replica().state().globals.Get("z"), nullptr);
 }
 
 }  // namespace
