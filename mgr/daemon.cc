@@ -185,7 +185,7 @@ Status Daemon::StartReplication() {
   r.ack_wanted = options_.ack_replicas > 0;
   replicator_ = std::make_unique<Replicator>(r, replica_.get(), gossip_.get());
   for (const std::string& peer : options_.peers) {
-    if (Status s = replicator_->AddPeer(peer, NowMs()); !s.ok()) {
+    if (Status s = replicator_->AddPeer(peer); !s.ok()) {
       return Status(Code::kInvalidArgument, "--peer " + peer + ": " + s.message());
     }
   }
@@ -261,7 +261,7 @@ void Daemon::HandleSerf(uint64_t now_ms) {
   for (const net::SerfNodeEvent& e : serf_mail_.Drain()) {
     CM_LOG(kDebug) << "serf: " << net::ToString(e);
     if (e.subject == net::SerfNodeEvent::Subject::kManager) {
-      replicator_->OnManagerEvent(e, now_ms);  // ignores our own member (its gossip endpoint)
+      replicator_->OnManagerEvent(e);  // ignores our own member (its gossip endpoint)
       auto it = e.tags.find(kTagInstance);
       const std::string instance = it != e.tags.end() ? it->second : e.name;
       if (instance == options_.name) continue;  // our own agent

@@ -89,7 +89,7 @@ Replicator::Peer* Replicator::FindPeer(const std::string& endpoint) {
   return it == peers_.end() ? nullptr : it->second.get();
 }
 
-Replicator::Peer& Replicator::EnsurePeer(const std::string& endpoint, uint64_t now_ms) {
+Replicator::Peer& Replicator::EnsurePeer(const std::string& endpoint) {
   if (Peer* p = FindPeer(endpoint)) return *p;
   if (Status s = transport_->Connect(endpoint); !s.ok()) {
     CM_LOG(kWarn) << "replication: cannot connect to peer " << endpoint << ": " << s.message();
@@ -97,7 +97,6 @@ Replicator::Peer& Replicator::EnsurePeer(const std::string& endpoint, uint64_t n
   auto peer = std::make_unique<Peer>();
   peer->endpoint = endpoint;
   peer->next_sync_ms = 0;
-  (void)now_ms;
   CM_LOG(kInfo) << "replication: peer " << endpoint << " added";
   return *peers_.emplace(endpoint, std::move(peer)).first->second;
 }
@@ -113,14 +112,14 @@ void Replicator::RemovePeer(const std::string& endpoint) {
   peers_.erase(it);
 }
 
-Status Replicator::AddPeer(const std::string& endpoint, uint64_t now_ms) {
+Status Replicator::AddPeer(const std::string& endpoint) {
   if (auto ae = net::AntiEntropyEndpoint(endpoint); !ae.ok()) return ae.status();
   if (endpoint == transport_->endpoint()) return Status::Ok();
-  EnsurePeer(endpoint, now_ms).configured = true;
+  EnsurePeer(endpoint).configured = true;
   return Status::Ok();
 }
 
-void Replicator::OnManagerEvent(const net::SerfNodeEvent& e, uint64_t now_ms) {
+void Replicator::OnManagerEvent(const net::SerfNodeEvent& e) {
   auto tag = e.tags.find("gossip");
   if (tag == e.tags.end() || tag->second.empty()) return;  // not (yet) replicating
   const std::string endpoint = net::ConnectableEndpoint(tag->second, e.address);
@@ -146,7 +145,7 @@ void Replicator::OnManagerEvent(const net::SerfNodeEvent& e, uint64_t now_ms) {
     drop_if_serf_only(it->second);  // it moved to another endpoint
   }
   serf_members_[e.member] = endpoint;
-  Peer& p = EnsurePeer(endpoint, now_ms);
+  Peer& p = EnsurePeer(endpoint);
   p.serf_member = e.member;
   if (p.name.empty()) p.name = e.name;
   if (auto rpc = e.tags.find("rpc"); rpc != e.tags.end() && p.rpc_endpoint.empty()) {
@@ -169,7 +168,7 @@ Replicator::Peer* Replicator::NoteSender(const net::GossipPeerInfo& sender,
     return nullptr;
   }
   const bool known = FindPeer(endpoint) != nullptr;
-  Peer& p = EnsurePeer(endpoint, now_ms);
+  Peer& p = EnsurePeer(endpoint);
   if (!known) p.learned_ms = now_ms;
   if (!sender.origin.empty() && p.origin != sender.origin) {
     if (!p.origin.empty()) {
@@ -188,8 +187,7 @@ Replicator::Peer* Replicator::NoteSender(const net::GossipPeerInfo& sender,
   return &p;
 }
 
-void Replicator::NoteReport(Peer& peer, const crdt::VersionVector& applied, uint64_t now_ms) {
-  (void)now_ms;
+void Replicator::NoteReport(Peer& peer, const crdt::VersionVector& applied) {
   peer.applied.Merge(applied);
   peer.reported = true;
   if (!peer.origin.empty()) stability_.Report(peer.endpoint, peer.origin, applied);
@@ -215,7 +213,7 @@ void Replicator::Poll(uint64_t now_ms) {
     if (!in) break;
     Handle(std::move(*in), now_ms);
   }
-  Flush(now_ms);
+  Flush();
   SendUrgentSyncs(now_ms);
   CheckWaiters(now_ms);
 }
@@ -225,7 +223,7 @@ void Replicator::Handle(net::GossipIncoming in, uint64_t now_ms) {
   net::GossipBody& body = in.message.body;
   const net::GossipPeerInfo& sender = in.message.sender;
   if (auto* d = std::get_if<net::GossipDelta>(&body); d && in.via == Via::kPublished) {
-    OnDelta(std::move(*d), now_ms);
+    OnDelta(std::move(*d));
     return;
   }
   if (in.via == Via::kRequest) {
@@ -239,7 +237,7 @@ void Replicator::Handle(net::GossipIncoming in, uint64_t now_ms) {
       return;
     }
     if (auto* r = std::get_if<net::Report>(&body)) {
-      if (peer) NoteReport(*peer, r->applied, now_ms);
+      if (peer) NoteReport(*peer, r->applied);
       return;
     }
   } else if (in.via == Via::kReply) {
@@ -258,8 +256,7 @@ void Replicator::Handle(net::GossipIncoming in, uint64_t now_ms) {
   ++counters_.bad_messages;  // a message on a channel it does not belong to
 }
 
-void Replicator::OnDelta(net::GossipDelta delta, uint64_t now_ms) {
-  (void)now_ms;
+void Replicator::OnDelta(net::GossipDelta delta) {
   ++counters_.deltas_received;
   if (delta.ack_wanted) {
     ack_origins_.insert(delta.origin);
@@ -290,7 +287,7 @@ void Replicator::Accept(net::GossipDelta delta) {
   ++buffered_;
 }
 
-void Replicator::Flush(uint64_t now_ms) {
+void Replicator::Flush() {
   if (buffered_ > 0) {
     const crdt::VersionVector applied = Applied();
     std::vector<crdt::Delta> batch;
@@ -354,7 +351,6 @@ void Replicator::Flush(uint64_t now_ms) {
     }
     reports_due_.clear();
   }
-  (void)now_ms;
 }
 
 // ---- anti-entropy ---------------------------------------------------------------------------
@@ -384,7 +380,7 @@ void Replicator::SendUrgentSyncs(uint64_t now_ms) {
 
 void Replicator::OnSyncRequest(const std::string& identity, Peer& peer,
                                const net::SyncRequest& request, uint64_t now_ms) {
-  NoteReport(peer, request.applied, now_ms);
+  NoteReport(peer, request.applied);
   const crdt::VersionVector mine = Applied();
   net::SyncReply reply;
   reply.applied = mine;
@@ -496,7 +492,7 @@ void Replicator::OnSyncReply(Peer& peer, net::SyncReply reply, uint64_t now_ms) 
   peer.last_sync_ms = now_ms;
   last_anti_entropy_ms_ = now_ms;
   ++counters_.syncs_answered;
-  NoteReport(peer, reply.applied, now_ms);
+  NoteReport(peer, reply.applied);
   counters_.deltas_received += reply.deltas.size();
   for (net::GossipDelta& d : reply.deltas) Accept(std::move(d));
   if (reply.more) peer.next_sync_ms = 0;
@@ -504,7 +500,7 @@ void Replicator::OnSyncReply(Peer& peer, net::SyncReply reply, uint64_t now_ms) 
     if (endpoint == transport_->endpoint() || FindPeer(endpoint)) continue;
     if (!net::AntiEntropyEndpoint(endpoint).ok()) continue;
     CM_LOG(kInfo) << "replication: learned peer " << endpoint << " from " << peer.endpoint;
-    EnsurePeer(endpoint, now_ms).learned_ms = now_ms;
+    EnsurePeer(endpoint).learned_ms = now_ms;
   }
   const net::SnapshotOffer& offer = reply.snapshot;
   if (offer.id == 0 || fetch_) return;

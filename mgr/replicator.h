@@ -79,7 +79,7 @@ struct ReplicatorOptions {
   // A peer learned from another peer or from its own requests (neither --peer nor Serf) is
   // forgotten after this long without a word from it.
   uint64_t forget_learned_ms = 10 * 60 * 1000;
-  bool ack_wanted = false;              // publish with ackWanted (--ack-replicas > 0)
+  bool ack_wanted = false;  // publish with ackWanted (--ack-replicas > 0)
 };
 
 struct ReplicatorCounters {
@@ -112,10 +112,10 @@ class Replicator {
 
   // A configured peer (--peer): its gossip endpoint. Errors: kInvalidArgument (the endpoint
   // cannot be used); connecting to our own endpoint is ignored.
-  Status AddPeer(const std::string& gossip_endpoint, uint64_t now_ms);
+  Status AddPeer(const std::string& gossip_endpoint);
   // A manager instance seen by Serf (subject kManager): connects to its `gossip` tag, drops a
   // member that left.
-  void OnManagerEvent(const net::SerfNodeEvent& event, uint64_t now_ms);
+  void OnManagerEvent(const net::SerfNodeEvent& event);
 
   // Publishes a committed local delta (register as a Replica observer).
   void OnLocalDelta(const crdt::Delta& delta);
@@ -147,15 +147,15 @@ class Replicator {
   struct Waiter;
 
   Peer* FindPeer(const std::string& endpoint);
-  Peer& EnsurePeer(const std::string& endpoint, uint64_t now_ms);
+  Peer& EnsurePeer(const std::string& endpoint);
   void RemovePeer(const std::string& endpoint);
   // Learns name/origin/endpoints from a message's sender; returns the peer (or null when the
   // sender is this instance or unusable).
   Peer* NoteSender(const net::GossipPeerInfo& sender, const std::string& endpoint, uint64_t now_ms);
-  void NoteReport(Peer& peer, const crdt::VersionVector& applied, uint64_t now_ms);
+  void NoteReport(Peer& peer, const crdt::VersionVector& applied);
 
   void Handle(net::GossipIncoming in, uint64_t now_ms);
-  void OnDelta(net::GossipDelta delta, uint64_t now_ms);
+  void OnDelta(net::GossipDelta delta);
   void OnSyncRequest(const std::string& identity, Peer& peer, const net::SyncRequest& request,
                      uint64_t now_ms);
   void OnSyncReply(Peer& peer, net::SyncReply reply, uint64_t now_ms);
@@ -170,7 +170,7 @@ class Replicator {
   void SendUrgentSyncs(uint64_t now_ms);
   // Commits every buffered delta that is next in its origin's order; asks for anti-entropy
   // when a gap remains.
-  void Flush(uint64_t now_ms);
+  void Flush();
   void SendSync(Peer& peer, uint64_t now_ms);
   void SendFetches(uint64_t now_ms);
   void AbandonFetch(const std::string& why);

@@ -118,7 +118,7 @@ class Cluster {
     for (auto& a : nodes_) {
       for (auto& b : nodes_) {
         if (a == b) continue;
-        ASSERT_TRUE(a->replicator().AddPeer(b->endpoint(), now_).ok());
+        ASSERT_TRUE(a->replicator().AddPeer(b->endpoint()).ok());
       }
     }
   }
@@ -365,7 +365,7 @@ TEST(ReplicatorTest, RestartedInstanceCatchesUpFromTheLog) {
   for (int i = 0; i < 200; ++i) c.RandomWrite(c.node(c.Rand(2)));
   c.Tick();
   c.node(2).Open();
-  ASSERT_TRUE(c.node(2).replicator().AddPeer(c.node(0).endpoint(), c.now()).ok());
+  ASSERT_TRUE(c.node(2).replicator().AddPeer(c.node(0).endpoint()).ok());
   ASSERT_TRUE(c.Settle());
   c.ExpectConverged();
   EXPECT_EQ(c.node(2).replicator().counters().snapshots_applied, 0u);
@@ -397,7 +397,7 @@ TEST(ReplicatorTest, ATrimmedLogIsBridgedByAChunkedSnapshot) {
     a.Write([&](crdt::DeltaBuilder& w) { w.SetGlobal("g" + std::to_string(i), "{}"); });
   }
   b.Open();
-  ASSERT_TRUE(b.replicator().AddPeer(a.endpoint(), c.now()).ok());
+  ASSERT_TRUE(b.replicator().AddPeer(a.endpoint()).ok());
   ASSERT_TRUE(c.Settle());
   c.ExpectConverged();
   EXPECT_EQ(b.replicator().counters().snapshots_applied, 1u);
@@ -442,7 +442,7 @@ TEST(ReplicatorTest, AWipedInstanceRestoresEverything) {
   const std::string old_origin = c.node(2).replica().origin();
   c.node(2).Wipe();
   EXPECT_NE(c.node(2).replica().origin(), old_origin);
-  ASSERT_TRUE(c.node(2).replicator().AddPeer(c.node(1).endpoint(), c.now()).ok());
+  ASSERT_TRUE(c.node(2).replicator().AddPeer(c.node(1).endpoint()).ok());
   ASSERT_TRUE(c.Settle());
   c.ExpectConverged();
   // The old incarnation's writes came back from the peers.
@@ -482,7 +482,7 @@ TEST(ReplicatorTest, TombstonesAreCollectedOnlyOnceEveryInstanceHasThem) {
   EXPECT_EQ(Cluster::Tombstones(a.replica().state()), 1u);
   EXPECT_EQ(Cluster::Tombstones(c.node(1).replica().state()), 1u);
   c.node(2).Open();
-  ASSERT_TRUE(c.node(2).replicator().AddPeer(a.endpoint(), c.now()).ok());
+  ASSERT_TRUE(c.node(2).replicator().AddPeer(a.endpoint()).ok());
   ASSERT_TRUE(c.Settle(60'000, /*tombstones_gone=*/true));
   EXPECT_GT(a.replicator().counters().tombstones_collected, 0u);
   for (int i = 0; i < 3; ++i) {
@@ -554,7 +554,7 @@ TEST(ReplicatorTest, BadPeerMessagesAreCountedAndDropped) {
   Node& b = c.node(1);
   // An "evil" peer that a subscribes to, publishing garbage and lies.
   auto evil = c.net().Attach("tcp://evil:9008");
-  ASSERT_TRUE(a.replicator().AddPeer("tcp://evil:9008", c.now()).ok());
+  ASSERT_TRUE(a.replicator().AddPeer("tcp://evil:9008").ok());
   ASSERT_TRUE(evil->Connect(a.endpoint()).ok());
   evil->Publish({{}, net::GossipDelta{"evil/1", 1, "garbage!", false}});
   crdt::Delta other{"evil/1", 1, {}};
@@ -612,8 +612,8 @@ TEST(ReplicatorTest, PeersFoundThroughSerfTagsAndInboundSyncs) {
   e.name = e.member = "b-serf";
   e.address = "10.1.1.1";
   e.tags = {{"role", "clustermgr"}, {"gossip", c.node(1).endpoint()}, {"rpc", "tcp://*:7"}};
-  a.replicator().OnManagerEvent(e, c.now());
-  ASSERT_TRUE(c.node(2).replicator().AddPeer(a.endpoint(), c.now()).ok());
+  a.replicator().OnManagerEvent(e);
+  ASSERT_TRUE(c.node(2).replicator().AddPeer(a.endpoint()).ok());
   c.node(1).Write([](crdt::DeltaBuilder& w) { w.SetGlobal("from-b", "1"); });
   c.node(2).Write([](crdt::DeltaBuilder& w) { w.SetGlobal("from-c", "1"); });
   ASSERT_TRUE(c.Settle());
@@ -623,7 +623,7 @@ TEST(ReplicatorTest, PeersFoundThroughSerfTagsAndInboundSyncs) {
   // A member that left is dropped.
   e.kind = net::SerfNodeEvent::Kind::kDisappeared;
   e.status = "left";
-  a.replicator().OnManagerEvent(e, c.now());
+  a.replicator().OnManagerEvent(e);
   EXPECT_EQ(a.replicator().Members(c.now()).size(), 2u);
 }
 
@@ -633,8 +633,8 @@ TEST(ReplicatorTest, PartialPeerListsGrowIntoAFullMeshAndSilentLearnedPeersAreFo
   o.replicator.forget_learned_ms = 5000;
   for (const char* name : {"a", "b", "c"}) c.Add(name, o);
   // a -> b -> c only.
-  ASSERT_TRUE(c.node(0).replicator().AddPeer(c.node(1).endpoint(), c.now()).ok());
-  ASSERT_TRUE(c.node(1).replicator().AddPeer(c.node(2).endpoint(), c.now()).ok());
+  ASSERT_TRUE(c.node(0).replicator().AddPeer(c.node(1).endpoint()).ok());
+  ASSERT_TRUE(c.node(1).replicator().AddPeer(c.node(2).endpoint()).ok());
   c.node(2).Write([](crdt::DeltaBuilder& w) { w.SetGlobal("from-c", "1"); });
   ASSERT_TRUE(c.Settle());
   for (int i = 0; i < 5; ++i) c.Tick(100);
@@ -664,13 +664,13 @@ TEST(ReplicatorTest, AnInstanceRestoredFromAnOlderCopyTakesItsLostDeltasBackBefo
   a.Close();
   a.CopyDataTo(backup.Sub("copy"));
   a.Open();
-  ASSERT_TRUE(a.replicator().AddPeer(c.node(1).endpoint(), c.now()).ok());
+  ASSERT_TRUE(a.replicator().AddPeer(c.node(1).endpoint()).ok());
   for (int i = 0; i < 3; ++i) a.Write([&](crdt::DeltaBuilder& w) { w.SetGlobal("y", "2"); });
   ASSERT_TRUE(c.Settle());
   a.Close();
   a.RestoreDataFrom(backup.Sub("copy"));  // three deltas older than b knows
   a.Open();
-  ASSERT_TRUE(a.replicator().AddPeer(c.node(1).endpoint(), c.now()).ok());
+  ASSERT_TRUE(a.replicator().AddPeer(c.node(1).endpoint()).ok());
   ASSERT_TRUE(c.Settle());
   EXPECT_EQ(a.replica().last_seq(), 6u);
   auto d = a.Write([](crdt::DeltaBuilder& w) { w.SetGlobal("z", "3"); });
