@@ -23,7 +23,7 @@
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("clustermgr::net::rpcwire");
 
-const protocolVersion :UInt32 = 1;
+const protocolVersion :UInt32 = 2;  # 2: members lagByOrigin, status applied/stateDigest/counters
 # The version of this schema the sender was built with. Informative (see above); zero means
 # "not a clustermgr peer" and is refused.
 

@@ -17,7 +17,7 @@
 namespace clustermgr::net {
 
 // The schema version this build speaks (rpcwire::PROTOCOL_VERSION; checked in rpc_codec.cc).
-inline constexpr std::uint32_t kRpcProtocolVersion = 1;
+inline constexpr std::uint32_t kRpcProtocolVersion = 2;
 
 // ---- errors ---------------------------------------------------------------------------------
 
