@@ -3,10 +3,14 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <set>
+#include <vector>
 
 #include "mgr/log.h"
+#include "mgr/restore.h"
+#include "mgr/state_digest.h"
 
 namespace clustermgr::mgr {
 namespace {
@@ -33,9 +37,12 @@ Daemon::Daemon(DaemonOptions options)
       reload_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
 
 Daemon::~Daemon() {
+  tags_.reset();     // its thread uses the monitor's client
   monitor_.reset();  // no more Serf events
   manager_.reset();
-  executor_.reset();  // cancels and joins a running job
+  executor_.reset();    // cancels and joins a running job
+  replicator_.reset();  // answers parked replies, so before rpc_
+  gossip_.reset();
   rpc_.reset();
   replica_.reset();
   close(stop_fd_);
@@ -52,8 +59,20 @@ Status Daemon::Start() {
   LogLevel level;
   if (ParseLogLevel(options_.log_level, &level)) SetLogLevel(level);
 
-  auto replica = Replica::Open(
-      {options_.name, options_.data_dir, options_.sync, options_.max_clock_offset_ms}, &physical_);
+  started_ms_ = NowMs();
+  if (options_.restore_from_peers) {
+    auto moved = DiscardDataDir(options_.data_dir, started_ms_);
+    if (!moved.ok()) return moved.status();
+    if (moved->empty()) {
+      CM_LOG(kInfo) << "--restore-from-peers: no local store to discard";
+    } else {
+      CM_LOG(kWarn) << "--restore-from-peers: moved the local store aside to " << *moved
+                    << "; restoring the state from peers";
+    }
+  }
+  auto replica = Replica::Open({options_.name, options_.data_dir, options_.sync,
+                                options_.max_clock_offset_ms, options_.delta_log_limit},
+                               &physical_);
   if (!replica.ok()) return replica.status();
   replica_ = std::move(replica).value();
 
@@ -66,11 +85,48 @@ Status Daemon::Start() {
   }
   rpc_ = std::move(rpc).value();
   rpc_endpoint_ = rpc_->endpoint();
+  if (Status s = StartReplication(); !s.ok()) return s;
 
   executor_ = std::make_unique<JobExecutor>([this](JobEvent e) { job_mail_.Post(std::move(e)); });
   manager_ = std::make_unique<Manager>(
       &options_, replica_.get(), executor_.get(), [this] { return CurrentToken(); },
       [this](const net::ReplyTo& to, net::RpcReply reply) { rpc_->Reply(to, reply); });
+  manager_->SetReplicationView(ReplicationView{
+      [this] { return replicator_->Members(NowMs()); },
+      [this](net::StatusInfo* info) {
+        info->started_ms = static_cast<int64_t>(started_ms_);
+        info->gossip_endpoint = gossip_->endpoint();
+        info->peers = replicator_->Peers(NowMs());
+        info->last_anti_entropy_ms = static_cast<int64_t>(replicator_->last_anti_entropy_ms());
+        const crdt::VersionVector applied = replica_->Applied();
+        for (const auto& [origin, seq] : applied.entries()) {
+          info->applied.push_back(net::OriginCount{origin, seq});
+        }
+        info->state_digest = LiveStateDigest(replica_->state());
+        const ReplicatorCounters& r = replicator_->counters();
+        const net::GossipCounters& g = gossip_->counters();
+        info->counters = {{"deltas_published", r.published},
+                          {"deltas_received", r.deltas_received},
+                          {"deltas_applied", r.deltas_applied},
+                          {"deltas_duplicate", r.deltas_duplicate},
+                          {"deltas_overflow", r.deltas_overflow},
+                          {"gaps", r.gaps},
+                          {"syncs_sent", r.syncs_sent},
+                          {"syncs_answered", r.syncs_answered},
+                          {"snapshots_served", r.snapshots_served},
+                          {"snapshots_applied", r.snapshots_applied},
+                          {"snapshots_abandoned", r.snapshots_abandoned},
+                          {"chunks_applied", r.chunks_applied},
+                          {"tombstones_collected", r.tombstones_collected},
+                          {"bad_messages", r.bad_messages + g.malformed},
+                          {"store_errors", r.store_errors},
+                          {"messages_received", g.received},
+                          {"bytes_received", g.bytes_received},
+                          {"messages_fault_dropped", g.fault_dropped},
+                          {"bytes_published", g.bytes_published},
+                          {"bytes_sent", g.bytes_sent},
+                          {"clock_refusals", replica_->clock_refusals()}};
+      }});
 
   forwarder_ = std::make_unique<Forwarder>(
       options_.name, [this](ForwardedReply r) { forward_mail_.Post(std::move(r)); });
@@ -102,6 +158,7 @@ Status Daemon::Start() {
   tags_->Set("role", std::string(net::kSerfRoleManager));
   tags_->Set(kTagInstance, options_.name);
   tags_->Set(kTagRpc, rpc_endpoint_);
+  tags_->Set(kTagGossip, gossip_->endpoint());
   tags_->Set(kTagEpoch, "0");
 
   // Alone (--expect 1) the first election tick makes this instance the holder at a new epoch
@@ -109,7 +166,39 @@ Status Daemon::Start() {
   ElectionTick(NowMs());
 
   CM_LOG(kInfo) << "clustermgrd " << CLUSTERMGR_VERSION << " serving " << rpc_endpoint_
+                << ", gossip " << gossip_->endpoint() << " (anti-entropy "
+                << gossip_->anti_entropy_endpoint() << ")"
                 << " as origin " << replica_->origin() << " (data " << options_.data_dir << ")";
+  return Status::Ok();
+}
+
+Status Daemon::StartReplication() {
+  net::ZmqGossipTransport::Options transport;
+  transport.drop_share = options_.test_drop_gossip;
+  transport.drop_seed = started_ms_;
+  if (options_.test_drop_gossip > 0) {
+    CM_LOG(kWarn) << "TEST MODE: dropping " << options_.test_drop_gossip * 100
+                  << "% of received gossip messages (--test-drop-gossip)";
+  }
+  auto gossip = net::ZmqGossipTransport::Bind(context_, options_.gossip_bind, transport);
+  if (!gossip.ok()) {
+    return Status(gossip.status().code(),
+                  "cannot bind --gossip-bind " + options_.gossip_bind +
+                      " (and the next port, for anti-entropy): " + gossip.status().message());
+  }
+  gossip_ = std::move(gossip).value();
+  ReplicatorOptions r;
+  r.rpc_endpoint = rpc_endpoint_;
+  r.anti_entropy_ms = options_.anti_entropy_ms;
+  r.sync_timeout_ms = std::max<uint64_t>(2 * options_.anti_entropy_ms, 500);
+  r.ack_wanted = options_.ack_replicas > 0;
+  replicator_ = std::make_unique<Replicator>(r, replica_.get(), gossip_.get());
+  for (const std::string& peer : options_.peers) {
+    if (Status s = replicator_->AddPeer(peer); !s.ok()) {
+      return Status(Code::kInvalidArgument, "--peer " + peer + ": " + s.message());
+    }
+  }
+  replica_->AddObserver([this](const crdt::Delta& d) { replicator_->OnLocalDelta(d); });
   return Status::Ok();
 }
 
@@ -158,8 +247,21 @@ void Daemon::HandleForwarded() {
 void Daemon::HandleRpc(uint64_t now_ms) {
   while (auto in = rpc_->TryReceive()) {
     if (MaybeForward(*in)) continue;
+    const uint64_t seq_before = replica_->last_seq();
     std::optional<net::RpcReply> reply = manager_->Handle(*in, now_ms);
-    if (reply) rpc_->Reply(in->reply_to, *reply);
+    if (!reply) continue;
+    if (options_.ack_replicas > 0 && reply->code == net::RpcCode::kOk &&
+        replica_->last_seq() > seq_before && net::IsMutation(in->request)) {
+      // --ack-replicas: the reply waits until enough peers have persisted the write.
+      replicator_->AwaitReplicas(
+          replica_->last_seq(), options_.ack_replicas, now_ms, options_.ack_timeout_ms,
+          [this, to = in->reply_to, ok = std::move(*reply)](const Status& s) {
+            rpc_->Reply(
+                to, s.ok() ? ok : net::RpcReply::Error(net::RpcCode::kOutcomeUnknown, s.message()));
+          });
+      continue;
+    }
+    rpc_->Reply(in->reply_to, *reply);
   }
 }
 
@@ -168,6 +270,7 @@ void Daemon::HandleSerf(uint64_t now_ms) {
   for (const net::SerfNodeEvent& e : serf_mail_.Drain()) {
     CM_LOG(kDebug) << "serf: " << net::ToString(e);
     if (e.subject == net::SerfNodeEvent::Subject::kManager) {
+      replicator_->OnManagerEvent(e);  // ignores our own member (its gossip endpoint)
       auto it = e.tags.find(kTagInstance);
       const std::string instance = it != e.tags.end() ? it->second : e.name;
       if (instance == options_.name) continue;  // our own agent
@@ -250,7 +353,7 @@ void Daemon::FinishRunningJob() {
 int Daemon::Run() {
   uint64_t next_tick = NowMs();
   for (;;) {
-    zmq::pollitem_t items[] = {
+    std::vector<zmq::pollitem_t> items = {
         rpc_->PollItem(),
         {nullptr, job_mail_.fd(), ZMQ_POLLIN, 0},
         {nullptr, serf_mail_.fd(), ZMQ_POLLIN, 0},
@@ -258,10 +361,11 @@ int Daemon::Run() {
         {nullptr, stop_fd_, ZMQ_POLLIN, 0},
         {nullptr, reload_fd_, ZMQ_POLLIN, 0},
     };
+    gossip_->AppendPollItems(&items);  // SUB, ROUTER and a DEALER per peer
     const uint64_t now = NowMs();
     const auto wait = std::chrono::milliseconds(next_tick > now ? next_tick - now : 0);
     try {
-      zmq::poll(items, std::size(items), wait);
+      zmq::poll(items.data(), items.size(), wait);
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) {
         CM_LOG(kError) << "poll failed: " << e.what();
@@ -278,8 +382,10 @@ int Daemon::Run() {
     HandleJobs(now_ms);
     HandleSerf(now_ms);
     HandleForwarded();
+    replicator_->Poll(now_ms);
     HandleRpc(now_ms);
     if (now_ms >= next_tick) {
+      replicator_->Tick(now_ms);
       ElectionTick(now_ms);
       manager_->Tick(now_ms);
       next_tick = now_ms + static_cast<uint64_t>(kTick.count());

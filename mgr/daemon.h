@@ -19,8 +19,10 @@
 #include "mgr/manager.h"
 #include "mgr/options.h"
 #include "mgr/replica.h"
+#include "mgr/replicator.h"
 #include "mgr/tag_publisher.h"
 #include "mgr/token.h"
+#include "net/gossip_transport.h"
 #include "net/rpc_server.h"
 #include "net/serf_monitor.h"
 
@@ -51,6 +53,7 @@ class Daemon {
   static constexpr const char* kTagInstance = "instance";
   static constexpr const char* kTagRpc = "rpc";
   static constexpr const char* kTagEpoch = "epoch";
+  static constexpr const char* kTagGossip = "gossip";  // the gossip (PUB) endpoint
 
   TokenStatus CurrentToken() const { return election_.Status(); }
   // Runs the election and carries out what it decides.
@@ -64,6 +67,8 @@ class Daemon {
   void HandleSerf(uint64_t now_ms);
   void HandleJobs(uint64_t now_ms);
   void DoReload();
+  // Binds the gossip sockets and starts the replicator with the --peer peers.
+  Status StartReplication();
   static uint64_t NowMs();
 
   DaemonOptions options_;
@@ -79,6 +84,8 @@ class Daemon {
   std::unique_ptr<net::SerfMonitor> monitor_;
   std::unique_ptr<TagPublisher> tags_;
   std::unique_ptr<Forwarder> forwarder_;
+  std::unique_ptr<net::ZmqGossipTransport> gossip_;
+  std::unique_ptr<Replicator> replicator_;
   TokenElection election_;
   // What Serf last said of each node and each other manager instance.
   std::map<std::string, NodeObservation> nodes_seen_;
@@ -86,6 +93,7 @@ class Daemon {
   std::atomic<bool> serf_connected_{false};
   uint64_t next_orphan_check_ms_ = 0;
   std::string rpc_endpoint_;
+  uint64_t started_ms_ = 0;
   int stop_fd_ = -1;
   int reload_fd_ = -1;
 };

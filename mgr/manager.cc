@@ -273,6 +273,14 @@ R Manager::Token() const {
 }
 
 R Manager::Members() const {
+  if (replication_.members) {
+    const TokenStatus t = token_();
+    net::MemberList list{replication_.members()};
+    for (auto& m : list.members) {
+      m.token_holder = m.self ? t.self_holds : (!t.holder.empty() && m.name == t.holder);
+    }
+    return R::Ok(std::move(list));
+  }
   net::MemberInfo self;
   self.name = replica_->name();
   self.rpc_endpoint = options_->rpc_bind;
@@ -304,6 +312,7 @@ R Manager::Status(uint64_t now_ms) const {
   info.data_dir = options_->data_dir;
   info.store_ok = replica_->store().write_error().ok();
   info.store_error = replica_->store().write_error().message();
+  if (replication_.fill_status) replication_.fill_status(&info);
   return R::Ok(std::move(info));
 }
 

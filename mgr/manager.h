@@ -37,6 +37,12 @@ struct NodeObservation {
   std::string serf_status;
 };
 
+// What replication (mgr/replicator.h) knows, for `members` and `status`; unset when alone.
+struct ReplicationView {
+  std::function<std::vector<net::MemberInfo>()> members;  // this instance first
+  std::function<void(net::StatusInfo*)> fill_status;      // peers, applied vector, digest, ...
+};
+
 class Manager {
  public:
   using Reply = std::function<void(const net::ReplyTo&, net::RpcReply)>;
@@ -70,6 +76,8 @@ class Manager {
   // The daemon is stopping: the running job's playbook is terminated and, when its end arrives
   // through OnJobEvent, the job ends Interrupted with its nodes in safe statuses.
   void BeginShutdown();
+
+  void SetReplicationView(ReplicationView view) { replication_ = std::move(view); }
 
   // The running job on this instance, if any.
   const std::string& running_job() const { return running_job_; }
@@ -128,6 +136,7 @@ class Manager {
   TokenFn token_;
   Reply reply_;
   HostGroups groups_;
+  ReplicationView replication_;
 
   // The job this instance runs, and its log lines not yet written.
   std::string running_job_;

@@ -73,14 +73,28 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
        "discard the local store and restore the state from peers")
     ("ack-replicas", po::value(&o.ack_replicas)->default_value(o.ack_replicas),
        "peers that must persist a write before it is acknowledged")
+    ("ack-timeout-ms", po::value(&o.ack_timeout_ms)->default_value(o.ack_timeout_ms),
+       "how long a write waits for --ack-replicas peers before it is answered "
+       "\"outcome unknown\"")
     ("max-clock-offset-ms", po::value(&o.max_clock_offset_ms)->default_value(o.max_clock_offset_ms),
        "refuse peer timestamps further ahead of the local clock than this")
     ("token-settle-ms", po::value(&o.token_settle_ms)->default_value(o.token_settle_ms),
        "a side-effect token claim holds after this long without a rival claim");
+  // Tuning and fault injection for tests and benchmarks; accepted but not shown in --help.
+  po::options_description hidden("hidden options");
+  hidden.add_options()
+    ("anti-entropy-ms", po::value(&o.anti_entropy_ms)->default_value(o.anti_entropy_ms),
+       "period of anti-entropy rounds")
+    ("delta-log-limit", po::value(&o.delta_log_limit)->default_value(o.delta_log_limit),
+       "recent deltas kept per origin for anti-entropy")
+    ("test-drop-gossip", po::value(&o.test_drop_gossip)->default_value(o.test_drop_gossip),
+       "TEST ONLY: drop this share (0..1) of received gossip messages");
+  po::options_description all;
+  all.add(desc).add(hidden);
   // clang-format on
   try {
     po::variables_map vm;
-    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
     if (vm.count("help")) {
       std::ostringstream text;
       text << "usage: clustermgrd [options]\n" << desc;
@@ -97,7 +111,7 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
       const std::string file = vm["config"].as<std::string>();
       std::ifstream in(file);
       if (!in) throw std::runtime_error("cannot read config file " + file);
-      po::store(po::parse_config_file(in, desc), vm);
+      po::store(po::parse_config_file(in, all), vm);
     }
     po::notify(vm);
   } catch (const std::exception& e) {
@@ -128,6 +142,11 @@ Status ValidateDaemonOptions(const DaemonOptions& o) {
   }
   if (o.expect < 1) return bad("--expect must be at least 1");
   if (o.ack_replicas < 0) return bad("--ack-replicas must not be negative");
+  if (o.anti_entropy_ms < 10) return bad("--anti-entropy-ms must be at least 10");
+  if (o.delta_log_limit < 1) return bad("--delta-log-limit must be at least 1");
+  if (!(o.test_drop_gossip >= 0 && o.test_drop_gossip < 1)) {
+    return bad("--test-drop-gossip must be a share from 0 to below 1");
+  }
   if (o.host_groups.empty()) return bad("--host-groups must name at least the master group");
   for (const auto& g : o.host_groups) {
     // Groups become inventory sections and request arguments: the inventory's safe set.

@@ -33,6 +33,11 @@ struct DaemonOptions {
   bool sync = true;                 // sync every acknowledged write to disk
   bool restore_from_peers = false;  // discard the local store and resync from peers
   int ack_replicas = 0;             // wait for N peers to persist a write before replying
+  uint64_t ack_timeout_ms = 5000;   // ... at most this long, then "outcome unknown"
+  // Hidden tuning and test options (not in --help):
+  uint64_t anti_entropy_ms = 1000;    // anti-entropy round period
+  uint64_t delta_log_limit = 10'000;  // deltas kept per origin to catch peers up
+  double test_drop_gossip = 0;        // TEST ONLY: share of received gossip messages dropped
   uint64_t max_clock_offset_ms = 500;
   uint64_t token_settle_ms = 2000;  // a token claim holds after this long without a rival
 };

@@ -1,5 +1,9 @@
 #include "mgr/replica.h"
 
+#include <algorithm>
+
+#include "mgr/log.h"
+
 namespace clustermgr::mgr {
 
 Replica::Replica(std::unique_ptr<store::Store> store, const Options& options,
@@ -18,6 +22,7 @@ Result<std::unique_ptr<Replica>> Replica::Open(const Options& options,
   store::Options so;
   so.sync = options.sync;
   so.instance_name = options.name;
+  so.delta_log_limit = options.delta_log_limit;
   auto store = store::Store::Open(options.data_dir, so);
   if (!store.ok()) return store.status();
   return std::unique_ptr<Replica>(new Replica(std::move(store).value(), options, physical));
@@ -39,6 +44,60 @@ Result<crdt::Delta> Replica::Write(const std::function<void(crdt::DeltaBuilder&)
   seq_ = tag.seq;
   for (const Observer& observer : observers_) observer(delta);
   return delta;
+}
+
+namespace {
+
+template <typename K, typename V>
+void MaxHlc(const crdt::LwwMap<K, V>& map, crdt::HlcTimestamp* max) {
+  for (const auto& [key, entry] : map.entries()) *max = std::max(*max, entry.tag.stamp.hlc);
+}
+
+}  // namespace
+
+void Replica::ObserveTimestamps(const crdt::ClusterState& state) {
+  crdt::HlcTimestamp newest;
+  MaxHlc(state.globals, &newest);
+  MaxHlc(state.node_vars, &newest);
+  MaxHlc(state.inventory, &newest);
+  MaxHlc(state.jobs, &newest);
+  MaxHlc(state.job_logs, &newest);
+  MaxHlc(state.config, &newest);
+  if (newest <= clock_.last()) return;
+  if (auto observed = clock_.Observe(newest); !observed.ok()) {
+    if (clock_refusals_++ % 1000 == 0) {
+      CM_LOG(kWarn) << "a peer's timestamp " << newest.ToString()
+                    << " is too far ahead of this clock; applied without moving the clock ("
+                    << clock_refusals_ << " so far): " << observed.status().message();
+    }
+  }
+}
+
+Status Replica::ApplyRemote(const std::vector<crdt::Delta>& deltas) {
+  if (deltas.empty()) return Status::Ok();
+  uint64_t own = 0;
+  for (const crdt::Delta& d : deltas) {
+    ObserveTimestamps(d.state);
+    if (d.origin == origin_) own = std::max(own, d.seq);
+  }
+  if (own > seq_) {
+    // Peers hold deltas of this origin that this store lost: the data dir went back in time
+    // (restored from an older copy). Take them back and issue new seqs above them; writes made
+    // since the copy was restored may clash with them (see --restore-from-peers).
+    CM_LOG(kError) << "peers hold this instance's deltas up to seq " << own
+                   << " but its store had only " << seq_
+                   << ": the data dir is older than this instance's history; start it with "
+                      "--restore-from-peers to get a fresh origin";
+  }
+  if (Status s = store_->Commit(deltas, clock_.last(), own); !s.ok()) return s;
+  seq_ = std::max(seq_, own);
+  return Status::Ok();
+}
+
+Status Replica::ApplySnapshotChunk(const crdt::ClusterState& chunk,
+                                   const crdt::VersionVector& covered) {
+  ObserveTimestamps(chunk);
+  return store_->ApplySnapshot(chunk, covered);
 }
 
 }  // namespace clustermgr::mgr

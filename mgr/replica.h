@@ -4,8 +4,8 @@
 // incarnation is made with the data dir, so a wiped instance never reuses sequence numbers) and
 // the next delta sequence number. Every local change goes through Write(): build a delta under a
 // fresh tag, persist it (synced unless --sync=false), and only then join it into memory. Remote
-// deltas go through ApplyRemote(). Observers hear of every committed delta (replication
-// publishes them; parked requests wake up).
+// deltas and snapshot chunks go through ApplyRemote() and ApplySnapshotChunk(). Observers hear of
+// every committed delta (replication publishes them; parked requests wake up).
 //
 // Thread-safety: none; owned by the event loop thread.
 #pragma once
@@ -30,6 +30,8 @@ class Replica {
     std::string data_dir;
     bool sync = true;
     uint64_t max_clock_offset_ms = 500;
+    // Recent deltas kept per origin for anti-entropy (store::Options::delta_log_limit).
+    uint64_t delta_log_limit = 10'000;
   };
   using Observer = std::function<void(const crdt::Delta&)>;
 
@@ -54,6 +56,22 @@ class Replica {
 
   void AddObserver(Observer observer) { observers_.push_back(std::move(observer)); }
 
+  // Persists and joins deltas received from peers (any origins, in one store batch). Their LWW
+  // timestamps are first merged into the clock (HLC receive rule), so that every later local
+  // write orders above them; a timestamp beyond max_clock_offset_ms ahead is not merged (and
+  // counted in clock_refusals()) but the delta is still applied: replicas must converge. The
+  // caller (the replicator) drops deltas already applied. Observers are not called: they hear
+  // of local writes only. Errors: the store's (the state is then unchanged).
+  Status ApplyRemote(const std::vector<crdt::Delta>& deltas);
+  // Persists and joins one snapshot chunk from a peer (store::Store::ApplySnapshot: give
+  // `covered` with the last chunk only). Timestamps are merged as for ApplyRemote. Errors: the
+  // store's.
+  Status ApplySnapshotChunk(const crdt::ClusterState& chunk, const crdt::VersionVector& covered);
+  // The applied version vector (store::Store::Applied()).
+  crdt::VersionVector Applied() const { return store_->Applied(); }
+  // Remote timestamps too far ahead of the local clock, so far.
+  uint64_t clock_refusals() const { return clock_refusals_; }
+
  private:
   Replica(std::unique_ptr<store::Store> store, const Options& options,
           crdt::PhysicalClock* physical);
@@ -62,7 +80,11 @@ class Replica {
   std::string name_;
   std::string origin_;
   crdt::HybridClock clock_;
+  // Merges the newest LWW timestamp of `state` into the clock.
+  void ObserveTimestamps(const crdt::ClusterState& state);
+
   uint64_t seq_ = 0;
+  uint64_t clock_refusals_ = 0;
   std::vector<Observer> observers_;
 };
 

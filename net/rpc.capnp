@@ -24,7 +24,8 @@ using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("clustermgr::net::rpcwire");
 
 const protocolVersion :UInt32 = 2;
-# 2: stateDump (a read-only snapshot of the whole replicated state, in chunks).
+# 2: stateDump (a read-only snapshot of the whole replicated state, in chunks); members
+#    lagByOrigin; status applied, stateDigest and counters.
 # The version of this schema the sender was built with. Informative (see above); zero means
 # "not a clustermgr peer" and is refused.
 
@@ -279,6 +280,20 @@ struct MemberInfo {
   tokenHolder @5 :Bool;
   lagDeltas @6 :Int64;    # deltas of this member known but not yet applied here; -1 = unknown
   lastSeenMs @7 :Int64;   # Unix ms of the last message from it; 0 = never
+  lagByOrigin @8 :List(OriginCount);
+  # Replication lag of this member, per origin: deltas some instance is known (to the answering
+  # instance) to have applied that this member had not applied at its last report. Empty when
+  # it is up to date, or unknown (no report yet: lagDeltas = -1).
+}
+
+struct OriginCount {
+  origin @0 :Text;        # a replication origin "<instance>/<incarnation>"
+  count @1 :UInt64;
+}
+
+struct Counter {
+  name @0 :Text;
+  value @1 :UInt64;
 }
 
 struct MemberList {
@@ -319,6 +334,14 @@ struct StatusInfo {
   storeOk @11 :Bool;
   storeError @12 :Text;
   lastAntiEntropyMs @13 :Int64;   # Unix ms; 0 = never
+  applied @14 :List(OriginCount);
+  # The instance's applied version vector: per origin, the seq up to which it has applied every
+  # delta. Two instances with equal vectors hold the same state (up to tombstone collection).
+  stateDigest @15 :UInt64;
+  # FNV-1a 64 of the live state (every live LWW entry with its stamp, every host-group element
+  # with its dots, the token epoch; not tombstones): equal digests = equal visible state.
+  counters @16 :List(Counter);
+  # Replication counters since start (published, applied, duplicates, gaps, snapshots, ...).
 }
 
 struct StateChunk {

@@ -252,6 +252,19 @@ JobInfo Read(w::JobInfo::Reader r) {
   return j;
 }
 
+void Fill(capnp::List<w::OriginCount>::Builder list, const std::vector<OriginCount>& v) {
+  for (unsigned i = 0; i < v.size(); ++i) {
+    list[i].setOrigin(Txt(v[i].origin));
+    list[i].setCount(v[i].count);
+  }
+}
+std::vector<OriginCount> Read(capnp::List<w::OriginCount>::Reader list) {
+  std::vector<OriginCount> out;
+  out.reserve(list.size());
+  for (auto e : list) out.push_back(OriginCount{Str(e.getOrigin()), e.getCount()});
+  return out;
+}
+
 void Fill(w::MemberInfo::Builder b, const MemberInfo& m) {
   b.setName(Txt(m.name));
   b.setRpcEndpoint(Txt(m.rpc_endpoint));
@@ -261,6 +274,7 @@ void Fill(w::MemberInfo::Builder b, const MemberInfo& m) {
   b.setTokenHolder(m.token_holder);
   b.setLagDeltas(m.lag_deltas);
   b.setLastSeenMs(m.last_seen_ms);
+  Fill(b.initLagByOrigin(static_cast<unsigned>(m.lag_by_origin.size())), m.lag_by_origin);
 }
 MemberInfo Read(w::MemberInfo::Reader r) {
   MemberInfo m;
@@ -272,6 +286,7 @@ MemberInfo Read(w::MemberInfo::Reader r) {
   m.token_holder = r.getTokenHolder();
   m.lag_deltas = r.getLagDeltas();
   m.last_seen_ms = r.getLastSeenMs();
+  m.lag_by_origin = Read(r.getLagByOrigin());
   return m;
 }
 
@@ -321,6 +336,13 @@ void Fill(w::StatusInfo::Builder b, const StatusInfo& s) {
   b.setStoreOk(s.store_ok);
   b.setStoreError(Txt(s.store_error));
   b.setLastAntiEntropyMs(s.last_anti_entropy_ms);
+  Fill(b.initApplied(static_cast<unsigned>(s.applied.size())), s.applied);
+  b.setStateDigest(s.state_digest);
+  auto counters = b.initCounters(static_cast<unsigned>(s.counters.size()));
+  for (unsigned i = 0; i < s.counters.size(); ++i) {
+    counters[i].setName(Txt(s.counters[i].name));
+    counters[i].setValue(s.counters[i].value);
+  }
 }
 StatusInfo Read(w::StatusInfo::Reader r) {
   StatusInfo s;
@@ -341,6 +363,9 @@ StatusInfo Read(w::StatusInfo::Reader r) {
   s.store_ok = r.getStoreOk();
   s.store_error = Str(r.getStoreError());
   s.last_anti_entropy_ms = r.getLastAntiEntropyMs();
+  s.applied = Read(r.getApplied());
+  s.state_digest = r.getStateDigest();
+  for (auto c : r.getCounters()) s.counters.push_back(Counter{Str(c.getName()), c.getValue()});
   return s;
 }
 

@@ -101,7 +101,10 @@ std::vector<RpcPayload> AllPayloads() {
                     "/var/d",
                     true,
                     "",
-                    456};
+                    456,
+                    {{"mgr-a/01", 12}, {"mgr-b/02", 7}},
+                    0xfeedbeefcafe,
+                    {{"deltas_applied", 19}}};
   return {std::monostate{},
           node,
           NodeList{{node, node}},
@@ -111,7 +114,7 @@ std::vector<RpcPayload> AllPayloads() {
           JobLogChunk{7, {"a", "b"}, true, JobStatus::kComplete, ""},
           JobList{{job, job}},
           JobCancelled{"42"},
-          MemberList{{{"mgr-a", "tcp://a:1", "tcp://a:2", true, true, false, 0, 5},
+          MemberList{{{"mgr-a", "tcp://a:1", "tcp://a:2", true, true, false, 0, 5, {{"b/2", 3}}},
                       {"mgr-b", "tcp://b:1", "tcp://b:2", false, false, true, -1, 0}}},
           TokenInfo{"mgr-b", 4, 5, 1, 3, 2, false, false, "sees 1 of 2 required managers"},
           status,

@@ -165,6 +165,18 @@ struct JobCancelled {
   bool operator==(const JobCancelled&) const = default;
 };
 
+struct OriginCount {
+  std::string origin;
+  std::uint64_t count = 0;
+  bool operator==(const OriginCount&) const = default;
+};
+
+struct Counter {
+  std::string name;
+  std::uint64_t value = 0;
+  bool operator==(const Counter&) const = default;
+};
+
 struct MemberInfo {
   std::string name;
   std::string rpc_endpoint;
@@ -174,6 +186,7 @@ struct MemberInfo {
   bool token_holder = false;
   std::int64_t lag_deltas = -1;
   std::int64_t last_seen_ms = 0;
+  std::vector<OriginCount> lag_by_origin{};
   bool operator==(const MemberInfo&) const = default;
 };
 
@@ -218,6 +231,9 @@ struct StatusInfo {
   bool store_ok = false;
   std::string store_error;
   std::int64_t last_anti_entropy_ms = 0;
+  std::vector<OriginCount> applied{};
+  std::uint64_t state_digest = 0;
+  std::vector<Counter> counters{};
   bool operator==(const StatusInfo&) const = default;
 };
 

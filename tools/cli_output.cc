@@ -1,6 +1,7 @@
 #include "tools/cli_output.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <ctime>
 #include <string_view>
 
@@ -93,6 +94,18 @@ Json ToJson(const net::JobDetail& d) {
   return j;
 }
 
+Json OriginCounts(const std::vector<net::OriginCount>& v) {
+  Json out = Json::object();
+  for (const auto& e : v) out[e.origin] = e.count;
+  return out;
+}
+
+std::string Behind(const std::vector<net::OriginCount>& v) {
+  std::uint64_t n = 0;
+  for (const auto& e : v) n += e.count;
+  return std::to_string(n);
+}
+
 Json ToJson(const net::MemberInfo& m) {
   return Json{{"name", m.name},
               {"rpc_endpoint", m.rpc_endpoint},
@@ -101,7 +114,8 @@ Json ToJson(const net::MemberInfo& m) {
               {"self", m.self},
               {"token_holder", m.token_holder},
               {"lag_deltas", m.lag_deltas},
-              {"last_seen_ms", m.last_seen_ms}};
+              {"last_seen_ms", m.last_seen_ms},
+              {"lag_by_origin", OriginCounts(m.lag_by_origin)}};
 }
 
 Json ToJson(const net::TokenInfo& t) {
@@ -124,6 +138,8 @@ Json ToJson(const net::StatusInfo& s) {
                          {"connected", p.connected},
                          {"last_contact_ms", p.last_contact_ms}});
   }
+  Json counters = Json::object();
+  for (const auto& c : s.counters) counters[c.name] = c.value;
   return Json{{"name", s.name},
               {"version", s.version},
               {"protocol_version", s.protocol_version},
@@ -137,7 +153,10 @@ Json ToJson(const net::StatusInfo& s) {
               {"data_dir", s.data_dir},
               {"store_ok", s.store_ok},
               {"store_error", s.store_error},
-              {"last_anti_entropy_ms", s.last_anti_entropy_ms}};
+              {"last_anti_entropy_ms", s.last_anti_entropy_ms},
+              {"applied", OriginCounts(s.applied)},
+              {"state_digest", s.state_digest},
+              {"counters", counters}};
 }
 
 std::string FormatTime(std::int64_t unix_ms) {
@@ -234,12 +253,14 @@ void PrintMembers(std::ostream& out, const std::vector<net::MemberInfo>& members
     return;
   }
   std::vector<std::vector<std::string>> rows = {
-      {"NAME", "RPC", "GOSSIP", "ALIVE", "TOKEN", "LAG", "LAST-SEEN"}};
+      {"NAME", "RPC", "GOSSIP", "ALIVE", "TOKEN", "LAG", "BEHIND", "LAST-SEEN"}};
   for (const auto& m : members) {
-    rows.push_back(
-        {m.name + (m.self ? " (self)" : ""), OrDash(m.rpc_endpoint), OrDash(m.gossip_endpoint),
-         m.alive ? "yes" : "no", m.token_holder ? "holder" : "-",
-         m.lag_deltas < 0 ? "?" : std::to_string(m.lag_deltas), FormatTime(m.last_seen_ms)});
+    rows.push_back({m.name + (m.self ? " (self)" : ""), OrDash(m.rpc_endpoint),
+                    OrDash(m.gossip_endpoint), m.alive ? "yes" : "no",
+                    m.token_holder ? "holder" : "-",
+                    m.lag_deltas < 0 ? "?" : std::to_string(m.lag_deltas),
+                    m.lag_deltas < 0 && m.lag_by_origin.empty() ? "?" : Behind(m.lag_by_origin),
+                    FormatTime(m.last_seen_ms)});
   }
   PrintTable(out, rows);
 }
@@ -272,6 +293,17 @@ void PrintStatus(std::ostream& out, const net::StatusInfo& s) {
   Field(out, "Data dir", OrDash(s.data_dir));
   Field(out, "Store", s.store_ok ? "ok" : "FAILED: " + OrDash(s.store_error));
   Field(out, "Last anti-entropy", FormatTime(s.last_anti_entropy_ms));
+  if (!s.applied.empty()) {
+    std::string applied;
+    for (const auto& e : s.applied) {
+      applied += (applied.empty() ? "" : ", ") + e.origin + ":" + std::to_string(e.count);
+    }
+    Field(out, "Applied", applied);
+    char digest[32];
+    std::snprintf(digest, sizeof digest, "%016llx",
+                  static_cast<unsigned long long>(s.state_digest));
+    Field(out, "State digest", digest);
+  }
   if (s.peers.empty()) {
     Field(out, "Peers", "none");
   } else {

@@ -237,7 +237,8 @@ TEST_F(CliTest, HelpAndVersionExitZero) {
   EXPECT_EQ(RunCli({"help"}).code, 0);
   o = RunCli({"--version"});
   EXPECT_EQ(o.code, 0);
-  EXPECT_EQ(o.out, "clustermgr 0.1.0 (protocol 2)\n");
+  EXPECT_EQ(o.out,
+            "clustermgr 0.1.0 (protocol " + std::to_string(net::kRpcProtocolVersion) + ")\n");
 }
 
 // ---- flag placement and endpoint ------------------------------------------------------------

@@ -1,0 +1,382 @@
+// replication_bench: figures for replication between real clustermgrd processes on loopback
+// (plain program; prints what it measures). clustermgrd is taken from this program's directory.
+//
+//   replication_bench [--writes N] [--seconds S] [--entries E] [--no-sync]
+//
+// 1. Visibility: N writes (`global set`, rotating over the instances, one at a time); after each
+//    acknowledgement one watcher thread polls `global get` on every other instance, round
+//    robin, until all show the write. Reports p50/p99/max of ack -> visible at all others, with
+//    3 and with 5 instances. Resolution: one poll round (about (n-1) RPC round trips).
+// 2. Throughput: 8 client threads, each with its own connection, `global set` to the instances
+//    round robin for S seconds; then the time until every instance has applied everything.
+//    Reports acknowledged writes/s and replicated writes/s (acks / time to full replication).
+// 3. Restore: a data dir holding E globals written as E single-entry deltas of another origin
+//    (so the 10,000-delta log cannot serve a newcomer: it needs a snapshot) is served by one
+//    instance; a second, empty instance starts with --peer to it. Reports the time from its
+//    start until its applied vector equals the first's, and the snapshot's chunk count.
+// 4. Gossip bytes: from the instances' counters during (1): bytes published per delta (each
+//    subscriber gets one copy), and the anti-entropy background per peer per second when idle.
+// Data dirs live in a temp dir, removed at the end. Writes are synced unless --no-sync.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "crdt/cluster_state.h"
+#include "net/rpc_client.h"
+#include "store/store.h"
+#include "store/temp_dir.h"
+
+extern char** environ;
+
+namespace {
+
+using namespace clustermgr;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "replication_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+std::string BinDir() {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) Die("cannot find my own path");
+  buf[n] = '\0';
+  return std::filesystem::path(buf).parent_path().string();
+}
+
+bool PortFree(int port) {
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = s >= 0 && bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  if (s >= 0) close(s);
+  return ok;
+}
+
+// Three consecutive free ports: RPC, gossip, gossip + 1.
+int FreePortTriple() {
+  static int next = 20000 + static_cast<int>(getpid() % 20000);
+  for (int tries = 0; tries < 2000; ++tries, next += 3) {
+    if (next > 64000) next = 20000;
+    if (PortFree(next) && PortFree(next + 1) && PortFree(next + 2)) {
+      const int p = next;
+      next += 3;
+      return p;
+    }
+  }
+  Die("no free ports");
+}
+
+class Daemon {
+ public:
+  Daemon(const std::string& bin, const std::string& dir, const std::string& name,
+         std::vector<std::string> extra) {
+    const int port = FreePortTriple();
+    url_ = "tcp://127.0.0.1:" + std::to_string(port);
+    gossip_ = "tcp://127.0.0.1:" + std::to_string(port + 1);
+    data_ = dir + "/" + name;
+    std::vector<std::string> args = {bin + "/clustermgrd",       "--name=" + name,
+                                     "--data-dir=" + data_,      "--rpc-bind=" + url_,
+                                     "--gossip-bind=" + gossip_, "--serf-rpc=127.0.0.1:1",
+                                     "--log-level=warn"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    const std::string log = dir + "/" + name + ".log";
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                     0600);
+    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+    started_ = Clock::now();
+    if (posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ) != 0) {
+      Die("cannot start " + args[0]);
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    net::RpcClient probe(url_, net::RpcClient::Options{200ms, net::kMaxReplyBytes, ""});
+    const auto deadline = Clock::now() + 20s;
+    while (!probe.Status().ok()) {
+      if (Clock::now() > deadline) Die(name + " does not come up; see " + log);
+    }
+  }
+  ~Daemon() {
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+  const std::string& url() const { return url_; }
+  const std::string& gossip() const { return gossip_; }
+  Clock::time_point started() const { return started_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string url_, gossip_, data_;
+  Clock::time_point started_;
+};
+
+net::StatusInfo MustStatus(net::RpcClient& c) {
+  auto s = c.Status();
+  if (!s.ok()) Die("status: " + s.error().message);
+  return s.value();
+}
+
+uint64_t Counter(const net::StatusInfo& s, const std::string& name) {
+  for (const auto& c : s.counters) {
+    if (c.name == name) return c.value;
+  }
+  return 0;
+}
+
+// Starts n instances in a full mesh and waits until each sees all others.
+std::vector<std::unique_ptr<Daemon>> StartCluster(const std::string& bin, const std::string& dir,
+                                                  int n, const std::vector<std::string>& extra) {
+  std::vector<std::unique_ptr<Daemon>> out;
+  std::vector<std::string> peers;
+  for (int i = 0; i < n; ++i) {
+    std::vector<std::string> args = extra;
+    for (const auto& p : peers) args.push_back("--peer=" + p);
+    out.push_back(std::make_unique<Daemon>(bin, dir, "m" + std::to_string(i + 1), args));
+    peers.push_back(out.back()->gossip());
+  }
+  for (auto& d : out) {
+    net::RpcClient c(d->url());
+    const auto deadline = Clock::now() + 20s;
+    for (;;) {
+      auto s = MustStatus(c);
+      int connected = 0;
+      for (const auto& p : s.peers) connected += p.connected;
+      if (connected == n - 1) break;
+      if (Clock::now() > deadline) Die("the mesh does not form");
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  std::this_thread::sleep_for(300ms);  // let SUB subscriptions settle (PUB/SUB slow joiner)
+  return out;
+}
+
+bool AllApplied(std::vector<std::unique_ptr<net::RpcClient>>& clients) {
+  std::vector<net::OriginCount> first;
+  for (size_t i = 0; i < clients.size(); ++i) {
+    auto s = MustStatus(*clients[i]);
+    if (i == 0) {
+      first = s.applied;
+    } else if (!(s.applied == first)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
+
+void Visibility(const std::string& bin, int n, int writes, const std::vector<std::string>& extra) {
+  store::TempDir tmp("repl-bench");
+  auto cluster = StartCluster(bin, tmp.path(), n, extra);
+  std::vector<std::unique_ptr<net::RpcClient>> clients;
+  for (auto& d : cluster) clients.push_back(std::make_unique<net::RpcClient>(d->url()));
+  const auto before = MustStatus(*clients[0]);
+  std::vector<double> all, one;
+  for (int w = 0; w < writes; ++w) {
+    const int at = w % n;
+    const std::string value = "v" + std::to_string(w);
+    auto r = clients[at]->GlobalSet("{\"k\":\"" + value + "\"}");
+    const auto acked = Clock::now();
+    if (!r.ok()) Die("write: " + r.error().message);
+    std::vector<bool> seen(n, false);
+    seen[at] = true;
+    int left = n - 1;
+    while (left > 0) {
+      for (int i = 0; i < n; ++i) {
+        if (seen[i]) continue;
+        auto g = clients[i]->GlobalGet();
+        if (g.ok() && g.value().find(value) != std::string::npos) {
+          seen[i] = true;
+          --left;
+          if (left == n - 2) one.push_back(Ms(Clock::now() - acked));
+        }
+      }
+      if (Ms(Clock::now() - acked) > 5000) Die("a write did not become visible within 5 s");
+    }
+    all.push_back(Ms(Clock::now() - acked));
+  }
+  const auto after = MustStatus(*clients[0]);
+  std::printf(
+      "visibility, %d instances, %d writes: ack -> visible at all others p50 %.2f ms, p99 %.2f "
+      "ms, max %.2f ms (first other instance: p50 %.2f ms, p99 %.2f ms)\n",
+      n, writes, Percentile(all, 0.5), Percentile(all, 0.99), Percentile(all, 1.0),
+      Percentile(one, 0.5), Percentile(one, 0.99));
+  const uint64_t published =
+      Counter(after, "deltas_published") - Counter(before, "deltas_published");
+  const uint64_t bytes = Counter(after, "bytes_published") - Counter(before, "bytes_published");
+  if (published > 0) {
+    std::printf("  gossip: %.0f bytes published per small update (one copy to each of %d peers)\n",
+                static_cast<double>(bytes) / static_cast<double>(published), n - 1);
+  }
+  // Idle anti-entropy background.
+  const auto idle0 = MustStatus(*clients[0]);
+  std::this_thread::sleep_for(3s);
+  const auto idle1 = MustStatus(*clients[0]);
+  const double sent =
+      static_cast<double>(Counter(idle1, "bytes_sent") - Counter(idle0, "bytes_sent"));
+  const double received =
+      static_cast<double>(Counter(idle1, "bytes_received") - Counter(idle0, "bytes_received"));
+  std::printf("  idle anti-entropy: %.0f bytes/s sent and %.0f bytes/s received per peer\n",
+              sent / 3 / (n - 1), received / 3 / (n - 1));
+}
+
+void Throughput(const std::string& bin, double seconds, const std::vector<std::string>& extra) {
+  store::TempDir tmp("repl-bench");
+  constexpr int kInstances = 3, kClients = 8;
+  auto cluster = StartCluster(bin, tmp.path(), kInstances, extra);
+  std::atomic<uint64_t> acked{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  const auto t0 = Clock::now();
+  for (int c = 0; c < kClients; ++c) {
+    threads.emplace_back([&, c] {
+      net::RpcClient client(cluster[c % kInstances]->url());
+      for (uint64_t n = 0; !stop; ++n) {
+        auto r =
+            client.GlobalSet("{\"k\":\"c" + std::to_string(c) + "-" + std::to_string(n) + "\"}");
+        if (!r.ok()) Die("write: " + r.error().message);
+        ++acked;
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
+  const auto t1 = Clock::now();
+  std::vector<std::unique_ptr<net::RpcClient>> clients;
+  for (auto& d : cluster) clients.push_back(std::make_unique<net::RpcClient>(d->url()));
+  while (!AllApplied(clients)) std::this_thread::sleep_for(5ms);
+  const auto t2 = Clock::now();
+  std::printf(
+      "throughput, 3 instances, 8 clients: %.0f acknowledged writes/s; %.0f replicated writes/s "
+      "(all %llu applied everywhere %.0f ms after the last ack)\n",
+      static_cast<double>(acked) / (Ms(t1 - t0) / 1e3),
+      static_cast<double>(acked) / (Ms(t2 - t0) / 1e3),
+      static_cast<unsigned long long>(acked.load()), Ms(t2 - t1));
+}
+
+void Restore(const std::string& bin, int entries, const std::vector<std::string>& extra) {
+  store::TempDir tmp("repl-bench");
+  {
+    store::Options o;
+    o.instance_name = "m1";
+    o.sync = false;
+    auto st = store::Store::Open(tmp.Sub("m1"), o);
+    if (!st.ok()) Die(st.status().ToString());
+    const std::string origin = "writer/00000000000000aa";
+    std::vector<crdt::Delta> batch;
+    crdt::ClusterState empty;
+    for (int i = 1; i <= entries; ++i) {
+      crdt::WriteTag tag{{0, crdt::HlcTimestamp::Make(1'700'000'000'000 + i, 0), origin},
+                         static_cast<uint64_t>(i)};
+      crdt::DeltaBuilder b(empty, tag);
+      b.SetGlobal("extra_var_" + std::to_string(i),
+                  "{\"value\":\"" + std::to_string(i * 7919) + "\",\"enabled\":true}");
+      batch.push_back(crdt::Delta{origin, static_cast<uint64_t>(i), std::move(b).Take()});
+      if (batch.size() == 1000) {
+        if (Status s = (*st)->Commit(batch, {}, 0); !s.ok()) Die(s.ToString());
+        batch.clear();
+      }
+    }
+  }
+  Daemon m1(bin, tmp.path(), "m1", extra);
+  net::RpcClient c1(m1.url());
+  const auto target = MustStatus(c1).applied;
+  Daemon m2(bin, tmp.path(), "m2", [&] {
+    auto a = extra;
+    a.push_back("--peer=" + m1.gossip());
+    return a;
+  }());
+  net::RpcClient c2(m2.url());
+  for (;;) {
+    auto s = MustStatus(c2);
+    bool done = true;
+    for (const auto& t : target) {
+      bool found = false;
+      for (const auto& e : s.applied) found |= e.origin == t.origin && e.count >= t.count;
+      done &= found;
+    }
+    if (done) {
+      const double ms = Ms(Clock::now() - m2.started());
+      std::printf(
+          "restore of %d entries by a wiped instance: %.0f ms from its start to applied == the "
+          "peer's (%llu snapshots, %llu chunks applied; %llu state entries)\n",
+          entries, ms, static_cast<unsigned long long>(Counter(s, "snapshots_applied")),
+          static_cast<unsigned long long>(Counter(s, "chunks_applied")),
+          static_cast<unsigned long long>(s.state_entries));
+      return;
+    }
+    if (Ms(Clock::now() - m2.started()) > 60'000) Die("restore did not finish in 60 s");
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int writes = 500;
+  double seconds = 5;
+  int entries = 100'000;
+  std::vector<std::string> extra;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--writes" && i + 1 < argc) {
+      writes = std::atoi(argv[++i]);
+    } else if (a == "--seconds" && i + 1 < argc) {
+      seconds = std::atof(argv[++i]);
+    } else if (a == "--entries" && i + 1 < argc) {
+      entries = std::atoi(argv[++i]);
+    } else if (a == "--no-sync") {
+      extra.push_back("--sync=false");
+    } else {
+      std::fprintf(stderr,
+                   "usage: replication_bench [--writes N] [--seconds S] [--entries E] "
+                   "[--no-sync]\n");
+      return 2;
+    }
+  }
+  signal(SIGPIPE, SIG_IGN);
+  const std::string bin = BinDir();
+  std::printf("clustermgrd from %s; writes %s\n", bin.c_str(),
+              extra.empty() ? "synced" : "not synced");
+  Visibility(bin, 3, writes, extra);
+  Visibility(bin, 5, writes, extra);
+  Throughput(bin, seconds, extra);
+  Restore(bin, entries, extra);
+  return 0;
+}

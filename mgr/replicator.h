@@ -1,0 +1,206 @@
+// Replicator: keeps this instance's replica converged with its peers (SPEC 4, issue 6).
+//
+// Wire protocol and sockets: net/gossip.capnp; endpoints: net/gossip_endpoint.h.
+//
+// Gossip. Every local delta (Replica observer, after it is durable) is published with its origin
+// and seq (OnLocalDelta). Deltas received from peers are joined in per-origin seq order only:
+// a delta at or below the origin's applied seq is a duplicate and dropped (LwwMap's tombstone
+// collection requires it), the next one is applied, later ones wait in a bounded buffer (a gap:
+// it asks for anti-entropy at once). Everything applicable after a burst of messages is
+// committed as one store batch (one sync). Relayed deltas are never republished.
+//
+// Anti-entropy. Every `anti_entropy_ms` (and at once when a peer appears or reconnects, when a
+// gap is seen, and when a peer's report shows it is ahead) a syncRequest with the applied vector
+// goes to each peer; the peer answers with the missing deltas from its delta log, at most
+// `max_reply_deltas` / `max_reply_bytes` per reply (`more`: ask again at once), or with a
+// snapshot offer when its log no longer reaches back (store kNotFound). The snapshot is the
+// peer's state and applied vector at offer time, split by SplitSnapshot (chunks of at most
+// `chunk.max_entries` entries / ~`chunk.max_bytes`), pulled `snapshot_window` chunks at a time,
+// each re-asked after `fetch_retry_ms`; host-group elements are held back and applied with the
+// last chunk, which carries the OR-set context and the covered vector (ApplySnapshot). The SUB
+// socket is connected before any snapshot is asked for (ZeroMQ Clone pattern): deltas published
+// meanwhile wait in the buffer and apply on top. While a snapshot is being fetched no other
+// syncRequest is sent; a transfer without progress for `snapshot_idle_ms` is abandoned (chunks
+// already applied are harmless joins) and anti-entropy starts over.
+//
+// Peers come from --peer (AddPeer), from Serf (OnManagerEvent: members tagged role=clustermgr
+// with a `gossip=` tag; a member that left is dropped), from any instance that sends us a
+// syncRequest, and from the live peers a syncReply lists (so partial --peer lists grow into a
+// full mesh). Learned peers (the last two kinds) silent for `forget_learned_ms` are dropped;
+// configured ones never, Serf ones when Serf says they left. A peer is keyed by its gossip
+// endpoint; its name, origin and RPC endpoint come from its messages. Unreachable peers cost a
+// failed non-blocking send per tick: ZeroMQ reconnects with backoff in the background.
+//
+// Tombstones: every `anti_entropy_ms` the two-round rule of mgr/tombstone_stability.h runs over
+// this instance and all known peers; a stable vector goes to Store::CollectTombstones.
+//
+// --ack-replicas: AwaitReplicas parks a reply until `replicas` distinct peers report an applied
+// vector covering (own origin, seq) or the deadline passes. Deltas are then published with
+// ackWanted, and receivers answer with a report as soon as they have applied them.
+//
+// Threading: owned by the event loop thread; every method runs there. The replica and the
+// transport must outlive the replicator. Time is passed in (Unix ms), so tests drive it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "crdt/status.h"
+#include "mgr/replica.h"
+#include "mgr/snapshot_chunks.h"
+#include "mgr/tombstone_stability.h"
+#include "net/gossip_transport.h"
+#include "net/rpc_types.h"
+#include "net/serf_membership.h"
+
+namespace clustermgr::mgr {
+
+struct ReplicatorOptions {
+  std::string rpc_endpoint;  // advertised to peers (for `clustermgr members`)
+  uint64_t anti_entropy_ms = 1000;
+  uint64_t sync_timeout_ms = 2000;  // an unanswered syncRequest may be re-sent after this
+  size_t max_reply_deltas = 500;
+  size_t max_reply_bytes = size_t{1} << 20;
+  ChunkLimits chunk;
+  size_t snapshot_window = 4;
+  uint64_t fetch_retry_ms = 1000;
+  uint64_t snapshot_idle_ms = 10'000;  // transfer abandoned / session dropped after this idle
+  size_t max_sessions = 2;             // snapshot sessions served at once
+  size_t max_buffered_deltas = 10'000;
+  size_t max_messages_per_poll = 1000;  // then the event loop gets to run again
+  uint64_t peer_alive_ms = 3000;        // a peer heard from within this is alive
+  // A peer learned from another peer or from its own requests (neither --peer nor Serf) is
+  // forgotten after this long without a word from it.
+  uint64_t forget_learned_ms = 10 * 60 * 1000;
+  bool ack_wanted = false;  // publish with ackWanted (--ack-replicas > 0)
+};
+
+struct ReplicatorCounters {
+  uint64_t published = 0;
+  uint64_t deltas_received = 0;  // via PUB or in sync replies
+  uint64_t deltas_applied = 0;
+  uint64_t deltas_duplicate = 0;  // at or below the applied seq: dropped
+  uint64_t deltas_overflow = 0;   // past a gap with the buffer full: dropped
+  uint64_t gaps = 0;              // times a gap made us ask for anti-entropy
+  uint64_t bad_messages = 0;      // undecodable payloads, mismatched envelopes, bad chunks
+  uint64_t syncs_sent = 0;
+  uint64_t syncs_answered = 0;  // replies received
+  uint64_t snapshots_served = 0;
+  uint64_t snapshots_applied = 0;
+  uint64_t snapshots_abandoned = 0;
+  uint64_t chunks_applied = 0;
+  uint64_t tombstones_collected = 0;
+  uint64_t store_errors = 0;
+};
+
+class Replicator {
+ public:
+  // Called with Ok once enough peers have the write, or kOutcomeUnknown at the deadline.
+  using AckDone = std::function<void(const Status&)>;
+
+  Replicator(ReplicatorOptions options, Replica* replica, net::GossipTransport* transport);
+  ~Replicator();
+  Replicator(const Replicator&) = delete;
+  Replicator& operator=(const Replicator&) = delete;
+
+  // A configured peer (--peer): its gossip endpoint. Errors: kInvalidArgument (the endpoint
+  // cannot be used); connecting to our own endpoint is ignored.
+  Status AddPeer(const std::string& gossip_endpoint);
+  // A manager instance seen by Serf (subject kManager): connects to its `gossip` tag, drops a
+  // member that left.
+  void OnManagerEvent(const net::SerfNodeEvent& event);
+
+  // Publishes a committed local delta (register as a Replica observer).
+  void OnLocalDelta(const crdt::Delta& delta);
+  // Handles what the transport has received (at most max_messages_per_poll), then commits.
+  void Poll(uint64_t now_ms);
+  // Periodic work: anti-entropy, snapshot transfer timers, tombstones, ack deadlines.
+  void Tick(uint64_t now_ms);
+
+  // --ack-replicas: `done` runs (later, from Poll or Tick on this thread; at once when
+  // `replicas` <= 0) once `replicas` distinct peers have applied this instance's delta `seq`,
+  // or with kOutcomeUnknown "outcome unknown: ..." after `timeout_ms`.
+  void AwaitReplicas(uint64_t seq, int replicas, uint64_t now_ms, uint64_t timeout_ms,
+                     AckDone done);
+
+  // For `clustermgr members` (this instance first) and `status`.
+  std::vector<net::MemberInfo> Members(uint64_t now_ms) const;
+  std::vector<net::PeerStatus> Peers(uint64_t now_ms) const;
+  // Unix ms of the last completed exchange with any peer; 0 = never.
+  uint64_t last_anti_entropy_ms() const { return last_anti_entropy_ms_; }
+  const ReplicatorCounters& counters() const { return counters_; }
+  bool fetching_snapshot() const { return fetch_ != nullptr; }
+  size_t buffered_deltas() const { return buffered_; }
+  const std::string& endpoint() const { return transport_->endpoint(); }
+
+ private:
+  struct Peer;
+  struct Session;
+  struct Fetch;
+  struct Waiter;
+
+  Peer* FindPeer(const std::string& endpoint);
+  Peer& EnsurePeer(const std::string& endpoint);
+  void RemovePeer(const std::string& endpoint);
+  // Learns name/origin/endpoints from a message's sender; returns the peer (or null when the
+  // sender is this instance or unusable).
+  Peer* NoteSender(const net::GossipPeerInfo& sender, const std::string& endpoint, uint64_t now_ms);
+  void NoteReport(Peer& peer, const crdt::VersionVector& applied);
+
+  void Handle(net::GossipIncoming in, uint64_t now_ms);
+  void OnDelta(net::GossipDelta delta);
+  void OnSyncRequest(const std::string& identity, Peer& peer, const net::SyncRequest& request,
+                     uint64_t now_ms);
+  void OnSyncReply(Peer& peer, net::SyncReply reply, uint64_t now_ms);
+  void OnSnapshotFetch(const std::string& identity, const net::SnapshotFetch& fetch,
+                       uint64_t now_ms);
+  void OnSnapshotChunk(Peer& peer, net::SnapshotChunk chunk, uint64_t now_ms);
+
+  // Buffers a received delta (decoded lazily: duplicates are dropped before decoding).
+  void Accept(net::GossipDelta delta);
+  // Sends a syncRequest to every peer that asked for one at once (after a reply with `more`,
+  // a finished snapshot, a report showing the peer ahead).
+  void SendUrgentSyncs(uint64_t now_ms);
+  // Commits every buffered delta that is next in its origin's order; asks for anti-entropy
+  // when a gap remains.
+  void Flush();
+  void SendSync(Peer& peer, uint64_t now_ms);
+  void SendFetches(uint64_t now_ms);
+  void AbandonFetch(const std::string& why);
+  // A snapshot session for `requester` (whose applied vector is `theirs`): the one it is already
+  // pulling, or a new one; id 0 when too many are being served.
+  net::SnapshotOffer Offer(const std::string& requester, const crdt::VersionVector& theirs,
+                           uint64_t now_ms);
+  void CheckWaiters(uint64_t now_ms);
+  void CollectTombstones();
+  net::GossipPeerInfo Self() const;
+  crdt::VersionVector Applied() const { return replica_->Applied(); }
+
+  ReplicatorOptions options_;
+  Replica* replica_;
+  net::GossipTransport* transport_;
+  std::map<std::string, std::unique_ptr<Peer>> peers_;  // by gossip endpoint
+  std::map<std::string, std::string> serf_members_;     // Serf member -> endpoint it gave
+  std::map<std::string, std::map<uint64_t, net::GossipDelta>> buffer_;  // origin -> seq -> delta
+  size_t buffered_ = 0;
+  std::set<std::string> ack_origins_;  // origins whose publishers want reports
+  std::set<std::string> reports_due_;  // origins whose publishers get a report at Flush
+  crdt::VersionVector applied_;        // the store's, as of the last Poll, Flush or Tick
+  std::map<uint64_t, std::unique_ptr<Session>> sessions_;  // snapshots we serve, by id
+  std::unique_ptr<Fetch> fetch_;                           // the snapshot we pull
+  std::vector<Waiter> waiters_;
+  TombstoneStability stability_;
+  uint64_t next_collect_ms_ = 0;
+  uint64_t last_anti_entropy_ms_ = 0;
+  uint64_t next_session_id_;
+  ReplicatorCounters counters_;
+};
+
+}  // namespace clustermgr::mgr
