@@ -310,15 +310,16 @@ TEST_F(RpcValidationTest, AnUnknownOperationIsUnimplementedAndChangesNothing) {
   r.setProtocolVersion(7);
   r.setRequestId(3);
   r.initGlobalSet().setExtraVars(R"({"a":1})");
-  // The union discriminant of a member a newer client has (#20, the first free ordinal).
+  // A union discriminant far beyond this build's members: an operation of a much newer client.
   auto offset =
       capnp::Schema::from<net::rpcwire::Request>().getProto().getStruct().getDiscriminantOffset();
   auto data = capnp::toAny(r).getDataSection();
-  data[offset * 2] = 20;
+  data[offset * 2] = 200;
   data[offset * 2 + 1] = 0;
   ExpectRefusedOnTheWire(Bytes(message), RpcCode::kUnimplemented,
-                         "operation #20 is not implemented by this server (client protocol "
-                         "version 7, server 1)");
+                         "operation #200 is not implemented by this server (client protocol "
+                         "version 7, server " +
+                             std::to_string(net::kRpcProtocolVersion) + ")");
 }
 
 TEST_F(RpcValidationTest, AnOversizeRequestIsRefusedAndChangesNothing) {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <fstream>
 #include <iostream>
 #include <set>
 
@@ -13,6 +14,11 @@ namespace clustermgr::test {
 namespace {
 
 using namespace std::chrono_literals;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
 
 constexpr auto kElection = 30s;
 
@@ -89,10 +95,9 @@ TEST_F(SideEffectTokenTest, ExactlyOneHolderAndSideEffectsRunOnItOnce) {
     EXPECT_EQ(done.value().job.status, net::JobStatus::kComplete);
     EXPECT_EQ(done.value().job.epoch, epoch);
     // Exactly one run, stamped with this job and epoch.
-    const auto lines = cluster_->MarkerLines(node);
-    ASSERT_EQ(lines.size(), 1u) << "runs of " << node;
-    EXPECT_EQ(lines[0],
-              "site.yml " + node + " " + job.value().job_id + " " + std::to_string(epoch));
+    EXPECT_EQ(cluster_->CountRuns(node, "site.yml"), 1) << "runs of " << node;
+    EXPECT_EQ(ReadFile(cluster_->marker_dir() + "/" + node + ".jobs"),
+              "site.yml " + job.value().job_id + " " + std::to_string(epoch) + "\n");
   }
   // A forwarded refusal comes back verbatim.
   auto refused = cluster_->rpc((*holder + 1) % 3).Commission({"nope"}, "service-master", "");

@@ -123,7 +123,7 @@ ManagerInstance::~ManagerInstance() { Stop(5s); }
 
 void ManagerInstance::PickPorts() {
   rpc_url_ = "tcp://127.0.0.1:" + std::to_string(FreeLoopbackPort());
-  gossip_url_ = "tcp://127.0.0.1:" + std::to_string(FreeLoopbackPort());
+  gossip_url_ = "tcp://127.0.0.1:" + std::to_string(FreeLoopbackPortPair());
   rpc_ = std::make_unique<net::RpcClient>(rpc_url_);
 }
 

@@ -208,10 +208,14 @@ std::string Process::DescribeStatus(int status) {
   return "status " + std::to_string(status);
 }
 
-int FreeLoopbackPort() {
-  static std::mutex mu;
-  static std::set<int> handed_out;
-  std::lock_guard<std::mutex> lock(mu);
+namespace {
+
+// Ports this process has handed out (both ports of a pair), so two callers never get the same.
+std::mutex g_ports_mu;
+std::set<int> g_ports_handed_out;
+
+// A free loopback TCP port that is free for UDP too (Serf binds both), or 0. `g_ports_mu` held.
+int PickFreePortLocked() {
   for (int attempt = 0; attempt < 100; ++attempt) {
     int t = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
@@ -228,7 +232,41 @@ int FreeLoopbackPort() {
     const bool udp_free = u >= 0 && bind(u, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
     if (u >= 0) close(u);
     close(t);
-    if (udp_free && handed_out.insert(port).second) return port;
+    if (udp_free && !g_ports_handed_out.count(port)) return port;
+  }
+  return 0;
+}
+
+bool TcpPortFree(int port) {
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  close(s);
+  return ok;
+}
+
+}  // namespace
+
+int FreeLoopbackPort() {
+  std::lock_guard<std::mutex> lock(g_ports_mu);
+  const int port = PickFreePortLocked();
+  if (port > 0) g_ports_handed_out.insert(port);
+  return port;
+}
+
+int FreeLoopbackPortPair() {
+  std::lock_guard<std::mutex> lock(g_ports_mu);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int port = PickFreePortLocked();
+    if (port <= 0 || port >= 65535) continue;
+    if (g_ports_handed_out.count(port + 1) || !TcpPortFree(port + 1)) continue;
+    g_ports_handed_out.insert(port);
+    g_ports_handed_out.insert(port + 1);
+    return port;
   }
   return 0;
 }

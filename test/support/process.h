@@ -77,6 +77,9 @@ class Process {
 // and that this process has not handed out before. Another process may still take it before
 // it is used; callers that bind it should retry with a new port when the bind fails.
 int FreeLoopbackPort();
+// A free loopback port P whose neighbour P+1 is free too (clustermgrd binds its gossip port and
+// the next one), or 0. Never hands out a port twice in this process.
+int FreeLoopbackPortPair();
 
 // A fresh directory under $TMPDIR (or /tmp), mode 0700; removed with RemoveTree.
 std::string MakeTempDir(const std::string& prefix);

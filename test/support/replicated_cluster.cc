@@ -19,37 +19,6 @@ namespace clustermgr::test {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-namespace {
-
-bool PortFree(int port) {
-  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return false;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  const bool ok = bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  close(s);
-  return ok;
-}
-
-}  // namespace
-
-int FreeLoopbackPortPair() {
-  static std::mutex mu;
-  static std::set<int> handed_out;  // both ports of every pair
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    const int port = FreeLoopbackPort();
-    if (port <= 0 || port >= 65535) continue;
-    std::lock_guard lock(mu);
-    if (handed_out.count(port) || handed_out.count(port + 1) || !PortFree(port + 1)) continue;
-    handed_out.insert(port);
-    handed_out.insert(port + 1);
-    return port;
-  }
-  return 0;
-}
-
 ReplicatedCluster::ReplicatedCluster(std::string bin_dir)
     : bin_dir_(std::move(bin_dir)),
       dir_(MakeTempDir("clustermgr-repl")),

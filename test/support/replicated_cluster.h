@@ -103,7 +103,5 @@ class ReplicatedCluster {
   std::vector<std::unique_ptr<Instance>> instances_;
 };
 
-// A free loopback TCP port P such that P+1 was free too when checked (a gossip port pair).
-int FreeLoopbackPortPair();
 
 }  // namespace clustermgr::test
