@@ -138,18 +138,57 @@ TEST_F(SideEffectTokenTest, AnIsolatedHolderDropsTheTokenAndTheMajorityElectsAHi
   auto next = WaitForOneHolder(majority);
   ASSERT_TRUE(next.ok()) << next.status().message();
   const auto elected = std::chrono::steady_clock::now();
-  EXPECT_GT(EpochOf(*next), old_epoch);
+  const uint64_t new_epoch = EpochOf(*next);
+  EXPECT_GT(new_epoch, old_epoch);
   std::cout << "[token-timing] isolation -> new holder: "
             << std::chrono::duration_cast<std::chrono::milliseconds>(elected - cut).count()
             << " ms\n";
+  ASSERT_TRUE(cluster_->rpc(*next).GlobalSet(R"({"written_during_the_cut": true})").ok());
+
+  // Heal: the isolated instance's agent comes back. States converge and epochs only grew: the
+  // old holder does not take the token back.
+  std::string error;
+  ASSERT_TRUE(cluster_->manager(*holder).serf().Restart(&error)) << error;
+  Status converged = Cluster::WaitUntil(
+      "every instance holds the same state",
+      [&](std::string* last) {
+        std::set<uint64_t> digests;
+        *last = "";
+        for (std::size_t i = 0; i < 3; ++i) {
+          auto st = cluster_->rpc(i).Status();
+          if (!st.ok()) return false;
+          digests.insert(st.value().state_digest);
+          *last += std::to_string(st.value().state_digest) + " ";
+        }
+        return digests.size() == 1;
+      },
+      60s, 100ms);
+  ASSERT_TRUE(converged.ok()) << converged.message() << cluster_->Diagnostics();
+  auto globals = cluster_->rpc(*holder).GlobalGet();
+  ASSERT_TRUE(globals.ok());
+  EXPECT_NE(globals.value().find("written_during_the_cut"), std::string::npos);
+  auto healed = WaitForOneHolder({0, 1, 2});
+  ASSERT_TRUE(healed.ok()) << healed.status().message();
+  EXPECT_GE(EpochOf(*healed), new_epoch);
+  auto t2 = cluster_->rpc(*holder).Token();
+  ASSERT_TRUE(t2.ok());
+  EXPECT_GE(t2.value().highest_epoch, new_epoch);
 }
 
-TEST_F(SideEffectTokenTest, AKilledHolderIsReplacedAndCommissionsWorkAgain) {
+TEST_F(SideEffectTokenTest, AKilledHoldersJobIsInterruptedAndTheNewHolderCarriesOn) {
   auto holder = WaitForOneHolder({0, 1, 2});
   ASSERT_TRUE(holder.ok()) << holder.status().message();
   const uint64_t old_epoch = EpochOf(*holder);
-  auto m = cluster_->AddMachine("fo", "1", "", (*holder + 1) % 3);
-  ASSERT_TRUE(m.ok()) << m.status().message();
+  for (const char* serial : {"1", "2"}) {
+    auto m = cluster_->AddMachine("fo", serial);
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    ASSERT_TRUE(cluster_->WaitForNode((*m)->name(), NodeIs::Discovered(), 30s, *holder).ok());
+  }
+  // A job that is still running when its holder dies.
+  auto slow = cluster_->rpc(*holder).Commission({"fo-1"}, "service-master", R"({"slow": 120})");
+  ASSERT_TRUE(slow.ok()) << slow.error().message;
+  ASSERT_TRUE(cluster_->WaitForLogLine(slow.value().job_id, "TASK [slow]", 60s, *holder).ok())
+      << cluster_->Diagnostics();
 
   cluster_->manager(*holder).Kill();
   cluster_->manager(*holder).serf().Kill();
@@ -159,21 +198,39 @@ TEST_F(SideEffectTokenTest, AKilledHolderIsReplacedAndCommissionsWorkAgain) {
   auto next = WaitForOneHolder(rest);
   ASSERT_TRUE(next.ok()) << next.status().message();
   const auto elected = std::chrono::steady_clock::now();
-  EXPECT_GT(EpochOf(*next), old_epoch);
+  const uint64_t new_epoch = EpochOf(*next);
+  EXPECT_GT(new_epoch, old_epoch);
   std::cout << "[token-timing] holder killed -> new holder acting: "
             << std::chrono::duration_cast<std::chrono::milliseconds>(elected - killed).count()
             << " ms\n";
 
-  // The new holder applied what Serf shows, so the machine can be commissioned through the
-  // other survivor.
-  ASSERT_TRUE(cluster_->WaitForNode("fo-1", NodeIs::Discovered(), 30s, *next).ok());
+  // The new holder saw the job by replication and interrupted it, at its own epoch, and the node
+  // is back to a safe status on every survivor.
+  for (std::size_t i : rest) {
+    Status interrupted = Cluster::WaitUntil(
+        "the dead holder's job is Interrupted at " + cluster_->manager(i).name(),
+        [&](std::string* last) {
+          auto j = cluster_->rpc(i).JobGet(slow.value().job_id);
+          if (!j.ok()) return false;
+          *last = std::string(net::ToString(j.value().job.status));
+          return j.value().job.status == net::JobStatus::kInterrupted;
+        },
+        30s);
+    ASSERT_TRUE(interrupted.ok()) << interrupted.message() << cluster_->Diagnostics();
+    auto node =
+        cluster_->WaitForNode("fo-1", NodeIs::Status(net::NodeStatus::kUnallocated), 30s, i);
+    ASSERT_TRUE(node.ok()) << node.status().message();
+  }
+  // A new commission, sent to the survivor that does not hold the token, runs on the holder.
   const std::size_t other = *rest.begin() == *next ? *rest.rbegin() : *rest.begin();
-  auto job = cluster_->rpc(other).Commission({"fo-1"}, "service-master", "");
+  auto job = cluster_->rpc(other).Commission({"fo-2"}, "service-master", "");
   ASSERT_TRUE(job.ok()) << job.error().message;
   auto done = cluster_->WaitForJobEnd(job.value().job_id, 120s, *next);
   ASSERT_TRUE(done.ok()) << done.status().message();
   EXPECT_EQ(done.value().job.status, net::JobStatus::kComplete);
-  EXPECT_EQ(done.value().job.epoch, EpochOf(*next));
+  EXPECT_EQ(done.value().job.epoch, new_epoch);
+  EXPECT_EQ(ReadFile(cluster_->marker_dir() + "/fo-2.jobs"),
+            "site.yml " + job.value().job_id + " " + std::to_string(new_epoch) + "\n");
 }
 
 }  // namespace
