@@ -310,9 +310,10 @@ void Daemon::DoReload() {
     CM_LOG(kInfo) << "SIGHUP: no --config file to re-read";
     return;
   }
-  std::string file = "--config=" + options_.config_file;
-  const char* argv[] = {"clustermgrd", file.c_str()};
-  ParsedOptions parsed = ParseDaemonOptions(2, argv);
+  // The same command line again: it still wins over the file, whose other keys may have changed.
+  std::vector<const char*> argv;
+  for (const std::string& arg : options_.argv) argv.push_back(arg.c_str());
+  ParsedOptions parsed = ParseDaemonOptions(static_cast<int>(argv.size()), argv.data());
   if (parsed.exit_now) {
     CM_LOG(kError) << "SIGHUP: config not reloaded: " << parsed.text;
     return;

@@ -120,6 +120,7 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
     out.text = std::string("clustermgrd: ") + e.what() + " (see --help)\n";
     return out;
   }
+  o.argv.assign(argv, argv + argc);
   if (o.name.empty()) o.name = HostName();
   o.host_groups = SplitCommas(host_groups);
   if (Status s = ValidateDaemonOptions(o); !s.ok()) {

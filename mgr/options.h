@@ -30,6 +30,7 @@ struct DaemonOptions {
   std::vector<std::string> host_groups = {"service-master", "service-worker"};
   std::string log_level = "info";
   std::string config_file;
+  std::vector<std::string> argv;    // the command line these options came from (for SIGHUP)
   bool sync = true;                 // sync every acknowledged write to disk
   bool restore_from_peers = false;  // discard the local store and resync from peers
   int ack_replicas = 0;             // wait for N peers to persist a write before replying
