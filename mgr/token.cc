@@ -38,6 +38,13 @@ TokenElection::Actions TokenElection::Drop(std::string reason) {
 }
 
 TokenElection::Actions TokenElection::Tick(uint64_t now_ms, uint64_t highest_epoch) {
+  // The first look is the baseline; a later rise means a claim is on its way.
+  if (!highest_seen_) {
+    highest_seen_ = highest_epoch;
+  } else if (highest_epoch > *highest_seen_) {
+    highest_seen_ = highest_epoch;
+    highest_changed_ms_ = now_ms;
+  }
   const bool has_quorum = visible() >= quorum();
   const auto best = BestOtherClaim();
   const bool outranked = best && *best > std::pair<uint64_t, std::string>{epoch_, config_.self};
@@ -60,7 +67,11 @@ TokenElection::Actions TokenElection::Tick(uint64_t now_ms, uint64_t highest_epo
     return {};
   }
 
-  // Idle: claim once eligible (quorum, no claim visible) for rank * settle.
+  // Idle: claim once eligible (quorum, no claim visible, no fresh epoch) for rank * settle.
+  if (highest_changed_ms_ && now_ms < *highest_changed_ms_ + 2 * Settle()) {
+    eligible_since_ms_.reset();
+    return {};
+  }
   if (!has_quorum || best) {
     eligible_since_ms_.reset();
     return {};

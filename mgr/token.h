@@ -12,7 +12,9 @@
 //   * Settle and preference: a claim is announced in the tag (`epoch=<E>`) and becomes a hold
 //     only after a settle period in which no higher (epoch, name) claim was seen. To avoid
 //     duelling claims, an eligible instance waits rank * settle before claiming, where rank is
-//     the number of alive managers with a lower name: the lowest name claims first.
+//     the number of alive managers with a lower name: the lowest name claims first. A rise of
+//     the replicated epoch register (a claim whose tag has not arrived yet) also holds claims
+//     back for 2 × settle.
 // A holder (or claimant) drops at once when it loses quorum or sees an alive member with a
 // higher (epoch, name); the daemon then cancels its running job and starts no new side effect.
 //
@@ -92,6 +94,10 @@ class TokenElection {
   uint64_t epoch_ = 0;  // claimed or held epoch
   uint64_t claim_started_ms_ = 0;
   std::optional<uint64_t> eligible_since_ms_;
+  // The replicated epoch register travels by gossip, faster than Serf tags: when it rises,
+  // someone has just claimed, and its tag will follow. Idle instances wait 2 × settle after.
+  std::optional<uint64_t> highest_seen_;
+  std::optional<uint64_t> highest_changed_ms_;
 };
 
 }  // namespace clustermgr::mgr

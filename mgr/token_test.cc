@@ -90,5 +90,17 @@ TEST(TokenElectionTest, AFailedHoldersStaleTagIsIgnoredAndTheNextEpochIsHigher) 
   EXPECT_EQ(*act.publish_epoch, 10u);  // above the dead holder's tag, not just the register
 }
 
+TEST(TokenElectionTest, AFreshEpochInTheReplicatedStateHoldsClaimsBack) {
+  // b's claim reached c by gossip (the epoch register) before b's Serf tag did.
+  TokenElection c = Make("c", 3);
+  c.SetManagers({{"b", {true, 0, ""}}, {"a", {false, 0, ""}}});
+  EXPECT_FALSE(c.Tick(0, 4).publish_epoch);     // rank 1: waits
+  EXPECT_FALSE(c.Tick(500, 5).publish_epoch);   // the register rose: someone claims
+  EXPECT_FALSE(c.Tick(2400, 5).publish_epoch);  // still within 2 x settle of the rise
+  c.SetManagers({{"b", {true, 5, ""}}, {"a", {false, 0, ""}}});  // the tag arrives
+  EXPECT_FALSE(c.Tick(2600, 5).publish_epoch);
+  EXPECT_EQ(c.Status().holder, "b");
+}
+
 }  // namespace
 }  // namespace clustermgr::mgr

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The demo cluster: Serf agents standing in for machines, clustermgrd beside its own Serf agent,
-# and a sample playbook run with a local connection. It commissions a node end to end, then
-# leaves everything running for you to try the CLI; Ctrl-C stops it all.
+# The demo cluster: three clustermgrd instances, each beside its own Serf agent, Serf agents
+# standing in for machines, and a sample playbook run with a local connection. It shows the
+# replicated state and the side-effect token, commissions a node, kills the token holder's host,
+# shows the takeover and that the state survived, then leaves the cluster running for you to try
+# the CLI; Ctrl-C stops it all.
 #
 # Usage: scripts/demo.sh [--no-build] [--no-wait]
 #   --no-wait: stop everything after the walk-through instead of waiting for Ctrl-C.
@@ -40,74 +42,107 @@ trap cleanup EXIT INT TERM
 
 # Ports from a range unlikely to be taken; override with DEMO_PORT_BASE.
 base=${DEMO_PORT_BASE:-17900}
-mgr_serf_bind=127.0.0.1:$((base + 1))
-mgr_serf_rpc=127.0.0.1:$((base + 2))
-export CLUSTERMGR_URL=tcp://127.0.0.1:$((base + 3))
-gossip=tcp://127.0.0.1:$((base + 4))
+names=(mgr-1 mgr-2 mgr-3)
+serf_bind() { echo "127.0.0.1:$((base + 1 + $1))"; }
+serf_rpc() { echo "127.0.0.1:$((base + 11 + $1))"; }
+rpc_url() { echo "tcp://127.0.0.1:$((base + 21 + $1))"; }
+gossip_url() { echo "tcp://127.0.0.1:$((base + 31 + 2 * $1))"; }  # and the next port
+export CLUSTERMGR_URL=$(rpc_url 0)
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+cm() { echo "\$ clustermgr $*"; "$bin/clustermgr" "$@"; }
+wait_for() {  # wait_for SECONDS COMMAND...: until the command succeeds
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || { echo "demo: gave up waiting for: $*" >&2; return 1; }
+    sleep 0.2
+  done
+}
 
-say "starting the manager's Serf agent ($mgr_serf_bind)"
-serf agent -profile=local -node=manager-1 -bind="$mgr_serf_bind" -rpc-addr="$mgr_serf_rpc" \
-  -tag role=clustermgr >"$work/serf-manager.log" 2>&1 &
-pids+=($!)
+declare -A serf_pid daemon_pid
+start_daemon() {  # start_daemon INDEX
+  local i=$1 peers=()
+  for j in 0 1 2; do ((j == i)) || peers+=(--peer "$(gossip_url "$j")"); done
+  "$bin/clustermgrd" --name "${names[$i]}" --data-dir "$work/${names[$i]}" \
+    --rpc-bind "$(rpc_url "$i")" --gossip-bind "$(gossip_url "$i")" "${peers[@]}" \
+    --serf-rpc "$(serf_rpc "$i")" --expect 3 --token-settle-ms 1000 \
+    --playbook-dir "$root/demo/playbooks" \
+    --extra-vars "{\"ansible_connection\":\"local\",\"marker_dir\":\"$work/markers\"}" \
+    >>"$work/${names[$i]}.log" 2>&1 &
+  daemon_pid[$i]=$!
+  pids+=($!)
+}
+holder() { "$bin/clustermgr" --json token 2>/dev/null |
+  python3 -c 'import json,sys; print(json.load(sys.stdin).get("holder",""))'; }
+has_holder() { [[ -n "$(holder)" ]]; }
 
-say "starting two Serf agents standing in for machines (127.0.0.2, 127.0.0.3)"
-for i in 1 2; do
-  serf agent -profile=local -node="machine-$i" -bind="127.0.0.$((i + 1)):$((base + 10 + i))" \
-    -rpc-addr="127.0.0.1:$((base + 20 + i))" -join="$mgr_serf_bind" \
-    -tag NodeLabel=demo-node -tag NodeSerial="$i" -tag NodeAddr="127.0.0.$((i + 1))" \
-    >"$work/serf-machine-$i.log" 2>&1 &
+say "starting three manager hosts: a Serf agent and clustermgrd each (--expect 3)"
+for i in 0 1 2; do
+  join=(); ((i == 0)) || join=(-join="$(serf_bind 0)")
+  serf agent -profile=local -node="${names[$i]}" -bind="$(serf_bind "$i")" \
+    -rpc-addr="$(serf_rpc "$i")" "${join[@]}" >"$work/serf-${names[$i]}.log" 2>&1 &
+  serf_pid[$i]=$!
+  pids+=($!)
+  ((i == 0)) && sleep 0.5  # the first agent must listen before the others join it
+done
+mkdir -p "$work/markers"
+for i in 0 1 2; do start_daemon "$i"; done
+
+say "two Serf agents stand in for machines (127.0.0.2, 127.0.0.3)"
+for m in 1 2; do
+  serf agent -profile=local -node="machine-$m" -bind="127.0.0.$((m + 1)):$((base + 60 + m))" \
+    -rpc-addr="127.0.0.1:$((base + 70 + m))" -join="$(serf_bind 0)" \
+    -tag NodeLabel=demo-node -tag NodeSerial="$m" -tag NodeAddr="127.0.0.$((m + 1))" \
+    >"$work/serf-machine-$m.log" 2>&1 &
   pids+=($!)
 done
 
-say "starting clustermgrd (data in $work/data, playbooks in demo/playbooks)"
-mkdir -p "$work/markers"
-"$bin/clustermgrd" --name manager-1 --data-dir "$work/data" --rpc-bind "$CLUSTERMGR_URL" \
-  --gossip-bind "$gossip" --serf-rpc "$mgr_serf_rpc" --playbook-dir "$root/demo/playbooks" \
-  --extra-vars "{\"ansible_connection\":\"local\",\"marker_dir\":\"$work/markers\"}" \
-  >"$work/clustermgrd.log" 2>&1 &
-pids+=($!)
-
-cm() { echo "\$ clustermgr $*"; "$bin/clustermgr" "$@"; }
-
-for _ in $(seq 1 100); do
-  if "$bin/clustermgr" node get demo-node-2 >/dev/null 2>&1 &&
-     "$bin/clustermgr" node get demo-node-1 >/dev/null 2>&1; then break; fi
-  sleep 0.2
-done
-
-say "the machines were discovered through Serf"
+wait_for 60 has_holder
+wait_for 60 "$bin/clustermgr" node get demo-node-1
+wait_for 60 "$bin/clustermgr" node get demo-node-2
+say "one instance holds the side-effect token; every instance holds the whole state"
+cm token
+cm members
 cm nodes get
 
-say "commissioning demo-node-1 as a master with the sample playbook"
-cm global set -e '{"demo_greeting":"hello from clustermgr"}'
+say "a write at mgr-2 is visible at mgr-3"
+cm -u "$(rpc_url 1)" global set -e '{"demo_greeting":"hello from clustermgr"}'
+wait_for 10 bash -c "\"$bin/clustermgr\" -u $(rpc_url 2) global get | grep -q demo_greeting"
+cm -u "$(rpc_url 2)" global get
+
+say "commissioning demo-node-1 through mgr-1: it runs once, on the token holder"
 cm node commission demo-node-1 -g service-master -e '{"site":"demo"}'
 cm job get active -f || true
-
-say "the result"
 cm node get demo-node-1
-echo "playbook markers:"; cat "$work/markers"/*.log 2>/dev/null || true
+echo "playbook runs:"; cat "$work/markers"/*.log 2>/dev/null || true
 
-say "the state survives a restart of clustermgrd"
-kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
-"$bin/clustermgrd" --name manager-1 --data-dir "$work/data" --rpc-bind "$CLUSTERMGR_URL" \
-  --gossip-bind "$gossip" --serf-rpc "$mgr_serf_rpc" --playbook-dir "$root/demo/playbooks" \
-  --extra-vars "{\"ansible_connection\":\"local\",\"marker_dir\":\"$work/markers\"}" \
-  >>"$work/clustermgrd.log" 2>&1 &
-pids[-1]=$!
-for _ in $(seq 1 50); do "$bin/clustermgr" status >/dev/null 2>&1 && break; sleep 0.2; done
+old=$(holder)
+idx=0; for i in 0 1 2; do [[ ${names[$i]} == "$old" ]] && idx=$i; done
+say "the token holder's host dies ($old: clustermgrd and its Serf agent, SIGKILL)"
+kill -9 "${daemon_pid[$idx]}" "${serf_pid[$idx]}" 2>/dev/null || true
+survivor=$(( (idx + 1) % 3 ))
+export CLUSTERMGR_URL=$(rpc_url "$survivor")
+started=$SECONDS
+new_holder() { local h; h=$(holder); [[ -n "$h" && "$h" != "$old" ]]; }
+wait_for 60 new_holder
+echo "a new holder took over after about $((SECONDS - started)) s (Serf failure detection + settle)"
+cm token
+
+say "the state survived, and side effects work again (through $(basename "$CLUSTERMGR_URL"))"
 cm global get
+cm node commission demo-node-2 -g service-worker
+cm job get active -f || true
+cm nodes get
 cm jobs list
 
 if ((wait_for_ctrl_c)); then
   say "the cluster keeps running; try, in another shell:"
   cat <<HINT
   export CLUSTERMGR_URL=$CLUSTERMGR_URL
-  $bin/clustermgr nodes get
-  $bin/clustermgr node commission demo-node-2 -g service-worker
+  $bin/clustermgr members
+  $bin/clustermgr node decommission demo-node-2
   $bin/clustermgr job get last
-  $bin/state-inspect dump $work/data
+  $bin/state-inspect diff --url $(rpc_url $(( (idx + 1) % 3 ))) --url $(rpc_url $(( (idx + 2) % 3 )))
 Logs are in $work. Press Ctrl-C to stop everything.
 HINT
   while true; do sleep 3600; done

@@ -148,7 +148,10 @@ TEST_F(SideEffectTokenTest, AnIsolatedHolderDropsTheTokenAndTheMajorityElectsAHi
   // Heal: the isolated instance's agent comes back. States converge and epochs only grew: the
   // old holder does not take the token back.
   std::string error;
-  ASSERT_TRUE(cluster_->manager(*holder).serf().Restart(&error)) << error;
+  // Rejoin through a majority agent: the first manager's agent joined nobody when it started.
+  ASSERT_TRUE(cluster_->manager(*holder).serf().Restart(
+      &error, std::vector<std::string>{cluster_->manager(*next).serf().bind_address()}))
+      << error;
   Status converged = Cluster::WaitUntil(
       "every instance holds the same state",
       [&](std::string* last) {
