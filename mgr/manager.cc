@@ -175,7 +175,7 @@ const JobRecord* Manager::ActiveJob() const {
 R Manager::JobGet(const net::JobGetRequest& req) const {
   const ClusterState& state = replica_->state();
   if (req.label.empty()) {
-    return Invalid("Invalid or empty job label specified: \"" + req.label + "\"");
+    return Invalid("Invalid or empty job label specified: " + QuoteForMessage(req.label));
   }
   const JobRecord* job = nullptr;
   if (req.label == "active") {
@@ -192,7 +192,8 @@ R Manager::JobGet(const net::JobGetRequest& req) const {
     job = state.Job(req.label);
   }
   if (!job) {
-    return R::Error(net::RpcCode::kNotFound, "info for \"" + req.label + "\" job doesn't exist");
+    return R::Error(net::RpcCode::kNotFound,
+                    "info for " + QuoteForMessage(req.label) + " job doesn't exist");
   }
   net::JobDetail detail;
   detail.job = ToJobInfo(*job);
@@ -217,7 +218,8 @@ std::optional<R> Manager::JobLogFollow(const net::JobLogFollowRequest& req, cons
                                        uint64_t now_ms) {
   const JobRecord* job = replica_->state().Job(req.job_id);
   if (!job) {
-    return R::Error(net::RpcCode::kNotFound, "info for \"" + req.job_id + "\" job doesn't exist");
+    return R::Error(net::RpcCode::kNotFound,
+                    "info for " + QuoteForMessage(req.job_id) + " job doesn't exist");
   }
   if (job->log_lines <= req.from_line && IsActive(*job) && req.wait_ms > 0) {
     const uint32_t wait = std::min(req.wait_ms, kMaxFollowWaitMs);
@@ -601,15 +603,17 @@ R Manager::JobCancel(const net::JobCancelRequest& req) {
     id = active->id;
   }
   const JobRecord* job = replica_->state().Job(id);
-  if (!job) return R::Error(net::RpcCode::kNotFound, "info for \"" + id + "\" job doesn't exist");
+  if (!job)
+    return R::Error(net::RpcCode::kNotFound,
+                    "info for " + QuoteForMessage(id) + " job doesn't exist");
   if (!IsActive(*job)) {
-    return R::Error(
-        net::RpcCode::kFailedPrecondition,
-        "job \"" + id + "\" is not active: " + std::string(crdt::ToString(job->status)));
+    return R::Error(net::RpcCode::kFailedPrecondition,
+                    "job " + QuoteForMessage(id) +
+                        " is not active: " + std::string(crdt::ToString(job->status)));
   }
   if (!executor_->Cancel(id)) {
     return R::Error(net::RpcCode::kFailedPrecondition,
-                    "job \"" + id + "\" is not running on this instance");
+                    "job " + QuoteForMessage(id) + " is not running on this instance");
   }
   return R::Ok(net::JobCancelled{id});
 }

@@ -199,6 +199,17 @@ TEST_F(ManagerValidationTest, DiscoverAddressesAreQuotedWhenRefused) {
 // ---- config set: playbook confinement and limits
 // -------------------------------------------------
 
+TEST_F(ManagerValidationTest, JobLabelsAreQuotedOnOneLineWhenRefused) {
+  ExpectRefused(net::JobGetRequest{"no-such-job"}, RpcCode::kNotFound,
+                "info for \"no-such-job\" job doesn't exist");  // the predecessor's text
+  ExpectRefused(net::JobGetRequest{"a\nb"}, RpcCode::kNotFound,
+                "info for \"a\\nb\" job doesn't exist");
+  ExpectRefused(net::JobCancelRequest{"x\"y"}, RpcCode::kNotFound,
+                "info for \"x\\\"y\" job doesn't exist");
+  ExpectRefused(net::JobLogFollowRequest{"\t", 0, 0}, RpcCode::kNotFound,
+                "info for \"\\t\" job doesn't exist");
+}
+
 TEST_F(ManagerValidationTest, ConfigSetConfinesPlaybooksToThePlaybookDir) {
   for (const std::string path :
        {"../../etc/passwd", "/etc/passwd", "a/../../b", "..", "site.yml\n"}) {
