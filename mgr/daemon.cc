@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <set>
 #include <vector>
 
@@ -75,6 +76,9 @@ Status Daemon::Start() {
                                &physical_);
   if (!replica.ok()) return replica.status();
   replica_ = std::move(replica).value();
+  // Run dirs a killed predecessor left behind (they hold merged extra-vars): nothing uses them.
+  std::error_code ignored;
+  std::filesystem::remove_all(RunsDir(options_), ignored);
 
   net::RpcServer::Options rpc_options;
   rpc_options.instance_name = options_.name;

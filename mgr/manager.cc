@@ -1,7 +1,10 @@
 #include "mgr/manager.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 
 #include "mgr/extra_vars.h"
 #include "mgr/log.h"
@@ -73,6 +76,14 @@ const char* KindName(int kind) {
 }
 
 }  // namespace
+
+std::string RunsDir(const DaemonOptions& options) {
+  // Absolute: ansible-playbook runs in the playbook dir, so a relative --data-dir would not
+  // lead it to its inventory.
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::absolute(options.data_dir, ec);
+  return (ec ? std::filesystem::path(options.data_dir) : dir).string() + "/runs";
+}
 
 Manager::Manager(const DaemonOptions* options, Replica* replica, JobExecutor* executor,
                  TokenFn token, Reply reply)
@@ -447,6 +458,10 @@ PlaybookSpec Manager::Spec(const std::string& playbook, std::vector<InventoryHos
   spec.extra_vars = std::move(vars);
   spec.user = config.user;
   spec.private_key = config.private_key;
+  // Each run's private dir (inventory, merged extra-vars) lives in the data dir, not in /tmp, so
+  // that the runs a killed daemon leaves behind are removed when it starts again.
+  spec.temp_parent = RunsDir(*options_);
+  ::mkdir(spec.temp_parent.c_str(), 0700);  // EEXIST is fine; a failure shows in the run
   return spec;
 }
 

@@ -43,6 +43,9 @@ struct ReplicationView {
   std::function<void(net::StatusInfo*)> fill_status;      // peers, applied vector, digest, ...
 };
 
+// Where playbook runs keep their private dirs: <data-dir>/runs (cleared at daemon start).
+std::string RunsDir(const DaemonOptions& options);
+
 class Manager {
  public:
   using Reply = std::function<void(const net::ReplyTo&, net::RpcReply)>;
