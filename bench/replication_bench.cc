@@ -101,10 +101,10 @@ class Daemon {
     url_ = "tcp://127.0.0.1:" + std::to_string(port);
     gossip_ = "tcp://127.0.0.1:" + std::to_string(port + 1);
     data_ = dir + "/" + name;
-    std::vector<std::string> args = {bin + "/clustermgrd",       "--name=" + name,
-                                     "--data-dir=" + data_,      "--rpc-bind=" + url_,
-                                     "--gossip-bind=" + gossip_, "--serf-rpc=127.0.0.1:1",
-                                     "--log-level=warn"};
+    std::vector<std::string> args = {bin + "/clustermgrd",     "--name=" + name,
+                                     "--data-dir=" + data_,    "--insecure",
+                                     "--rpc-bind=" + url_,     "--gossip-bind=" + gossip_,
+                                     "--serf-rpc=127.0.0.1:1", "--log-level=warn"};
     args.insert(args.end(), extra.begin(), extra.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());

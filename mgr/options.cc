@@ -52,6 +52,8 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
     ("peer", po::value(&o.peers)->composing(), "another instance's gossip endpoint (repeatable)")
     ("serf-rpc", po::value(&o.serf_rpc)->default_value(o.serf_rpc), "Serf agent RPC address")
     ("serf-auth-key", po::value(&o.serf_auth_key), "Serf RPC auth key")
+    ("insecure", po::bool_switch(&o.insecure),
+       "plain TCP on RPC and gossip, no CURVE authentication or encryption")
     ("expect", po::value(&o.expect)->default_value(o.expect),
        "number of manager instances the cluster is meant to have (quorum = expect/2+1)")
     ("playbook-dir", po::value(&o.playbook_dir), "directory holding the playbooks")

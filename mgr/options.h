@@ -19,6 +19,7 @@ struct DaemonOptions {
   std::vector<std::string> peers;
   std::string serf_rpc = "127.0.0.1:7373";
   std::string serf_auth_key;
+  bool insecure = false;  // plain TCP, no CURVE: only when asked for explicitly (SPEC 9)
   int expect = 1;
   std::string playbook_dir;
   std::string configure_playbook = "site.yml";

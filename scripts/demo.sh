@@ -65,7 +65,7 @@ start_daemon() {  # start_daemon INDEX
   for j in 0 1 2; do ((j == i)) || peers+=(--peer "$(gossip_url "$j")"); done
   "$bin/clustermgrd" --name "${names[$i]}" --data-dir "$work/${names[$i]}" \
     --rpc-bind "$(rpc_url "$i")" --gossip-bind "$(gossip_url "$i")" "${peers[@]}" \
-    --serf-rpc "$(serf_rpc "$i")" --expect 3 --token-settle-ms 1000 \
+    --serf-rpc "$(serf_rpc "$i")" --expect 3 --token-settle-ms 1000 --insecure \
     --playbook-dir "$root/demo/playbooks" \
     --extra-vars "{\"ansible_connection\":\"local\",\"marker_dir\":\"$work/markers\"}" \
     >>"$work/${names[$i]}.log" 2>&1 &

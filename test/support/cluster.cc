@@ -128,11 +128,14 @@ void ManagerInstance::PickPorts() {
 }
 
 std::vector<std::string> ManagerInstance::CommandLine() const {
-  std::vector<std::string> argv = {
-      BinDir() + "/clustermgrd",      "--name=" + name_,
-      "--data-dir=" + data_dir_,      "--rpc-bind=" + rpc_url_,
-      "--gossip-bind=" + gossip_url_, "--serf-rpc=" + serf_->rpc_address(),
-      "--log-level=" + log_level_};
+  std::vector<std::string> argv = {BinDir() + "/clustermgrd",
+                                   "--name=" + name_,
+                                   "--data-dir=" + data_dir_,
+                                   "--rpc-bind=" + rpc_url_,
+                                   "--insecure",
+                                   "--gossip-bind=" + gossip_url_,
+                                   "--serf-rpc=" + serf_->rpc_address(),
+                                   "--log-level=" + log_level_};
   argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
   return argv;
 }

@@ -63,6 +63,7 @@ bool ReplicatedCluster::Instance::Start(std::string* error,
   p.program = program_;
   p.args = {"--name=" + name(),
             "--data-dir=" + data_dir_,
+            "--insecure",
             "--rpc-bind=" + rpc_url_,
             "--gossip-bind=" + gossip_,
             "--serf-rpc=" + (options_.serf_rpc.empty() ? "127.0.0.1:1" : options_.serf_rpc),
