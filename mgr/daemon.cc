@@ -206,10 +206,41 @@ Status Daemon::StartReplication() {
   return Status::Ok();
 }
 
-void Daemon::ElectionTick(uint64_t now_ms) {
+std::map<std::string, ManagerSighting> Daemon::CountableManagers(uint64_t now_ms) {
   // Without a connection to our own Serf agent we cannot see anyone: count nobody.
-  election_.SetManagers(serf_connected_ ? managers_seen_
-                                        : std::map<std::string, ManagerSighting>{});
+  if (!serf_connected_) return {};
+  // Serf's "alive" is the agent's, not the daemon's: a crashed or hung clustermgrd beside a live
+  // agent keeps its tags. Count a manager only while replication hears from it too (every
+  // anti-entropy round answers), so its token moves on without waiting for a restart.
+  const std::map<std::string, uint64_t> heard = replicator_->LastContactByName();
+  std::map<std::string, ManagerSighting> out = managers_seen_;
+  std::set<std::string> silent;
+  for (auto& [name, m] : out) {
+    if (!m.alive) continue;
+    auto it = heard.find(name);
+    if (it != heard.end() && now_ms - std::min(now_ms, it->second) <= options_.token_contact_ms) {
+      continue;
+    }
+    m.alive = false;
+    silent.insert(name);
+  }
+  for (const std::string& name : silent) {
+    if (!silent_managers_.count(name)) {
+      CM_LOG(kInfo) << "token: manager " << name << " is alive in Serf but replication has not "
+                    << "heard from it for " << options_.token_contact_ms << " ms: not counted";
+    }
+  }
+  for (const std::string& name : silent_managers_) {
+    if (!silent.count(name) && out.count(name) && out.at(name).alive) {
+      CM_LOG(kInfo) << "token: manager " << name << " is heard from again: counted";
+    }
+  }
+  silent_managers_ = std::move(silent);
+  return out;
+}
+
+void Daemon::ElectionTick(uint64_t now_ms) {
+  election_.SetManagers(CountableManagers(now_ms));
   const TokenElection::Actions act = election_.Tick(now_ms, replica_->state().token_epoch.value());
   if (!act.reason.empty()) CM_LOG(kInfo) << "token: " << act.reason;
   if (act.record_epoch) {

@@ -56,6 +56,8 @@ class Daemon {
   static constexpr const char* kTagGossip = "gossip";  // the gossip (PUB) endpoint
 
   TokenStatus CurrentToken() const { return election_.Status(); }
+  // The other managers the token may count: Serf says alive and replication hears from them.
+  std::map<std::string, ManagerSighting> CountableManagers(uint64_t now_ms);
   // Runs the election and carries out what it decides.
   void ElectionTick(uint64_t now_ms);
   // A side-effecting request at a non-holder goes to the holder; true when it was forwarded.
@@ -91,6 +93,8 @@ class Daemon {
   std::map<std::string, NodeObservation> nodes_seen_;
   std::map<std::string, ManagerSighting> managers_seen_;
   std::atomic<bool> serf_connected_{false};
+  // Managers Serf calls alive that replication has not heard from lately (logged on change).
+  std::set<std::string> silent_managers_;
   uint64_t next_orphan_check_ms_ = 0;
   std::string rpc_endpoint_;
   uint64_t started_ms_ = 0;

@@ -87,6 +87,8 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
   hidden.add_options()
     ("anti-entropy-ms", po::value(&o.anti_entropy_ms)->default_value(o.anti_entropy_ms),
        "period of anti-entropy rounds")
+    ("token-contact-ms", po::value(&o.token_contact_ms)->default_value(o.token_contact_ms),
+       "another manager counts for the token only if heard from by replication within this")
     ("delta-log-limit", po::value(&o.delta_log_limit)->default_value(o.delta_log_limit),
        "recent deltas kept per origin for anti-entropy")
     ("test-drop-gossip", po::value(&o.test_drop_gossip)->default_value(o.test_drop_gossip),
@@ -146,6 +148,9 @@ Status ValidateDaemonOptions(const DaemonOptions& o) {
   if (o.expect < 1) return bad("--expect must be at least 1");
   if (o.ack_replicas < 0) return bad("--ack-replicas must not be negative");
   if (o.anti_entropy_ms < 10) return bad("--anti-entropy-ms must be at least 10");
+  if (o.token_contact_ms < 2 * o.anti_entropy_ms) {
+    return bad("--token-contact-ms must be at least twice --anti-entropy-ms");
+  }
   if (o.delta_log_limit < 1) return bad("--delta-log-limit must be at least 1");
   if (!(o.test_drop_gossip >= 0 && o.test_drop_gossip < 1)) {
     return bad("--test-drop-gossip must be a share from 0 to below 1");

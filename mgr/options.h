@@ -42,6 +42,9 @@ struct DaemonOptions {
   double test_drop_gossip = 0;        // TEST ONLY: share of received gossip messages dropped
   uint64_t max_clock_offset_ms = 500;
   uint64_t token_settle_ms = 2000;  // a token claim holds after this long without a rival
+  // The token counts another manager alive only if replication heard from it within this long
+  // (besides Serf calling it alive): a dead or hung daemon beside a live Serf agent loses it.
+  uint64_t token_contact_ms = 5000;
 };
 
 // The outcome of parsing: run with `options`, or exit at once with `exit_code` after printing

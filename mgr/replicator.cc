@@ -762,6 +762,16 @@ std::vector<net::MemberInfo> Replicator::Members(uint64_t now_ms) const {
   return out;
 }
 
+std::map<std::string, uint64_t> Replicator::LastContactByName() const {
+  std::map<std::string, uint64_t> out;
+  for (const auto& [endpoint, p] : peers_) {
+    if (p->name.empty() || p->last_contact_ms == 0) continue;
+    uint64_t& last = out[p->name];
+    last = std::max(last, p->last_contact_ms);
+  }
+  return out;
+}
+
 std::vector<net::PeerStatus> Replicator::Peers(uint64_t now_ms) const {
   std::vector<net::PeerStatus> out;
   for (const auto& [endpoint, p] : peers_) {

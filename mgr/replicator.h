@@ -133,6 +133,9 @@ class Replicator {
   // For `clustermgr members` (this instance first) and `status`.
   std::vector<net::MemberInfo> Members(uint64_t now_ms) const;
   std::vector<net::PeerStatus> Peers(uint64_t now_ms) const;
+  // Unix ms of the last message heard from each peer instance, by instance name (the latest over
+  // its endpoints). The token counts a manager alive only while it is heard from (mgr/token.h).
+  std::map<std::string, uint64_t> LastContactByName() const;
   // Unix ms of the last completed exchange with any peer; 0 = never.
   uint64_t last_anti_entropy_ms() const { return last_anti_entropy_ms_; }
   const ReplicatorCounters& counters() const { return counters_; }

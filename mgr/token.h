@@ -5,6 +5,9 @@
 //   * Quorum: an instance may claim or hold the token only while it sees at least
 //     expect/2+1 managers alive, itself included. Of two sides of a partition at most one has a
 //     quorum, so at most one side has a holder — as far as Serf's view of "alive" is right.
+//     "Alive" (decided by the daemon, see Daemon::CountableManagers) is Serf's view of the
+//     manager's agent AND replication having heard from the daemon within --token-contact-ms:
+//     a crashed or hung daemon beside a live agent stops counting, and its claim with it.
 //   * Fencing epoch: a claim takes epoch = (highest epoch ever seen, in the replicated
 //     max-register or in any tag) + 1. Every job and every write a job makes carries its epoch,
 //     and the LWW order puts the epoch first, so a deposed holder's late writes lose to the new

@@ -236,5 +236,45 @@ TEST_F(SideEffectTokenTest, AKilledHoldersJobIsInterruptedAndTheNewHolderCarries
             "site.yml " + job.value().job_id + " " + std::to_string(new_epoch) + "\n");
 }
 
+// Serf's "alive" is the agent's: a holder whose daemon crashed or hangs while its Serf agent
+// lives keeps its epoch tag. Replication silence must still move the token, and a hung holder
+// that wakes up must find itself deposed, not a second holder.
+TEST_F(SideEffectTokenTest, ADeadOrHungHolderDaemonBesideALiveSerfAgentLosesTheToken) {
+  auto holder = WaitForOneHolder({0, 1, 2});
+  ASSERT_TRUE(holder.ok()) << holder.status().message();
+  const uint64_t first_epoch = EpochOf(*holder);
+  std::set<std::size_t> rest = {0, 1, 2};
+  rest.erase(*holder);
+
+  // Hung: SIGSTOP the holder's clustermgrd; its Serf agent goes on answering for it.
+  const pid_t hung = cluster_->manager(*holder).pid();
+  ASSERT_EQ(::kill(hung, SIGSTOP), 0);
+  auto next = WaitForOneHolder(rest);
+  if (!next.ok()) ::kill(hung, SIGCONT);
+  ASSERT_TRUE(next.ok()) << next.status().message();
+  const uint64_t second_epoch = EpochOf(*next);
+  EXPECT_GT(second_epoch, first_epoch);
+  // Woken up, the old holder sees the higher claim and stands down: one holder for all three.
+  ASSERT_EQ(::kill(hung, SIGCONT), 0);
+  auto after_wake = WaitForOneHolder({0, 1, 2});
+  ASSERT_TRUE(after_wake.ok()) << after_wake.status().message();
+  EXPECT_EQ(*after_wake, *next);
+  EXPECT_EQ(EpochOf(*after_wake), second_epoch);
+
+  // Dead: SIGKILL the new holder's clustermgrd only; the token moves again, to a higher epoch.
+  const std::size_t second = *next;
+  cluster_->manager(second).Kill();
+  std::set<std::size_t> survivors = {0, 1, 2};
+  survivors.erase(second);
+  auto third = WaitForOneHolder(survivors);
+  ASSERT_TRUE(third.ok()) << third.status().message();
+  EXPECT_GT(EpochOf(*third), second_epoch);
+  // Restarted, it comes back as a follower of the current holder.
+  ASSERT_TRUE(cluster_->manager(second).Start().ok());
+  auto last = WaitForOneHolder({0, 1, 2});
+  ASSERT_TRUE(last.ok()) << last.status().message();
+  EXPECT_EQ(*last, *third);
+}
+
 }  // namespace
 }  // namespace clustermgr::test
