@@ -135,6 +135,21 @@ cm job get active -f || true
 cm nodes get
 cm jobs list
 
+say "the dead host comes back: its clustermgrd catches up from its peers"
+serf agent -profile=local -node="${names[$idx]}" -bind="$(serf_bind "$idx")" \
+  -rpc-addr="$(serf_rpc "$idx")" -join="$(serf_bind "$survivor")" \
+  >>"$work/serf-${names[$idx]}.log" 2>&1 &
+serf_pid[$idx]=$!
+pids+=($!)
+start_daemon "$idx"
+digest() { "$bin/clustermgr" -u "$1" --json status 2>/dev/null |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["state_digest"])'; }
+same_state() { [[ "$(digest "$(rpc_url "$idx")")" == "$(digest "$CLUSTERMGR_URL")" ]]; }
+wait_for 60 same_state
+echo "${names[$idx]} state digest: $(digest "$(rpc_url "$idx")"), ${names[$survivor]}: $(digest "$CLUSTERMGR_URL")"
+cm -u "$(rpc_url "$idx")" nodes get
+cm token
+
 if ((wait_for_ctrl_c)); then
   say "the cluster keeps running; try, in another shell:"
   cat <<HINT
