@@ -148,6 +148,9 @@ same_state() { [[ "$(digest "$(rpc_url "$idx")")" == "$(digest "$CLUSTERMGR_URL"
 wait_for 60 same_state
 echo "${names[$idx]} state digest: $(digest "$(rpc_url "$idx")"), ${names[$survivor]}: $(digest "$CLUSTERMGR_URL")"
 cm -u "$(rpc_url "$idx")" nodes get
+all_visible() { "$bin/clustermgr" --json token 2>/dev/null |
+  python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["visible_managers"] != 3)'; }
+wait_for 30 all_visible || true
 cm token
 
 if ((wait_for_ctrl_c)); then
