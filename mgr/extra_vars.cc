@@ -164,4 +164,30 @@ json MergeExtraVars(const json& config, const json& globals, const json& node,
   return merged;
 }
 
+RunVars SplitPerHost(const std::map<std::string, json>& merged_by_host) {
+  RunVars out;
+  if (merged_by_host.empty()) return out;
+  const json& first = merged_by_host.begin()->second;
+  // Candidates for `common`: the first host's keys that every other host has, equal.
+  for (const auto& [key, value] : first.items()) {
+    bool everywhere = true;
+    for (const auto& [host, vars] : merged_by_host) {
+      auto it = vars.find(key);
+      if (it == vars.end() || *it != value) {
+        everywhere = false;
+        break;
+      }
+    }
+    if (everywhere) out.common[key] = value;
+  }
+  for (const auto& [host, vars] : merged_by_host) {
+    json own = json::object();
+    for (const auto& [key, value] : vars.items()) {
+      if (!out.common.contains(key)) own[key] = value;
+    }
+    if (!own.empty()) out.per_host[host] = std::move(own);
+  }
+  return out;
+}
+
 }  // namespace clustermgr::mgr

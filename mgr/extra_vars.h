@@ -13,6 +13,7 @@
 #define CLUSTERMGR_MGR_EXTRA_VARS_H_
 
 #include <cstddef>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -75,6 +76,20 @@ void MergeExtraVarsLayer(nlohmann::json& merged, const nlohmann::json& higher);
 // remembered vars < this request. Each argument is a JSON object (or null, meaning empty).
 nlohmann::json MergeExtraVars(const nlohmann::json& config, const nlohmann::json& globals,
                               const nlohmann::json& node, const nlohmann::json& request);
+
+// The vars of one playbook run over several nodes whose merged vars may differ (each node's
+// remembered vars): `common` holds every key that all hosts have with the same value, and goes to
+// --extra-vars; `per_host` holds, for each host, the keys whose value differs between hosts (or
+// that some hosts lack), and goes to the inventory's host_vars. A key is never in both, so the
+// higher precedence of --extra-vars cannot hide a host's own value.
+struct RunVars {
+  nlohmann::json common = nlohmann::json::object();
+  std::map<std::string, nlohmann::json> per_host;  // host -> object; hosts with nothing omitted
+};
+
+// Splits each host's fully merged vars (objects) into RunVars. With one host (or none), every
+// key is common.
+RunVars SplitPerHost(const std::map<std::string, nlohmann::json>& merged_by_host);
 
 }  // namespace clustermgr::mgr
 

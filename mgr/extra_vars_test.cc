@@ -199,5 +199,39 @@ TEST(MergeExtraVars, OutputIsDeterministic) {
   EXPECT_EQ(da, R"({"a":2,"m":{"b":2,"y":1},"z":1})");
 }
 
+TEST(SplitPerHost, SharedKeysAreCommonDifferingOrMissingKeysArePerHost) {
+  const RunVars v = SplitPerHost({
+      {"n1", json{{"a", 1}, {"b", "red"}, {"c", true}}},
+      {"n2", json{{"a", 1}, {"b", "blue"}}},
+  });
+  EXPECT_EQ(v.common, (json{{"a", 1}}));
+  ASSERT_EQ(v.per_host.size(), 2u);
+  EXPECT_EQ(v.per_host.at("n1"), (json{{"b", "red"}, {"c", true}}));
+  EXPECT_EQ(v.per_host.at("n2"), (json{{"b", "blue"}}));
+}
+
+TEST(SplitPerHost, OneHostOrEqualHostsHaveEverythingCommon) {
+  const json vars{{"a", 1}, {"b", json::array({1, 2})}};
+  RunVars one = SplitPerHost({{"n1", vars}});
+  EXPECT_EQ(one.common, vars);
+  EXPECT_TRUE(one.per_host.empty());
+  RunVars same = SplitPerHost({{"n1", vars}, {"n2", vars}, {"n3", vars}});
+  EXPECT_EQ(same.common, vars);
+  EXPECT_TRUE(same.per_host.empty());
+  EXPECT_EQ(SplitPerHost({}).common, json::object());
+}
+
+TEST(SplitPerHost, AKeyIsNeverBothCommonAndPerHost) {
+  const RunVars v = SplitPerHost({
+      {"n1", json{{"x", json{{"deep", 1}}}, {"y", nullptr}}},
+      {"n2", json{{"x", json{{"deep", 2}}}, {"y", nullptr}}},
+  });
+  EXPECT_EQ(v.common, (json{{"y", nullptr}}));
+  for (const auto& [host, own] : v.per_host) {
+    for (const auto& [key, value] : own.items()) EXPECT_FALSE(v.common.contains(key)) << key;
+  }
+  EXPECT_EQ(v.per_host.at("n2"), (json{{"x", json{{"deep", 2}}}}));
+}
+
 }  // namespace
 }  // namespace clustermgr::mgr

@@ -418,18 +418,20 @@ std::string Manager::NextJobId() const {
   return prefix + std::to_string(highest + 1);
 }
 
-json Manager::MergedVars(const std::vector<std::string>& nodes, const json& request) const {
+RunVars Manager::MergedVars(const std::vector<std::string>& nodes, const json& request) const {
   const ClusterState& state = replica_->state();
   const AnsibleConfig config = EffectiveConfig(*options_, state.Config());
   json globals = json::object();
   for (const auto& [k, text] : state.Globals()) globals[k] = json::parse(text, nullptr, false);
-  json node_layer = json::object();
+  if (nodes.empty()) return RunVars{MergeExtraVars(config.extra_variables, globals, {}, request)};
+  // Each node's own merge: one node's remembered vars must not reach another node of the run.
+  std::map<std::string, json> by_node;
   for (const std::string& node : nodes) {
     json vars = json::object();
     for (const auto& [k, text] : state.NodeVars(node)) vars[k] = json::parse(text, nullptr, false);
-    MergeExtraVarsLayer(node_layer, vars);
+    by_node[node] = MergeExtraVars(config.extra_variables, globals, vars, request);
   }
-  return MergeExtraVars(config.extra_variables, globals, node_layer, request);
+  return SplitPerHost(by_node);
 }
 
 std::vector<InventoryHost> Manager::Hosts(const std::vector<std::string>& nodes,
@@ -445,17 +447,18 @@ std::vector<InventoryHost> Manager::Hosts(const std::vector<std::string>& nodes,
   return hosts;
 }
 
-PlaybookSpec Manager::Spec(const std::string& playbook, std::vector<InventoryHost> hosts, json vars,
-                           const std::string& job_id, uint64_t epoch) const {
+PlaybookSpec Manager::Spec(const std::string& playbook, std::vector<InventoryHost> hosts,
+                           RunVars vars, const std::string& job_id, uint64_t epoch) const {
   const AnsibleConfig config = EffectiveConfig(*options_, replica_->state().Config());
   PlaybookSpec spec;
   spec.playbook_dir = config.playbook_dir;
   spec.playbook = playbook;
   spec.hosts = std::move(hosts);
   // The job's identity reaches the playbook, so side effects can be traced to one job and epoch.
-  vars["clustermgr_job_id"] = job_id;
-  vars["clustermgr_epoch"] = epoch;
-  spec.extra_vars = std::move(vars);
+  vars.common["clustermgr_job_id"] = job_id;
+  vars.common["clustermgr_epoch"] = epoch;
+  spec.extra_vars = std::move(vars.common);
+  spec.host_vars = std::move(vars.per_host);
   spec.user = config.user;
   spec.private_key = config.private_key;
   // Each run's private dir (inventory, merged extra-vars) lives in the data dir, not in /tmp, so
@@ -501,7 +504,7 @@ R Manager::StartLifecycleJob(JobKind kind, const std::vector<std::string>& names
   // runs against the old host-groups, the configure against the new ones.
   const bool regroup = kind != JobKind::kDecommission && !group.empty();
   const std::optional<std::string> new_group = regroup ? std::optional(group) : std::nullopt;
-  json merged = MergedVars(nodes, vars.vars);
+  const RunVars merged = MergedVars(nodes, vars.vars);
   JobScript script{job_id, {}};
   auto spec = [&](const std::string& playbook, const std::optional<std::string>& g) {
     return Spec(playbook, Hosts(nodes, g), merged, job_id, token.epoch);

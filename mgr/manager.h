@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "mgr/ansible_config.h"
+#include "mgr/extra_vars.h"
 #include "mgr/job_executor.h"
 #include "mgr/lifecycle.h"
 #include "mgr/options.h"
@@ -115,11 +116,11 @@ class Manager {
   // The active job (Queued or Running) in the state, if any.
   const crdt::JobRecord* ActiveJob() const;
   std::string NextJobId() const;
-  // Extra-vars of a run: config < globals < remembered vars of `nodes` < request.
-  nlohmann::json MergedVars(const std::vector<std::string>& nodes,
-                            const nlohmann::json& request) const;
-  PlaybookSpec Spec(const std::string& playbook, std::vector<InventoryHost> hosts,
-                    nlohmann::json vars, const std::string& job_id, uint64_t epoch) const;
+  // Extra-vars of a run, per node: config < globals < the node's remembered vars < request,
+  // split into what all nodes share and what is each node's own (no nodes: discover).
+  RunVars MergedVars(const std::vector<std::string>& nodes, const nlohmann::json& request) const;
+  PlaybookSpec Spec(const std::string& playbook, std::vector<InventoryHost> hosts, RunVars vars,
+                    const std::string& job_id, uint64_t epoch) const;
   std::vector<InventoryHost> Hosts(const std::vector<std::string>& nodes,
                                    const std::optional<std::string>& group) const;
   // Writes the pending log lines of the running job as one chunk.

@@ -569,6 +569,14 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
   if (!spec_.extra_vars.is_object()) return setup_failed("extra-vars must be a JSON object");
   InventoryText inventory = RenderInventory(spec_.hosts);
   if (!inventory.ok()) return setup_failed(inventory.error);
+  for (const auto& [host, vars] : spec_.host_vars) {
+    // The host name becomes a file name: only inventory hosts (validated names) are allowed.
+    const bool listed = std::any_of(spec_.hosts.begin(), spec_.hosts.end(),
+                                    [&](const InventoryHost& h) { return h.name == host; });
+    if (!listed) return setup_failed("host vars for " + Quote(host) + ", not in the inventory");
+    if (!vars.is_object())
+      return setup_failed("host vars of " + Quote(host) + " must be an object");
+  }
 
   Environment env;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
@@ -603,6 +611,20 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
       spec_.extra_vars.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   if (std::string err = WritePrivateFile(vars_file, vars_json); !err.empty()) {
     return setup_failed(err);
+  }
+  if (!spec_.host_vars.empty()) {
+    // Ansible loads <inventory dir>/host_vars/<host>.json as that host's variables.
+    const std::string dir = temp.path() + "/host_vars";
+    if (::mkdir(dir.c_str(), 0700) != 0) {
+      return setup_failed("cannot create " + Quote(dir) + ": " + ErrnoText(errno));
+    }
+    for (const auto& [host, vars] : spec_.host_vars) {
+      const std::string text =
+          vars.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+      if (std::string err = WritePrivateFile(dir + "/" + host + ".json", text); !err.empty()) {
+        return setup_failed(err);
+      }
+    }
   }
   if (::mkdir(local_temp.c_str(), 0700) != 0) {
     return setup_failed("cannot create " + Quote(local_temp) + ": " + ErrnoText(errno));

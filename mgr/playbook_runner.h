@@ -36,6 +36,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -51,7 +52,11 @@ struct PlaybookSpec {
   std::string playbook;      // path relative to playbook_dir, e.g. "site.yml"
   std::vector<InventoryHost> hosts;
   nlohmann::json extra_vars = nlohmann::json::object();  // the merged vars; must be an object
-  std::string user;                                      // --user; empty: not passed
+  // Vars of single hosts (each an object), written as host_vars/<host>.json beside the inventory:
+  // Ansible reads them as inventory host variables, below --extra-vars in precedence, so a key
+  // belongs either here or in extra_vars. Every host must be one of `hosts`.
+  std::map<std::string, nlohmann::json> host_vars;
+  std::string user;         // --user; empty: not passed
   std::string private_key;  // --private-key (made absolute); empty: not passed
   // The program; looked up in the child's PATH when it has no '/'.
   std::string ansible_playbook = "ansible-playbook";

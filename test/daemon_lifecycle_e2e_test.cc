@@ -12,6 +12,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -268,6 +270,42 @@ TEST_F(DecommissionTest, SingleSerialSeveralAndTheRefusals) {
   job = Finish(rpc().Commission({"d-2"}, "service-master", ""));
   ASSERT_EQ(job.job.status, JobStatus::kComplete) << Describe(job);
   EXPECT_EQ(StatusOf("d-2"), NodeStatus::kAllocated);
+}
+
+// ---- remembered extra-vars
+// ------------------------------------------------------------------------
+
+class RememberedVarsTest : public LifecycleStory<RememberedVarsTest> {
+ protected:
+  static void SetUpTestSuite() { StartSharedCluster({}, Machines("v", 2)); }
+  std::string VarLines(const std::string& node) {
+    std::ifstream in(cluster()->marker_dir() + "/" + node + ".vars");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+};
+
+// Each node keeps the extra-vars it was commissioned with; a later run over several nodes gives
+// each node its own (through the inventory's host_vars), not the last node's for all.
+TEST_F(RememberedVarsTest, ARunOverSeveralNodesGivesEachNodeItsOwnRememberedVars) {
+  ASSERT_TRUE(IsOk(rpc().GlobalSet(R"({"record_var": "flavor", "flavor": "global"})")));
+  net::JobDetail job =
+      Finish(rpc().Commission({"v-1"}, "service-master", R"({"flavor": "red", "size": 1})"));
+  ASSERT_EQ(job.job.status, JobStatus::kComplete) << Describe(job);
+  job = Finish(rpc().Commission({"v-2"}, "service-worker", R"({"flavor": "blue", "size": 1})"));
+  ASSERT_EQ(job.job.status, JobStatus::kComplete) << Describe(job);
+  EXPECT_EQ(VarLines("v-1"), "site.yml flavor=red\n");
+  EXPECT_EQ(VarLines("v-2"), "site.yml flavor=blue\n");
+
+  // One update over both: each sees its own remembered value; a request value wins for all.
+  job = Finish(rpc().Update({"v-1", "v-2"}, "", ""));
+  ASSERT_EQ(job.job.status, JobStatus::kComplete) << Describe(job);
+  EXPECT_EQ(VarLines("v-1"), "site.yml flavor=red\ncleanup.yml flavor=red\nsite.yml flavor=red\n");
+  EXPECT_EQ(VarLines("v-2"),
+            "site.yml flavor=blue\ncleanup.yml flavor=blue\nsite.yml flavor=blue\n");
+  job = Finish(rpc().Decommission({"v-1", "v-2"}, R"({"flavor": "gone"})"));
+  ASSERT_EQ(job.job.status, JobStatus::kComplete) << Describe(job);
+  EXPECT_THAT(VarLines("v-1"), ::testing::EndsWith("cleanup.yml flavor=gone\n"));
+  EXPECT_THAT(VarLines("v-2"), ::testing::EndsWith("cleanup.yml flavor=gone\n"));
 }
 
 // ---- update -------------------------------------------------------------------------------------
