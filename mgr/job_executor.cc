@@ -77,10 +77,11 @@ void JobExecutor::RunScript(const JobScript& script) {
   JobEvent done{JobEvent::Kind::kFinished, script.job_id, "", succeeded, false, error};
   {
     std::lock_guard<std::mutex> lock(mu_);
-    done.cancelled = cancelled_;
+    // A cancel that came after the last playbook succeeded is too late: nothing was stopped,
+    // so the job is reported as it ran (its nodes keep the status the playbooks earned).
+    done.cancelled = cancelled_ && !succeeded;
     running_job_.clear();
   }
-  if (done.cancelled) done.succeeded = false;
   post_(std::move(done));
 }
 

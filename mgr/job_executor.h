@@ -55,7 +55,8 @@ class JobExecutor {
   void Start(JobScript script);
   // Stops the running job, if `job_id` is it: the current playbook's process group is
   // terminated, no further step or recovery runs, and kFinished reports cancelled. Returns false
-  // when that job is not running.
+  // when that job is not running. A cancel that arrives after the last playbook succeeded (before
+  // kFinished is posted) is too late: kFinished reports success, not cancelled.
   bool Cancel(const std::string& job_id);
   bool Busy() const;
 
