@@ -19,6 +19,8 @@
 #include <sstream>
 #include <thread>
 
+#include "mgr/line_log_test_util.h"
+
 namespace clustermgr::mgr {
 namespace {
 
@@ -197,36 +199,6 @@ TEST(OutputLineSplitter, OutputIsValidUtf8) {
 }
 
 // ---------------------------------------------------------------- runs with a fake program
-
-// Collects lines from the runner's thread; lets the test thread wait for one.
-class LineLog {
- public:
-  LineCallback callback() {
-    return [this](std::string_view line) {
-      std::lock_guard lock(mu_);
-      lines_.emplace_back(line);
-      cv_.notify_all();
-    };
-  }
-  bool WaitFor(const std::string& needle, std::chrono::seconds timeout) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] {
-      for (const auto& l : lines_) {
-        if (l.find(needle) != std::string::npos) return true;
-      }
-      return false;
-    });
-  }
-  std::vector<std::string> lines() {
-    std::lock_guard lock(mu_);
-    return lines_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::string> lines_;
-};
 
 // Processes of a process group that are not zombies (zombies are dead; their parent - init or
 // a subreaper, for orphans - reaps them when it gets to it).

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "mgr/extra_vars.h"
+#include "mgr/line_log_test_util.h"
 
 namespace clustermgr::mgr {
 namespace {
@@ -59,40 +60,6 @@ std::string ReadFile(const std::string& path) {
   s << in.rdbuf();
   return s.str();
 }
-
-class LineLog {
- public:
-  LineCallback callback() {
-    return [this](std::string_view line) {
-      std::lock_guard lock(mu_);
-      lines_.emplace_back(line);
-      cv_.notify_all();
-    };
-  }
-  bool WaitFor(const std::string& needle, std::chrono::seconds timeout) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] {
-      for (const auto& l : lines_) {
-        if (l.find(needle) != std::string::npos) return true;
-      }
-      return false;
-    });
-  }
-  std::vector<std::string> lines() {
-    std::lock_guard lock(mu_);
-    return lines_;
-  }
-  std::string text() {
-    std::string all;
-    for (const auto& l : lines()) all += l + "\n";
-    return all;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::string> lines_;
-};
 
 struct Proc {
   int pid;
