@@ -493,8 +493,9 @@ Status Store::WriteChange(Change& c) {
     PutWinners(in.config, state_.config, str(&ConfigKey), &EncodeTextEntry, &batch, &c.empty);
 
     if (!in.host_groups.empty()) {
-      // crdt's OrSet::Join rebuilds the whole set, so the new set is built here, outside the
-      // state lock, diffed against the old one, and swapped in once durable.
+      // Memory is joined only after durability, so the new set is built on a copy here,
+      // outside the state lock, diffed against the old one, and swapped in once durable. (The
+      // copy is O(set); host-group changes are rare: commissions and updates.)
       crdt::OrSet<crdt::HostGroupKey> next = state_.host_groups;
       next.Join(in.host_groups);
       const auto& before = state_.host_groups.entries();
