@@ -205,6 +205,7 @@ Status Daemon::StartCurve() {
   }
   policy.rpc_keys.insert(peer_keys_.begin(), peer_keys_.end());
   policy.gossip_keys = peer_keys_;
+  key_names_ = policy.names;
   // With one other key (or only our own: a cluster sharing one key pair) every peer's server
   // key is known without asking.
   std::set<std::string> others = peer_keys_;
@@ -312,7 +313,9 @@ void Daemon::HandleForwarded() {
 void Daemon::HandleRpc(uint64_t now_ms) {
   while (auto in = rpc_->TryReceive()) {
     if (!in->caller_key.empty() && net::IsMutation(in->request)) {
+      auto name = key_names_.find(in->caller_key);
       CM_LOG(kInfo) << "rpc: " << net::OperationName(in->request) << " by key " << in->caller_key
+                    << (name != key_names_.end() ? " (" + name->second + ")" : "")
                     << (in->forwarded_by.empty() ? "" : " (forwarded by " + in->forwarded_by + ")");
     }
     if (MaybeForward(*in)) continue;

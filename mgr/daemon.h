@@ -86,6 +86,7 @@ class Daemon {
   std::set<std::string> peer_keys_;       // --curve-peers and our own key
   std::string default_peer_key_;          // the one key a peer can have, when it is clear
   std::map<std::string, std::string> manager_keys_;  // instance -> `curve=` tag (allowed ones)
+  std::map<std::string, std::string> key_names_;     // allow-list names, for log lines
   std::unique_ptr<Replica> replica_;
   std::unique_ptr<net::RpcServer> rpc_;
   Mailbox<JobEvent> job_mail_;
