@@ -146,7 +146,9 @@ Status Daemon::Start() {
   serf.auth_key = options_.serf_auth_key;
   serf.on_connection = [this](const net::SerfConnectionEvent& e) {
     // Runs on the Serf client's thread, once per attempt: log changes only.
-    if (serf_connected_.exchange(e.connected) == e.connected) return;
+    // The first attempt is always reported (a wrong auth key or address says so at once).
+    const bool first = !serf_reported_.exchange(true);
+    if (serf_connected_.exchange(e.connected) == e.connected && !first) return;
     if (e.connected) {
       CM_LOG(kInfo) << "serf: connected to " << options_.serf_rpc;
       if (tags_) tags_->Resync();  // the agent may have restarted and forgotten our tags

@@ -104,6 +104,7 @@ class Daemon {
   std::map<std::string, NodeObservation> nodes_seen_;
   std::map<std::string, ManagerSighting> managers_seen_;
   std::atomic<bool> serf_connected_{false};
+  std::atomic<bool> serf_reported_{false};  // the first connection attempt was logged
   uint64_t next_orphan_check_ms_ = 0;
   std::string rpc_endpoint_;
   uint64_t started_ms_ = 0;

@@ -16,6 +16,7 @@
 #include "net/curve_keys.h"
 #include "net/gossip_transport.h"
 #include "test/support/replicated_cluster.h"
+#include "test/support/serf_agent.h"
 #include "tools/cli.h"
 
 namespace clustermgr::test {
@@ -291,6 +292,73 @@ TEST_F(SecurityTest, CurveClusterAdmitsListedKeysOnlyPerRole) {
   // m1 and m2 still agree with each other (m3 is not part of the cluster).
   c->Stop();
   EXPECT_TRUE(cluster_.WaitConverged(10s, &why)) << why;
+}
+
+// The Serf RPC auth key end to end: a real agent with rpc_auth; the daemon with the right key
+// discovers the machines, with a wrong one it says why once and keeps running (and retrying).
+TEST_F(SecurityTest, SerfRpcAuthKeyIsUsedAndAWrongOneIsReportedOnce) {
+  std::string error;
+  SerfAgentOptions manager_agent;
+  manager_agent.name = "mgr-agent";
+  manager_agent.tags = {{"role", "clustermgr"}};
+  manager_agent.rpc_auth = "s3cret-serf-key";
+  auto agent = SerfAgent::Start(manager_agent, &error);
+  ASSERT_TRUE(agent) << error;
+  SerfAgentOptions machine;
+  machine.name = "machine-lab-1";
+  machine.tags = {{"NodeLabel", "lab"}, {"NodeSerial", "1"}, {"NodeAddr", "10.9.0.1"}};
+  machine.join = {agent->bind_address()};
+  auto node = SerfAgent::Start(machine, &error);
+  ASSERT_TRUE(node) << error;
+
+  InstanceOptions right;
+  right.name = "serf-right";
+  right.serf_rpc = agent->rpc_address();
+  right.extra_args = {"--serf-auth-key=s3cret-serf-key"};
+  auto* a = cluster_.Add(right, &error);
+  ASSERT_TRUE(a) << error;
+  std::string seen;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        auto nodes = a->client().NodesGet();
+        seen =
+            nodes.ok() ? std::to_string(nodes.value().size()) + " node(s)" : nodes.error().message;
+        return nodes.ok() && nodes.value().size() == 1 && nodes.value()[0].name == "lab-1";
+      },
+      20s))
+      << seen << "\n"
+      << a->LogTail();
+  EXPECT_EQ(a->LogTail(100000).find("auth failed"), std::string::npos) << a->LogTail();
+
+  InstanceOptions wrong;
+  wrong.name = "serf-wrong";
+  wrong.peer_with_earlier = false;
+  wrong.serf_rpc = agent->rpc_address();
+  wrong.extra_args = {"--serf-auth-key=not-the-key"};
+  auto* b = cluster_.Add(wrong, &error);
+  ASSERT_TRUE(b) << error;
+  const std::string line = "serf: not connected (retrying): ";
+  ASSERT_TRUE(WaitUntil([&] { return b->LogTail(100000).find(line) != std::string::npos; }, 15s))
+      << b->LogTail();
+  const std::string log = b->LogTail(100000);
+  const std::string first =
+      log.substr(log.find(line), log.find('\n', log.find(line)) - log.find(line));
+  EXPECT_NE(first.find("auth failed"), std::string::npos) << first;
+  // It keeps running and answering while it retries, and says it once (not once per attempt).
+  const auto until = Clock::now() + 2s;
+  while (Clock::now() < until) {
+    ASSERT_TRUE(b->running());
+    auto nodes = b->client().NodesGet();
+    ASSERT_TRUE(nodes.ok()) << nodes.error().message;
+    EXPECT_TRUE(nodes.value().empty());
+    std::this_thread::sleep_for(200ms);
+  }
+  const std::string later = b->LogTail(100000);
+  size_t count = 0;
+  for (size_t at = later.find(line); at != std::string::npos; at = later.find(line, at + 1)) {
+    ++count;
+  }
+  EXPECT_EQ(count, 1u) << later;
 }
 
 }  // namespace
