@@ -10,11 +10,13 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "net/curve_keys.h"
 #include "net/gossip_transport.h"
+#include "test/support/cluster.h"
 #include "test/support/replicated_cluster.h"
 #include "test/support/serf_agent.h"
 #include "tools/cli.h"
@@ -359,6 +361,59 @@ TEST_F(SecurityTest, SerfRpcAuthKeyIsUsedAndAWrongOneIsReportedOnce) {
     ++count;
   }
   EXPECT_EQ(count, 1u) << later;
+}
+
+// The simple deployment: every instance shares one key pair, the operators have a client key.
+// Serf carries the instances' gossip endpoints and curve= keys; a side effect sent to the
+// non-holder is forwarded to the holder over CURVE with the instance key pair.
+TEST(SecuritySharedKeyTest, SharedKeyClusterReplicatesAndForwardsOverCurve) {
+  ClusterOptions options;
+  options.managers = 2;
+  options.curve = true;
+  options.daemon_args = {"--token-settle-ms", "500", "--anti-entropy-ms", "200"};
+  auto started = Cluster::Start(options);
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  Cluster& cluster = **started;
+
+  std::size_t holder = 0;
+  Status s = Cluster::WaitUntil(
+      "one token holder",
+      [&](std::string* last) {
+        int holders = 0;
+        std::set<std::string> named;
+        *last = "";
+        for (std::size_t i = 0; i < 2; ++i) {
+          auto t = cluster.rpc(i).Token();
+          if (!t.ok()) {
+            *last += t.error().message + "; ";
+            return false;
+          }
+          if (t.value().self_holds) {
+            ++holders;
+            holder = i;
+          }
+          named.insert(t.value().holder);
+          *last += cluster.manager(i).name() + " holder=" + t.value().holder + "; ";
+        }
+        return holders == 1 && named.size() == 1;
+      },
+      30s, 50ms);
+  ASSERT_TRUE(s.ok()) << s.message() << "\n" << cluster.Diagnostics();
+  const std::size_t other = 1 - holder;
+  auto m = cluster.AddMachine("sec", "1");
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  ASSERT_TRUE(cluster.WaitForNode((*m)->name(), NodeIs::Discovered(), 30s, holder).ok());
+  auto job = cluster.rpc(other).Commission({"sec-1"}, "service-master", "");
+  ASSERT_TRUE(job.ok()) << job.error().message << "\n" << cluster.Diagnostics();
+  EXPECT_EQ(job.value().job_id.rfind(cluster.manager(holder).name() + "-", 0), 0u)
+      << job.value().job_id;
+  auto done = cluster.WaitForJobEnd(job.value().job_id, 120s, holder);
+  ASSERT_TRUE(done.ok()) << done.status().message();
+  EXPECT_EQ(done.value().job.status, net::JobStatus::kComplete);
+  // The other instance has the job by replication (gossip over CURVE).
+  auto replicated = cluster.WaitForJobEnd(job.value().job_id, 30s, other);
+  ASSERT_TRUE(replicated.ok()) << replicated.status().message();
+  EXPECT_EQ(replicated.value().job.status, net::JobStatus::kComplete);
 }
 
 }  // namespace
