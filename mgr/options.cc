@@ -156,15 +156,6 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
 Status ValidateDaemonOptions(const DaemonOptions& o) {
   auto bad = [](std::string text) { return Status(Code::kInvalidArgument, std::move(text)); };
   if (o.data_dir.empty()) return bad("--data-dir is required");
-  if (o.insecure &&
-      !(o.curve_key_file.empty() && o.curve_clients_file.empty() && o.curve_peers_file.empty())) {
-    return bad("--insecure excludes --curve-key, --curve-clients and --curve-peers");
-  }
-  if (!o.insecure && o.curve_key_file.empty()) {
-    return bad(
-        "no --curve-key: pass --curve-key FILE (see 'clustermgr keygen') or --insecure for plain "
-        "TCP");
-  }
   if (!ValidEndpoint(o.rpc_bind)) return bad("--rpc-bind: not a ZeroMQ endpoint: " + o.rpc_bind);
   if (!ValidEndpoint(o.gossip_bind)) {
     return bad("--gossip-bind: not a ZeroMQ endpoint: " + o.gossip_bind);
@@ -201,6 +192,16 @@ Status ValidateDaemonOptions(const DaemonOptions& o) {
   if (o.log_level != "debug" && o.log_level != "info" && o.log_level != "warn" &&
       o.log_level != "error") {
     return bad("--log-level must be debug, info, warn or error");
+  }
+  // Last, so that the other mistakes of a command line are named first.
+  if (o.insecure &&
+      !(o.curve_key_file.empty() && o.curve_clients_file.empty() && o.curve_peers_file.empty())) {
+    return bad("--insecure excludes --curve-key, --curve-clients and --curve-peers");
+  }
+  if (!o.insecure && o.curve_key_file.empty()) {
+    return bad(
+        "no --curve-key: pass --curve-key FILE (see 'clustermgr keygen') or --insecure for plain "
+        "TCP");
   }
   return Status::Ok();
 }
