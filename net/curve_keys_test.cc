@@ -98,14 +98,13 @@ TEST_F(CurveKeysTest, SecretKeyFileErrorsNameFileAndLine) {
   const auto a = *GenerateCurveKeyPair();
   const auto b = *GenerateCurveKeyPair();
   auto msg = [](const Result<CurveKeyPair>& r) { return r.ok() ? "ok" : r.status().message(); };
-  std::string p = Write("mismatch", "# c\npublic-key " + b.public_key + "\nsecret-key " +
-                                        a.secret_key + "\n");
+  std::string p =
+      Write("mismatch", "# c\npublic-key " + b.public_key + "\nsecret-key " + a.secret_key + "\n");
   EXPECT_EQ(msg(LoadSecretKeyFile(p)), p + ":2: public-key does not belong to the secret-key");
   p = Write("bad", "secret-key tooshort\n");
   EXPECT_EQ(msg(LoadSecretKeyFile(p)), p + ":1: not a 40-character Z85 key");
   p = Write("junk", "\nhello world\n");
-  EXPECT_EQ(msg(LoadSecretKeyFile(p)),
-            p + ":2: expected \"public-key KEY\" or \"secret-key KEY\"");
+  EXPECT_EQ(msg(LoadSecretKeyFile(p)), p + ":2: expected \"public-key KEY\" or \"secret-key KEY\"");
   p = Write("none", "# only a comment\n");
   EXPECT_EQ(msg(LoadSecretKeyFile(p)), p + ": no \"secret-key KEY\" line (not a secret key file)");
   EXPECT_EQ(LoadSecretKeyFile(dir_ + "/missing").status().code(), Code::kNotFound);
