@@ -120,7 +120,8 @@ class Daemon {
       Die("cannot start " + args[0]);
     }
     posix_spawn_file_actions_destroy(&fa);
-    net::RpcClient probe(url_, net::RpcClient::Options{200ms, net::kMaxReplyBytes, ""});
+    net::RpcClient probe(url_,
+                         net::RpcClient::Options{200ms, net::kMaxReplyBytes, "", std::nullopt});
     const auto deadline = Clock::now() + 20s;
     while (!probe.Status().ok()) {
       if (Clock::now() > deadline) Die(name + " does not come up; see " + log);

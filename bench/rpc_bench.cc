@@ -1,7 +1,12 @@
 // rpc_bench: round-trip latency of clustermgrd's RPC, one request in flight at a time, as the
 // CLI and most clients use it (plain program; prints what it measures).
 //
-//   rpc_bench [--url URL] [--node NAME] [--calls N] [--warmup N]
+//   rpc_bench [--url URL] [--node NAME] [--calls N] [--warmup N] [--curve]
+//                [--server-key KEY|FILE --key FILE]
+//
+// --curve: the cluster it starts runs CURVE (one shared key pair and a client key, see
+// test/support/cluster.h) instead of --insecure, to compare the two. With --url, --server-key
+// and --key make the client talk CURVE to that daemon.
 //
 // Without --url it starts its own cluster on loopback with the integration harness
 // (test/support/cluster.h): a Serf agent, clustermgrd from the build's bin dir (synced writes,
@@ -36,12 +41,15 @@ struct Options {
   std::string node;
   int calls = 5000;
   int warmup = 200;
+  bool curve = false;
+  std::string server_key;
+  std::string key;
 };
 
 [[noreturn]] void Usage(const char* why) {
   std::fprintf(stderr,
                "rpc_bench: %s\nusage: rpc_bench [--url URL] [--node NAME] [--calls N] "
-               "[--warmup N]\n",
+               "[--warmup N] [--curve] [--server-key KEY|FILE --key FILE]\n",
                why);
   std::exit(2);
 }
@@ -62,11 +70,19 @@ Options Parse(int argc, char** argv) {
       o.calls = std::atoi(value().c_str());
     } else if (a == "--warmup") {
       o.warmup = std::atoi(value().c_str());
+    } else if (a == "--curve") {
+      o.curve = true;
+    } else if (a == "--server-key") {
+      o.server_key = value();
+    } else if (a == "--key") {
+      o.key = value();
     } else {
       Usage(("unknown argument " + a).c_str());
     }
   }
   if (o.calls < 1 || o.warmup < 0) Usage("--calls must be >= 1 and --warmup >= 0");
+  if (o.server_key.empty() != o.key.empty()) Usage("--server-key and --key go together");
+  if (o.curve && !o.url.empty()) Usage("--curve starts its own cluster: use --server-key/--key");
   return o;
 }
 
@@ -115,8 +131,21 @@ int main(int argc, char** argv) {
   std::unique_ptr<test::Cluster> cluster;
   std::string url = o.url;
   std::string node = o.node;
+  net::RpcClient::Options client_options;
+  if (!o.server_key.empty()) {
+    auto server = net::LoadPublicKeyArg(o.server_key);
+    auto pair = net::LoadSecretKeyFile(o.key);
+    if (!server.ok() || !pair.ok()) {
+      std::fprintf(stderr, "rpc_bench: %s\n",
+                   (!server.ok() ? server.status() : pair.status()).message().c_str());
+      return 2;
+    }
+    client_options.curve = net::CurveClientConfig{*server, *pair};
+  }
   if (url.empty()) {
-    auto started = test::Cluster::Start();
+    test::ClusterOptions cluster_options;
+    cluster_options.curve = o.curve;
+    auto started = test::Cluster::Start(cluster_options);
     if (!started.ok()) {
       std::fprintf(stderr, "rpc_bench: %s\n", started.status().message().c_str());
       return 1;
@@ -134,11 +163,12 @@ int main(int argc, char** argv) {
     }
     url = cluster->manager().rpc_url();
     if (node.empty()) node = "bench-1";
-    std::printf("started clustermgrd %s (data %s, synced writes)\n", url.c_str(),
-                cluster->manager().data_dir().c_str());
+    client_options.curve = cluster->client_curve();
+    std::printf("started clustermgrd %s (data %s, synced writes, %s)\n", url.c_str(),
+                cluster->manager().data_dir().c_str(), o.curve ? "CURVE" : "--insecure: plain TCP");
   }
 
-  net::RpcClient client(url);
+  net::RpcClient client(url, client_options);
   auto status = client.Status();
   if (!status.ok()) {
     std::fprintf(stderr, "rpc_bench: %s: %s\n", url.c_str(), status.error().message.c_str());

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "crdt/cluster_state.h"
+#include "net/gossip_codec.h"
 #include "net/rpc_codec.h"
 #include "net/serf_codec.h"
 #include "store/codec.h"
@@ -228,6 +229,37 @@ void StoreSeeds() {
         Length16(store::EncodeDelta(a)) + store::EncodeDelta(c));
 }
 
+// ---- gossip_message_fuzz: one encoded gossip message ----
+
+void GossipSeeds() {
+  const crdt::Delta a = MakeDelta("a/0000000000000001", 1, 1000, 0);
+  const crdt::Delta b = MakeDelta("b/0000000000000002", 1, 1001, 1);
+  const net::GossipPeerInfo sender{"a", "a/0000000000000001", "tcp://10.0.0.1:9008",
+                                   "tcp://10.0.0.1:9007"};
+  crdt::VersionVector applied;
+  applied.Advance("a/0000000000000001", 1);
+  applied.Advance("b/0000000000000002", 1);
+  const net::GossipDelta da{a.origin, a.seq, store::EncodeDelta(a), false};
+  const net::GossipDelta db{b.origin, b.seq, store::EncodeDelta(b), true};
+  auto write = [](const std::string& name, const net::GossipMessage& m) {
+    Write("gossip_message_fuzz", name, net::EncodeGossip(m));
+  };
+  write("delta", {{}, da});
+  write("delta_ack_wanted", {{}, db});
+  write("sync_request", {sender, net::SyncRequest{applied}});
+  write("sync_reply",
+        {sender, net::SyncReply{
+                     applied, {da, db}, true, {}, {"tcp://10.0.0.2:9008", "tcp://10.0.0.3:9008"}}});
+  write("sync_reply_snapshot",
+        {sender, net::SyncReply{applied, {}, false, net::SnapshotOffer{7, 3, applied}, {}}});
+  write("snapshot_fetch", {sender, net::SnapshotFetch{7, 1}});
+  crdt::ClusterState joined = a.state;
+  joined.Join(b.state);
+  write("snapshot_chunk", {sender, net::SnapshotChunk{7, 2, store::EncodeState(joined), false}});
+  write("snapshot_gone", {sender, net::SnapshotChunk{7, 0, "", true}});
+  write("report", {sender, net::Report{applied}});
+}
+
 // ---- extra_vars_fuzz: FuzzedDataProvider layout ----
 // Strings are read from the front (a backslash escapes a backslash; a backslash and any other
 // byte ends the string); integers and bools from the back, last byte first.
@@ -299,6 +331,7 @@ int main(int argc, char** argv) {
   RpcSeeds();
   SerfSeeds();
   StoreSeeds();
+  GossipSeeds();
   ExtraVarsSeeds();
   std::printf("fuzz-make-seeds: wrote %d seeds under %s\n", g_written, g_root.c_str());
   return 0;

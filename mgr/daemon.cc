@@ -80,8 +80,13 @@ Status Daemon::Start() {
   std::error_code ignored;
   std::filesystem::remove_all(RunsDir(options_), ignored);
 
+  if (Status s = StartCurve(); !s.ok()) return s;
   net::RpcServer::Options rpc_options;
   rpc_options.instance_name = options_.name;
+  if (options_.curve) {
+    rpc_options.curve =
+        net::CurveServerConfig{options_.curve->self.secret_key, std::string(net::kZapDomainRpc)};
+  }
   auto rpc = net::RpcServer::Bind(context_, options_.rpc_bind, rpc_options);
   if (!rpc.ok()) {
     return Status(Code::kUnavailable,
@@ -133,14 +138,17 @@ Status Daemon::Start() {
       }});
 
   forwarder_ = std::make_unique<Forwarder>(
-      options_.name, [this](ForwardedReply r) { forward_mail_.Post(std::move(r)); });
+      options_.name, [this](ForwardedReply r) { forward_mail_.Post(std::move(r)); },
+      options_.curve ? std::optional<net::CurveKeyPair>(options_.curve->self) : std::nullopt);
 
   net::SerfClientOptions serf;
   serf.address = options_.serf_rpc;
   serf.auth_key = options_.serf_auth_key;
   serf.on_connection = [this](const net::SerfConnectionEvent& e) {
     // Runs on the Serf client's thread, once per attempt: log changes only.
-    if (serf_connected_.exchange(e.connected) == e.connected) return;
+    // The first attempt is always reported (a wrong auth key or address says so at once).
+    const bool first = !serf_reported_.exchange(true);
+    if (serf_connected_.exchange(e.connected) == e.connected && !first) return;
     if (e.connected) {
       CM_LOG(kInfo) << "serf: connected to " << options_.serf_rpc;
       if (tags_) tags_->Resync();  // the agent may have restarted and forgotten our tags
@@ -164,6 +172,7 @@ Status Daemon::Start() {
   tags_->Set(kTagRpc, rpc_endpoint_);
   tags_->Set(kTagGossip, gossip_->endpoint());
   tags_->Set(kTagEpoch, "0");
+  if (options_.curve) tags_->Set(kTagCurve, options_.curve->self.public_key);
 
   // Alone (--expect 1) the first election tick makes this instance the holder at a new epoch
   // before it serves anything, and interrupts what a previous run left behind.
@@ -176,8 +185,62 @@ Status Daemon::Start() {
   return Status::Ok();
 }
 
+Status Daemon::StartCurve() {
+  if (!options_.curve) {
+    CM_LOG(kWarn) << "--insecure: RPC and gossip are plain TCP without authentication or "
+                     "encryption; anyone who can reach "
+                  << options_.rpc_bind << " or " << options_.gossip_bind << " controls the cluster";
+    return Status::Ok();
+  }
+  const DaemonCurve& curve = *options_.curve;
+  net::ZapHandler::Policy policy;
+  const std::string& self = curve.self.public_key;
+  policy.names[self] = options_.name + " (this instance's key)";
+  peer_keys_.insert(self);
+  for (const net::AllowedKey& k : curve.peers) {
+    peer_keys_.insert(k.key);
+    if (!k.name.empty()) policy.names[k.key] = k.name;
+  }
+  for (const net::AllowedKey& k : curve.clients) {
+    policy.rpc_keys.insert(k.key);
+    if (!k.name.empty() && !policy.names.count(k.key)) policy.names[k.key] = k.name;
+  }
+  policy.rpc_keys.insert(peer_keys_.begin(), peer_keys_.end());
+  policy.gossip_keys = peer_keys_;
+  key_names_ = policy.names;
+  // With one other key (or only our own: a cluster sharing one key pair) every peer's server
+  // key is known without asking.
+  std::set<std::string> others = peer_keys_;
+  others.erase(self);
+  default_peer_key_ = others.size() == 1 ? *others.begin() : others.empty() ? self : "";
+  auto zap = net::ZapHandler::Start(context_, std::move(policy), [](const std::string& line) {
+    CM_LOG(kWarn) << "curve: " << line;
+  });
+  if (!zap.ok()) return zap.status();
+  zap_ = std::move(zap).value();
+  CM_LOG(kInfo) << "curve: public key " << self << "; " << curve.clients.size()
+                << " client key(s), " << curve.peers.size() << " peer key(s) allowed";
+  return Status::Ok();
+}
+
+std::string Daemon::PeerServerKey(const std::string& instance) const {
+  if (!options_.curve) return "";
+  auto it = manager_keys_.find(instance);
+  return it != manager_keys_.end() ? it->second : default_peer_key_;
+}
+
 Status Daemon::StartReplication() {
   net::ZmqGossipTransport::Options transport;
+  if (options_.curve) {
+    net::ZmqGossipTransport::Options::Curve curve;
+    curve.self = options_.curve->self;
+    curve.peer_keys = peer_keys_;
+    for (const net::AllowedKey& k : options_.curve->peers) {
+      if (!k.endpoint.empty()) curve.endpoint_keys[k.endpoint] = k.key;
+    }
+    curve.default_key = default_peer_key_;
+    transport.curve = std::move(curve);
+  }
   transport.drop_share = options_.test_drop_gossip;
   transport.drop_seed = started_ms_;
   if (options_.test_drop_gossip > 0) {
@@ -271,7 +334,8 @@ bool Daemon::MaybeForward(net::IncomingRequest& in) {
   if (!side_effect || !in.forwarded_by.empty()) return false;  // never forward twice
   const TokenStatus token = CurrentToken();
   if (token.self_holds || token.holder.empty() || token.holder_rpc.empty()) return false;
-  forwarder_->Forward(in.reply_to, std::move(in.request), token.holder_rpc, token.holder);
+  forwarder_->Forward(in.reply_to, std::move(in.request), token.holder_rpc, token.holder,
+                      PeerServerKey(token.holder));
   return true;
 }
 
@@ -281,6 +345,12 @@ void Daemon::HandleForwarded() {
 
 void Daemon::HandleRpc(uint64_t now_ms) {
   while (auto in = rpc_->TryReceive()) {
+    if (!in->caller_key.empty() && net::IsMutation(in->request)) {
+      auto name = key_names_.find(in->caller_key);
+      CM_LOG(kInfo) << "rpc: " << net::OperationName(in->request) << " by key " << in->caller_key
+                    << (name != key_names_.end() ? " (" + name->second + ")" : "")
+                    << (in->forwarded_by.empty() ? "" : " (forwarded by " + in->forwarded_by + ")");
+    }
     if (MaybeForward(*in)) continue;
     const uint64_t seq_before = replica_->last_seq();
     std::optional<net::RpcReply> reply = manager_->Handle(*in, now_ms);
@@ -315,6 +385,15 @@ void Daemon::HandleSerf(uint64_t now_ms) {
       m.epoch = epoch != e.tags.end() ? std::strtoull(epoch->second.c_str(), nullptr, 10) : 0;
       auto rpc = e.tags.find(kTagRpc);
       m.rpc = rpc != e.tags.end() ? rpc->second : "";
+      if (auto key = e.tags.find(kTagCurve); options_.curve && key != e.tags.end()) {
+        if (peer_keys_.count(key->second)) {
+          manager_keys_[instance] = key->second;
+        } else {
+          manager_keys_.erase(instance);
+          CM_LOG(kWarn) << "curve: manager instance " << instance << " publishes key "
+                        << key->second << ", which is not in --curve-peers: not trusted";
+        }
+      }
       continue;
     }
     NodeObservation obs;

@@ -7,7 +7,9 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <zmq.hpp>
 
@@ -25,6 +27,7 @@
 #include "net/gossip_transport.h"
 #include "net/rpc_server.h"
 #include "net/serf_monitor.h"
+#include "net/zap_handler.h"
 
 namespace clustermgr::mgr {
 
@@ -54,6 +57,7 @@ class Daemon {
   static constexpr const char* kTagRpc = "rpc";
   static constexpr const char* kTagEpoch = "epoch";
   static constexpr const char* kTagGossip = "gossip";  // the gossip (PUB) endpoint
+  static constexpr const char* kTagCurve = "curve";    // its CURVE public key (Z85)
 
   TokenStatus CurrentToken() const { return election_.Status(); }
   // The other managers the token may count: Serf says alive and replication hears from them.
@@ -72,10 +76,19 @@ class Daemon {
   // Binds the gossip sockets and starts the replicator with the --peer peers.
   Status StartReplication();
   static uint64_t NowMs();
+  // CURVE: starts the ZAP handler (before any server socket binds). No-op with --insecure.
+  Status StartCurve();
+  // The CURVE server key of manager instance `instance` ("" when unknown or plain TCP).
+  std::string PeerServerKey(const std::string& instance) const;
 
   DaemonOptions options_;
   crdt::SystemClock physical_;
   zmq::context_t context_;
+  std::unique_ptr<net::ZapHandler> zap_;  // before the sockets it judges; its own thread
+  std::set<std::string> peer_keys_;       // --curve-peers and our own key
+  std::string default_peer_key_;          // the one key a peer can have, when it is clear
+  std::map<std::string, std::string> manager_keys_;  // instance -> `curve=` tag (allowed ones)
+  std::map<std::string, std::string> key_names_;     // allow-list names, for log lines
   std::unique_ptr<Replica> replica_;
   std::unique_ptr<net::RpcServer> rpc_;
   Mailbox<JobEvent> job_mail_;
@@ -93,6 +106,7 @@ class Daemon {
   std::map<std::string, NodeObservation> nodes_seen_;
   std::map<std::string, ManagerSighting> managers_seen_;
   std::atomic<bool> serf_connected_{false};
+  std::atomic<bool> serf_reported_{false};  // the first connection attempt was logged
   // Managers Serf calls alive that replication has not heard from lately (logged on change).
   std::set<std::string> silent_managers_;
   uint64_t next_orphan_check_ms_ = 0;

@@ -4,8 +4,11 @@
 
 namespace clustermgr::mgr {
 
-Forwarder::Forwarder(std::string self, Post post)
-    : self_(std::move(self)), post_(std::move(post)), thread_([this] { Run(); }) {}
+Forwarder::Forwarder(std::string self, Post post, std::optional<net::CurveKeyPair> curve)
+    : self_(std::move(self)),
+      post_(std::move(post)),
+      curve_(std::move(curve)),
+      thread_([this] { Run(); }) {}
 
 Forwarder::~Forwarder() {
   {
@@ -17,10 +20,11 @@ Forwarder::~Forwarder() {
 }
 
 void Forwarder::Forward(net::ReplyTo to, net::RpcRequest request, std::string endpoint,
-                        std::string holder) {
+                        std::string holder, std::string server_key) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    jobs_.push_back({std::move(to), std::move(request), std::move(endpoint), std::move(holder)});
+    jobs_.push_back({std::move(to), std::move(request), std::move(endpoint), std::move(holder),
+                     std::move(server_key)});
   }
   cv_.notify_all();
 }
@@ -35,10 +39,21 @@ void Forwarder::Run() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    auto& client = clients_[job.endpoint];
+    if (curve_ && job.server_key.empty()) {
+      post_(ForwardedReply{
+          std::move(job.to),
+          net::RpcReply::Error(net::RpcCode::kUnavailable,
+                               "cannot forward to the token holder " + job.holder +
+                                   ": its CURVE public key is unknown (list it in --curve-peers "
+                                   "or let Serf publish its curve= tag)")});
+      continue;
+    }
+    const std::string client_id = job.endpoint + " " + job.server_key;
+    auto& client = clients_[client_id];
     if (!client) {
       net::RpcClient::Options options;
       options.forwarded_by = self_;
+      if (curve_) options.curve = net::CurveClientConfig{job.server_key, *curve_};
       client = std::make_unique<net::RpcClient>(job.endpoint, options, &context_);
     }
     CM_LOG(kDebug) << "forwarding " << net::OperationName(job.request) << " to " << job.holder
@@ -51,7 +66,7 @@ void Forwarder::Run() {
       reply =
           net::RpcReply::Error(result.error().code, "forwarding to the token holder " + job.holder +
                                                         " failed: " + result.error().message);
-      clients_.erase(job.endpoint);  // a fresh socket next time
+      clients_.erase(client_id);  // a fresh socket next time
     }
     post_(ForwardedReply{std::move(job.to), std::move(reply)});
   }

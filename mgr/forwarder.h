@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <zmq.hpp>
@@ -35,14 +36,17 @@ class Forwarder {
  public:
   using Post = std::function<void(ForwardedReply)>;
 
-  // `self` is this instance's name, sent as the request's forwardedBy.
-  Forwarder(std::string self, Post post);
+  // `self` is this instance's name, sent as the request's forwardedBy. `curve`: this instance's
+  // key pair, used as CURVE client key towards holders (unset: plain TCP).
+  Forwarder(std::string self, Post post, std::optional<net::CurveKeyPair> curve = std::nullopt);
   ~Forwarder();
   Forwarder(const Forwarder&) = delete;
   Forwarder& operator=(const Forwarder&) = delete;
 
-  // Queues `request` for `endpoint`; its reply is posted later, in order.
-  void Forward(net::ReplyTo to, net::RpcRequest request, std::string endpoint, std::string holder);
+  // Queues `request` for `endpoint`; its reply is posted later, in order. Over CURVE,
+  // `server_key` is the holder's public key; an empty one is answered with kUnavailable.
+  void Forward(net::ReplyTo to, net::RpcRequest request, std::string endpoint, std::string holder,
+               std::string server_key = "");
 
  private:
   struct Job {
@@ -50,14 +54,17 @@ class Forwarder {
     net::RpcRequest request;
     std::string endpoint;
     std::string holder;
+    std::string server_key;
   };
   void Run();
 
   const std::string self_;
   const Post post_;
+  const std::optional<net::CurveKeyPair> curve_;
   zmq::context_t context_;
-  std::map<std::string, std::unique_ptr<net::RpcClient>> clients_;  // forwarder thread only
-  std::mutex mu_;                                                   // guards jobs_ and stop_
+  std::map<std::string, std::unique_ptr<net::RpcClient>>
+      clients_;    // by endpoint+key; forwarder thread
+  std::mutex mu_;  // guards jobs_ and stop_
   std::condition_variable cv_;
   std::deque<Job> jobs_;
   bool stop_ = false;

@@ -150,6 +150,7 @@ TEST(DaemonOptionsValidationTest, HostGroupsOutsideTheSafeSetAreRefused) {
   DaemonOptions o;
   o.name = "v1";
   o.data_dir = "/tmp/x";
+  o.insecure = true;
   o.host_groups = {"service-master", "bad group"};
   Status s = ValidateDaemonOptions(o);
   EXPECT_EQ(s.code(), Code::kInvalidArgument);

@@ -53,7 +53,16 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
     ("serf-rpc", po::value(&o.serf_rpc)->default_value(o.serf_rpc), "Serf agent RPC address")
     ("serf-auth-key", po::value(&o.serf_auth_key), "Serf RPC auth key")
     ("insecure", po::bool_switch(&o.insecure),
-       "plain TCP on RPC and gossip, no CURVE authentication or encryption")
+       "plain TCP on RPC and gossip, no CURVE authentication or encryption (anyone who reaches "
+       "the ports controls the cluster)")
+    ("curve-key", po::value(&o.curve_key_file),
+       "this instance's CURVE secret key file (see 'clustermgr keygen'); required unless "
+       "--insecure")
+    ("curve-clients", po::value(&o.curve_clients_file),
+       "allow-list of client public keys that may call RPC (one key per line)")
+    ("curve-peers", po::value(&o.curve_peers_file),
+       "allow-list of manager instances' public keys: gossip, and RPC for forwarding "
+       "(\"KEY [NAME [GOSSIP-ENDPOINT]]\" lines; this instance's own key is implied)")
     ("expect", po::value(&o.expect)->default_value(o.expect),
        "number of manager instances the cluster is meant to have (quorum = expect/2+1)")
     ("playbook-dir", po::value(&o.playbook_dir), "directory holding the playbooks")
@@ -131,6 +140,17 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
     out.exit_now = true;
     out.exit_code = 2;
     out.text = "clustermgrd: " + s.message() + "\n";
+    return out;
+  }
+  if (!o.insecure) {
+    auto curve = LoadDaemonCurve(o);
+    if (!curve.ok()) {
+      out.exit_now = true;
+      out.exit_code = 2;
+      out.text = "clustermgrd: " + curve.status().message() + "\n";
+      return out;
+    }
+    o.curve = std::move(curve).value();
   }
   return out;
 }
@@ -178,7 +198,41 @@ Status ValidateDaemonOptions(const DaemonOptions& o) {
       o.log_level != "error") {
     return bad("--log-level must be debug, info, warn or error");
   }
+  // Last, so that the other mistakes of a command line are named first.
+  if (o.insecure &&
+      !(o.curve_key_file.empty() && o.curve_clients_file.empty() && o.curve_peers_file.empty())) {
+    return bad("--insecure excludes --curve-key, --curve-clients and --curve-peers");
+  }
+  if (!o.insecure && o.curve_key_file.empty()) {
+    return bad(
+        "no --curve-key: pass --curve-key FILE (see 'clustermgr keygen') or --insecure for plain "
+        "TCP");
+  }
   return Status::Ok();
+}
+
+Result<DaemonCurve> LoadDaemonCurve(const DaemonOptions& o) {
+  DaemonCurve curve;
+  auto self = net::LoadSecretKeyFile(o.curve_key_file);
+  if (!self.ok()) {
+    return Status(self.status().code(), "--curve-key: " + self.status().message());
+  }
+  curve.self = std::move(self).value();
+  if (!o.curve_clients_file.empty()) {
+    auto clients = net::LoadAllowList(o.curve_clients_file);
+    if (!clients.ok()) {
+      return Status(clients.status().code(), "--curve-clients: " + clients.status().message());
+    }
+    curve.clients = std::move(clients).value();
+  }
+  if (!o.curve_peers_file.empty()) {
+    auto peers = net::LoadAllowList(o.curve_peers_file);
+    if (!peers.ok()) {
+      return Status(peers.status().code(), "--curve-peers: " + peers.status().message());
+    }
+    curve.peers = std::move(peers).value();
+  }
+  return curve;
 }
 
 }  // namespace clustermgr::mgr

@@ -4,12 +4,22 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "crdt/status.h"
+#include "net/curve_keys.h"
 
 namespace clustermgr::mgr {
+
+// The CURVE material of an instance, read from the files --curve-key, --curve-clients and
+// --curve-peers name (see net/curve_keys.h for their formats).
+struct DaemonCurve {
+  net::CurveKeyPair self;                // --curve-key
+  std::vector<net::AllowedKey> clients;  // --curve-clients: may call RPC
+  std::vector<net::AllowedKey> peers;    // --curve-peers: may gossip, and call RPC (forwarding)
+};
 
 struct DaemonOptions {
   std::string name;  // instance id; default: the host name
@@ -20,6 +30,10 @@ struct DaemonOptions {
   std::string serf_rpc = "127.0.0.1:7373";
   std::string serf_auth_key;
   bool insecure = false;  // plain TCP, no CURVE: only when asked for explicitly (SPEC 9)
+  std::string curve_key_file;
+  std::string curve_clients_file;
+  std::string curve_peers_file;
+  std::optional<DaemonCurve> curve;  // loaded by ParseDaemonOptions unless --insecure
   int expect = 1;
   std::string playbook_dir;
   std::string configure_playbook = "site.yml";
@@ -56,12 +70,18 @@ struct ParsedOptions {
   std::string text;
 };
 
-// Parses argv (and the --config file it names). Errors: exit_code 2 with one line of text.
+// Parses argv (and the --config file it names) and loads the CURVE key files. Errors: exit_code 2
+// with one line of text (also: neither --curve-key nor --insecure, both, a key file readable by
+// others, a malformed key file).
 ParsedOptions ParseDaemonOptions(int argc, const char* const* argv);
 
 // Checks values that parse but cannot work (bad endpoints, expect < 1, a group list without a
 // master or with a group outside the inventory's safe set, extra-vars that are not a JSON
 // object). One line per problem.
 Status ValidateDaemonOptions(const DaemonOptions& options);
+
+// Reads the --curve-* files named in `options`. Errors: those of net/curve_keys.h, prefixed by
+// the option ("--curve-key: FILE is readable by others; chmod 600 it").
+Result<DaemonCurve> LoadDaemonCurve(const DaemonOptions& options);
 
 }  // namespace clustermgr::mgr

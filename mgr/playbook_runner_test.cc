@@ -309,6 +309,43 @@ TEST_F(FakeAnsibleTest, PassesArgumentsFilesEnvironmentAndWorkingDirectory) {
   EXPECT_TRUE(RunsDirEmpty());
 }
 
+// --ansible-user and --ansible-private-key reach ansible-playbook as single argv elements, never
+// through a shell, and a private key path is made absolute so that it can never pass for an
+// option ("-oProxyCommand=...").
+TEST_F(FakeAnsibleTest, UserAndPrivateKeyAreSingleArgumentsNeverShellText) {
+  PlaybookSpec spec = Spec("for a in \"$@\"; do echo \"arg: $a\"; done\n");
+  const std::string marker = tmp_.path() + "/pwned";
+  spec.user = "u$(touch " + marker + ")";
+  LineLog log;
+  PlaybookResult user_refused = PlaybookRun(spec).Run(log.callback());
+  EXPECT_FALSE(user_refused.ok());
+  EXPECT_EQ(user_refused.error,
+            "invalid ansible user \"" + spec.user +
+                "\": use letters, digits, '_', '-', '.', not starting with '-'");
+  spec.user = "deploy";
+  spec.private_key = "-oProxyCommand=touch " + marker + ";`touch " + marker + "`";
+  PlaybookRun run(spec);
+  PlaybookResult r = run.Run(log.callback());
+  ASSERT_TRUE(r.ok()) << r.error;
+  std::vector<std::string> args;
+  for (const auto& l : log.lines()) {
+    if (l.starts_with("arg: ")) args.push_back(l.substr(5));
+  }
+  ASSERT_EQ(args.size(), 9u) << ::testing::PrintToString(log.lines());
+  EXPECT_EQ(args[4], "--user");
+  EXPECT_EQ(args[5], spec.user);
+  EXPECT_EQ(args[6], "--private-key");
+  EXPECT_EQ(args[7], (fs::current_path() / spec.private_key).string());
+  EXPECT_EQ(args[7].front(), '/');
+  EXPECT_FALSE(fs::exists(marker));
+
+  spec.private_key = "/keys/id\nrm -rf /";
+  PlaybookRun bad(spec);
+  PlaybookResult refused = bad.Run(log.callback());
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(refused.error.find("invalid private key path"), std::string::npos) << refused.error;
+}
+
 TEST_F(FakeAnsibleTest, NonZeroExitIsAFailure) {
   LineLog log;
   PlaybookRun run(Spec("echo failing\nexit 2\n"));

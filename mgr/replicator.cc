@@ -145,7 +145,13 @@ void Replicator::OnManagerEvent(const net::SerfNodeEvent& e) {
     drop_if_serf_only(it->second);  // it moved to another endpoint
   }
   serf_members_[e.member] = endpoint;
+  bool rekey = false;
+  if (auto key = e.tags.find("curve"); key != e.tags.end() && !key->second.empty()) {
+    rekey = LearnPeerKey(endpoint, key->second, "Serf member " + e.member);
+  }
+  const bool existed = FindPeer(endpoint) != nullptr;
   Peer& p = EnsurePeer(endpoint);
+  if (rekey && existed) Reconnect(endpoint);
   p.serf_member = e.member;
   if (p.name.empty()) p.name = e.name;
   if (auto rpc = e.tags.find("rpc"); rpc != e.tags.end() && p.rpc_endpoint.empty()) {
@@ -153,8 +159,29 @@ void Replicator::OnManagerEvent(const net::SerfNodeEvent& e) {
   }
 }
 
+bool Replicator::LearnPeerKey(const std::string& endpoint, const std::string& key,
+                              const std::string& via) {
+  auto changed = transport_->SetPeerKey(endpoint, key);
+  if (!changed.ok()) {
+    CM_LOG(kWarn) << "replication: not using the CURVE key of " << via << ": "
+                  << changed.status().message();
+    return false;
+  }
+  return *changed;
+}
+
+void Replicator::Reconnect(const std::string& endpoint) {
+  transport_->Disconnect(endpoint);
+  if (Status s = transport_->Connect(endpoint); !s.ok()) {
+    CM_LOG(kWarn) << "replication: cannot connect to peer " << endpoint << ": " << s.message();
+  } else {
+    CM_LOG(kInfo) << "replication: connecting to peer " << endpoint << " with its CURVE key";
+  }
+}
+
 Replicator::Peer* Replicator::NoteSender(const net::GossipPeerInfo& sender,
-                                         const std::string& endpoint, uint64_t now_ms) {
+                                         const std::string& endpoint, const std::string& peer_key,
+                                         uint64_t now_ms) {
   if (sender.origin == replica_->origin()) {
     // We reached ourselves through another name for our own endpoint.
     if (endpoint != transport_->endpoint() && FindPeer(endpoint)) {
@@ -167,9 +194,12 @@ Replicator::Peer* Replicator::NoteSender(const net::GossipPeerInfo& sender,
       !net::AntiEntropyEndpoint(endpoint).ok()) {
     return nullptr;
   }
+  // A requester over CURVE proved its key, which is also its servers' key.
+  const bool rekey = !peer_key.empty() && LearnPeerKey(endpoint, peer_key, "requester " + endpoint);
   const bool known = FindPeer(endpoint) != nullptr;
   Peer& p = EnsurePeer(endpoint);
   if (!known) p.learned_ms = now_ms;
+  if (rekey && known) Reconnect(endpoint);
   if (!sender.origin.empty() && p.origin != sender.origin) {
     if (!p.origin.empty()) {
       CM_LOG(kInfo) << "replication: peer " << endpoint << " is a new incarnation " << sender.origin
@@ -227,7 +257,7 @@ void Replicator::Handle(net::GossipIncoming in, uint64_t now_ms) {
     return;
   }
   if (in.via == Via::kRequest) {
-    Peer* peer = NoteSender(sender, sender.gossip_endpoint, now_ms);
+    Peer* peer = NoteSender(sender, sender.gossip_endpoint, in.peer_key, now_ms);
     if (auto* r = std::get_if<net::SyncRequest>(&body)) {
       if (peer) OnSyncRequest(in.from, *peer, *r, now_ms);
       return;
@@ -242,7 +272,7 @@ void Replicator::Handle(net::GossipIncoming in, uint64_t now_ms) {
     }
   } else if (in.via == Via::kReply) {
     if (!FindPeer(in.from)) return;  // removed meanwhile
-    Peer* peer = NoteSender(sender, in.from, now_ms);
+    Peer* peer = NoteSender(sender, in.from, "", now_ms);
     if (!peer) return;
     if (auto* r = std::get_if<net::SyncReply>(&body)) {
       OnSyncReply(*peer, std::move(*r), now_ms);

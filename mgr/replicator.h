@@ -28,8 +28,10 @@
 // syncRequest, and from the live peers a syncReply lists (so partial --peer lists grow into a
 // full mesh). Learned peers (the last two kinds) silent for `forget_learned_ms` are dropped;
 // configured ones never, Serf ones when Serf says they left. A peer is keyed by its gossip
-// endpoint; its name, origin and RPC endpoint come from its messages. Unreachable peers cost a
-// failed non-blocking send per tick: ZeroMQ reconnects with backoff in the background.
+// endpoint; its name, origin and RPC endpoint come from its messages. Over CURVE the transport
+// must also know each peer's server key: from --curve-peers, from a Serf member's `curve=` tag,
+// or from the key a peer's own request came with (all checked against --curve-peers). Unreachable
+// peers cost a failed non-blocking send per tick: ZeroMQ reconnects with backoff in the background.
 //
 // Tombstones: every `anti_entropy_ms` the two-round rule of mgr/tombstone_stability.h runs over
 // this instance and all known peers; a stable vector goes to Store::CollectTombstones.
@@ -154,7 +156,13 @@ class Replicator {
   void RemovePeer(const std::string& endpoint);
   // Learns name/origin/endpoints from a message's sender; returns the peer (or null when the
   // sender is this instance or unusable).
-  Peer* NoteSender(const net::GossipPeerInfo& sender, const std::string& endpoint, uint64_t now_ms);
+  // `peer_key`: the CURVE key the sender's request came with ("" otherwise).
+  Peer* NoteSender(const net::GossipPeerInfo& sender, const std::string& endpoint,
+                   const std::string& peer_key, uint64_t now_ms);
+  // Tells the transport the CURVE server key of `endpoint`; true when the key changed (an
+  // existing connection must be made again). Refused keys are logged.
+  bool LearnPeerKey(const std::string& endpoint, const std::string& key, const std::string& via);
+  void Reconnect(const std::string& endpoint);
   void NoteReport(Peer& peer, const crdt::VersionVector& applied);
 
   void Handle(net::GossipIncoming in, uint64_t now_ms);

@@ -96,7 +96,8 @@ bool FakeGossipTransport::Publish(const GossipMessage& message) {
   for (auto& [endpoint, node] : network_->nodes_) {
     if (node == this || !node->peers_.count(endpoint_)) continue;
     if (network_->Cut(endpoint_, endpoint)) continue;
-    network_->Deliver(endpoint, GossipIncoming{GossipIncoming::Via::kPublished, "", message, 0});
+    network_->Deliver(endpoint,
+                      GossipIncoming{GossipIncoming::Via::kPublished, "", message, 0, ""});
   }
   return true;
 }
@@ -108,7 +109,7 @@ bool FakeGossipTransport::Send(const std::string& peer, const GossipMessage& mes
   }
   ++counters_.sent;
   if (network_->Cut(endpoint_, peer)) return true;
-  network_->Deliver(peer, GossipIncoming{GossipIncoming::Via::kRequest, endpoint_, message, 0});
+  network_->Deliver(peer, GossipIncoming{GossipIncoming::Via::kRequest, endpoint_, message, 0, ""});
   return true;
 }
 
@@ -120,7 +121,8 @@ bool FakeGossipTransport::Reply(const std::string& identity, const GossipMessage
   }
   ++counters_.sent;
   if (network_->Cut(endpoint_, identity)) return true;
-  network_->Deliver(identity, GossipIncoming{GossipIncoming::Via::kReply, endpoint_, message, 0});
+  network_->Deliver(identity,
+                    GossipIncoming{GossipIncoming::Via::kReply, endpoint_, message, 0, ""});
   return true;
 }
 

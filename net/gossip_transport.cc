@@ -61,6 +61,13 @@ Result<std::unique_ptr<ZmqGossipTransport>> ZmqGossipTransport::Bind(zmq::contex
       t->ApplyCommonOptions(t->sub_);
       t->router_.set(zmq::sockopt::router_mandatory, true);
       t->sub_.set(zmq::sockopt::subscribe, "");
+      if (options.curve) {
+        const CurveServerConfig server{options.curve->self.secret_key,
+                                       std::string(kZapDomainGossip)};
+        for (zmq::socket_t* s : {&t->pub_, &t->router_}) {
+          if (Status st = ApplyCurveServer(*s, server); !st.ok()) return st;
+        }
+      }
       try {
         t->pub_.bind(wildcard ? WithPort(gossip, "*") : gossip);
       } catch (const zmq::error_t& e) {
@@ -88,14 +95,44 @@ Result<std::unique_ptr<ZmqGossipTransport>> ZmqGossipTransport::Bind(zmq::contex
   return last;
 }
 
+Result<bool> ZmqGossipTransport::SetPeerKey(const std::string& peer, const std::string& key) {
+  if (!options_.curve) return false;
+  if (!options_.curve->peer_keys.count(key)) {
+    return Status(Code::kFailedPrecondition,
+                  "key " + key + " of " + peer + " is not in the --curve-peers list");
+  }
+  std::string& known = options_.curve->endpoint_keys[peer];
+  if (known == key) return false;
+  known = key;
+  return true;
+}
+
 Status ZmqGossipTransport::Connect(const std::string& peer) {
   if (dealers_.count(peer)) return Status::Ok();
   auto ae = AntiEntropyEndpoint(peer);
   if (!ae.ok()) return ae.status();
+  std::optional<CurveClientConfig> curve;
+  if (options_.curve) {
+    auto it = options_.curve->endpoint_keys.find(peer);
+    const std::string key =
+        it != options_.curve->endpoint_keys.end() ? it->second : options_.curve->default_key;
+    if (key.empty()) {
+      return Status(Code::kFailedPrecondition, "no CURVE server key known for " + peer +
+                                                   " (list it in --curve-peers as \"KEY NAME " +
+                                                   peer +
+                                                   "\", or let Serf publish its curve= tag)");
+    }
+    curve = CurveClientConfig{key, options_.curve->self};
+  }
   try {
     zmq::socket_t dealer(context_, zmq::socket_type::dealer);
     ApplyCommonOptions(dealer);
     dealer.set(zmq::sockopt::immediate, true);
+    if (curve) {
+      if (Status s = ApplyCurveClient(dealer, *curve); !s.ok()) return s;
+      // The SUB is one socket for all peers: libzmq takes the server key at connect time.
+      if (Status s = ApplyCurveClient(sub_, *curve); !s.ok()) return s;
+    }
     dealer.connect(*ae);
     sub_.connect(peer);
     dealers_.emplace(peer, std::move(dealer));
@@ -216,6 +253,7 @@ std::optional<GossipIncoming> ZmqGossipTransport::Accept(GossipIncoming::Via via
     return std::nullopt;
   }
   GossipIncoming in;
+  if (options_.curve && via == GossipIncoming::Via::kRequest) in.peer_key = PeerKeyOf(body);
   in.via = via;
   in.from = std::move(from);
   in.message = std::move(decoded).value();

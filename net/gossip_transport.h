@@ -27,11 +27,13 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 #include <zmq.hpp>
 
 #include "crdt/status.h"
+#include "net/curve_keys.h"
 #include "net/gossip_codec.h"
 #include "net/gossip_types.h"
 
@@ -47,6 +49,9 @@ struct GossipIncoming {
   std::string from;  // see Via; empty for kPublished
   GossipMessage message;
   std::size_t bytes = 0;  // encoded size
+  // kRequest over CURVE: the requester's public key (Z85), as its ZAP handshake proved it. An
+  // instance uses one key pair as client and server, so this is also its servers' key.
+  std::string peer_key;
 };
 
 // Monotonic counters since creation.
@@ -75,6 +80,15 @@ class GossipTransport {
   virtual Status Connect(const std::string& peer) = 0;
   // Stops talking to `peer` (no-op when unknown).
   virtual void Disconnect(const std::string& peer) = 0;
+  // Over CURVE: the server key to expect at `peer` (its Serf tag `curve=`, or the key its own
+  // request came with). Returns true when this changed the key of `peer` (Disconnect and
+  // Connect again to use it). Errors: kFailedPrecondition (the key is not an allowed peer key).
+  // Transports without CURVE accept and ignore it.
+  virtual Result<bool> SetPeerKey(const std::string& peer, const std::string& key) {
+    (void)peer;
+    (void)key;
+    return false;
+  }
 
   // Publishes to every subscriber. False when it could not be queued (counted).
   virtual bool Publish(const GossipMessage& message) = 0;
@@ -106,6 +120,17 @@ class ZmqGossipTransport final : public GossipTransport {
     int receive_hwm = 10'000;
     int reconnect_ms = 100;
     int reconnect_max_ms = 5'000;
+    // CURVE (unset = plain TCP): the PUB and ROUTER are CURVE servers (ZAP domain "gossip")
+    // with `self`; the SUB and DEALERs are CURVE clients with `self`, expecting at each peer the
+    // server key from `endpoint_keys`, SetPeerKey, or else `default_key` (a cluster sharing one
+    // key pair). Connect fails for a peer whose key is unknown.
+    struct Curve {
+      CurveKeyPair self;
+      std::set<std::string> peer_keys;  // the --curve-peers list: SetPeerKey accepts only these
+      std::map<std::string, std::string> endpoint_keys;  // gossip endpoint -> server key
+      std::string default_key;
+    };
+    std::optional<Curve> curve;
   };
 
   // Binds the PUB at `gossip_endpoint` and the ROUTER at its anti-entropy endpoint. A tcp port
@@ -119,8 +144,10 @@ class ZmqGossipTransport final : public GossipTransport {
 
   const std::string& endpoint() const override { return endpoint_; }
   const std::string& anti_entropy_endpoint() const { return ae_endpoint_; }
+  // Besides the base errors: kFailedPrecondition when CURVE is on and no key is known for `peer`.
   Status Connect(const std::string& peer) override;
   void Disconnect(const std::string& peer) override;
+  Result<bool> SetPeerKey(const std::string& peer, const std::string& key) override;
   bool Publish(const GossipMessage& message) override;
   bool Send(const std::string& peer, const GossipMessage& message) override;
   bool Reply(const std::string& identity, const GossipMessage& message) override;

@@ -65,6 +65,11 @@ RpcResult<bool> RpcClient::EnsureSocket() {
     // there, to be delivered (and acted on) after this call has given up.
     socket->set(zmq::sockopt::immediate, true);
     socket->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options_.max_reply_bytes));
+    if (options_.curve) {
+      if (clustermgr::Status s = ApplyCurveClient(*socket, *options_.curve); !s.ok()) {
+        return RpcError{RpcCode::kInvalidArgument, s.message()};
+      }
+    }
     socket->connect(url_);
     socket_ = std::move(socket);
     return true;

@@ -9,7 +9,8 @@
 //     (nothing was sent), or "no reply from URL within T" for a read-only call;
 //   * kOutcomeUnknown "no reply from URL within T (the request may or may not have taken
 //     effect)" for a call with side effects (IsMutation);
-//   * kInvalidArgument for a malformed URL or a request above kMaxRequestBytes (not sent);
+//   * kInvalidArgument for a malformed URL, unusable CURVE keys or a request above
+//     kMaxRequestBytes (not sent);
 //   * kInternal for a reply that cannot be read or does not match the call.
 //
 // Correlation: each request carries a fresh id; a reply with another id (a late answer to a
@@ -25,9 +26,11 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "net/curve_keys.h"
 #include "net/rpc_codec.h"
 #include "net/rpc_types.h"
 
@@ -47,6 +50,10 @@ class RpcClient {
     std::size_t max_reply_bytes = kMaxReplyBytes;
     // Set by a daemon forwarding requests: its instance name (see Request.forwardedBy).
     std::string forwarded_by;
+    // Set: talk CURVE to a server with public key curve->server_key, as curve->client. A CURVE
+    // server refuses a plain client and the other way round; a refused handshake looks like a
+    // server that does not answer ("could not connect to URL within T").
+    std::optional<CurveClientConfig> curve;
   };
 
   // `url` is a ZeroMQ endpoint, e.g. "tcp://127.0.0.1:9007". `context` may be null: the client

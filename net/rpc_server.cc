@@ -29,6 +29,13 @@ RpcResult<std::unique_ptr<RpcServer>> RpcServer::Bind(zmq::context_t& context,
     // Unroutable replies fail loudly (EHOSTUNREACH) instead of vanishing, so they are counted.
     socket.set(zmq::sockopt::router_mandatory, true);
     socket.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options.transport_max_frame_bytes));
+    if (options.curve) {
+      if (Status s = ApplyCurveServer(socket, *options.curve); !s.ok()) {
+        return RpcError{
+            s.code() == Code::kUnavailable ? RpcCode::kUnavailable : RpcCode::kInvalidArgument,
+            s.message()};
+      }
+    }
     try {
       socket.bind(endpoint);
     } catch (const zmq::error_t& e) {
@@ -117,7 +124,10 @@ std::optional<IncomingRequest> RpcServer::TryReceive() {
       continue;
     }
     ++counters_.requests;
+    // Connection properties ride on the frames that came off the wire (not the ROUTER's
+    // identity frame): the body is one of them.
     return IncomingRequest{std::move(to), decoded.protocol_version, std::move(decoded.forwarded_by),
+                           options_.curve ? PeerKeyOf(frames.back()) : std::string(),
                            std::move(decoded.request).value()};
   }
 }

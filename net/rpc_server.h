@@ -37,6 +37,7 @@
 #include <string>
 #include <zmq.hpp>
 
+#include "net/curve_keys.h"
 #include "net/rpc_codec.h"
 #include "net/rpc_types.h"
 
@@ -54,6 +55,7 @@ struct IncomingRequest {
   ReplyTo reply_to;
   std::uint32_t protocol_version = 0;  // the client's schema version (>= 1)
   std::string forwarded_by;            // non-empty when another daemon forwarded it
+  std::string caller_key;              // the client's CURVE public key (Z85); "" when plain
   RpcRequest request;
 };
 
@@ -83,11 +85,15 @@ class RpcServer {
     DecodeLimits decode_limits = kRequestDecodeLimits;
     // Written into replies whose `instance` is empty.
     std::string instance_name;
+    // Set: the socket is a CURVE server (clients are judged by the context's ZAP handler,
+    // net/zap_handler.h, under curve->zap_domain). Unset: plain TCP, anyone may call.
+    std::optional<CurveServerConfig> curve;
   };
 
   // Binds a ROUTER to `endpoint`, e.g. "tcp://127.0.0.1:9007"; port 0 or * picks a free port
   // (see endpoint()). `context` must outlive the server.
-  // Errors: kInvalidArgument (malformed endpoint), kUnavailable (address in use, no permission).
+  // Errors: kInvalidArgument (malformed endpoint or CURVE key), kUnavailable (address in use, no
+  // permission, libzmq without CURVE).
   static RpcResult<std::unique_ptr<RpcServer>> Bind(zmq::context_t& context,
                                                     const std::string& endpoint, Options options);
   static RpcResult<std::unique_ptr<RpcServer>> Bind(zmq::context_t& context,

@@ -27,7 +27,8 @@ while (($#)); do
     *) targets+=("$1"); shift ;;
   esac
 done
-all=(rpc_request_fuzz serf_codec_fuzz extra_vars_fuzz store_record_fuzz delta_join_fuzz)
+all=(rpc_request_fuzz serf_codec_fuzz extra_vars_fuzz store_record_fuzz delta_join_fuzz
+     gossip_message_fuzz)
 if ((${#targets[@]} == 0)); then targets=("${all[@]}"); fi
 for t in "${targets[@]}"; do
   if [[ ! -d fuzz/corpus/$t ]]; then echo "fuzz.sh: unknown target $t (one of: ${all[*]})" >&2; exit 2; fi

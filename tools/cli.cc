@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "net/curve_keys.h"
 #include "net/rpc_client.h"
 #include "tools/cli_args.h"
 #include "tools/cli_output.h"
@@ -24,7 +25,9 @@ constexpr milliseconds kFollowWait{5000};
 // A daemon that answers a long-poll at once with nothing new is not re-asked sooner than this.
 constexpr milliseconds kFollowMinInterval{200};
 
-enum FlagBit : unsigned { kGroup = 1, kExtraVars = 2, kFollow = 4 };
+enum FlagBit : unsigned { kGroup = 1, kExtraVars = 2, kFollow = 4, kOut = 8 };
+
+constexpr std::string_view kDefaultKeyFile = "clustermgr.key";
 
 struct Context {
   net::RpcClient& client;
@@ -33,6 +36,7 @@ struct Context {
   std::ostream& out;
   std::ostream& err;
   std::istream& in;
+  bool curve = false;  // the client talks CURVE
 };
 
 using Handler = int (*)(Context&);
@@ -54,7 +58,14 @@ int Fail(std::ostream& err, const std::string& message) {
 }
 
 int Fail(Context& c, const net::RpcError& e) {
-  return Fail(c.err, e.message.empty() ? std::string(net::RpcCodeName(e.code)) : e.message);
+  std::string text = e.message.empty() ? std::string(net::RpcCodeName(e.code)) : e.message;
+  // A CURVE handshake that fails (either side plain, or a key the server does not accept) looks
+  // like a server that never answers: say what to check.
+  if (e.code == net::RpcCode::kUnavailable && text.rfind("could not connect", 0) == 0) {
+    text += c.curve ? " (check --server-key, and that the server lists this client's key)"
+                    : " (if the server uses CURVE, pass --server-key and --key)";
+  }
+  return Fail(c.err, text);
 }
 
 int Usage(std::ostream& err, const std::string& message) {
@@ -274,6 +285,29 @@ int Token(Context& c) {
   return kExitOk;
 }
 
+int Keygen(Context& c) {
+  const std::string path = c.args.out.value_or(std::string(kDefaultKeyFile));
+  if (path.empty()) return Fail(c.err, "--out needs a file name");
+  auto pair = net::GenerateCurveKeyPair();
+  if (!pair.ok()) return Fail(c.err, pair.status().message());
+  // The .pub line is labelled with the file's stem, ready to be appended to an allow-list.
+  std::string label = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+  if (label.size() > 4 && label.substr(label.size() - 4) == ".key") label.resize(label.size() - 4);
+  if (clustermgr::Status s = net::WriteKeyPairFiles(path, *pair, label); !s.ok()) {
+    return Fail(c.err, s.message());
+  }
+  if (c.args.json) {
+    PrintJson(c, Json{{"public_key", pair->public_key},
+                      {"secret_key_file", path},
+                      {"public_key_file", path + ".pub"}});
+  } else {
+    c.out << pair->public_key << "\n"
+          << "wrote the key pair to " << path << " (secret, mode 0600) and its public key to "
+          << path << ".pub\n";
+  }
+  return kExitOk;
+}
+
 int Status(Context& c) {
   auto r = c.client.Status();
   if (!r.ok()) return Fail(c, r.error());
@@ -314,6 +348,8 @@ constexpr Command kCommands[] = {
     {"members", "", 0, 0, 0, 0, "manager instances and their replication state", Members},
     {"token", "", 0, 0, 0, 0, "who holds the side-effect token, epoch and quorum", Token},
     {"status", "", 0, 0, 0, 0, "this instance: version, state size, peers, store", Status},
+    {"keygen", "[--out PATH]", 0, 0, kOut, 0,
+     "write a CURVE key pair: PATH (default clustermgr.key, secret, 0600) and PATH.pub", Keygen},
 };
 
 // Command words that take a second word.
@@ -340,6 +376,8 @@ std::string FlagName(unsigned bit) {
       return "-g/--group";
     case kExtraVars:
       return "-e/--extra-vars";
+    case kOut:
+      return "--out";
     default:
       return "-f/--follow";
   }
@@ -411,8 +449,8 @@ int Run(const std::vector<std::string>& argv, std::ostream& out, std::ostream& e
                           form + ")");
   }
   const unsigned given = (args.group ? kGroup : 0u) | (args.extra_vars ? kExtraVars : 0u) |
-                         (args.follow ? kFollow : 0u);
-  for (unsigned bit : {kGroup, kExtraVars, kFollow}) {
+                         (args.follow ? kFollow : 0u) | (args.out ? kOut : 0u);
+  for (unsigned bit : {kGroup, kExtraVars, kFollow, kOut}) {
     if ((given & bit) && !(command->allowed & bit)) {
       return Usage(err, "\"" + name + "\" does not take " + FlagName(bit) + " (" + form + ")");
     }
@@ -437,8 +475,30 @@ int Run(const std::vector<std::string>& argv, std::ostream& out, std::ostream& e
   }
   if (url.empty()) return Usage(err, "-u/--url needs a non-empty endpoint");
 
+  // CURVE: the flags win over $CLUSTERMGR_SERVER_KEY and $CLUSTERMGR_KEY; both or neither.
+  auto from_env = [](const char* name) -> std::optional<std::string> {
+    const char* v = std::getenv(name);
+    if (v == nullptr || *v == '\0') return std::nullopt;
+    return std::string(v);
+  };
+  const std::optional<std::string> server_key =
+      args.server_key ? args.server_key : from_env("CLUSTERMGR_SERVER_KEY");
+  const std::optional<std::string> key_file = args.key ? args.key : from_env("CLUSTERMGR_KEY");
+  const bool keygen = command->run == Keygen;
+  if (!keygen && server_key.has_value() != key_file.has_value()) {
+    return Usage(err, server_key ? "--server-key needs --key FILE (this client's secret key)"
+                                 : "--key needs --server-key KEY|FILE (the server's public key)");
+  }
+  if (!keygen && server_key) {
+    auto server = net::LoadPublicKeyArg(*server_key);
+    if (!server.ok()) return Fail(err, "--server-key: " + server.status().message());
+    auto pair = net::LoadSecretKeyFile(*key_file);
+    if (!pair.ok()) return Fail(err, "--key: " + pair.status().message());
+    options.curve = net::CurveClientConfig{*server, *pair};
+  }
+
   net::RpcClient client(url, options);
-  Context context{client, args, std::move(operands), out, err, in};
+  Context context{client, args, std::move(operands), out, err, in, options.curve.has_value()};
   return command->run(context);
 }
 
@@ -456,15 +516,19 @@ std::string Usage() {
   }
   PrintTable(s, rows);
   s << "\nflags (before or after the command words):\n";
-  PrintTable(s, {{"  -u, --url URL",
-                  "RPC endpoint (default " + std::string(kDefaultUrl) + ", or $CLUSTERMGR_URL)"},
-                 {"  -j, --json", "print exactly one JSON document"},
-                 {"  --timeout SECONDS", "how long to wait for an answer (default 10)"},
-                 {"  -g, --group GROUP", "host-group, e.g. service-master, service-worker"},
-                 {"  -e, --extra-vars JSON", "extra-vars as a JSON object"},
-                 {"  -f, --follow", "job get: follow the live log until the job ends"},
-                 {"  -h, --help", "this help"},
-                 {"  --version", "print the client version"}});
+  PrintTable(
+      s, {{"  -u, --url URL",
+           "RPC endpoint (default " + std::string(kDefaultUrl) + ", or $CLUSTERMGR_URL)"},
+          {"  -j, --json", "print exactly one JSON document"},
+          {"  --timeout SECONDS", "how long to wait for an answer (default 10)"},
+          {"  --server-key KEY|FILE", "CURVE: the server's public key (or $CLUSTERMGR_SERVER_KEY)"},
+          {"  --key FILE", "CURVE: this client's secret key file (or $CLUSTERMGR_KEY)"},
+          {"  --out PATH", "keygen: where to write the key pair"},
+          {"  -g, --group GROUP", "host-group, e.g. service-master, service-worker"},
+          {"  -e, --extra-vars JSON", "extra-vars as a JSON object"},
+          {"  -f, --follow", "job get: follow the live log until the job ends"},
+          {"  -h, --help", "this help"},
+          {"  --version", "print the client version"}});
   s << "\nexit status: 0 success, 1 refused or unreachable (or a followed job did not "
        "complete),\n2 usage error.\n";
   return s.str();

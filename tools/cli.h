@@ -8,9 +8,11 @@
 // nodes decommission NAME... [-e JSON] | node update NAME [-g GROUP] [-e JSON] |
 // nodes update NAME... [-g GROUP] [-e JSON] | discover IP... [-e JSON] | global get |
 // global set -e JSON | job get active|last|ID [-f] | jobs list | job cancel [ID] | config get |
-// config set FILE|- | members | token | status | help.
+// config set FILE|- | members | token | status | keygen [--out PATH] | help.
 // Global flags: -u/--url (default tcp://127.0.0.1:9007, else $CLUSTERMGR_URL), -j/--json,
-// --timeout SECONDS (default 10), -h/--help, --version. Flags may stand anywhere.
+// --timeout SECONDS (default 10), --server-key KEY|FILE and --key FILE (CURVE; else
+// $CLUSTERMGR_SERVER_KEY and $CLUSTERMGR_KEY; both or neither), -h/--help, --version. Flags may
+// stand anywhere. keygen talks to no server: it writes a CURVE key pair (net/curve_keys.h).
 //
 // Output: human-readable text on `out`, or with --json exactly one JSON document on `out`
 // (nothing on failure). Errors: one line "clustermgr: <message>" on `err`; the daemon's

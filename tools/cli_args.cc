@@ -5,7 +5,19 @@
 namespace clustermgr::cli {
 namespace {
 
-enum class Flag { kUrl, kJson, kTimeout, kHelp, kVersion, kGroup, kExtraVars, kFollow };
+enum class Flag {
+  kUrl,
+  kJson,
+  kTimeout,
+  kServerKey,
+  kKey,
+  kHelp,
+  kVersion,
+  kGroup,
+  kExtraVars,
+  kFollow,
+  kOut
+};
 
 struct FlagSpec {
   std::string_view short_name;  // empty = none
@@ -15,13 +27,11 @@ struct FlagSpec {
 };
 
 constexpr FlagSpec kFlags[] = {
-    {"-u", "--url", Flag::kUrl, true},
-    {"-j", "--json", Flag::kJson, false},
-    {"", "--timeout", Flag::kTimeout, true},
-    {"-h", "--help", Flag::kHelp, false},
-    {"", "--version", Flag::kVersion, false},
-    {"-g", "--group", Flag::kGroup, true},
-    {"-e", "--extra-vars", Flag::kExtraVars, true},
+    {"-u", "--url", Flag::kUrl, true},        {"-j", "--json", Flag::kJson, false},
+    {"", "--timeout", Flag::kTimeout, true},  {"", "--server-key", Flag::kServerKey, true},
+    {"", "--key", Flag::kKey, true},          {"", "--out", Flag::kOut, true},
+    {"-h", "--help", Flag::kHelp, false},     {"", "--version", Flag::kVersion, false},
+    {"-g", "--group", Flag::kGroup, true},    {"-e", "--extra-vars", Flag::kExtraVars, true},
     {"-f", "--follow", Flag::kFollow, false},
 };
 
@@ -44,6 +54,15 @@ void Apply(Args& args, Flag flag, std::string value) {
       break;
     case Flag::kTimeout:
       args.timeout = std::move(value);
+      break;
+    case Flag::kServerKey:
+      args.server_key = std::move(value);
+      break;
+    case Flag::kKey:
+      args.key = std::move(value);
+      break;
+    case Flag::kOut:
+      args.out = std::move(value);
       break;
     case Flag::kHelp:
       args.help = true;

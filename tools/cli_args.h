@@ -3,8 +3,9 @@
 // every command; which flags a command accepts is checked later (tools/cli.cc), against the
 // command the words name.
 //
-// Flags: -u/--url URL, -j/--json, --timeout SECONDS, -h/--help, --version (global);
-// -g/--group GROUP, -e/--extra-vars JSON, -f/--follow (per command). A value is the next
+// Flags: -u/--url URL, -j/--json, --timeout SECONDS, --server-key KEY|FILE, --key FILE,
+// -h/--help, --version (global); -g/--group GROUP, -e/--extra-vars JSON, -f/--follow,
+// --out PATH (per command). A value is the next
 // argument or follows '=' in the long form (--url=tcp://...). "--" ends flags; "-" alone is a
 // word (stdin for `config set -`). No bundling of short flags (-jf is an unknown flag).
 #pragma once
@@ -19,13 +20,16 @@ struct Args {
   // Global.
   std::optional<std::string> url;
   bool json = false;
-  std::optional<std::string> timeout;  // as typed; validated by the caller
+  std::optional<std::string> timeout;     // as typed; validated by the caller
+  std::optional<std::string> server_key;  // CURVE: the server's public key, or a file holding it
+  std::optional<std::string> key;         // CURVE: this client's secret key file
   bool help = false;
   bool version = false;
   // Per command.
   std::optional<std::string> group;
   std::optional<std::string> extra_vars;
   bool follow = false;
+  std::optional<std::string> out;  // keygen
   // Command words and their operands, in order.
   std::vector<std::string> words;
 };

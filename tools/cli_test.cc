@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -186,7 +187,8 @@ TEST_F(CliTest, UnreachableOrSilentServerExitsOne) {
   ASSERT_FALSE(dead.empty());
   Outcome o = RunCli({"status", "-u", dead, "--timeout", "0.2"});
   EXPECT_EQ(o.code, 1);
-  EXPECT_EQ(o.err, "clustermgr: could not connect to " + dead + " within 200ms\n");
+  EXPECT_EQ(o.err, "clustermgr: could not connect to " + dead +
+                       " within 200ms (if the server uses CURVE, pass --server-key and --key)\n");
 
   fake_.SetSilent(true);
   o = RunCli({"status", "-u", Url(), "--timeout", "0.25"});
@@ -460,6 +462,47 @@ TEST_F(CliTest, FollowWithJsonPrintsOneDocumentAtTheEnd) {
   EXPECT_EQ(j["status"], "Complete");
   EXPECT_EQ(j["log"], Json::parse(R"(["line 1","line 2"])"));
   EXPECT_EQ(j["log_line_count"], 2);
+}
+
+TEST(CliKeygenTest, WritesAnOwnerOnlyPairAndRefusesToOverwrite) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/cli_keygen_XXXXXX";
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::string path = dir + "/mgr-a.key";
+  Outcome o = RunCli({"keygen", "--out", path});
+  EXPECT_EQ(o.code, 0) << o.err;
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(stat((path + ".pub").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  const std::string key = o.out.substr(0, o.out.find('\n'));
+  std::ifstream pub(path + ".pub");
+  std::string line;
+  std::getline(pub, line);
+  EXPECT_EQ(line, key + " mgr-a");
+
+  o = RunCli({"--out=" + path, "keygen"});
+  EXPECT_EQ(o.code, 1);
+  EXPECT_EQ(o.err, "clustermgr: " + path + " already exists; not overwritten\n");
+  std::ifstream again(path + ".pub");
+  std::getline(again, line);
+  EXPECT_EQ(line, key + " mgr-a");  // untouched
+
+  // CURVE flags come in pairs; --out belongs to keygen.
+  o = RunCli({"status", "--server-key", key});
+  EXPECT_EQ(o.code, 2);
+  EXPECT_EQ(o.err,
+            "clustermgr: --server-key needs --key FILE (this client's secret key); see "
+            "'clustermgr --help'\n");
+  o = RunCli({"status", "--server-key", key, "--key", dir + "/missing"});
+  EXPECT_EQ(o.code, 1);
+  EXPECT_NE(o.err.find("--key: cannot read " + dir + "/missing"), std::string::npos) << o.err;
+  o = RunCli({"status", "--out", path});
+  EXPECT_EQ(o.code, 2);
+  std::remove(path.c_str());
+  std::remove((path + ".pub").c_str());
+  rmdir(dir.c_str());
 }
 
 }  // namespace

@@ -181,7 +181,9 @@ std::string Usage() {
          "       state-inspect stats SOURCE [--json]\n"
          "       state-inspect verify DIR\n"
          "       state-inspect diff SOURCE_A SOURCE_B\n"
-         "SOURCE is a data dir, or --url URL for a live clustermgrd (its RPC endpoint)\n"
+         "SOURCE is a data dir, or --url URL for a live clustermgrd (its RPC endpoint);\n"
+         "  a CURVE daemon also needs --server-key KEY|FILE and --key FILE (or\n"
+         "  $CLUSTERMGR_SERVER_KEY and $CLUSTERMGR_KEY)\n"
          "sections: meta applied delta_log globals node_vars host_groups host_group_context\n"
          "          inventory jobs job_logs config token_epoch (a --url has no meta, applied,\n"
          "          delta_log)\n"
@@ -205,7 +207,8 @@ std::string Human(uint64_t bytes) {
 // clustermgrd (its stateDump RPC).
 struct Source {
   bool live = false;
-  std::string where;  // the dir or the URL
+  std::string where;                            // the dir or the URL
+  std::optional<net::CurveClientConfig> curve;  // live only
 };
 
 // A loaded source: the state, and for a dir the whole inspection.
@@ -244,7 +247,7 @@ std::optional<Loaded> LoadSource(const Source& source, std::ostream& err, int* c
     loaded.inspection = std::move(in);
     return loaded;
   }
-  auto state = FetchLiveState(source.where);
+  auto state = FetchLiveState(source.where, std::chrono::seconds(10), source.curve);
   if (!state.ok()) {
     err << "state-inspect: " << state.status().message() << "\n";
     *code = kExitUnreadable;
@@ -521,13 +524,20 @@ std::vector<std::string> DiffStates(const crdt::ClusterState& a, const crdt::Clu
   return out;
 }
 
-Result<crdt::ClusterState> FetchLiveState(const std::string& url,
-                                          std::chrono::milliseconds timeout) {
+Result<crdt::ClusterState> FetchLiveState(const std::string& url, std::chrono::milliseconds timeout,
+                                          const std::optional<net::CurveClientConfig>& curve) {
   net::RpcClient::Options options;
   options.timeout = timeout;
+  options.curve = curve;
   net::RpcClient client(url, options);
   auto bytes = client.StateDump();
-  if (!bytes.ok()) return Status(Code::kUnavailable, url + ": " + bytes.error().message);
+  if (!bytes.ok()) {
+    std::string text = url + ": " + bytes.error().message;
+    if (!curve && text.find("could not connect") != std::string::npos) {
+      text += " (if the server uses CURVE, pass --server-key and --key)";
+    }
+    return Status(Code::kUnavailable, text);
+  }
   store::DecodeLimits limits;
   limits.max_bytes = std::max<size_t>(limits.max_bytes, bytes.value().size());
   auto state = store::DecodeState(bytes.value(), limits);
@@ -578,6 +588,8 @@ int RunStateInspect(const std::vector<std::string>& args, std::ostream& out, std
   std::optional<std::string> cmd;
   std::vector<Source> sources;  // in the order given
   std::optional<std::string> section_name;
+  std::optional<std::string> server_key;
+  std::optional<std::string> key_file;
   bool as_json = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -609,7 +621,21 @@ int RunStateInspect(const std::vector<std::string>& args, std::ostream& out, std
         err << "state-inspect: --url needs a URL\n" << Usage();
         return kExitUsage;
       }
-      sources.push_back({true, url});
+      sources.push_back({true, url, std::nullopt});
+    } else if (a == "--server-key" || a == "--key" || a.rfind("--server-key=", 0) == 0 ||
+               a.rfind("--key=", 0) == 0) {
+      const bool server = a.rfind("--server-key", 0) == 0;
+      std::string value;
+      if (a.find('=') == std::string::npos) {
+        if (i + 1 >= args.size()) {
+          err << "state-inspect: " << a << " needs a value\n" << Usage();
+          return kExitUsage;
+        }
+        value = args[++i];
+      } else {
+        value = a.substr(a.find('=') + 1);
+      }
+      (server ? server_key : key_file) = value;
     } else if (a == "--json") {
       as_json = true;
     } else if (a.size() > 1 && a[0] == '-') {
@@ -618,12 +644,38 @@ int RunStateInspect(const std::vector<std::string>& args, std::ostream& out, std
     } else if (!cmd) {
       cmd = a;
     } else {
-      sources.push_back({false, a});
+      sources.push_back({false, a, std::nullopt});
     }
   }
   if (!cmd) {
     err << "state-inspect: a command is needed\n" << Usage();
     return kExitUsage;
+  }
+  auto from_env = [](const char* name) -> std::optional<std::string> {
+    const char* v = std::getenv(name);
+    if (v == nullptr || *v == '\0') return std::nullopt;
+    return std::string(v);
+  };
+  if (!server_key) server_key = from_env("CLUSTERMGR_SERVER_KEY");
+  if (!key_file) key_file = from_env("CLUSTERMGR_KEY");
+  if (server_key.has_value() != key_file.has_value()) {
+    err << "state-inspect: --server-key and --key go together\n" << Usage();
+    return kExitUsage;
+  }
+  if (server_key) {
+    auto server = net::LoadPublicKeyArg(*server_key);
+    if (!server.ok()) {
+      err << "state-inspect: --server-key: " << server.status().message() << "\n";
+      return kExitUnreadable;
+    }
+    auto pair = net::LoadSecretKeyFile(*key_file);
+    if (!pair.ok()) {
+      err << "state-inspect: --key: " << pair.status().message() << "\n";
+      return kExitUnreadable;
+    }
+    for (Source& s : sources) {
+      if (s.live) s.curve = net::CurveClientConfig{*server, *pair};
+    }
   }
   const bool known = *cmd == "dump" || *cmd == "stats" || *cmd == "verify" || *cmd == "diff";
   if (!known) {

@@ -15,7 +15,9 @@
 // `diff DIR --url URL` and `diff --url A --url B` compare a dir with a live instance, or two
 // live instances; A and B are the sources in the order given. A live source has the CRDT
 // sections only (no meta, applied vector or delta log: those are a store's own records), and its
-// stats count entries and the encoded bytes of each section.
+// stats count entries and the encoded bytes of each section. A CURVE daemon needs
+// `--server-key KEY|FILE --key FILE` (or $CLUSTERMGR_SERVER_KEY / $CLUSTERMGR_KEY), as for
+// `clustermgr`; they apply to every --url of the command.
 //
 // Every command reads a private copy of a dir (store/dir_copy.h): it never writes to the dir
 // and works while a daemon holds it. Exit status: 0 success (verify: no problem; diff: equal),
@@ -32,6 +34,7 @@
 
 #include "crdt/cluster_state.h"
 #include "crdt/status.h"
+#include "net/curve_keys.h"
 #include "store/contents.h"
 #include "store/keys.h"
 
@@ -60,8 +63,10 @@ std::vector<std::string> DiffStates(const crdt::ClusterState& a, const crdt::Clu
 // The whole replicated state of the clustermgrd at `url` (stateDump RPC, decoded). Errors
 // (message prefixed with the URL): kUnavailable when the daemon cannot be reached or refuses
 // (its RPC error text), kCorruption when the bytes do not decode.
+// `curve`: talk CURVE with these keys (unset: plain TCP).
 Result<crdt::ClusterState> FetchLiveState(
-    const std::string& url, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    const std::string& url, std::chrono::milliseconds timeout = std::chrono::seconds(10),
+    const std::optional<net::CurveClientConfig>& curve = std::nullopt);
 // Stats of a state without a store: per section entries, tombstones and encoded bytes (what the
 // section adds to an empty state's encoding); total bytes = the whole state's encoding.
 nlohmann::json LiveStatsJson(const crdt::ClusterState& state);

@@ -107,14 +107,16 @@ bool NodeIs::Matches(const net::NodeInfo& node) const {
 // ------------------------------------------------------------------------------
 
 ManagerInstance::ManagerInstance(std::string name, std::string dir, std::unique_ptr<SerfAgent> serf,
-                                 std::vector<std::string> extra_args, std::string log_level)
+                                 std::vector<std::string> extra_args, std::string log_level,
+                                 std::optional<net::CurveClientConfig> curve)
     : name_(std::move(name)),
       dir_(std::move(dir)),
       data_dir_(dir_ + "/data"),
       home_dir_(dir_ + "/home"),
       serf_(std::move(serf)),
       extra_args_(std::move(extra_args)),
-      log_level_(std::move(log_level)) {
+      log_level_(std::move(log_level)),
+      curve_(std::move(curve)) {
   fs::create_directories(home_dir_);
   PickPorts();
 }
@@ -124,18 +126,18 @@ ManagerInstance::~ManagerInstance() { Stop(5s); }
 void ManagerInstance::PickPorts() {
   rpc_url_ = "tcp://127.0.0.1:" + std::to_string(FreeLoopbackPort());
   gossip_url_ = "tcp://127.0.0.1:" + std::to_string(FreeLoopbackPortPair());
-  rpc_ = std::make_unique<net::RpcClient>(rpc_url_);
+  net::RpcClient::Options options;
+  options.curve = curve_;
+  rpc_ = std::make_unique<net::RpcClient>(rpc_url_, options);
 }
 
 std::vector<std::string> ManagerInstance::CommandLine() const {
-  std::vector<std::string> argv = {BinDir() + "/clustermgrd",
-                                   "--name=" + name_,
-                                   "--data-dir=" + data_dir_,
-                                   "--rpc-bind=" + rpc_url_,
-                                   "--insecure",
-                                   "--gossip-bind=" + gossip_url_,
-                                   "--serf-rpc=" + serf_->rpc_address(),
-                                   "--log-level=" + log_level_};
+  std::vector<std::string> argv = {
+      BinDir() + "/clustermgrd",      "--name=" + name_,
+      "--data-dir=" + data_dir_,      "--rpc-bind=" + rpc_url_,
+      "--gossip-bind=" + gossip_url_, "--serf-rpc=" + serf_->rpc_address(),
+      "--log-level=" + log_level_};
+  if (!curve_) argv.push_back("--insecure");
   argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
   return argv;
 }
@@ -277,6 +279,21 @@ Result<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) {
   c->extra_vars_ = nlohmann::json{{"ansible_connection", "local"}, {"marker_dir", c->marker_dir_}};
   for (const auto& [k, v] : c->options_.extra_vars.items()) c->extra_vars_[k] = v;
 
+  std::vector<std::string> curve_args;
+  if (c->options_.curve) {
+    auto shared = net::GenerateCurveKeyPair();
+    auto admin = net::GenerateCurveKeyPair();
+    if (!shared.ok()) return shared.status();
+    if (!admin.ok()) return admin.status();
+    for (const auto& [file, pair] : {std::pair{"cluster", *shared}, std::pair{"admin", *admin}}) {
+      if (Status s = net::WriteKeyPairFiles(dir + "/" + file + ".key", pair, file); !s.ok()) {
+        return s;
+      }
+    }
+    c->client_curve_ = net::CurveClientConfig{shared->public_key, *admin};
+    curve_args = {"--curve-key=" + dir + "/cluster.key",
+                  "--curve-clients=" + dir + "/admin.key.pub"};
+  }
   for (std::size_t i = 0; i < c->options_.managers; ++i) {
     const std::string name = c->options_.name_prefix + "-" + std::to_string(i + 1);
     SerfAgentOptions serf;
@@ -290,11 +307,12 @@ Result<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) {
     std::vector<std::string> args = {"--playbook-dir=" + c->playbook_dir_,
                                      "--extra-vars=" + c->extra_vars_.dump(),
                                      "--expect=" + std::to_string(c->options_.managers)};
+    args.insert(args.end(), curve_args.begin(), curve_args.end());
     args.insert(args.end(), c->options_.daemon_args.begin(), c->options_.daemon_args.end());
     const std::string mdir = dir + "/" + name;
     fs::create_directories(mdir);
     c->managers_.push_back(std::make_unique<ManagerInstance>(
-        name, mdir, std::move(agent), std::move(args), c->options_.log_level));
+        name, mdir, std::move(agent), std::move(args), c->options_.log_level, c->client_curve_));
   }
   for (auto& m : c->managers_) {
     if (Status s = m->Start(c->options_.start_timeout); !s.ok()) return s;

@@ -61,6 +61,10 @@ struct ClusterOptions {
   // Appended to every clustermgrd command line (e.g. {"--host-groups", "a,b"}).
   std::vector<std::string> daemon_args{};
   std::string log_level = "info";
+  // CURVE instead of --insecure, deployed the simple way: one key pair shared by every instance
+  // (<dir>/cluster.key) and one client key (<dir>/admin.key) in --curve-clients; the harness's
+  // clients use them (see Cluster::client_curve()).
+  bool curve = false;
   // How long a daemon may take to answer its first RPC, and a Serf agent to start.
   std::chrono::milliseconds start_timeout{30000};
 };
@@ -97,8 +101,11 @@ class Machine {
 // One manager instance: its Serf agent (tagged role=clustermgr) and its clustermgrd.
 class ManagerInstance {
  public:
+  // `curve`: the daemon runs with CURVE (its flags are in extra_args) and the instance's client
+  // uses these keys; unset: --insecure.
   ManagerInstance(std::string name, std::string dir, std::unique_ptr<SerfAgent> serf,
-                  std::vector<std::string> extra_args, std::string log_level);
+                  std::vector<std::string> extra_args, std::string log_level,
+                  std::optional<net::CurveClientConfig> curve = std::nullopt);
   ~ManagerInstance();  // Stop()s the daemon; the agent dies with its SerfAgent
   ManagerInstance(const ManagerInstance&) = delete;
   ManagerInstance& operator=(const ManagerInstance&) = delete;
@@ -149,6 +156,7 @@ class ManagerInstance {
   std::unique_ptr<SerfAgent> serf_;
   std::vector<std::string> extra_args_;
   std::string log_level_;
+  std::optional<net::CurveClientConfig> curve_;
   std::string rpc_url_;
   std::string gossip_url_;
   bool started_once_ = false;
@@ -171,6 +179,8 @@ class Cluster {
   net::RpcClient& rpc(std::size_t i = 0) { return managers_.at(i)->rpc(); }
   const std::string& dir() const { return dir_; }
   const std::string& marker_dir() const { return marker_dir_; }
+  // The client keys of a ClusterOptions::curve cluster (unset otherwise).
+  const std::optional<net::CurveClientConfig>& client_curve() const { return client_curve_; }
   const std::string& playbook_dir() const { return playbook_dir_; }
   // The daemons' base --extra-vars (connection and marker_dir included).
   const nlohmann::json& extra_vars() const { return extra_vars_; }
@@ -221,6 +231,7 @@ class Cluster {
   explicit Cluster(ClusterOptions options, std::string dir);
 
   ClusterOptions options_;
+  std::optional<net::CurveClientConfig> client_curve_;
   const std::string dir_;
   const bool keep_dir_;
   std::string marker_dir_;

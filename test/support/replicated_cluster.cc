@@ -40,6 +40,7 @@ net::RpcClient& ReplicatedCluster::Instance::client() {
   if (!client_) {
     net::RpcClient::Options o;
     o.timeout = 5s;
+    o.curve = options_.client_curve;
     client_ = std::make_unique<net::RpcClient>(rpc_url_, o);
   }
   return *client_;
@@ -61,13 +62,12 @@ bool ReplicatedCluster::Instance::Start(std::string* error,
   }
   ProcessOptions p;
   p.program = program_;
-  p.args = {"--name=" + name(),
-            "--data-dir=" + data_dir_,
-            "--insecure",
-            "--rpc-bind=" + rpc_url_,
-            "--gossip-bind=" + gossip_,
-            "--serf-rpc=" + (options_.serf_rpc.empty() ? "127.0.0.1:1" : options_.serf_rpc),
-            std::string("--sync=") + (options_.sync ? "true" : "false")};
+  p.args = {"--name=" + name(), "--data-dir=" + data_dir_};
+  if (options_.insecure) p.args.push_back("--insecure");
+  p.args.insert(p.args.end(),
+                {"--rpc-bind=" + rpc_url_, "--gossip-bind=" + gossip_,
+                 "--serf-rpc=" + (options_.serf_rpc.empty() ? "127.0.0.1:1" : options_.serf_rpc),
+                 std::string("--sync=") + (options_.sync ? "true" : "false")});
   for (const auto& peer : peers_) p.args.push_back("--peer=" + peer);
   for (const auto& a : options_.extra_args) p.args.push_back(a);
   for (const auto& a : extra_args) p.args.push_back(a);
@@ -80,7 +80,8 @@ bool ReplicatedCluster::Instance::Start(std::string* error,
   }
   client_.reset();  // a fresh connection for the new process
   const auto deadline = Clock::now() + 15s;
-  net::RpcClient probe(rpc_url_, net::RpcClient::Options{500ms, net::kMaxReplyBytes, ""});
+  net::RpcClient probe(
+      rpc_url_, net::RpcClient::Options{500ms, net::kMaxReplyBytes, "", options_.client_curve});
   while (Clock::now() < deadline) {
     if (!process_->Running()) {
       *error = name() + " exited (" + Process::DescribeStatus(*process_->exit_status()) + "):\n" +

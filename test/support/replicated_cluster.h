@@ -33,6 +33,10 @@ struct InstanceOptions {
   std::string serf_rpc;  // --serf-rpc; empty: an address nothing listens on
   bool sync = false;     // --sync: off by default (a SIGKILL loses nothing either way)
   std::vector<std::string> extra_args;  // e.g. "--test-drop-gossip=0.3"
+  // false: no --insecure (pass --curve-key etc. in extra_args, and set client_curve so that the
+  // harness can talk to the instance).
+  bool insecure = true;
+  std::optional<net::CurveClientConfig> client_curve;  // the harness's RPC client keys
 };
 
 class ReplicatedCluster {
@@ -102,6 +106,5 @@ class ReplicatedCluster {
   bool keep_dir_ = false;
   std::vector<std::unique_ptr<Instance>> instances_;
 };
-
 
 }  // namespace clustermgr::test

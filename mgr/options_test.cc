@@ -1,0 +1,80 @@
+#include "mgr/options.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace clustermgr::mgr {
+namespace {
+
+class DaemonCurveOptionsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/curve_options_XXXXXX";
+    ASSERT_NE(mkdtemp(templ.data()), nullptr);
+    dir_ = templ;
+    pair_ = *net::GenerateCurveKeyPair();
+    ASSERT_TRUE(net::WriteKeyPairFiles(dir_ + "/a.key", pair_, "a").ok());
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  ParsedOptions Parse(std::vector<std::string> args) {
+    args.insert(args.begin(), {"clustermgrd", "--name=t", "--data-dir=" + dir_ + "/data"});
+    std::vector<const char*> argv;
+    for (const auto& a : args) argv.push_back(a.c_str());
+    return ParseDaemonOptions(static_cast<int>(argv.size()), argv.data());
+  }
+
+  std::string dir_;
+  net::CurveKeyPair pair_;
+};
+
+TEST_F(DaemonCurveOptionsTest, CurveKeyOrInsecureIsRequiredAndTheyExcludeEachOther) {
+  ParsedOptions p = Parse({});
+  EXPECT_TRUE(p.exit_now);
+  EXPECT_EQ(p.exit_code, 2);
+  EXPECT_EQ(p.text,
+            "clustermgrd: no --curve-key: pass --curve-key FILE (see 'clustermgr keygen') or "
+            "--insecure for plain TCP\n");
+
+  p = Parse({"--insecure"});
+  EXPECT_FALSE(p.exit_now) << p.text;
+  EXPECT_FALSE(p.options.curve.has_value());
+
+  p = Parse({"--insecure", "--curve-key=" + dir_ + "/a.key"});
+  EXPECT_EQ(p.exit_code, 2);
+  EXPECT_EQ(p.text,
+            "clustermgrd: --insecure excludes --curve-key, --curve-clients and --curve-peers\n");
+}
+
+TEST_F(DaemonCurveOptionsTest, KeyFilesAreLoadedAndCheckedAtParseTime) {
+  std::ofstream(dir_ + "/clients.list") << pair_.public_key << " self\n";
+  ParsedOptions p =
+      Parse({"--curve-key=" + dir_ + "/a.key", "--curve-clients=" + dir_ + "/clients.list"});
+  ASSERT_FALSE(p.exit_now) << p.text;
+  ASSERT_TRUE(p.options.curve.has_value());
+  EXPECT_EQ(p.options.curve->self.public_key, pair_.public_key);
+  ASSERT_EQ(p.options.curve->clients.size(), 1u);
+  EXPECT_TRUE(p.options.curve->peers.empty());
+
+  std::ofstream(dir_ + "/peers.list") << "not-a-key\n";
+  p = Parse({"--curve-key=" + dir_ + "/a.key", "--curve-peers=" + dir_ + "/peers.list"});
+  EXPECT_EQ(p.exit_code, 2);
+  EXPECT_EQ(p.text,
+            "clustermgrd: --curve-peers: " + dir_ +
+                "/peers.list:1: expected a 40-character Z85 public key, got \"not-a-key\"\n");
+
+  chmod((dir_ + "/a.key").c_str(), 0604);
+  p = Parse({"--curve-key=" + dir_ + "/a.key"});
+  EXPECT_EQ(p.exit_code, 2);
+  EXPECT_EQ(p.text,
+            "clustermgrd: --curve-key: " + dir_ + "/a.key is readable by others; chmod 600 it\n");
+}
+
+}  // namespace
+}  // namespace clustermgr::mgr

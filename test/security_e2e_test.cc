@@ -1,0 +1,420 @@
+// Security end to end (issue 10, SPEC 9): real clustermgrd processes on loopback with CURVE on
+// RPC and gossip, a ZAP allow-list per role, and the refusals the brief asks for: unknown
+// client keys, plain clients, unlisted peers, client keys on the gossip sockets, missing or
+// world-readable keys.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "net/curve_keys.h"
+#include "net/gossip_transport.h"
+#include "test/support/cluster.h"
+#include "test/support/replicated_cluster.h"
+#include "test/support/serf_agent.h"
+#include "tools/cli.h"
+
+namespace clustermgr::test {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    if (done()) return true;
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+struct Cli {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+Cli RunCli(const std::vector<std::string>& args) {
+  std::vector<const char*> argv = {"clustermgr"};
+  for (const auto& a : args) argv.push_back(a.c_str());
+  std::ostringstream out, err;
+  std::istringstream in;
+  Cli r;
+  r.code = cli::Main(static_cast<int>(argv.size()), argv.data(), out, err, in);
+  r.out = out.str();
+  r.err = err.str();
+  return r;
+}
+
+// Runs clustermgrd with `args` to its exit (it must exit at once); returns the wait status.
+int RunDaemonToExit(const std::vector<std::string>& args, const std::string& log,
+                    std::string* output) {
+  ProcessOptions p;
+  p.program = std::string(CLUSTERMGR_BIN_DIR) + "/clustermgrd";
+  p.args = args;
+  p.output_path = log;
+  std::string error;
+  auto proc = Process::Start(p, &error);
+  EXPECT_TRUE(proc) << error;
+  if (!proc) return -1;
+  auto status = proc->Wait(10s);
+  EXPECT_TRUE(status.has_value()) << "clustermgrd did not exit";
+  *output = proc->Output();
+  return status ? *status : proc->Kill();
+}
+
+void WriteFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+class SecurityTest : public ::testing::Test {
+ protected:
+  SecurityTest() : cluster_(CLUSTERMGR_BIN_DIR) {}
+
+  // A key pair written the way `clustermgr keygen` writes it: dir/NAME.key and .pub.
+  net::CurveKeyPair Key(const std::string& name) {
+    auto pair = net::GenerateCurveKeyPair();
+    EXPECT_TRUE(pair.ok());
+    Status s = net::WriteKeyPairFiles(KeyFile(name), *pair, name);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return *pair;
+  }
+  std::string KeyFile(const std::string& name) { return cluster_.dir() + "/" + name + ".key"; }
+  std::string PubFile(const std::string& name) { return KeyFile(name) + ".pub"; }
+
+  // Options of a CURVE instance `name` with allow-lists `clients` and `peers` (files in dir).
+  InstanceOptions Curve(const std::string& name, const std::string& clients,
+                        const std::string& peers, const net::CurveKeyPair& server,
+                        const net::CurveKeyPair& harness) {
+    InstanceOptions o;
+    o.name = name;
+    o.insecure = false;
+    o.extra_args = {"--curve-key=" + KeyFile(name), "--curve-clients=" + clients,
+                    "--curve-peers=" + peers, "--anti-entropy-ms=200"};
+    o.client_curve = net::CurveClientConfig{server.public_key, harness};
+    return o;
+  }
+
+  std::string Globals(ReplicatedCluster::Instance& in) {
+    auto g = in.client().GlobalGet();
+    return g.ok() ? g.value() : "error: " + g.error().message;
+  }
+
+  ReplicatedCluster cluster_;
+};
+
+TEST_F(SecurityTest, NoKeyWithoutInsecureAndWorldReadableKeysExitTwo) {
+  const std::string dir = cluster_.dir();
+  std::string out;
+  int status = RunDaemonToExit({"--data-dir=" + dir + "/d1"}, dir + "/d1.log", &out);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  EXPECT_EQ(out,
+            "clustermgrd: no --curve-key: pass --curve-key FILE (see 'clustermgr keygen') or "
+            "--insecure for plain TCP\n");
+
+  Key("loose");
+  chmod(KeyFile("loose").c_str(), 0644);
+  status = RunDaemonToExit({"--data-dir=" + dir + "/d2", "--curve-key=" + KeyFile("loose")},
+                           dir + "/d2.log", &out);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  EXPECT_EQ(out, "clustermgrd: --curve-key: " + KeyFile("loose") +
+                     " is readable by others; chmod 600 it\n");
+
+  status = RunDaemonToExit({"--data-dir=" + dir + "/d3", "--insecure", "--curve-key=x"},
+                           dir + "/d3.log", &out);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  EXPECT_EQ(out,
+            "clustermgrd: --insecure excludes --curve-key, --curve-clients and --curve-peers\n");
+  EXPECT_FALSE(std::filesystem::exists(dir + "/d1"));  // nothing was created
+
+  // --insecure says so at start.
+  InstanceOptions plain;
+  plain.name = "plain";
+  std::string error;
+  auto* p = cluster_.Add(plain, &error);
+  ASSERT_TRUE(p) << error;
+  EXPECT_NE(p->LogTail(100000).find("--insecure: RPC and gossip are plain TCP"), std::string::npos);
+  struct stat st {};
+  ASSERT_EQ(stat(p->data_dir().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);  // the data dir is owner-only
+}
+
+TEST_F(SecurityTest, KeygenWritesOwnerOnlyFilesAndRefusesToOverwrite) {
+  ProcessOptions p;
+  p.program = std::string(CLUSTERMGR_BIN_DIR) + "/clustermgr";
+  p.args = {"keygen"};
+  p.working_dir = cluster_.dir();
+  p.output_path = cluster_.dir() + "/keygen.out";
+  std::string error;
+  auto proc = Process::Start(p, &error);
+  ASSERT_TRUE(proc) << error;
+  auto status = proc->Wait(10s);
+  ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << proc->Output();
+  const std::string path = cluster_.dir() + "/clustermgr.key";
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(stat((path + ".pub").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  auto pair = net::LoadSecretKeyFile(path);
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  EXPECT_EQ(proc->Output().substr(0, 41), pair->public_key + "\n");
+
+  auto again = Process::Start(p, &error);
+  ASSERT_TRUE(again);
+  status = again->Wait(10s);
+  ASSERT_TRUE(status && WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 1);
+  EXPECT_NE(again->Output().find("clustermgr: clustermgr.key already exists; not overwritten"),
+            std::string::npos)
+      << again->Output();
+  EXPECT_EQ(net::LoadSecretKeyFile(path)->secret_key, pair->secret_key);
+}
+
+TEST_F(SecurityTest, CurveClusterAdmitsListedKeysOnlyPerRole) {
+  const auto m1 = Key("m1");
+  const auto m2 = Key("m2");
+  const auto m3 = Key("m3");  // an instance nobody lists
+  const auto admin = Key("admin");
+  const auto stranger = Key("stranger");
+  const std::string clients = cluster_.dir() + "/clients.list";
+  const std::string peers = cluster_.dir() + "/peers.list";
+  WriteFile(clients, "# operators\n" + admin.public_key + " admin\n");
+  WriteFile(peers, m1.public_key + " m1\n" + m2.public_key + " m2\n");
+
+  std::string error;
+  auto* a = cluster_.Add(Curve("m1", clients, peers, m1, admin), &error);
+  ASSERT_TRUE(a) << error;
+  auto* b = cluster_.Add(Curve("m2", clients, peers, m2, admin), &error);
+  ASSERT_TRUE(b) << error;
+
+  // With the right keys: the two replicate, and the CLI works against either.
+  ASSERT_TRUE(a->client().GlobalSet(R"({"written_on":"m1"})").ok());
+  ASSERT_TRUE(WaitUntil([&] { return Globals(*b).find("written_on") != std::string::npos; }, 15s))
+      << Globals(*b) << "\n"
+      << b->LogTail();
+  Cli ok = RunCli({"global", "get", "-u", b->url(), "--server-key", PubFile("m2"), "--key",
+                   KeyFile("admin"), "--json"});
+  EXPECT_EQ(ok.code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("written_on"), std::string::npos);
+  ok = RunCli({"--server-key=" + m1.public_key, "--key=" + KeyFile("admin"), "global", "set", "-e",
+               R"({"written_on":"cli"})", "-u", a->url()});
+  EXPECT_EQ(ok.code, 0) << ok.err;
+  EXPECT_NE(a->LogTail(100000).find("rpc: globalSet by key " + admin.public_key),
+            std::string::npos);
+  ASSERT_TRUE(WaitUntil([&] { return Globals(*b).find("cli") != std::string::npos; }, 15s));
+  const std::string before = Globals(*a);
+
+  // An unknown client key is refused; so is a plain client. Nothing changes.
+  Cli refused =
+      RunCli({"global", "set", "-e", R"({"written_on":"stranger"})", "-u", a->url(), "--server-key",
+              PubFile("m1"), "--key", KeyFile("stranger"), "--timeout", "1"});
+  EXPECT_EQ(refused.code, 1);
+  EXPECT_EQ(refused.err, "clustermgr: could not connect to " + a->url() +
+                             " within 1s (check --server-key, and that the server lists this "
+                             "client's key)\n");
+  Cli plain = RunCli(
+      {"global", "set", "-e", R"({"written_on":"plain"})", "-u", a->url(), "--timeout", "1"});
+  EXPECT_EQ(plain.code, 1);
+  EXPECT_EQ(plain.err, "clustermgr: could not connect to " + a->url() +
+                           " within 1s (if the server uses CURVE, pass --server-key and --key)\n");
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return a->LogTail(100000).find("key " + stranger.public_key + " is not in the") !=
+               std::string::npos;
+      },
+      5s))
+      << a->LogTail();
+  EXPECT_EQ(Globals(*a), before);
+
+  // A client key cannot take part in gossip: its DEALER never gets a connection to m1's
+  // anti-entropy ROUTER, and its SUB never hears m1's deltas.
+  {
+    zmq::context_t context;
+    net::ZmqGossipTransport::Options o;
+    o.curve = net::ZmqGossipTransport::Options::Curve{admin, {}, {}, m1.public_key};
+    auto intruder = net::ZmqGossipTransport::Bind(context, "tcp://127.0.0.1:*", o);
+    ASSERT_TRUE(intruder.ok()) << intruder.status().ToString();
+    ASSERT_TRUE((*intruder)->Connect(a->gossip_endpoint()).ok());
+    net::GossipMessage hello{{"intruder", "intruder/1", (*intruder)->endpoint(), ""},
+                             net::SyncRequest{}};
+    int sent = 0;
+    int heard = 0;
+    const auto until = Clock::now() + 2s;
+    int writes = 0;
+    while (Clock::now() < until) {
+      if ((*intruder)->Send(a->gossip_endpoint(), hello)) ++sent;
+      if (writes++ < 5) {
+        ASSERT_TRUE(a->client().GlobalSet(R"({"n":)" + std::to_string(writes) + "}").ok());
+      }
+      std::vector<zmq::pollitem_t> items;
+      (*intruder)->AppendPollItems(&items);
+      zmq::poll(items.data(), items.size(), 50ms);
+      while ((*intruder)->Receive()) ++heard;
+    }
+    EXPECT_EQ(sent, 0);
+    EXPECT_EQ(heard, 0);
+    EXPECT_EQ((*intruder)->counters().received, 0u);
+  }
+
+  // An instance whose key nobody lists cannot change the others' state, even pointing --peer
+  // at them and trusting them itself.
+  const std::string m3_peers = cluster_.dir() + "/m3-peers.list";
+  WriteFile(m3_peers, m1.public_key + " m1 " + a->gossip_endpoint() + "\n" + m2.public_key +
+                          " m2 " + b->gossip_endpoint() + "\n");
+  auto* c = cluster_.Add(Curve("m3", clients, m3_peers, m3, admin), &error);
+  ASSERT_TRUE(c) << error;
+  ASSERT_TRUE(c->client().GlobalSet(R"({"written_on":"m3"})").ok());
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return a->LogTail(100000).find("key " + m3.public_key + " is not in the --curve-peers") !=
+                   std::string::npos &&
+               b->LogTail(100000).find("key " + m3.public_key + " is not in the --curve-peers") !=
+                   std::string::npos;
+      },
+      10s))
+      << a->LogTail() << b->LogTail();
+  // Several anti-entropy rounds (200 ms) later, still nothing of m3's on m1 or m2.
+  const auto until = Clock::now() + 2s;
+  while (Clock::now() < until) {
+    EXPECT_EQ(Globals(*a).find("\"m3\""), std::string::npos);
+    EXPECT_EQ(Globals(*b).find("\"m3\""), std::string::npos);
+    std::this_thread::sleep_for(100ms);
+  }
+  std::string why;
+  // m1 and m2 still agree with each other (m3 is not part of the cluster).
+  c->Stop();
+  EXPECT_TRUE(cluster_.WaitConverged(10s, &why)) << why;
+}
+
+// The Serf RPC auth key end to end: a real agent with rpc_auth; the daemon with the right key
+// discovers the machines, with a wrong one it says why once and keeps running (and retrying).
+TEST_F(SecurityTest, SerfRpcAuthKeyIsUsedAndAWrongOneIsReportedOnce) {
+  std::string error;
+  SerfAgentOptions manager_agent;
+  manager_agent.name = "mgr-agent";
+  manager_agent.tags = {{"role", "clustermgr"}};
+  manager_agent.rpc_auth = "s3cret-serf-key";
+  auto agent = SerfAgent::Start(manager_agent, &error);
+  ASSERT_TRUE(agent) << error;
+  SerfAgentOptions machine;
+  machine.name = "machine-lab-1";
+  machine.tags = {{"NodeLabel", "lab"}, {"NodeSerial", "1"}, {"NodeAddr", "10.9.0.1"}};
+  machine.join = {agent->bind_address()};
+  auto node = SerfAgent::Start(machine, &error);
+  ASSERT_TRUE(node) << error;
+
+  InstanceOptions right;
+  right.name = "serf-right";
+  right.serf_rpc = agent->rpc_address();
+  right.extra_args = {"--serf-auth-key=s3cret-serf-key"};
+  auto* a = cluster_.Add(right, &error);
+  ASSERT_TRUE(a) << error;
+  std::string seen;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        auto nodes = a->client().NodesGet();
+        seen =
+            nodes.ok() ? std::to_string(nodes.value().size()) + " node(s)" : nodes.error().message;
+        return nodes.ok() && nodes.value().size() == 1 && nodes.value()[0].name == "lab-1";
+      },
+      20s))
+      << seen << "\n"
+      << a->LogTail();
+  EXPECT_EQ(a->LogTail(100000).find("auth failed"), std::string::npos) << a->LogTail();
+
+  InstanceOptions wrong;
+  wrong.name = "serf-wrong";
+  wrong.peer_with_earlier = false;
+  wrong.serf_rpc = agent->rpc_address();
+  wrong.extra_args = {"--serf-auth-key=not-the-key"};
+  auto* b = cluster_.Add(wrong, &error);
+  ASSERT_TRUE(b) << error;
+  const std::string line = "serf: not connected (retrying): ";
+  ASSERT_TRUE(WaitUntil([&] { return b->LogTail(100000).find(line) != std::string::npos; }, 15s))
+      << b->LogTail();
+  const std::string log = b->LogTail(100000);
+  const std::string first =
+      log.substr(log.find(line), log.find('\n', log.find(line)) - log.find(line));
+  EXPECT_NE(first.find("auth failed"), std::string::npos) << first;
+  // It keeps running and answering while it retries, and says it once (not once per attempt).
+  const auto until = Clock::now() + 2s;
+  while (Clock::now() < until) {
+    ASSERT_TRUE(b->running());
+    auto nodes = b->client().NodesGet();
+    ASSERT_TRUE(nodes.ok()) << nodes.error().message;
+    EXPECT_TRUE(nodes.value().empty());
+    std::this_thread::sleep_for(200ms);
+  }
+  const std::string later = b->LogTail(100000);
+  size_t count = 0;
+  for (size_t at = later.find(line); at != std::string::npos; at = later.find(line, at + 1)) {
+    ++count;
+  }
+  EXPECT_EQ(count, 1u) << later;
+}
+
+// The simple deployment: every instance shares one key pair, the operators have a client key.
+// Serf carries the instances' gossip endpoints and curve= keys; a side effect sent to the
+// non-holder is forwarded to the holder over CURVE with the instance key pair.
+TEST(SecuritySharedKeyTest, SharedKeyClusterReplicatesAndForwardsOverCurve) {
+  ClusterOptions options;
+  options.managers = 2;
+  options.curve = true;
+  options.daemon_args = {"--token-settle-ms", "500", "--anti-entropy-ms", "200"};
+  auto started = Cluster::Start(options);
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  Cluster& cluster = **started;
+
+  std::size_t holder = 0;
+  Status s = Cluster::WaitUntil(
+      "one token holder",
+      [&](std::string* last) {
+        int holders = 0;
+        std::set<std::string> named;
+        *last = "";
+        for (std::size_t i = 0; i < 2; ++i) {
+          auto t = cluster.rpc(i).Token();
+          if (!t.ok()) {
+            *last += t.error().message + "; ";
+            return false;
+          }
+          if (t.value().self_holds) {
+            ++holders;
+            holder = i;
+          }
+          named.insert(t.value().holder);
+          *last += cluster.manager(i).name() + " holder=" + t.value().holder + "; ";
+        }
+        return holders == 1 && named.size() == 1;
+      },
+      30s, 50ms);
+  ASSERT_TRUE(s.ok()) << s.message() << "\n" << cluster.Diagnostics();
+  const std::size_t other = 1 - holder;
+  auto m = cluster.AddMachine("sec", "1");
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  ASSERT_TRUE(cluster.WaitForNode((*m)->name(), NodeIs::Discovered(), 30s, holder).ok());
+  auto job = cluster.rpc(other).Commission({"sec-1"}, "service-master", "");
+  ASSERT_TRUE(job.ok()) << job.error().message << "\n" << cluster.Diagnostics();
+  EXPECT_EQ(job.value().job_id.rfind(cluster.manager(holder).name() + "-", 0), 0u)
+      << job.value().job_id;
+  auto done = cluster.WaitForJobEnd(job.value().job_id, 120s, holder);
+  ASSERT_TRUE(done.ok()) << done.status().message();
+  EXPECT_EQ(done.value().job.status, net::JobStatus::kComplete);
+  // The other instance has the job by replication (gossip over CURVE).
+  auto replicated = cluster.WaitForJobEnd(job.value().job_id, 30s, other);
+  ASSERT_TRUE(replicated.ok()) << replicated.status().message();
+  EXPECT_EQ(replicated.value().job.status, net::JobStatus::kComplete);
+}
+
+}  // namespace
+}  // namespace clustermgr::test
