@@ -3,7 +3,7 @@
 // writes it as etcd-compare.md and etcd-compare.csv there (scripts/bench-vs-etcd.sh draws the
 // chart from the CSV).
 //
-//   etcd_compare_bench [--runs R] [--writes N] [--seconds S] [--keys K] [--nodes N]
+//   etcd_compare_bench [--runs R (5)] [--writes N] [--seconds S] [--keys K] [--nodes N]
 //                      [--extra-vars E] [--etcd PROGRAM] [--out-dir DIR]
 //
 // clustermgrd comes from this program's directory, etcd from $PATH (Debian's etcd-server).
@@ -62,7 +62,7 @@ using bench::Ms;
 using bench::MustStatus;
 
 struct Options {
-  int runs = 3;
+  int runs = 5;
   int writes = 300;
   double seconds = 3;
   int keys = 100'000;
@@ -268,6 +268,7 @@ test::InstanceOptions Synced(const std::string& name) {
   test::InstanceOptions o;
   o.name = name;
   o.sync = true;  // clustermgrd's default; the harness turns it off unless asked
+  o.extra_args = {"--log-level=warn"};  // as etcd runs (--log-level=warn)
   return o;
 }
 
@@ -331,22 +332,17 @@ void ClustermgrRestartRestore(const Options& o, Runs& out) {
   }
   auto& m3 = cluster.at(kInstances - 1);
   auto serves_all = [&] { return bench::Covers(MustStatus(m3.client()).applied, target); };
-  for (int run = 0; run < o.runs; ++run) {
-    m3.Stop();
-    const auto t0 = Clock::now();
-    MustStart(m3);
-    out["restart"].push_back(TimeUntil(t0, serves_all, "restart"));
-    if (GlobalCount(m3.url()) != static_cast<size_t>(o.keys)) Die("restarted m3 lacks globals");
-    std::printf("  clustermgr restart run %d: %.0f ms\n", run + 1, out["restart"].back());
-  }
-  for (int run = 0; run < o.runs; ++run) {
-    m3.Stop();
-    m3.Wipe();
-    const auto t0 = Clock::now();
-    MustStart(m3);
-    out["restore"].push_back(TimeUntil(t0, serves_all, "restore"));
-    if (GlobalCount(m3.url()) != static_cast<size_t>(o.keys)) Die("restored m3 lacks globals");
-    std::printf("  clustermgr restore run %d: %.0f ms\n", run + 1, out["restore"].back());
+  // Restart: stop and start on the same data; restore: the same with the data dir deleted.
+  for (const std::string what : {"restart", "restore"}) {
+    for (int run = 0; run < o.runs; ++run) {
+      m3.Stop();
+      if (what == "restore") m3.Wipe();
+      const auto t0 = Clock::now();
+      MustStart(m3);
+      out[what].push_back(TimeUntil(t0, serves_all, what));
+      if (GlobalCount(m3.url()) != static_cast<size_t>(o.keys)) Die(what + ": m3 lacks globals");
+      std::printf("  clustermgr %s run %d: %.0f ms\n", what.c_str(), run + 1, out[what].back());
+    }
   }
 }
 
@@ -454,21 +450,21 @@ void EtcdRestartRestore(const Options& o, Runs& out) {
     bench::EtcdClient client(cluster->client_url(last));
     return client.CountSerializable("extra_var_") == o.keys;
   };
-  for (int run = 0; run < o.runs; ++run) {
-    cluster->Stop(last);
-    const auto t0 = Clock::now();
-    std::string error;
-    if (!cluster->Launch(last, /*existing=*/false, &error)) Die(error);
-    out["restart"].push_back(TimeUntil(t0, serves_all, "etcd restart"));
-    std::printf("  etcd restart run %d: %.0f ms\n", run + 1, out["restart"].back());
-  }
-  for (int run = 0; run < o.runs; ++run) {
-    std::string error;
-    if (!cluster->Replace(last, &error)) Die(error);
-    const auto t0 = Clock::now();
-    if (!cluster->Launch(last, /*existing=*/true, &error)) Die(error);
-    out["restore"].push_back(TimeUntil(t0, serves_all, "etcd restore"));
-    std::printf("  etcd restore run %d: %.0f ms\n", run + 1, out["restore"].back());
+  // Restart: stop and start on the same data; restore: remove the member, delete its data,
+  // add it back as a new member and start it.
+  for (const std::string what : {"restart", "restore"}) {
+    for (int run = 0; run < o.runs; ++run) {
+      std::string error;
+      if (what == "restart") {
+        cluster->Stop(last);
+      } else if (!cluster->Replace(last, &error)) {
+        Die(error);
+      }
+      const auto t0 = Clock::now();
+      if (!cluster->Launch(last, /*existing=*/what == "restore", &error)) Die(error);
+      out[what].push_back(TimeUntil(t0, serves_all, "etcd " + what));
+      std::printf("  etcd %s run %d: %.0f ms\n", what.c_str(), run + 1, out[what].back());
+    }
   }
 }
 
@@ -612,7 +608,8 @@ std::vector<Line> Compare(const std::vector<Row>& rows, Runs& cm, Runs& etcd) {
 }
 
 std::string Markdown(const std::vector<Line>& lines, const Options& o,
-                     const std::string& cm_version, const std::string& etcd_version) {
+                     const std::string& cm_version, const std::string& etcd_version,
+                     const std::string& load) {
   std::string md = "# clustermgr vs etcd\n\n";
   md += "clustermgr " + cm_version + " (Release build) and " + etcd_version +
         " (Debian etcd-server), 3 instances each on loopback, on this machine (" +
@@ -624,6 +621,8 @@ std::string Markdown(const std::vector<Line>& lines, const Options& o,
     md += "| " + l.row->label + " | " + l.row->unit + " | " + Cell(l.cm) + " | " + Cell(l.etcd) +
           " | " + Num(l.ratio) + " | " + l.row->target + " | " + l.met + " |\n";
   }
+  md += "\nLoad average (1, 5, 15 min) " + load +
+        ": the machine is shared with other work, which shows most in the p99 figures.\n";
   md += R"(
 Notes:
 - Both durable: clustermgrd syncs every acknowledged write to disk (its default, `--sync=true`);
@@ -680,6 +679,14 @@ void WriteFile(const std::string& path, const std::string& text) {
   if (!out) Die("cannot write " + path);
 }
 
+// "0.52 0.61 0.70" from /proc/loadavg.
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return one + " " + five + " " + fifteen;
+}
+
 [[noreturn]] void Usage(const std::string& why) {
   std::fprintf(stderr,
                "etcd_compare_bench: %s\nusage: etcd_compare_bench [--runs R] [--writes N] "
@@ -691,26 +698,23 @@ void WriteFile(const std::string& path, const std::string& text) {
 
 Options Parse(int argc, char** argv) {
   Options o;
+  const std::map<std::string, int*> ints = {{"--runs", &o.runs},
+                                            {"--writes", &o.writes},
+                                            {"--keys", &o.keys},
+                                            {"--nodes", &o.nodes},
+                                            {"--extra-vars", &o.extra_vars}};
+  const std::map<std::string, std::string*> strings = {{"--etcd", &o.etcd},
+                                                       {"--out-dir", &o.out_dir}};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (i + 1 >= argc) Usage("missing value for " + a);
     const std::string v = argv[++i];
-    if (a == "--runs") {
-      o.runs = std::atoi(v.c_str());
-    } else if (a == "--writes") {
-      o.writes = std::atoi(v.c_str());
+    if (auto n = ints.find(a); n != ints.end()) {
+      *n->second = std::atoi(v.c_str());
+    } else if (auto t = strings.find(a); t != strings.end()) {
+      *t->second = v;
     } else if (a == "--seconds") {
       o.seconds = std::atof(v.c_str());
-    } else if (a == "--keys") {
-      o.keys = std::atoi(v.c_str());
-    } else if (a == "--nodes") {
-      o.nodes = std::atoi(v.c_str());
-    } else if (a == "--extra-vars") {
-      o.extra_vars = std::atoi(v.c_str());
-    } else if (a == "--etcd") {
-      o.etcd = v;
-    } else if (a == "--out-dir") {
-      o.out_dir = v;
     } else {
       Usage("unknown argument " + a);
     }
@@ -727,6 +731,7 @@ int Main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   bench::EtcdClient::GlobalInit();
   const std::string etcd_version = EtcdVersion(o);
+  const std::string load_at_start = LoadAverage();
   std::printf("clustermgrd from %s; %s\n", bench::BinDir().c_str(), etcd_version.c_str());
   Runs cm, etcd;
   std::printf("small writes (latency, visibility, wire bytes, throughput)\n");
@@ -741,7 +746,9 @@ int Main(int argc, char** argv) {
 
   const auto rows = Rows(o);
   const auto lines = Compare(rows, cm, etcd);
-  const std::string md = Markdown(lines, o, cm_version, etcd_version);
+  const std::string md =
+      Markdown(lines, o, cm_version, etcd_version,
+               "at the start " + load_at_start + ", at the end " + LoadAverage());
   std::printf("\n%s", md.c_str());
   if (!o.out_dir.empty()) {
     WriteFile(o.out_dir + "/etcd-compare.md", md);
