@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <thread>
 
 namespace clustermgr::bench {
@@ -169,6 +170,23 @@ std::uint64_t ResidentBytes(pid_t pid) {
     if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
   }
   Die("no VmRSS for process " + std::to_string(pid));
+}
+
+double CpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  // Fields after "(comm)", which may itself hold spaces: state is field 3, utime 14, stime 15.
+  const auto paren = line.rfind(')');
+  if (paren == std::string::npos) Die("no /proc stat for process " + std::to_string(pid));
+  std::istringstream fields(line.substr(paren + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
+    if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 }  // namespace clustermgr::bench

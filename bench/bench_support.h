@@ -87,4 +87,8 @@ void PrefillInventory(store::Store& st, int globals, int nodes);
 // VmRSS of process `pid` from /proc/<pid>/status, in bytes; dies when it cannot be read.
 std::uint64_t ResidentBytes(pid_t pid);
 
+// User + system CPU time process `pid` has used so far (/proc/<pid>/stat), in seconds; dies
+// when it cannot be read.
+double CpuSeconds(pid_t pid);
+
 }  // namespace clustermgr::bench
