@@ -351,14 +351,20 @@ void ClustermgrRestartRestore(const Options& o, Runs& out) {
   auto& m3 = cluster.at(kInstances - 1);
   std::unique_ptr<net::RpcClient> poll;
   auto serves_all = [&] {
-    // A fresh connection after each failure: ZeroMQ retries a refused connect only every
-    // 100 ms, which would hide up to that much of the start.
-    if (!poll)
+    if (!poll) {
       poll = std::make_unique<net::RpcClient>(
           m3.url(), net::RpcClient::Options{20ms, net::kMaxReplyBytes, ""});
+    }
     auto s = poll->Status();
-    if (!s.ok()) poll.reset();
-    return s.ok() && bench::Covers(s.value().applied, target);
+    if (s.ok()) return bench::Covers(s.value().applied, target);
+    if (s.error().message.rfind("could not connect", 0) == 0) {
+      // Not up yet. A fresh connection tries at once: ZeroMQ retries a refused connect only
+      // every 100 ms, which would hide up to that much of the start.
+      poll.reset();
+    } else {
+      poll->set_timeout(10s);  // connected, but busy loading: wait for its answer
+    }
+    return false;
   };
   // Restart: stop and start on the same data; restore: the same with the data dir deleted.
   for (const std::string what : {"restart", "restore"}) {
