@@ -51,7 +51,7 @@ set xtics rotate by -30 left noenhanced
 set style fill solid 0.8 border -1
 set boxwidth 0.7
 set key off
-set offsets 0.5, 0.5, 0, 0
+set offsets 0.5, 0.5, graph 0.08, 0
 plot "$out/etcd-compare.csv" every ::1 using 0:11:(\$11 >= 1 ? 0x2ca02c : 0xd62728):xtic(1) \
        with boxes lc rgb variable, \
      "" every ::1 using 0:11:(sprintf("%.2g", \$11)) with labels offset 0,0.8, \
