@@ -45,6 +45,7 @@
 #include <vector>
 
 #include "bench/bench_support.h"
+#include "bench/compare_table.h"
 #include "bench/etcd_client.h"
 #include "bench/etcd_cluster.h"
 #include "net/rpc_client.h"
@@ -75,8 +76,7 @@ struct Options {
 constexpr int kInstances = 3;
 const std::vector<int> kConcurrency = {1, 8, 64};
 
-// One figure's runs, by row key ("write_p50", "tput_8", ...).
-using Runs = std::map<std::string, std::vector<double>>;
+using bench::Runs;
 
 // ---- the workloads both systems run ------------------------------------------------------------
 
@@ -570,17 +570,9 @@ namespace {
 
 // ---- the table ---------------------------------------------------------------------------------
 
-struct Row {
-  std::string key, label, unit;
-  bool higher_is_better = false;
-  // The issue's target for clustermgr: none, an absolute bound, or a ratio to etcd.
-  enum class Goal { kNone, kBelow, kRatioAtMost, kRatioAtLeast } goal = Goal::kNone;
-  double bound = 0;
-  std::string target;
-};
-
-std::vector<Row> Rows(const Options& o) {
-  using G = Row::Goal;
+// The rows, with issue 9's targets for clustermgr.
+std::vector<bench::Row> Rows(const Options& o) {
+  using G = bench::Row::Goal;
   const std::string keys = std::to_string(o.keys);
   return {
       {"write_p50", "write latency at the receiving instance p50 (1 client)", "ms", false,
@@ -606,57 +598,7 @@ std::vector<Row> Rows(const Options& o) {
   };
 }
 
-std::string Num(double v) {
-  char buf[64];
-  if (v >= 100 || v == 0) {
-    std::snprintf(buf, sizeof buf, "%.0f", v);
-  } else if (v >= 10) {
-    std::snprintf(buf, sizeof buf, "%.1f", v);
-  } else if (v >= 0.1) {
-    std::snprintf(buf, sizeof buf, "%.2f", v);
-  } else {
-    std::snprintf(buf, sizeof buf, "%.3f", v);
-  }
-  return buf;
-}
-
-std::string Cell(const bench::Spread& s) {
-  return Num(s.median) + " [" + Num(s.min) + " - " + Num(s.max) + "]";
-}
-
-struct Line {
-  const Row* row;
-  bench::Spread cm, etcd;
-  double ratio = 0;      // clustermgr / etcd (medians)
-  double advantage = 0;  // > 1: clustermgr is better by this factor
-  std::string met;       // "met", "missed" or "" (no target)
-};
-
-std::vector<Line> Compare(const std::vector<Row>& rows, Runs& cm, Runs& etcd) {
-  std::vector<Line> lines;
-  for (const auto& r : rows) {
-    Line l{&r, bench::Summarize(cm[r.key]), bench::Summarize(etcd[r.key]), 0, 0, ""};
-    l.ratio = l.etcd.median > 0 ? l.cm.median / l.etcd.median : 0;
-    l.advantage = r.higher_is_better ? l.ratio : (l.ratio > 0 ? 1 / l.ratio : 0);
-    switch (r.goal) {
-      case Row::Goal::kNone:
-        break;
-      case Row::Goal::kBelow:
-        l.met = l.cm.median < r.bound ? "met" : "missed";
-        break;
-      case Row::Goal::kRatioAtMost:
-        l.met = l.ratio <= r.bound ? "met" : "missed";
-        break;
-      case Row::Goal::kRatioAtLeast:
-        l.met = l.ratio >= r.bound ? "met" : "missed";
-        break;
-    }
-    lines.push_back(std::move(l));
-  }
-  return lines;
-}
-
-std::string Markdown(const std::vector<Line>& lines, const Options& o,
+std::string Markdown(const std::vector<bench::Line>& lines, const Options& o,
                      const std::string& cm_version, const std::string& etcd_version,
                      const std::string& load) {
   std::string md = "# clustermgr vs etcd\n\n";
@@ -664,12 +606,7 @@ std::string Markdown(const std::vector<Line>& lines, const Options& o,
         " (Debian etcd-server), 3 instances each on loopback, on this machine (" +
         std::to_string(std::thread::hardware_concurrency()) + " cores). Each figure: median of " +
         std::to_string(o.runs) + " runs [min - max].\n\n";
-  md += "| figure | unit | clustermgr | etcd | clustermgr/etcd | target (clustermgr) | |\n";
-  md += "|---|---|---|---|---|---|---|\n";
-  for (const auto& l : lines) {
-    md += "| " + l.row->label + " | " + l.row->unit + " | " + Cell(l.cm) + " | " + Cell(l.etcd) +
-          " | " + Num(l.ratio) + " | " + l.row->target + " | " + l.met + " |\n";
-  }
+  md += bench::MarkdownTable(lines, "clustermgr", "etcd");
   md += "\nLoad average (1, 5, 15 min) " + load +
         ": the machine is shared with other work, which shows most in the p99 figures.\n";
   md += R"(
@@ -687,7 +624,7 @@ Notes:
   the value (clustermgr `global get`, etcd a serializable range), polled round robin: the
   resolution is one poll round (about two request round trips).
 - Throughput: acknowledged writes per second over )" +
-        Num(o.seconds) + R"( s per run.
+        bench::Num(o.seconds) + R"( s per run.
 - CPU time: user + system time of the 3 server processes (/proc/<pid>/stat) during the
   8-client runs, per acknowledged write; the clients' CPU (libcurl and JSON for etcd) is not
   included.
@@ -708,21 +645,6 @@ Notes:
   TCP/IP, ZMTP and HTTP/2 framing not included.
 )";
   return md;
-}
-
-std::string Csv(const std::vector<Line>& lines) {
-  std::string csv =
-      "key,figure,unit,clustermgr_median,clustermgr_min,clustermgr_max,etcd_median,etcd_min,"
-      "etcd_max,ratio,advantage,target,met\n";
-  for (const auto& l : lines) {
-    char buf[512];
-    std::snprintf(buf, sizeof buf, "%s,%s,%s,%g,%g,%g,%g,%g,%g,%g,%g,%s,%s\n", l.row->key.c_str(),
-                  l.row->label.c_str(), l.row->unit.c_str(), l.cm.median, l.cm.min, l.cm.max,
-                  l.etcd.median, l.etcd.min, l.etcd.max, l.ratio, l.advantage,
-                  l.row->target.c_str(), l.met.c_str());
-    csv += buf;
-  }
-  return csv;
 }
 
 void WriteFile(const std::string& path, const std::string& text) {
@@ -798,14 +720,14 @@ int Main(int argc, char** argv) {
   EtcdMemory(o, etcd);
 
   const auto rows = Rows(o);
-  const auto lines = Compare(rows, cm, etcd);
+  const auto lines = bench::Compare(rows, cm, etcd);
   const std::string md =
       Markdown(lines, o, cm_version, etcd_version,
                "at the start " + load_at_start + ", at the end " + LoadAverage());
   std::printf("\n%s", md.c_str());
   if (!o.out_dir.empty()) {
     WriteFile(o.out_dir + "/etcd-compare.md", md);
-    WriteFile(o.out_dir + "/etcd-compare.csv", Csv(lines));
+    WriteFile(o.out_dir + "/etcd-compare.csv", bench::Csv(lines, "clustermgr", "etcd"));
     std::printf("\nwrote %s/etcd-compare.md and .csv\n", o.out_dir.c_str());
   }
   return 0;
