@@ -40,7 +40,7 @@
 #include <thread>
 #include <vector>
 
-#include "crdt/cluster_state.h"
+#include "bench/bench_support.h"
 #include "net/rpc_client.h"
 #include "store/store.h"
 #include "store/temp_dir.h"
@@ -51,22 +51,13 @@ namespace {
 
 using namespace clustermgr;
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
-
-double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "replication_bench: %s\n", what.c_str());
-  std::exit(1);
-}
-
-std::string BinDir() {
-  char buf[4096];
-  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) Die("cannot find my own path");
-  buf[n] = '\0';
-  return std::filesystem::path(buf).parent_path().string();
-}
+using bench::BinDir;
+using bench::Clock;
+using bench::Counter;
+using bench::Die;
+using bench::Ms;
+using bench::MustStatus;
+using bench::Percentile;
 
 bool PortFree(int port) {
   int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -142,19 +133,6 @@ class Daemon {
   Clock::time_point started_;
 };
 
-net::StatusInfo MustStatus(net::RpcClient& c) {
-  auto s = c.Status();
-  if (!s.ok()) Die("status: " + s.error().message);
-  return s.value();
-}
-
-uint64_t Counter(const net::StatusInfo& s, const std::string& name) {
-  for (const auto& c : s.counters) {
-    if (c.name == name) return c.value;
-  }
-  return 0;
-}
-
 // Starts n instances in a full mesh and waits until each sees all others.
 std::vector<std::unique_ptr<Daemon>> StartCluster(const std::string& bin, const std::string& dir,
                                                   int n, const std::vector<std::string>& extra) {
@@ -166,19 +144,9 @@ std::vector<std::unique_ptr<Daemon>> StartCluster(const std::string& bin, const 
     out.push_back(std::make_unique<Daemon>(bin, dir, "m" + std::to_string(i + 1), args));
     peers.push_back(out.back()->gossip());
   }
-  for (auto& d : out) {
-    net::RpcClient c(d->url());
-    const auto deadline = Clock::now() + 20s;
-    for (;;) {
-      auto s = MustStatus(c);
-      int connected = 0;
-      for (const auto& p : s.peers) connected += p.connected;
-      if (connected == n - 1) break;
-      if (Clock::now() > deadline) Die("the mesh does not form");
-      std::this_thread::sleep_for(20ms);
-    }
-  }
-  std::this_thread::sleep_for(300ms);  // let SUB subscriptions settle (PUB/SUB slow joiner)
+  std::vector<std::string> urls;
+  for (auto& d : out) urls.push_back(d->url());
+  bench::WaitForMesh(urls);
   return out;
 }
 
@@ -193,12 +161,6 @@ bool AllApplied(std::vector<std::unique_ptr<net::RpcClient>>& clients) {
     }
   }
   return true;
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
 }
 
 void Visibility(const std::string& bin, int n, int writes, const std::vector<std::string>& extra) {
@@ -293,28 +255,7 @@ void Throughput(const std::string& bin, double seconds, const std::vector<std::s
 
 void Restore(const std::string& bin, int entries, const std::vector<std::string>& extra) {
   store::TempDir tmp("repl-bench");
-  {
-    store::Options o;
-    o.instance_name = "m1";
-    o.sync = false;
-    auto st = store::Store::Open(tmp.Sub("m1"), o);
-    if (!st.ok()) Die(st.status().ToString());
-    const std::string origin = "writer/00000000000000aa";
-    std::vector<crdt::Delta> batch;
-    crdt::ClusterState empty;
-    for (int i = 1; i <= entries; ++i) {
-      crdt::WriteTag tag{{0, crdt::HlcTimestamp::Make(1'700'000'000'000 + i, 0), origin},
-                         static_cast<uint64_t>(i)};
-      crdt::DeltaBuilder b(empty, tag);
-      b.SetGlobal("extra_var_" + std::to_string(i),
-                  "{\"value\":\"" + std::to_string(i * 7919) + "\",\"enabled\":true}");
-      batch.push_back(crdt::Delta{origin, static_cast<uint64_t>(i), std::move(b).Take()});
-      if (batch.size() == 1000) {
-        if (Status s = (*st)->Commit(batch, {}, 0); !s.ok()) Die(s.ToString());
-        batch.clear();
-      }
-    }
-  }
+  bench::PrefillGlobalDeltas(tmp.Sub("m1"), "m1", entries);
   Daemon m1(bin, tmp.path(), "m1", extra);
   net::RpcClient c1(m1.url());
   const auto target = MustStatus(c1).applied;
@@ -326,13 +267,7 @@ void Restore(const std::string& bin, int entries, const std::vector<std::string>
   net::RpcClient c2(m2.url());
   for (;;) {
     auto s = MustStatus(c2);
-    bool done = true;
-    for (const auto& t : target) {
-      bool found = false;
-      for (const auto& e : s.applied) found |= e.origin == t.origin && e.count >= t.count;
-      done &= found;
-    }
-    if (done) {
+    if (bench::Covers(s.applied, target)) {
       const double ms = Ms(Clock::now() - m2.started());
       std::printf(
           "restore of %d entries by a wiped instance: %.0f ms from its start to applied == the "
@@ -347,9 +282,7 @@ void Restore(const std::string& bin, int entries, const std::vector<std::string>
   }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   int writes = 500;
   double seconds = 5;
   int entries = 100'000;
@@ -380,4 +313,10 @@ int main(int argc, char** argv) {
   Throughput(bin, seconds, extra);
   Restore(bin, entries, extra);
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return clustermgr::bench::RunMain([&] { return Main(argc, argv); });
 }

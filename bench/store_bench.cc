@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "crdt/cluster_state.h"
 #include "store/store.h"
 #include "store/temp_dir.h"
@@ -27,7 +28,8 @@
 namespace {
 
 using namespace clustermgr;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::Tag;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -47,49 +49,9 @@ std::unique_ptr<store::Store> Open(const std::string& dir, bool sync) {
   return std::move(*s);
 }
 
-crdt::WriteTag Tag(const std::string& origin, uint64_t seq) {
-  return crdt::WriteTag{{0, crdt::HlcTimestamp::Make(1'700'000'000'000 + seq, 0), origin}, seq};
-}
-
 void Populate(const std::string& dir) {
   auto st = Open(dir, /*sync=*/false);
-  const std::string peer = "peer/00000000000000aa";
-  uint64_t seq = 0;
-  constexpr int kGlobals = 100'000;
-  constexpr int kNodes = 10'000;
-  constexpr int kChunk = 2'000;
-  for (int base = 0; base < kGlobals; base += kChunk) {
-    crdt::ClusterState empty;
-    crdt::DeltaBuilder b(empty, Tag(peer, ++seq));
-    for (int i = base; i < base + kChunk; ++i) {
-      b.SetGlobal("extra_var_" + std::to_string(i),
-                  "{\"value\":\"" + std::to_string(i * 7919) + "\",\"enabled\":true}");
-    }
-    Check(st->ApplySnapshot(std::move(b).Take(), {}), "snapshot chunk");
-  }
-  for (int base = 0; base < kNodes; base += kChunk / 4) {
-    crdt::ClusterState current = st->State();
-    crdt::DeltaBuilder b(current, Tag(peer, ++seq));
-    for (int i = base; i < base + kChunk / 4; ++i) {
-      const std::string node = "node-" + std::to_string(i);
-      crdt::InventoryRecord r;
-      r.status = crdt::NodeStatus::kAllocated;
-      r.state = crdt::NodeState::kDiscovered;
-      r.addr = "10." + std::to_string(i / 65536) + "." + std::to_string((i / 256) % 256) + "." +
-               std::to_string(i % 256);
-      r.tags = {{"NodeLabel", "node"}, {"NodeSerial", std::to_string(i)}, {"NodeAddr", r.addr}};
-      r.serf_status = "alive";
-      r.updated_ms = 1'700'000'000'000;
-      b.PutNode(node, r);
-      b.AddHostGroup(node, i % 10 == 0 ? "service-master" : "service-worker");
-      for (int v = 0; v < 3; ++v) {
-        b.SetNodeVar(node, "var" + std::to_string(v), "\"" + std::to_string(i + v) + "\"");
-      }
-    }
-    crdt::VersionVector covered;
-    covered.Advance(peer, seq);
-    Check(st->ApplySnapshot(std::move(b).Take(), covered), "snapshot chunk");
-  }
+  bench::PrefillInventory(*st, 100'000, 10'000);
   // The own origin's log, full: 10,000 small deltas.
   const std::string me = st->origin();
   std::vector<crdt::Delta> batch;
@@ -113,9 +75,7 @@ uint64_t DirBytes(const std::string& dir) {
   return n;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   std::string dir_arg;
   double seconds = 3;
   for (int i = 1; i < argc; ++i) {
@@ -209,4 +169,10 @@ int main(int argc, char** argv) {
                     static_cast<double>(std::max<uint64_t>(1, after.batches - before.batches)));
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return clustermgr::bench::RunMain([&] { return Main(argc, argv); });
 }

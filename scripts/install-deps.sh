@@ -12,6 +12,7 @@ packages=(
   nlohmann-json3-dev
   libmsgpack-cxx-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libcurl4-openssl-dev
   clang-14 libclang-rt-14-dev
   serf ansible-core
   iproute2 procps

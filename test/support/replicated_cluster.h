@@ -50,6 +50,8 @@ class ReplicatedCluster {
     std::string log_path() const { return log_path_; }
     std::string LogTail(size_t bytes = 3000) const;
     bool running() { return process_ && process_->Running(); }
+    // The running daemon's process id (-1 before the first start); e.g. to read /proc.
+    pid_t pid() const { return process_ ? process_->pid() : -1; }
     // The harness thread's client of this instance (5 s timeout).
     net::RpcClient& client();
 
