@@ -352,8 +352,9 @@ void ClustermgrRestartRestore(const Options& o, Runs& out) {
   std::unique_ptr<net::RpcClient> poll;
   auto serves_all = [&] {
     if (!poll) {
-      poll = std::make_unique<net::RpcClient>(
-          m3.url(), net::RpcClient::Options{20ms, net::kMaxReplyBytes, ""});
+      net::RpcClient::Options options;
+      options.timeout = 20ms;
+      poll = std::make_unique<net::RpcClient>(m3.url(), options);
     }
     auto s = poll->Status();
     if (s.ok()) return bench::Covers(s.value().applied, target);
