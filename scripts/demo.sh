@@ -65,7 +65,8 @@ start_daemon() {  # start_daemon INDEX
   for j in 0 1 2; do ((j == i)) || peers+=(--peer "$(gossip_url "$j")"); done
   "$bin/clustermgrd" --name "${names[$i]}" --data-dir "$work/${names[$i]}" \
     --rpc-bind "$(rpc_url "$i")" --gossip-bind "$(gossip_url "$i")" "${peers[@]}" \
-    --serf-rpc "$(serf_rpc "$i")" --expect 3 --token-settle-ms 1000 --insecure \
+    --serf-rpc "$(serf_rpc "$i")" --expect 3 --token-settle-ms 1000 \
+    --curve-key "$work/keys/cluster.key" --curve-clients "$work/keys/clients.list" \
     --playbook-dir "$root/demo/playbooks" \
     --extra-vars "{\"ansible_connection\":\"local\",\"marker_dir\":\"$work/markers\"}" \
     >>"$work/${names[$i]}.log" 2>&1 &
@@ -75,6 +76,14 @@ start_daemon() {  # start_daemon INDEX
 holder() { "$bin/clustermgr" --json token 2>/dev/null |
   python3 -c 'import json,sys; print(json.load(sys.stdin).get("holder",""))'; }
 has_holder() { [[ -n "$(holder)" ]]; }
+
+say "CURVE keys: one key pair shared by the instances, one for the CLI (clustermgr keygen)"
+mkdir -p "$work/keys"
+"$bin/clustermgr" keygen --out "$work/keys/cluster.key"
+"$bin/clustermgr" keygen --out "$work/keys/operator.key"
+cp "$work/keys/operator.key.pub" "$work/keys/clients.list"
+# The CLI (and state-inspect) talk CURVE with these; a client without them is refused.
+export CLUSTERMGR_SERVER_KEY="$work/keys/cluster.key.pub" CLUSTERMGR_KEY="$work/keys/operator.key"
 
 say "starting three manager hosts: a Serf agent and clustermgrd each (--expect 3)"
 for i in 0 1 2; do
@@ -104,6 +113,11 @@ say "one instance holds the side-effect token; every instance holds the whole st
 cm token
 cm members
 cm nodes get
+
+say "a client without a listed key is refused (its CURVE handshake fails)"
+echo "\$ CLUSTERMGR_KEY= CLUSTERMGR_SERVER_KEY= clustermgr --timeout 2 global set -e '{\"x\":1}'"
+env -u CLUSTERMGR_KEY -u CLUSTERMGR_SERVER_KEY "$bin/clustermgr" --timeout 2 \
+  global set -e '{"x":1}' || true
 
 say "a write at mgr-2 is visible at mgr-3"
 cm -u "$(rpc_url 1)" global set -e '{"demo_greeting":"hello from clustermgr"}'
@@ -157,6 +171,7 @@ if ((wait_for_ctrl_c)); then
   say "the cluster keeps running; try, in another shell:"
   cat <<HINT
   export CLUSTERMGR_URL=$CLUSTERMGR_URL
+  export CLUSTERMGR_SERVER_KEY=$CLUSTERMGR_SERVER_KEY CLUSTERMGR_KEY=$CLUSTERMGR_KEY
   $bin/clustermgr members
   $bin/clustermgr node decommission demo-node-2
   $bin/clustermgr job get last
