@@ -423,7 +423,11 @@ RunVars Manager::MergedVars(const std::vector<std::string>& nodes, const json& r
   const AnsibleConfig config = EffectiveConfig(*options_, state.Config());
   json globals = json::object();
   for (const auto& [k, text] : state.Globals()) globals[k] = json::parse(text, nullptr, false);
-  if (nodes.empty()) return RunVars{MergeExtraVars(config.extra_variables, globals, {}, request)};
+  if (nodes.empty()) {
+    RunVars vars;
+    vars.common = MergeExtraVars(config.extra_variables, globals, {}, request);
+    return vars;
+  }
   // Each node's own merge: one node's remembered vars must not reach another node of the run.
   std::map<std::string, json> by_node;
   for (const std::string& node : nodes) {
