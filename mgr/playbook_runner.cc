@@ -571,8 +571,9 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
   if (!inventory.ok()) return setup_failed(inventory.error);
   for (const auto& [host, vars] : spec_.host_vars) {
     // The host name becomes a file name: only inventory hosts (validated names) are allowed.
+    const std::string& name = host;  // clang 14 cannot capture a structured binding
     const bool listed = std::any_of(spec_.hosts.begin(), spec_.hosts.end(),
-                                    [&](const InventoryHost& h) { return h.name == host; });
+                                    [&](const InventoryHost& h) { return h.name == name; });
     if (!listed) return setup_failed("host vars for " + Quote(host) + ", not in the inventory");
     if (!vars.is_object())
       return setup_failed("host vars of " + Quote(host) + " must be an object");
