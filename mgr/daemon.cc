@@ -280,6 +280,7 @@ std::map<std::string, ManagerSighting> Daemon::CountableManagers(uint64_t now_ms
   std::set<std::string> silent;
   for (auto& [name, m] : out) {
     if (!m.alive) continue;
+    m.behind_it = !replicator_->CaughtUpWith(name);
     auto it = heard.find(name);
     if (it != heard.end() && now_ms - std::min(now_ms, it->second) <= options_.token_contact_ms) {
       continue;

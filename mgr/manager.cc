@@ -761,6 +761,9 @@ void Manager::InterruptOrphanedJobs(uint64_t now_ms) {
   std::vector<std::string> orphans;
   for (const auto& [id, entry] : replica_->state().jobs.entries()) {
     if (entry.tombstone() || !IsActive(*entry.value) || id == running_job_) continue;
+    // Written at a higher epoch than ours: our write would lose, so it is not ours to fence
+    // (the election stands this instance down when the epoch register passes its epoch).
+    if (entry.tag.stamp.epoch > token.epoch) continue;
     orphans.push_back(id);
   }
   for (const std::string& id : orphans) {

@@ -802,6 +802,18 @@ std::map<std::string, uint64_t> Replicator::LastContactByName() const {
   return out;
 }
 
+bool Replicator::CaughtUpWith(const std::string& name) const {
+  if (fetch_) return false;
+  const crdt::VersionVector mine = Applied();
+  bool reported = false;
+  for (const auto& [endpoint, p] : peers_) {
+    if (p->name != name || !p->reported) continue;
+    reported = true;
+    if (!mine.Dominates(p->applied)) return false;
+  }
+  return reported;
+}
+
 std::vector<net::PeerStatus> Replicator::Peers(uint64_t now_ms) const {
   std::vector<net::PeerStatus> out;
   for (const auto& [endpoint, p] : peers_) {

@@ -138,6 +138,9 @@ class Replicator {
   // Unix ms of the last message heard from each peer instance, by instance name (the latest over
   // its endpoints). The token counts a manager alive only while it is heard from (mgr/token.h).
   std::map<std::string, uint64_t> LastContactByName() const;
+  // True when this instance has applied everything the peer instance `name` last reported having
+  // applied, and is not restoring a snapshot. False when it has no report from that peer yet.
+  bool CaughtUpWith(const std::string& name) const;
   // Unix ms of the last completed exchange with any peer; 0 = never.
   uint64_t last_anti_entropy_ms() const { return last_anti_entropy_ms_; }
   const ReplicatorCounters& counters() const { return counters_; }

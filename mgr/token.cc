@@ -26,6 +26,11 @@ int TokenElection::Rank() const {
   return rank;
 }
 
+bool TokenElection::BehindAnyone() const {
+  return std::any_of(others_.begin(), others_.end(),
+                     [](const auto& kv) { return kv.second.alive && kv.second.behind_it; });
+}
+
 TokenElection::Actions TokenElection::Drop(std::string reason) {
   Actions a;
   a.lost_holder = phase_ == Phase::kHolding;
@@ -57,6 +62,10 @@ TokenElection::Actions TokenElection::Tick(uint64_t now_ms, uint64_t highest_epo
       return Drop("a higher claim was seen: epoch " + std::to_string(best->first) + " by " +
                   best->second);
     }
+    if (highest_epoch > epoch_) {
+      return Drop("the replicated epoch register is at " + std::to_string(highest_epoch) +
+                  ", above this instance's epoch " + std::to_string(epoch_));
+    }
     if (phase_ == Phase::kClaiming && now_ms >= claim_started_ms_ + Settle()) {
       phase_ = Phase::kHolding;
       Actions a;
@@ -72,7 +81,7 @@ TokenElection::Actions TokenElection::Tick(uint64_t now_ms, uint64_t highest_epo
     eligible_since_ms_.reset();
     return {};
   }
-  if (!has_quorum || best) {
+  if (!has_quorum || best || BehindAnyone()) {
     eligible_since_ms_.reset();
     return {};
   }

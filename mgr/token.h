@@ -18,8 +18,14 @@
 //     the number of alive managers with a lower name: the lowest name claims first. A rise of
 //     the replicated epoch register (a claim whose tag has not arrived yet) also holds claims
 //     back for 2 × settle.
-// A holder (or claimant) drops at once when it loses quorum or sees an alive member with a
-// higher (epoch, name); the daemon then cancels its running job and starts no new side effect.
+//   * Caught up: an instance claims only once it has applied everything every counted manager
+//     reported having (and is not restoring a snapshot), so the epoch register it builds its
+//     claim on is the cluster's: a wiped or restarted instance cannot claim an epoch below one
+//     already used.
+// A holder (or claimant) drops at once when it loses quorum, sees an alive member with a
+// higher (epoch, name), or finds the replicated epoch register above its own epoch (a higher
+// claim was made; its own writes would lose to that epoch's); the daemon then cancels its
+// running job and starts no new side effect.
 //
 // What it does not guarantee: during a partition that Serf has not yet detected, the old holder
 // may still run a playbook while a new one starts (at most for the failure-detection time plus
@@ -41,6 +47,9 @@ struct ManagerSighting {
   bool alive = false;
   uint64_t epoch = 0;  // the epoch its tag claims; 0: no claim
   std::string rpc;     // its RPC endpoint (tag `rpc`)
+  // This instance has not applied everything the manager reported having (or has no report from
+  // it yet): its replicated epoch register may be stale, so it must not claim.
+  bool behind_it = false;
 };
 
 struct TokenStatus {
@@ -87,6 +96,8 @@ class TokenElection {
   // The alive other instance with the highest (epoch, name) claim, if any.
   std::optional<std::pair<uint64_t, std::string>> BestOtherClaim() const;
   int Rank() const;
+  // An alive other manager has state this instance has not applied yet.
+  bool BehindAnyone() const;
   // Alone (expect 1) there is nobody to duel with: claims hold at once.
   uint64_t Settle() const { return config_.expect == 1 ? 0 : config_.settle_ms; }
   Actions Drop(std::string reason);

@@ -102,5 +102,42 @@ TEST(TokenElectionTest, AFreshEpochInTheReplicatedStateHoldsClaimsBack) {
   EXPECT_EQ(c.Status().holder, "b");
 }
 
+// A wiped or restarted instance must not build a claim on an epoch register it has not caught up:
+// it would claim an epoch below one already used, and its writes would lose to older jobs'.
+TEST(TokenElectionTest, AnInstanceBehindACountedManagerDoesNotClaimUntilCaughtUp) {
+  TokenElection a = Make("a", 3);
+  ManagerSighting behind{true, 0, "", true};
+  ManagerSighting level{true, 0, "", false};
+  a.SetManagers({{"b", behind}, {"c", level}});
+  EXPECT_FALSE(a.Tick(0, 0).publish_epoch);
+  EXPECT_FALSE(a.Tick(60'000, 0).publish_epoch);
+  // Caught up, the register it now has (9) is the base of its claim (after the 2 x settle a fresh
+  // rise of the register holds claims back).
+  a.SetManagers({{"b", level}, {"c", level}});
+  EXPECT_FALSE(a.Tick(61'000, 9).publish_epoch);
+  auto act = a.Tick(63'000, 9);
+  ASSERT_TRUE(act.publish_epoch);
+  EXPECT_EQ(*act.publish_epoch, 10u);
+  // Behind a manager that is not alive does not matter.
+  TokenElection b = Make("b", 3);
+  b.SetManagers({{"a", {false, 0, "", true}}, {"c", level}});
+  EXPECT_TRUE(b.Tick(0, 0).publish_epoch);
+}
+
+TEST(TokenElectionTest, AHolderStandsDownWhenTheEpochRegisterPassesItsEpoch) {
+  TokenElection a = Make("a", 3);
+  a.SetManagers({{"b", {true, 0, ""}}, {"c", {true, 0, ""}}});
+  ASSERT_EQ(*a.Tick(0, 4).publish_epoch, 5u);
+  ASSERT_TRUE(a.Tick(1000, 5).became_holder);
+  EXPECT_FALSE(a.Tick(2000, 5).lost_holder);
+  // A higher claim reached it by replication before its tag did.
+  auto act = a.Tick(3000, 6);
+  EXPECT_TRUE(act.lost_holder);
+  EXPECT_EQ(act.reason, "the replicated epoch register is at 6, above this instance's epoch 5");
+  ASSERT_TRUE(act.publish_epoch);
+  EXPECT_EQ(*act.publish_epoch, 0u);
+  EXPECT_FALSE(a.Status().self_holds);
+}
+
 }  // namespace
 }  // namespace clustermgr::mgr
