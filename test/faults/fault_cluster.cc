@@ -1,5 +1,7 @@
 #include "test/faults/fault_cluster.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -192,7 +194,8 @@ bool NsInstance::Start(std::string* error, const std::vector<std::string>& extra
 std::unique_ptr<FaultCluster> FaultCluster::Start(NetLab& lab, int managers, int machines,
                                                   bool keep, std::string* error) {
   std::unique_ptr<FaultCluster> c(new FaultCluster());
-  c->dir_ = test::MakeTempDir("clustermgr-faults");
+  // The pid in the name lets a later run remove it should this one be SIGKILLed.
+  c->dir_ = test::MakeTempDir("clustermgr-faults-" + std::to_string(getpid()));
   c->keep_ = keep;
   if (c->dir_.empty()) {
     *error = "cannot create a temp dir";

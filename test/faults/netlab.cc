@@ -9,7 +9,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "test/support/cluster.h"
@@ -54,6 +56,7 @@ int NetLab::RemoveStale() {
   const test::CommandResult r = test::RunCommand(Which("ip"), {"netns", "list"}, 10s);
   static const std::regex name_re("^(cmf([0-9]+)-[a-z0-9]+)");
   int removed = 0;
+  std::set<pid_t> dead_pids;
   std::stringstream ss(r.out);
   std::string line;
   while (std::getline(ss, line)) {
@@ -62,7 +65,21 @@ int NetLab::RemoveStale() {
     const pid_t pid = static_cast<pid_t>(std::stol(m[2].str()));
     if (pid == getpid()) continue;
     if (kill(pid, 0) == 0 || errno == EPERM) continue;  // its owner still runs
+    // A run killed with SIGKILL left its daemons and agents running in there.
+    KillProcessesInNs(m[1].str());
     if (Run({"ip", "netns", "del", m[1].str()}).ok) ++removed;
+    dead_pids.insert(pid);
+  }
+  // Their run dirs too (FaultCluster names them clustermgr-faults-<pid>-*).
+  const char* tmp = std::getenv("TMPDIR");
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(tmp && *tmp ? tmp : "/tmp", ec)) {
+    const std::string name = e.path().filename().string();
+    for (pid_t pid : dead_pids) {
+      if (name.rfind("clustermgr-faults-" + std::to_string(pid) + "-", 0) == 0) {
+        test::RemoveTree(e.path().string());
+      }
+    }
   }
   return removed;
 }
@@ -110,9 +127,11 @@ NetResult NetLab::Create(int managers) {
   return ProbeMechanisms();
 }
 
-int NetLab::KillProcessesIn(const std::string& role) {
+int NetLab::KillProcessesIn(const std::string& role) { return KillProcessesInNs(prefix_ + role); }
+
+int NetLab::KillProcessesInNs(const std::string& ns) {
   struct stat want {};
-  if (stat(("/run/netns/" + prefix_ + role).c_str(), &want) != 0) return 0;
+  if (stat(("/run/netns/" + ns).c_str(), &want) != 0) return 0;
   int killed = 0;
   for (const test::ProcInfo& p : test::ListProcesses()) {
     if (p.pid == getpid()) continue;

@@ -60,8 +60,12 @@ class NetLab {
   // SIGKILLs every process inside namespace `role`'s network namespace except this one (e.g.
   // playbook runs a SIGKILLed daemon left behind). Returns how many.
   int KillProcessesIn(const std::string& role);
+  // The same for namespace `ns` (a full name).
+  static int KillProcessesInNs(const std::string& ns);
 
-  // Deletes namespaces named cmf<pid>-* whose pid is not running. Returns how many.
+  // Deletes namespaces named cmf<pid>-* whose pid is not running, after killing the processes
+  // left in them, and those runs' dirs ($TMPDIR/clustermgr-faults-<pid>-*). Returns how many
+  // namespaces it deleted.
   static int RemoveStale();
   // Runs a program (`ip`, `nft`, `tc`) and reports its failure with its output.
   static NetResult Run(const std::vector<std::string>& argv, const std::string& stdin_text = "");
