@@ -1,7 +1,8 @@
 // fault-suite: random, seeded fault schedules against three clustermgrd instances in private
 // network namespaces (issue 8). See test/faults/schedule.h for what one schedule does and checks.
 //
-//   fault-suite [--seed N] [--schedules N] [--duration SECONDS] [--only K] [--keep] [--verbose]
+//   fault-suite [--seed N] [--schedules N] [--duration SECONDS] [--only K] [--keep]
+//               [--keep-going] [--verbose]
 //
 // Prints its seed first; `--seed` replays the same fault schedules (`--only K` just schedule K).
 // Exit: 0 every check passed, 1 a check failed (seed, schedule and history excerpt printed),
@@ -35,7 +36,7 @@ int Skip(const std::string& why) {
 int Usage(const std::string& why) {
   std::cerr << "fault-suite: " << why << "\n"
             << "usage: fault-suite [--seed N] [--schedules N] [--duration SECONDS] [--only K] "
-               "[--keep] [--verbose]\n";
+               "[--keep] [--keep-going] [--verbose]\n";
   return 2;
 }
 
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
   int only = -1;
   bool keep = false;
   bool verbose = false;
+  bool keep_going = false;  // run every schedule even after a failed one
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&](const char* name) -> const char* {
@@ -67,6 +69,8 @@ int main(int argc, char** argv) {
         duration = std::stoi(value("--duration"));
       } else if (a == "--only") {
         only = std::stoi(value("--only"));
+      } else if (a == "--keep-going") {
+        keep_going = true;
       } else if (a == "--keep") {
         keep = true;
       } else if (a == "--verbose") {
@@ -136,7 +140,7 @@ int main(int argc, char** argv) {
                   << " --only " << k << ")\nfault plan:\n"
                   << r.plan << r.failure << std::endl;
         rc = 1;
-        break;
+        if (!keep_going) break;
       }
     }
     const auto mins =
@@ -145,12 +149,13 @@ int main(int argc, char** argv) {
     std::string faults;
     for (const auto& [kind, n] : total.faults) faults += " " + kind + "=" + std::to_string(n);
     std::cout << "==== fault-suite summary (seed=" << seed << ", " << mins << " s)\n"
-              << "schedules run: " << total.schedules << "\n"
+              << "schedules run: " << total.schedules << " (failed: " << total.failed << ")\n"
               << "faults:" << faults << "\n"
               << "requests: acknowledged=" << total.acknowledged << " refused=" << total.refused
               << " unknown=" << total.unknown << "\n"
               << "writes lost: " << total.writes_lost << "\n"
               << "jobs checked: " << total.jobs_checked << "\n"
+              << "time with two token holders: " << total.dual_holder_ms << " ms\n"
               << "worst convergence after heal: " << total.worst_convergence_ms << " ms\n"
               << "duplicate side effects: outside partitions=" << total.duplicates_outside
               << ", inside partitions=" << total.duplicates_in_partitions << "\n"

@@ -34,6 +34,8 @@ struct Tally {
   int duplicates_in_partitions = 0;
   int duplicates_outside = 0;
   int jobs_checked = 0;
+  int64_t dual_holder_ms = 0;  // time two instances both said they held the token
+  int failed = 0;              // schedules with a failed check (--keep-going)
   void Add(const Tally& t);
 };
 
