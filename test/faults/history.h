@@ -40,8 +40,12 @@ struct FaultEvent {
   int64_t start_ms = 0;
   int64_t end_ms = 0;  // when healed / restarted
   // Partition-like: messages between instances were lost or delayed for a while (isolate,
-  // loss, delay). Duplicate side effects overlapping one are counted apart.
-  bool partition() const { return kind == "isolate" || kind == "loss" || kind == "delay"; }
+  // loss, delay), or an instance's view of the managers was cut (its Serf agent restarted).
+  // Duplicate side effects and two token holders overlapping one (or the 10 s after) are
+  // counted apart; elsewhere they fail the schedule.
+  bool partition() const {
+    return kind == "isolate" || kind == "loss" || kind == "delay" || kind == "serf-restart";
+  }
 };
 
 class History {

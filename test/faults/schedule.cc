@@ -652,7 +652,9 @@ void Schedule::CheckJobs(Clients& c) {
     bool in_partition = false;
     const int64_t end = job.ended_ms ? job.ended_ms : NowMs();
     for (const FaultEvent& f : faults) {
-      if (f.partition() && f.start_ms <= end && f.end_ms >= job.created_ms) in_partition = true;
+      if (f.partition() && f.start_ms <= end && f.end_ms + 10000 >= job.created_ms) {
+        in_partition = true;
+      }
     }
     const std::string want = job.desc == "decommission" ? "cleanup.yml" : "site.yml";
     for (const std::string& node : job.nodes) {
@@ -707,7 +709,7 @@ void Schedule::CheckEpochs(Clients& c) {
     if (!excused) {
       Fail("one token holder at a time outside partitions",
            "at " + history_.Rel(ms) + " these instances all said they held the token:" + holders +
-               " (no isolation, loss or delay within the 10 s before)",
+               " (no isolation, loss, delay or Serf agent restart within the 10 s before)",
            {"TWO HOLDERS", "token at"});
       return;
     }
