@@ -322,17 +322,22 @@ void Schedule::Poller() {
         gen[i] = wipe_gen_[i];
         highest[i] = seen[i] = 0;
       }
+      // Each distinct violation is recorded once (it repeats at every poll while it lasts).
+      auto violation = [&](const std::string& text) {
+        if (std::find(epoch_violations_.begin(), epoch_violations_.end(), text) !=
+            epoch_violations_.end()) {
+          return;
+        }
+        epoch_violations_.push_back(text);
+        history_.Note("EPOCH " + text);
+      };
       if (v.highest_epoch < highest[i]) {
-        epoch_violations_.push_back(Name(i) + " highest_epoch decreased " +
-                                    std::to_string(highest[i]) + " -> " +
-                                    std::to_string(v.highest_epoch));
-        history_.Note("EPOCH " + epoch_violations_.back());
+        violation(Name(i) + " highest_epoch decreased " + std::to_string(highest[i]) + " -> " +
+                  std::to_string(v.highest_epoch));
       }
       if (v.epoch != 0 && v.epoch < seen[i]) {
-        epoch_violations_.push_back(Name(i) + " token epoch decreased " + std::to_string(seen[i]) +
-                                    " -> " + std::to_string(v.epoch) + " (holder " + v.holder +
-                                    ")");
-        history_.Note("EPOCH " + epoch_violations_.back());
+        violation(Name(i) + " token epoch decreased " + std::to_string(seen[i]) + " -> " +
+                  std::to_string(v.epoch) + " (holder " + v.holder + ")");
       }
       if (v.holder != holder[i] || v.highest_epoch != highest[i]) {
         history_.Note("token at " + Name(i) + ": holder=" + v.holder + " epoch=" +
@@ -445,7 +450,7 @@ bool Schedule::HealAll() {
 // agreed, no job is active and no node is in a transitional status.
 bool Schedule::Quiesce(int64_t heal_ms) {
   Clients c(urls_, 2000ms);
-  const auto deadline = Clock::now() + 120s;
+  const auto deadline = Clock::now() + 60s;
   std::string last;
   while (Clock::now() < deadline && !g_stop) {
     last.clear();
@@ -504,7 +509,7 @@ bool Schedule::Quiesce(int64_t heal_ms) {
     }
     std::this_thread::sleep_for(100ms);  // polling status RPC with a deadline
   }
-  return Fail("convergence after heal", "no convergence within 120 s: " + last, {});
+  return Fail("convergence after heal", "no convergence within 60 s: " + last, {});
 }
 
 void Schedule::CheckGlobals(Clients& c) {
@@ -783,6 +788,11 @@ ScheduleResult Schedule::Run() {
   poller_stop_.Stop();
   poller.join();
   if (result_.ok && !g_stop) Check();
+  if (!result_.ok && !epoch_violations_.empty()) {
+    // Often the cause of a failure found earlier (e.g. a job that never ends).
+    result_.failure += "epoch violations seen meanwhile:\n";
+    for (const auto& v : epoch_violations_) result_.failure += "  " + v + "\n";
+  }
 
   for (const Op& op : history_.Ops()) {
     if (op.outcome == Outcome::kAcknowledged) ++result_.tally.acknowledged;
