@@ -16,6 +16,7 @@ packages=(
   clang-14 libclang-rt-14-dev
   serf ansible-core
   iproute2 procps
+  nftables  # fault-suite: packet loss where tc netem is missing (test/faults)
 )
 
 missing=()
