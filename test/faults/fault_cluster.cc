@@ -173,7 +173,7 @@ bool NsInstance::Start(std::string* error, const std::vector<std::string>& extra
     *error = "clustermgrd " + name_ + ": " + why;
     return false;
   }
-  net::RpcClient probe(rpc_url_, net::RpcClient::Options{300ms, net::kMaxReplyBytes, ""});
+  net::RpcClient probe(rpc_url_, net::RpcClient::Options{300ms, net::kMaxReplyBytes, "", std::nullopt});
   const auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {
     if (!process_->Running()) {
