@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "crdt/cluster_state.h"
+#include "fuzz/base_state.h"
 #include "fuzz/fuzz_check.h"
 #include "store/codec.h"
 
@@ -21,23 +22,7 @@ namespace {
 
 using namespace clustermgr;  // NOLINT: a fuzz target's whole vocabulary
 
-const crdt::ClusterState& Base() {
-  static const crdt::ClusterState base = [] {
-    crdt::ClusterState state;
-    crdt::WriteTag tag{{1, crdt::HlcTimestamp::Make(1000, 0), "a/0000000000000001"}, 1};
-    crdt::DeltaBuilder b(state, tag);
-    b.SetGlobal("ntp_server", "\"10.0.0.1\"");
-    b.SetNodeVar("node1", "role", "\"db\"");
-    b.AddHostGroup("node1", "service-master");
-    crdt::InventoryRecord rec;
-    rec.addr = "10.0.0.1";
-    b.PutNode("node1", rec);
-    b.SetConfig("user", "\"root\"");
-    state.Join(std::move(b).Take());
-    return state;
-  }();
-  return base;
-}
+const crdt::ClusterState& Base() { return fuzz::BaseState(); }
 
 // True when some key holds entries in `a` and `b` with equal stamps but different contents.
 template <typename K, typename V>

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "crdt/cluster_state.h"
+#include "fuzz/base_state.h"
 #include "fuzz/fuzz_check.h"
 #include "net/gossip_codec.h"
 #include "store/codec.h"
@@ -22,21 +23,7 @@ namespace {
 
 using namespace clustermgr;  // NOLINT: a fuzz target's whole vocabulary
 
-const crdt::ClusterState& Base() {
-  static const crdt::ClusterState base = [] {
-    crdt::ClusterState state;
-    crdt::WriteTag tag{{1, crdt::HlcTimestamp::Make(1000, 0), "a/0000000000000001"}, 1};
-    crdt::DeltaBuilder b(state, tag);
-    b.SetGlobal("ntp_server", "\"10.0.0.1\"");
-    b.AddHostGroup("node1", "service-master");
-    crdt::InventoryRecord rec;
-    rec.addr = "10.0.0.1";
-    b.PutNode("node1", rec);
-    state.Join(std::move(b).Take());
-    return state;
-  }();
-  return base;
-}
+const crdt::ClusterState& Base() { return fuzz::BaseState(); }
 
 void CheckJoin(const crdt::ClusterState& incoming) {
   crdt::ClusterState live = Base();
