@@ -31,14 +31,8 @@ std::vector<std::string> With(std::vector<std::string> a, const std::vector<std:
   return a;
 }
 
-// Polls `done` until it holds or `timeout` passes (the daemons push nothing to a client).
 bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  for (;;) {
-    if (done()) return true;
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
+  return PollUntil(done, timeout);
 }
 
 std::string Globals(ReplicatedCluster::Instance& in) {

@@ -280,6 +280,16 @@ std::string MakeTempDir(const std::string& prefix) {
   return std::string(buf.data());
 }
 
+bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+               std::chrono::milliseconds every) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(every);
+  }
+}
+
 void RemoveTree(const std::string& path) {
   if (path.empty()) return;
   std::error_code ec;

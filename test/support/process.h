@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -84,5 +85,9 @@ int FreeLoopbackPortPair();
 // A fresh directory under $TMPDIR (or /tmp), mode 0700; removed with RemoveTree.
 std::string MakeTempDir(const std::string& prefix);
 void RemoveTree(const std::string& path);
+// Polls `done` every `every` until it holds (true) or `timeout` passes (false). For state that
+// nothing pushes to the test (daemons answer requests only).
+bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+               std::chrono::milliseconds every = std::chrono::milliseconds(20));
 
 }  // namespace clustermgr::test
