@@ -305,7 +305,10 @@ std::map<std::string, ManagerSighting> Daemon::CountableManagers(uint64_t now_ms
 
 void Daemon::ElectionTick(uint64_t now_ms) {
   election_.SetManagers(CountableManagers(now_ms));
-  const TokenElection::Actions act = election_.Tick(now_ms, replica_->state().token_epoch.value());
+  // A restarted daemon's own agent may still carry the epoch its previous run claimed: that
+  // epoch was used, so it counts like the replicated register.
+  const uint64_t highest = std::max(replica_->state().token_epoch.value(), own_tag_epoch_);
+  const TokenElection::Actions act = election_.Tick(now_ms, highest);
   if (!act.reason.empty()) CM_LOG(kInfo) << "token: " << act.reason;
   if (act.record_epoch) {
     const uint64_t epoch = *act.record_epoch;
@@ -379,7 +382,14 @@ void Daemon::HandleSerf(uint64_t now_ms) {
       replicator_->OnManagerEvent(e);  // ignores our own member (its gossip endpoint)
       auto it = e.tags.find(kTagInstance);
       const std::string instance = it != e.tags.end() ? it->second : e.name;
-      if (instance == options_.name) continue;  // our own agent
+      if (instance == options_.name) {  // our own agent: remember what our tag ever claimed
+        auto own = e.tags.find(kTagEpoch);
+        if (own != e.tags.end()) {
+          own_tag_epoch_ =
+              std::max<uint64_t>(own_tag_epoch_, std::strtoull(own->second.c_str(), nullptr, 10));
+        }
+        continue;
+      }
       ManagerSighting& m = managers_seen_[instance];
       m.alive = e.kind != Kind::kDisappeared;
       auto epoch = e.tags.find(kTagEpoch);

@@ -109,6 +109,7 @@ class Daemon {
   std::atomic<bool> serf_reported_{false};  // the first connection attempt was logged
   // Managers Serf calls alive that replication has not heard from lately (logged on change).
   std::set<std::string> silent_managers_;
+  uint64_t own_tag_epoch_ = 0;  // the highest epoch our own agent's tag ever showed
   uint64_t next_orphan_check_ms_ = 0;
   std::string rpc_endpoint_;
   uint64_t started_ms_ = 0;

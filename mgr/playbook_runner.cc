@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -274,6 +275,26 @@ struct ExecPlan {
   fail(errno);
   ::_exit(127);  // not reached
 }
+
+// Blocks every signal in the calling thread for its lifetime. Held across fork(): a child
+// inherits the daemon's signal handlers until it resets them, and a signal landing in between
+// (a cancel's kill(-pgid, SIGTERM) once the child has its own group) would run the daemon's
+// handler in the child - which shares the daemon's stop eventfd and would stop the daemon. The
+// children reset every handler to the default before they unblock (ExecChild, GuardChild).
+class SignalsBlocked {
+ public:
+  SignalsBlocked() {
+    sigset_t all;
+    ::sigfillset(&all);
+    ::pthread_sigmask(SIG_SETMASK, &all, &saved_);
+  }
+  ~SignalsBlocked() { ::pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+  SignalsBlocked(const SignalsBlocked&) = delete;
+  SignalsBlocked& operator=(const SignalsBlocked&) = delete;
+
+ private:
+  sigset_t saved_;
+};
 
 // Runs in the guard child, forked from the daemon: async-signal-safe calls only. It joins the
 // run's process group and waits on `fd`, its end of a socket pair with the thread running the
@@ -662,12 +683,16 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
 
   // --- Start.
   const pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) return setup_failed("fork: " + ErrnoText(errno));
-  if (pid == 0) {
-    ExecChild(plan.program.c_str(), argv.data(), envp.data(), plan.cwd.c_str(), out_write.get(),
-              null_fd.get(), err_write.get(), parent);
+  pid_t pid;
+  {
+    SignalsBlocked blocked;
+    pid = ::fork();
+    if (pid == 0) {
+      ExecChild(plan.program.c_str(), argv.data(), envp.data(), plan.cwd.c_str(), out_write.get(),
+                null_fd.get(), err_write.get(), parent);
+    }
   }
+  if (pid < 0) return setup_failed("fork: " + ErrnoText(errno));
   // Also set the group here, so that it exists before any kill(-pid) below, whichever of the
   // two processes runs first (EACCES once the child has exec'd: it did it itself then).
   ::setpgid(pid, pid);
@@ -696,8 +721,11 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0) {
       guard_ctl.Reset(pair[0]);
       Fd guard_end(pair[1]);
-      guard = ::fork();
-      if (guard == 0) GuardChild(guard_end.get(), pid);
+      {
+        SignalsBlocked blocked;
+        guard = ::fork();
+        if (guard == 0) GuardChild(guard_end.get(), pid);
+      }
       if (guard > 0) {
         ::setpgid(guard, pid);  // also here, so that a cancel right away reaches it
       } else {

@@ -12,8 +12,11 @@ int TokenElection::visible() const {
 
 std::optional<std::pair<uint64_t, std::string>> TokenElection::BestOtherClaim() const {
   std::optional<std::pair<uint64_t, std::string>> best;
+  // A claim below the replicated epoch register is stale: a higher claim was made since, and the
+  // claimant stands down as soon as the register reaches it.
+  const uint64_t floor = highest_seen_.value_or(0);
   for (const auto& [name, m] : others_) {
-    if (!m.alive || m.epoch == 0) continue;
+    if (!m.alive || m.epoch == 0 || m.epoch < floor) continue;
     std::pair<uint64_t, std::string> claim{m.epoch, name};
     if (!best || claim > *best) best = claim;
   }

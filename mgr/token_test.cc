@@ -139,5 +139,19 @@ TEST(TokenElectionTest, AHolderStandsDownWhenTheEpochRegisterPassesItsEpoch) {
   EXPECT_FALSE(a.Status().self_holds);
 }
 
+TEST(TokenElectionTest, AClaimBelowTheEpochRegisterIsStaleAndIgnored) {
+  TokenElection b = Make("b", 3);
+  b.SetManagers({{"a", {true, 3, "tcp://a"}}, {"c", {true, 0, ""}}});
+  EXPECT_FALSE(b.Tick(0, 3).publish_epoch);
+  EXPECT_EQ(b.Status().holder, "a");
+  // The register passes a's epoch: its claim no longer counts, and b may claim above both.
+  EXPECT_FALSE(b.Tick(1000, 5).publish_epoch);  // a fresh rise holds claims back 2 x settle
+  EXPECT_EQ(b.Status().holder, "");
+  EXPECT_FALSE(b.Tick(4000, 5).publish_epoch);  // rank 1 (a is alive): one more settle period
+  auto act = b.Tick(5000, 5);
+  ASSERT_TRUE(act.publish_epoch);
+  EXPECT_EQ(*act.publish_epoch, 6u);
+}
+
 }  // namespace
 }  // namespace clustermgr::mgr
