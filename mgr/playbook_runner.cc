@@ -652,6 +652,9 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
     return setup_failed("cannot create " + Quote(local_temp) + ": " + ErrnoText(errno));
   }
   env.Set("ANSIBLE_LOCAL_TEMP", local_temp);
+  // A cancelled or killed task leaves its module payload dir in TMPDIR: keep it in the run dir,
+  // which is removed after the run (or at the next start, after a crash).
+  env.Set("TMPDIR", local_temp);
   for (const auto& [name, value] : spec_.env) env.Set(name, value);
 
   ExecPlan plan;

@@ -13,6 +13,8 @@
 //   ANSIBLE_HOST_KEY_CHECKING=False  ANSIBLE_FORCE_COLOR=0  ANSIBLE_NOCOLOR=1
 //   PYTHONUNBUFFERED=1  ANSIBLE_RETRY_FILES_ENABLED=False
 //   ANSIBLE_LOCAL_TEMP=<dir>/tmp     (controller temp files die with the run)
+//   TMPDIR=<dir>/tmp                 (so do modules' payload dirs, e.g. AnsiballZ's with a
+//                                     local connection, which a killed task leaves behind)
 //   ANSIBLE_TRANSFORM_INVALID_GROUP_CHARS=ignore  (groups like service-master are intended;
 //                                                   without this every run warns about them)
 // are set, and PlaybookSpec::env is applied last (it may override any of them).
