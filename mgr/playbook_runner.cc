@@ -239,6 +239,19 @@ struct ExecPlan {
   std::string cwd;
 };
 
+// In a forked child, async-signal-safe: every handler back to the default, then nothing blocked
+// (in that order: the parent forks with all signals blocked, see SignalsBlocked).
+void ResetSignalsToDefault() {
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
+  }
+  sigset_t none;
+  ::sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
 // Runs in the child between fork and execve: async-signal-safe calls only.
 [[noreturn]] void ExecChild(const char* program, char* const argv[], char* const envp[],
                             const char* cwd, int out_fd, int null_fd, int err_fd, pid_t parent) {
@@ -253,14 +266,7 @@ struct ExecPlan {
   if (::getppid() != parent) ::_exit(127);
   // Dispositions and the mask are inherited across execve; the daemon may block or ignore
   // SIGTERM in its threads, which would make Cancel() ineffective.
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
-  }
-  sigset_t none;
-  ::sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ResetSignalsToDefault();
   if (::dup2(null_fd, STDIN_FILENO) < 0 || ::dup2(out_fd, STDOUT_FILENO) < 0 ||
       ::dup2(out_fd, STDERR_FILENO) < 0) {
     fail(errno);
@@ -303,14 +309,7 @@ class SignalsBlocked {
 // and their tasks do not get the leader's PR_SET_PDEATHSIG and would otherwise run on.
 [[noreturn]] void GuardChild(int fd, pid_t pgid) {
   ::setpgid(0, pgid);
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
-  }
-  sigset_t none;
-  ::sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ResetSignalsToDefault();
   // Hold nothing of the daemon (its sockets, its store), only the control socket, as fd 3.
   if (fd != 3 && ::dup2(fd, 3) < 0) ::_exit(1);
   if (::close_range(0, 2, 0) != 0 || ::close_range(4, ~0U, 0) != 0) {
