@@ -42,9 +42,9 @@ bool JobExecutor::Busy() const {
 
 // What the job did to each host so far.
 struct JobExecutor::HostTally {
-  std::vector<std::string> hosts;              // in inventory order
-  std::map<std::string, std::string> fenced;   // host -> fence message
-  std::set<std::string> failed;                // failed or unreachable, fenced ones excluded
+  std::vector<std::string> hosts;             // in inventory order
+  std::map<std::string, std::string> fenced;  // host -> fence message
+  std::set<std::string> failed;               // failed or unreachable, fenced ones excluded
   void AddHosts(const PlaybookSpec& spec) {
     for (const InventoryHost& h : spec.hosts) {
       if (std::find(hosts.begin(), hosts.end(), h.name) == hosts.end()) hosts.push_back(h.name);
@@ -77,7 +77,8 @@ JobExecutor::RunOutcome JobExecutor::RunPlaybook(const std::string& job_id, Play
   if (!tally->fenced.empty() && !spec.hosts.empty()) {
     std::erase_if(spec.hosts,
                   [&](const InventoryHost& h) { return tally->fenced.count(h.name) > 0; });
-    std::erase_if(spec.host_vars, [&](const auto& kv) { return tally->fenced.count(kv.first) > 0; });
+    std::erase_if(spec.host_vars,
+                  [&](const auto& kv) { return tally->fenced.count(kv.first) > 0; });
     if (spec.hosts.empty()) {
       line("clustermgr: not running playbook " + spec.playbook + ": every host is fenced");
       return RunOutcome::kFenced;
@@ -148,8 +149,8 @@ void JobExecutor::RunScript(const JobScript& script) {
       }
     }
   }
-  JobEvent done{JobEvent::Kind::kFinished, script.job_id, "", succeeded, false, error,
-                tally.fenced};
+  JobEvent done{
+      JobEvent::Kind::kFinished, script.job_id, "", succeeded, false, error, tally.fenced};
   {
     std::lock_guard<std::mutex> lock(mu_);
     // A cancel that came after the last playbook succeeded is too late: nothing was stopped,

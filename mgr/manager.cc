@@ -769,8 +769,7 @@ void Manager::FlushLog(uint64_t now_ms) {
 
 void Manager::FinishJob(const std::string& job_id, JobStatus status, const std::string& error,
                         const std::function<NodeStatus(const std::string&, NodeStatus)>& next,
-                        uint64_t epoch,
-                        uint64_t now_ms) {
+                        uint64_t epoch, uint64_t now_ms) {
   const JobRecord* current = replica_->state().Job(job_id);
   if (!current) return;
   JobRecord job = *current;

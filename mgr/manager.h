@@ -135,8 +135,7 @@ class Manager {
   // `epoch` stamps the writes: the job's own for its normal end, the holder's for an interrupt.
   void FinishJob(const std::string& job_id, crdt::JobStatus status, const std::string& error,
                  const std::function<crdt::NodeStatus(const std::string&, crdt::NodeStatus)>& next,
-                 uint64_t epoch,
-                 uint64_t now_ms);
+                 uint64_t epoch, uint64_t now_ms);
   void AnswerFollowers(uint64_t now_ms, bool deadline_only);
   net::NodeInfo ToNodeInfo(const std::string& name, const crdt::InventoryRecord& rec) const;
   R WriteFailed(const ::clustermgr::Status& status) const;

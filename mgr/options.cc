@@ -148,8 +148,8 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
   } else {
     out.exit_now = true;
     out.exit_code = 2;
-    out.text = "clustermgrd: --node-fencing must be require, warn or off, not \"" + node_fencing +
-               "\"\n";
+    out.text =
+        "clustermgrd: --node-fencing must be require, warn or off, not \"" + node_fencing + "\"\n";
     return out;
   }
   if (Status s = ValidateDaemonOptions(o); !s.ok()) {

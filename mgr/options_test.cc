@@ -81,9 +81,9 @@ TEST_F(DaemonCurveOptionsTest, NodeFencingDefaultsToWarnAndTakesOnlyItsThreeValu
   ASSERT_FALSE(p.exit_now) << p.text;
   EXPECT_EQ(p.options.node_fencing, fencing::Mode::kWarn);
   EXPECT_EQ(p.options.ansible_roles_dir, kDefaultRolesDir);
-  for (const auto& [text, mode] : {std::pair{"require", fencing::Mode::kRequire},
-                                   std::pair{"warn", fencing::Mode::kWarn},
-                                   std::pair{"off", fencing::Mode::kOff}}) {
+  for (const auto& [text, mode] :
+       {std::pair{"require", fencing::Mode::kRequire}, std::pair{"warn", fencing::Mode::kWarn},
+        std::pair{"off", fencing::Mode::kOff}}) {
     p = Parse({"--insecure", std::string("--node-fencing=") + text});
     ASSERT_FALSE(p.exit_now) << p.text;
     EXPECT_EQ(p.options.node_fencing, mode);

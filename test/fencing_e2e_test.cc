@@ -101,9 +101,9 @@ class ExecutorUnderTest {
   std::optional<JobEvent> Wait(std::chrono::seconds timeout = 120s) {
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, timeout, [&] { return finished_.has_value(); });
-    EXPECT_TRUE(finished_.has_value()) << "the job did not finish within " << timeout.count()
-                                       << " s; log:\n"
-                                       << Text();
+    EXPECT_TRUE(finished_.has_value())
+        << "the job did not finish within " << timeout.count() << " s; log:\n"
+        << Text();
     return finished_;
   }
   std::string Text() const {
@@ -143,16 +143,14 @@ class FenceRunTest : public ::testing::Test {
     spec.playbook_dir = TestPlaybookDir();
     spec.playbook = playbook;
     for (const std::string& h : hosts) spec.hosts.push_back({h, "127.0.0.1", {"service-master"}});
-    spec.extra_vars = {{"marker_dir", markers_},
-                       {"clustermgr_epoch", epoch},
-                       {"clustermgr_job_id", job_id}};
+    spec.extra_vars = {
+        {"marker_dir", markers_}, {"clustermgr_epoch", epoch}, {"clustermgr_job_id", job_id}};
     spec.roles_path = ShippedRolesDir();
     spec.temp_parent = runs_;
     spec.env = {{"HOME", dir_ + "/home"}};
     return spec;
   }
-  JobScript Script(uint64_t epoch, const std::string& job_id,
-                   const std::vector<std::string>& hosts,
+  JobScript Script(uint64_t epoch, const std::string& job_id, const std::vector<std::string>& hosts,
                    const std::vector<std::string>& playbooks = {"site.yml"}) {
     JobScript script{job_id, {}};
     for (const std::string& pb : playbooks) {
@@ -377,7 +375,8 @@ bool ReadOnlyBindWorks(const std::string& dir) {
 
 TEST_F(FenceRunTest, ReadOnlyStateDirFailsClosed) {
   Mark("node1", "2\n");
-  if (::geteuid() != 0 || !fs::exists("/usr/bin/unshare") || !ReadOnlyBindWorks(StateDir("node1"))) {
+  if (::geteuid() != 0 || !fs::exists("/usr/bin/unshare") ||
+      !ReadOnlyBindWorks(StateDir("node1"))) {
     GTEST_SKIP() << "cannot make a read-only bind mount in a private mount namespace here "
                     "(needs root and unshare -m)";
   }
@@ -398,9 +397,9 @@ TEST_F(FenceRunTest, ReadOnlyStateDirFailsClosed) {
   // Failed, not fenced: the check could not be made.
   EXPECT_FALSE(done->succeeded);
   EXPECT_TRUE(done->fenced.empty());
-  EXPECT_THAT(run.Text(), HasSubstr("clustermgr-fence: error: cannot write the lock file " +
-                                    StateDir("node1") +
-                                    "/lock (read-only state directory?): fencing fails closed"));
+  EXPECT_THAT(run.Text(),
+              HasSubstr("clustermgr-fence: error: cannot write the lock file " + StateDir("node1") +
+                        "/lock (read-only state directory?): fencing fails closed"));
   EXPECT_FALSE(fs::exists(markers_ + "/node1.log"));
   EXPECT_EQ(Epoch("node1"), "2\n");
   EXPECT_EQ(Marker("node2"), "site.yml node2\n");  // other hosts are not held back

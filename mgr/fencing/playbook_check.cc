@@ -24,8 +24,8 @@ bool IsFenceRoleName(const YAML::Node& node) {
   const std::string& name = node.Scalar();
   if (name == kFenceRole) return true;
   const std::string suffix = "/" + std::string(kFenceRole);
-  return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(),
-                                                     suffix) == 0;
+  return name.size() > suffix.size() &&
+         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 bool IsModule(const std::string& key, std::string_view module) {
@@ -98,9 +98,8 @@ Status CheckFile(const std::string& path, std::string_view name, int depth) {
   for (const YAML::Node& play : doc) {
     ++index;
     if (!play.IsMap()) {
-      return Status(Code::kInvalidArgument,
-                    "playbook " + Quote(name) + ": play " + std::to_string(index) +
-                        " is not a mapping");
+      return Status(Code::kInvalidArgument, "playbook " + Quote(name) + ": play " +
+                                                std::to_string(index) + " is not a mapping");
     }
     for (const char* key : {"import_playbook", "ansible.builtin.import_playbook"}) {
       if (!play[key]) continue;
@@ -137,9 +136,8 @@ Status CheckFile(const std::string& path, std::string_view name, int depth) {
     return Status(Code::kFailedPrecondition,
                   "playbook " + Quote(name) + ": play " + play_name + " does not apply the " +
                       std::string(kFenceRole) + " role first (it starts with " + first +
-                      "); put \"- ansible.builtin.import_role: {name: " +
-                      std::string(kFenceRole) + "}\" first in its tasks, or the role first in " +
-                      "its roles");
+                      "); put \"- ansible.builtin.import_role: {name: " + std::string(kFenceRole) +
+                      "}\" first in its tasks, or the role first in " + "its roles");
   }
   return Status::Ok();
 }

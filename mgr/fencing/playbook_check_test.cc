@@ -47,8 +47,9 @@ TEST_F(PlaybookCheckTest, RoleFirstInRolesOrTasksIsFenced) {
 }
 
 TEST_F(PlaybookCheckTest, MissingOrLateRoleIsRefusedWithTheFirstTask) {
-  Status s = Check("- name: site\n  hosts: all\n  tasks:\n    - name: say hello\n"
-                   "      debug: msg=hi\n    - import_role: {name: clustermgr_fence}\n");
+  Status s = Check(
+      "- name: site\n  hosts: all\n  tasks:\n    - name: say hello\n"
+      "      debug: msg=hi\n    - import_role: {name: clustermgr_fence}\n");
   EXPECT_EQ(s.code(), Code::kFailedPrecondition);
   EXPECT_EQ(s.message(),
             "playbook \"site.yml\": play \"site\" does not apply the clustermgr_fence role first "
@@ -59,12 +60,14 @@ TEST_F(PlaybookCheckTest, MissingOrLateRoleIsRefusedWithTheFirstTask) {
   EXPECT_THAT(s.message(), HasSubstr("play 1 does not apply"));
   EXPECT_THAT(s.message(), HasSubstr("starts with a \"command\" task"));
   // A conditional fence may be skipped.
-  s = Check("- hosts: all\n  tasks:\n    - import_role: {name: clustermgr_fence}\n"
-            "      when: false\n");
+  s = Check(
+      "- hosts: all\n  tasks:\n    - import_role: {name: clustermgr_fence}\n"
+      "      when: false\n");
   EXPECT_EQ(s.code(), Code::kFailedPrecondition);
   // Every play counts, not just the first.
-  s = Check("- hosts: a\n  roles: [clustermgr_fence]\n- name: second\n  hosts: b\n"
-            "  roles: [web]\n");
+  s = Check(
+      "- hosts: a\n  roles: [clustermgr_fence]\n- name: second\n  hosts: b\n"
+      "  roles: [web]\n");
   EXPECT_THAT(s.message(), HasSubstr("play \"second\" does not apply"));
   EXPECT_THAT(s.message(), HasSubstr("role \"web\""));
 }

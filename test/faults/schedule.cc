@@ -726,8 +726,9 @@ void Schedule::CheckFencing() {
         ++result_.tally.fenced_checks;
         history_.Note("fenced on " + node + ": " + line);
         if (epoch >= seen) {
-          Fail("node fencing", node + " fenced a run that carried epoch " +
-                   std::to_string(epoch) + " >= the " + std::to_string(seen) + " it had seen: " + line,
+          Fail("node fencing",
+               node + " fenced a run that carried epoch " + std::to_string(epoch) + " >= the " +
+                   std::to_string(seen) + " it had seen: " + line,
                {node});
           return;
         }
@@ -761,8 +762,8 @@ void Schedule::CheckFencing() {
       if (epoch < top_epoch) {
         if (seq > top_seq) {
           Fail("node fencing",
-               node + ": \"" + line + "\" (check " + std::to_string(seq) +
-                   ") ran after \"" + top_line + "\" (check " + std::to_string(top_seq) +
+               node + ": \"" + line + "\" (check " + std::to_string(seq) + ") ran after \"" +
+                   top_line + "\" (check " + std::to_string(top_seq) +
                    "): a lower epoch got past the fence after a higher one",
                {node, job});
           return;
