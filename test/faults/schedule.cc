@@ -704,10 +704,18 @@ void Schedule::CheckJobs(Clients& c) {
 // a lower epoch may follow one at a higher epoch only if its check came first (lower seq).
 void Schedule::CheckFencing() {
   const std::filesystem::path fence_dir = std::filesystem::path(cluster_->marker_dir()) / "fence";
+  // Every node with a fencing state or a job marker (a marker without a state is a playbook run
+  // that skipped the check, found below by its missing seq).
+  std::set<std::string> nodes;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(fence_dir, ec)) {
-    const std::string node = entry.path().filename().string();
-    std::ifstream in(entry.path() / "history");
+    nodes.insert(entry.path().filename().string());
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(cluster_->marker_dir(), ec)) {
+    if (entry.path().extension() == ".jobs") nodes.insert(entry.path().stem().string());
+  }
+  for (const std::string& node : nodes) {
+    std::ifstream in(fence_dir / node / "history");
     std::string line;
     uint64_t highest = 0;
     int n = 0;
