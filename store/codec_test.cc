@@ -135,7 +135,7 @@ TEST(CodecTest, ValuesAreRangeChecked) {
   {
     capnp::MallocMessageBuilder m;
     auto e = m.initRoot<rec::LwwEntry>();
-    e.getValue().initJob().setStatus(6);
+    e.getValue().initJob().setStatus(7);  // one past kFenced
     EXPECT_FALSE(DecodeJobEntry(Bytes(m)).ok());
   }
   {

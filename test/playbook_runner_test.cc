@@ -211,6 +211,7 @@ TEST_F(PlaybookRunnerTest, MergedExtraVarsReachThePlaybook) {
   ASSERT_TRUE(parsed.ok()) << parsed.error;
   PlaybookSpec spec = Spec("site.yml");
   spec.extra_vars = MergeExtraVars(config, globals, node, parsed.vars);
+  spec.extra_vars["clustermgr_epoch"] = 1;  // set after the merge, as clustermgrd does
   LineLog log;
   PlaybookRun run(spec);
   PlaybookResult r = run.Run(log.callback());

@@ -97,7 +97,8 @@ TEST_F(SideEffectTokenTest, ExactlyOneHolderAndSideEffectsRunOnItOnce) {
     // Exactly one run, stamped with this job and epoch.
     EXPECT_EQ(cluster_->CountRuns(node, "site.yml"), 1) << "runs of " << node;
     EXPECT_EQ(ReadFile(cluster_->marker_dir() + "/" + node + ".jobs"),
-              "site.yml " + job.value().job_id + " " + std::to_string(epoch) + "\n");
+              "site.yml " + job.value().job_id + " " + std::to_string(epoch) +
+                  " 1\n");  // the host's first fencing check
   }
   // A forwarded refusal comes back verbatim.
   auto refused = cluster_->rpc((*holder + 1) % 3).Commission({"nope"}, "service-master", "");
@@ -233,7 +234,8 @@ TEST_F(SideEffectTokenTest, AKilledHoldersJobIsInterruptedAndTheNewHolderCarries
   EXPECT_EQ(done.value().job.status, net::JobStatus::kComplete);
   EXPECT_EQ(done.value().job.epoch, new_epoch);
   EXPECT_EQ(ReadFile(cluster_->marker_dir() + "/fo-2.jobs"),
-            "site.yml " + job.value().job_id + " " + std::to_string(new_epoch) + "\n");
+            "site.yml " + job.value().job_id + " " + std::to_string(new_epoch) +
+                " 1\n");  // the host's first fencing check
 }
 
 // Serf's "alive" is the agent's: a holder whose daemon crashed or hangs while its Serf agent
