@@ -180,6 +180,9 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options, Submit s
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server.set_payload_max_length(kMaxBodyBytes);
   server.set_read_timeout(10, 0);
+  // A keep-alive connection holds a worker while idle: keep that short, reuse it for many calls.
+  server.set_keep_alive_timeout(2);
+  server.set_keep_alive_max_count(1000);
   server.set_write_timeout(10, 0);
   g->Routes();
   int port = hp.port;

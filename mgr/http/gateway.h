@@ -54,7 +54,9 @@ struct GatewayOptions {
   std::chrono::milliseconds call_timeout{60'000};
   // How long one wait for new job log lines lasts while streaming /info/logs/{job}.
   std::chrono::milliseconds follow_wait{5'000};
-  int threads = 8;  // worker threads (a streaming log request holds one while it streams)
+  // Worker threads: a streaming log request holds one while it streams, an idle keep-alive
+  // connection for up to 2 s.
+  int threads = 16;
 };
 
 // The host and port of `bind`. Errors (kInvalidArgument): no port, a port out of range.
