@@ -183,6 +183,7 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options, Submit s
   // A keep-alive connection holds a worker while idle: keep that short, reuse it for many calls.
   server.set_keep_alive_timeout(2);
   server.set_keep_alive_max_count(1000);
+  server.set_tcp_nodelay(true);  // a reply's header and body go out at once, not after an ACK
   server.set_write_timeout(10, 0);
   g->Routes();
   int port = hp.port;
