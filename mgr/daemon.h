@@ -52,8 +52,6 @@ class Daemon {
   void Reload();
 
   const std::string& rpc_endpoint() const { return rpc_endpoint_; }
-  // The HTTP gateway's base URL ("" without --http-bind).
-  std::string http_url() const { return http_ ? http_->url() : ""; }
 
  private:
   // Serf tag names of a manager instance (role=clustermgr is the monitor's).
