@@ -253,7 +253,12 @@ void Replicator::Handle(net::GossipIncoming in, uint64_t now_ms) {
   using Via = net::GossipIncoming::Via;
   net::GossipBody& body = in.message.body;
   const net::GossipPeerInfo& sender = in.message.sender;
-  PeerTraffic& traffic = TrafficOf(sender.name);
+  // A published delta carries no sender: its origin ("<name>/<incarnation>") names it.
+  std::string from = sender.name;
+  if (const auto* d = std::get_if<net::GossipDelta>(&body); d && from.empty()) {
+    from = d->origin.substr(0, d->origin.find('/'));
+  }
+  PeerTraffic& traffic = TrafficOf(from);
   ++traffic.messages_in;
   traffic.bytes_in += in.bytes;
   if (auto* d = std::get_if<net::GossipDelta>(&body); d && in.via == Via::kPublished) {
