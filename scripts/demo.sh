@@ -117,8 +117,8 @@ cm nodes get
 
 say "the HTTP gateway: the predecessor's REST API, Prometheus metrics, health (loopback only)"
 for i in 0 1 2; do echo "${names[$i]}: metrics at http://$(http_addr "$i")/metrics"; done
-echo "\$ curl -s http://$(http_addr 0)/info/nodes"
-curl -s "http://$(http_addr 0)/info/nodes" | python3 -m json.tool | head -20
+echo "\$ curl -s http://$(http_addr 0)/info/node/demo-node-1"
+curl -s "http://$(http_addr 0)/info/node/demo-node-1" | python3 -m json.tool
 echo "\$ curl -s http://$(http_addr 0)/readyz"
 curl -s "http://$(http_addr 0)/readyz" || true
 echo "\$ curl -s http://$(http_addr 0)/metrics | grep -E '^clustermgr_(token_self_holds|jobs)'"
