@@ -37,6 +37,7 @@ using net::NodeState;
 using net::NodeStatus;
 using nlohmann::json;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 struct HttpReply {
@@ -276,10 +277,13 @@ TEST_F(HttpGatewayTest, JobsAndLogs) {
                           ClusterctlBody({{"nodes", {"h-2"}}, {"host_group", "service-master"}}));
   EXPECT_EQ(second.status, 500);
   EXPECT_THAT(second.body, StartsWith("there is already an active job, please try in sometime."));
-  // clusterctl job get active -f: the log from now on, until the job ends.
-  HttpReply stream = Curl({Url("/info/logs/active")}, std::chrono::seconds(60));
+  // clusterctl job get active -f: the log from now on, until the job ends. Its Go client accepts
+  // gzip: the stream must still not be compressed (compressed chunks would be held back).
+  HttpReply stream = Curl({"--compressed", Url("/info/logs/active")}, std::chrono::seconds(60));
   EXPECT_EQ(stream.status, 200) << stream.error;
   EXPECT_THAT(stream.body, HasSubstr("PLAY RECAP"));
+  EXPECT_THAT(stream.headers, Not(HasSubstr("Content-Encoding")));
+  EXPECT_THAT(stream.headers, HasSubstr("Transfer-Encoding: chunked"));
   const json last = WaitForNoActiveJob();
   EXPECT_EQ(last["status"], "Complete") << last.dump();
   EXPECT_EQ(last["desc"], "commissionEvent: nodes:[h-1]");

@@ -16,6 +16,10 @@ using nlohmann::json;
 // The predecessor answered everything as Go's default: sniffed plain text.
 constexpr const char* kTextType = "text/plain; charset=utf-8";
 constexpr const char* kMetricsType = "text/plain; version=0.0.4; charset=utf-8";
+// The log stream: a type the server never compresses. Compressed chunks are held back until the
+// compressor's buffer fills, so a client that accepts gzip (Go's does by default) would see a
+// running job's lines only at its end.
+constexpr const char* kStreamType = "application/octet-stream";
 
 Status Bad(std::string text) { return Status(Code::kInvalidArgument, std::move(text)); }
 
@@ -407,8 +411,8 @@ void Gateway::Routes() {
           if (job.status != net::JobStatus::kRunning) return Fail(res, 500, "job is not Running");
           const auto wait = options_.follow_wait;
           res.set_chunked_content_provider(
-              kTextType, [this, caller, wait, timeout, id = job.id, next = job.log_line_count](
-                             size_t, httplib::DataSink& sink) mutable {
+              kStreamType, [this, caller, wait, timeout, id = job.id, next = job.log_line_count](
+                               size_t, httplib::DataSink& sink) mutable {
                 if (sink.is_writable && !sink.is_writable()) return false;
                 net::JobLogFollowRequest follow{id, next, static_cast<std::uint32_t>(wait.count())};
                 auto chunk_reply = AskRpc(caller, follow, wait + timeout);
