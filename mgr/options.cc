@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "mgr/ansible_inventory.h"
+#include "mgr/http/gateway.h"
 
 namespace clustermgr::mgr {
 namespace po = boost::program_options;
@@ -33,6 +34,19 @@ bool ValidEndpoint(const std::string& e) {
 }
 
 }  // namespace
+
+http::GatewayOptions GatewayOptionsOf(const DaemonOptions& o) {
+  http::GatewayOptions g;
+  g.bind = o.http_bind;
+  g.tls_cert = o.http_tls_cert;
+  g.tls_key = o.http_tls_key;
+  g.client_ca = o.http_client_ca;
+  g.insecure = o.http_insecure;
+  g.fixed.serf_addr = o.serf_rpc;
+  g.fixed.serf_auth_key = !o.serf_auth_key.empty();
+  g.fixed.manager_addr = o.http_bind;
+  return g;
+}
 
 ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
   ParsedOptions out;
@@ -64,6 +78,15 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
     ("curve-peers", po::value(&o.curve_peers_file),
        "allow-list of manager instances' public keys: gossip, and RPC for forwarding "
        "(\"KEY [NAME [GOSSIP-ENDPOINT]]\" lines; this instance's own key is implied)")
+    ("http-bind", po::value(&o.http_bind),
+       "serve the REST API, /metrics, /healthz and /readyz over HTTP on ADDRESS:PORT (or PORT "
+       "on loopback); off unless given")
+    ("http-tls-cert", po::value(&o.http_tls_cert), "HTTPS: the gateway's PEM certificate chain")
+    ("http-tls-key", po::value(&o.http_tls_key), "HTTPS: the gateway's PEM private key")
+    ("http-client-ca", po::value(&o.http_client_ca),
+       "HTTPS: PEM CA that signs the client certificates the gateway accepts (required with TLS)")
+    ("http-insecure", po::bool_switch(&o.http_insecure),
+       "allow plain HTTP without client authentication on a non-loopback --http-bind")
     ("expect", po::value(&o.expect)->default_value(o.expect),
        "number of manager instances the cluster is meant to have (quorum = expect/2+1)")
     ("playbook-dir", po::value(&o.playbook_dir), "directory holding the playbooks")
@@ -213,6 +236,16 @@ Status ValidateDaemonOptions(const DaemonOptions& o) {
   if (o.log_level != "debug" && o.log_level != "info" && o.log_level != "warn" &&
       o.log_level != "error") {
     return bad("--log-level must be debug, info, warn or error");
+  }
+  if (o.http_bind.empty()) {
+    if (!o.http_tls_cert.empty() || !o.http_tls_key.empty() || !o.http_client_ca.empty() ||
+        o.http_insecure) {
+      return bad(
+          "--http-tls-cert, --http-tls-key, --http-client-ca and --http-insecure need "
+          "--http-bind");
+    }
+  } else if (Status s = http::CheckGatewayOptions(GatewayOptionsOf(o)); !s.ok()) {
+    return s;
   }
   // Last, so that the other mistakes of a command line are named first.
   if (o.insecure &&

@@ -10,6 +10,7 @@
 
 #include "crdt/status.h"
 #include "mgr/fencing/mode.h"
+#include "mgr/http/gateway.h"
 #include "net/curve_keys.h"
 
 namespace clustermgr::mgr {
@@ -41,6 +42,12 @@ struct DaemonOptions {
   std::string curve_clients_file;
   std::string curve_peers_file;
   std::optional<DaemonCurve> curve;  // loaded by ParseDaemonOptions unless --insecure
+  // The HTTP gateway (mgr/http/gateway.h): off unless http_bind is set.
+  std::string http_bind;
+  std::string http_tls_cert;
+  std::string http_tls_key;
+  std::string http_client_ca;
+  bool http_insecure = false;  // plain HTTP on a non-loopback --http-bind
   int expect = 1;
   std::string playbook_dir;
   std::string configure_playbook = "site.yml";
@@ -91,6 +98,9 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv);
 // master or with a group outside the inventory's safe set, extra-vars that are not a JSON
 // object). One line per problem.
 Status ValidateDaemonOptions(const DaemonOptions& options);
+
+// The gateway's options from the daemon's --http-* (and the sections GET /config shows).
+http::GatewayOptions GatewayOptionsOf(const DaemonOptions& options);
 
 // Reads the --curve-* files named in `options`. Errors: those of net/curve_keys.h, prefixed by
 // the option ("--curve-key: FILE is readable by others; chmod 600 it").

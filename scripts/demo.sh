@@ -47,6 +47,7 @@ serf_bind() { echo "127.0.0.1:$((base + 1 + $1))"; }
 serf_rpc() { echo "127.0.0.1:$((base + 11 + $1))"; }
 rpc_url() { echo "tcp://127.0.0.1:$((base + 21 + $1))"; }
 gossip_url() { echo "tcp://127.0.0.1:$((base + 31 + 2 * $1))"; }  # and the next port
+http_addr() { echo "127.0.0.1:$((base + 41 + $1))"; }  # the HTTP gateway (loopback: plain HTTP)
 export CLUSTERMGR_URL=$(rpc_url 0)
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -65,7 +66,7 @@ start_daemon() {  # start_daemon INDEX
   for j in 0 1 2; do ((j == i)) || peers+=(--peer "$(gossip_url "$j")"); done
   "$bin/clustermgrd" --name "${names[$i]}" --data-dir "$work/${names[$i]}" \
     --rpc-bind "$(rpc_url "$i")" --gossip-bind "$(gossip_url "$i")" "${peers[@]}" \
-    --serf-rpc "$(serf_rpc "$i")" --expect 3 --token-settle-ms 1000 \
+    --serf-rpc "$(serf_rpc "$i")" --expect 3 --token-settle-ms 1000 --http-bind "$(http_addr "$i")" \
     --curve-key "$work/keys/cluster.key" --curve-clients "$work/keys/clients.list" \
     --playbook-dir "$root/demo/playbooks" --node-fencing require \
     --extra-vars "{\"ansible_connection\":\"local\",\"marker_dir\":\"$work/markers\"}" \
@@ -113,6 +114,15 @@ say "one instance holds the side-effect token; every instance holds the whole st
 cm token
 cm members
 cm nodes get
+
+say "the HTTP gateway: the predecessor's REST API, Prometheus metrics, health (loopback only)"
+for i in 0 1 2; do echo "${names[$i]}: metrics at http://$(http_addr "$i")/metrics"; done
+echo "\$ curl -s http://$(http_addr 0)/info/node/demo-node-1"
+curl -s "http://$(http_addr 0)/info/node/demo-node-1" | python3 -m json.tool
+echo "\$ curl -s http://$(http_addr 0)/readyz"
+curl -s "http://$(http_addr 0)/readyz" || true
+echo "\$ curl -s http://$(http_addr 0)/metrics | grep -E '^clustermgr_(token_self_holds|jobs)'"
+curl -s "http://$(http_addr 0)/metrics" | grep -E '^clustermgr_(token_self_holds|jobs)' || true
 
 say "a client without a listed key is refused (its CURVE handshake fails)"
 echo "\$ CLUSTERMGR_KEY= CLUSTERMGR_SERVER_KEY= clustermgr --timeout 2 global set -e '{\"x\":1}'"
@@ -185,6 +195,8 @@ if ((wait_for_ctrl_c)); then
   $bin/clustermgr members
   $bin/clustermgr node decommission demo-node-2
   $bin/clustermgr job get last
+  curl -s http://$(http_addr 0)/info/nodes        # the predecessor's REST API (clusterctl -u $(http_addr 0))
+  curl -s http://$(http_addr 0)/metrics           # Prometheus; docs/grafana-dashboard.json
   $bin/state-inspect diff --url $(rpc_url $(( (idx + 1) % 3 ))) --url $(rpc_url $(( (idx + 2) % 3 )))
 Logs are in $work. Press Ctrl-C to stop everything.
 HINT

@@ -14,6 +14,8 @@ packages=(
   libmsgpack-cxx-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcurl4-openssl-dev
+  libcpp-httplib-dev libssl-dev  # the HTTP gateway (mgr/http), TLS with client certificates
+  curl openssl python3-prometheus-client  # HTTP conformance and /metrics tests
   clang-14 libclang-rt-14-dev
   serf ansible-core
   iproute2 procps
