@@ -720,8 +720,8 @@ void Daemon::DoReload() {
     CM_LOG(kError) << "SIGHUP: config not reloaded: " << parsed.text;
     return;
   }
-  // Only what can change without restarting sockets and the store: playbook settings, extra
-  // vars and the log level.
+  // Only what can change without restarting sockets and the store: playbook settings (with the
+  // roles dir and --node-fencing), extra vars and the log level.
   const DaemonOptions& n = parsed.options;
   options_.playbook_dir = n.playbook_dir.empty() ? options_.playbook_dir : n.playbook_dir;
   options_.configure_playbook = n.configure_playbook;
@@ -730,6 +730,8 @@ void Daemon::DoReload() {
   options_.ansible_user = n.ansible_user;
   options_.ansible_private_key = n.ansible_private_key;
   options_.extra_vars = n.extra_vars;
+  options_.ansible_roles_dir = n.ansible_roles_dir;
+  options_.node_fencing = n.node_fencing;
   options_.log_level = n.log_level;
   LogLevel level;
   if (ParseLogLevel(options_.log_level, &level)) SetLogLevel(level);

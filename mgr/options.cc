@@ -52,6 +52,7 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
   ParsedOptions out;
   DaemonOptions& o = out.options;
   std::string host_groups = "service-master,service-worker";
+  std::string node_fencing = "warn";
   po::options_description desc("clustermgrd options");
   // clang-format off
   desc.add_options()
@@ -99,6 +100,12 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
     ("ansible-private-key", po::value(&o.ansible_private_key), "ansible --private-key")
     ("extra-vars", po::value(&o.extra_vars)->default_value(o.extra_vars),
        "JSON object: base extra-vars of every playbook run")
+    ("ansible-roles-dir", po::value(&o.ansible_roles_dir)->default_value(o.ansible_roles_dir),
+       "directory of the roles shipped with clustermgr (clustermgr_fence); put first in every "
+       "run's ANSIBLE_ROLES_PATH")
+    ("node-fencing", po::value(&node_fencing)->default_value(node_fencing),
+       "require|warn|off: require refuses to run a playbook whose plays do not apply the "
+       "clustermgr_fence role first, warn runs it and says so in the job log, off checks nothing")
     ("host-groups", po::value(&host_groups)->default_value(host_groups),
        "comma-separated host-groups; the first is the master group")
     ("log-level", po::value(&o.log_level)->default_value(o.log_level), "debug|info|warn|error")
@@ -159,6 +166,15 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
   o.argv.assign(argv, argv + argc);
   if (o.name.empty()) o.name = HostName();
   o.host_groups = SplitCommas(host_groups);
+  if (auto mode = fencing::ParseMode(node_fencing)) {
+    o.node_fencing = *mode;
+  } else {
+    out.exit_now = true;
+    out.exit_code = 2;
+    out.text =
+        "clustermgrd: --node-fencing must be require, warn or off, not \"" + node_fencing + "\"\n";
+    return out;
+  }
   if (Status s = ValidateDaemonOptions(o); !s.ok()) {
     out.exit_now = true;
     out.exit_code = 2;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "crdt/status.h"
+#include "mgr/fencing/mode.h"
 #include "mgr/http/gateway.h"
 #include "net/curve_keys.h"
 
@@ -21,6 +22,12 @@ struct DaemonCurve {
   std::vector<net::AllowedKey> clients;  // --curve-clients: may call RPC
   std::vector<net::AllowedKey> peers;    // --curve-peers: may gossip, and call RPC (forwarding)
 };
+
+// Where the package installs the shipped roles (<prefix>/share/clustermgr/roles).
+#ifndef CLUSTERMGR_ROLES_DIR
+#define CLUSTERMGR_ROLES_DIR "/usr/local/share/clustermgr/roles"
+#endif
+inline constexpr const char* kDefaultRolesDir = CLUSTERMGR_ROLES_DIR;
 
 struct DaemonOptions {
   std::string name;  // instance id; default: the host name
@@ -49,6 +56,11 @@ struct DaemonOptions {
   std::string ansible_user;
   std::string ansible_private_key;
   std::string extra_vars = "{}";  // JSON object: the base layer of every run's extra-vars
+  // Roles shipped with clustermgr (clustermgr_fence), put first in ANSIBLE_ROLES_PATH of every
+  // run, so that playbooks name them without copying them.
+  std::string ansible_roles_dir = kDefaultRolesDir;
+  // Whether playbooks must apply the fencing role (mgr/fencing/playbook_check.h).
+  fencing::Mode node_fencing = fencing::Mode::kWarn;
   std::vector<std::string> host_groups = {"service-master", "service-worker"};
   std::string log_level = "info";
   std::string config_file;

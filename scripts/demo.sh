@@ -68,7 +68,7 @@ start_daemon() {  # start_daemon INDEX
     --rpc-bind "$(rpc_url "$i")" --gossip-bind "$(gossip_url "$i")" "${peers[@]}" \
     --serf-rpc "$(serf_rpc "$i")" --expect 3 --token-settle-ms 1000 --http-bind "$(http_addr "$i")" \
     --curve-key "$work/keys/cluster.key" --curve-clients "$work/keys/clients.list" \
-    --playbook-dir "$root/demo/playbooks" \
+    --playbook-dir "$root/demo/playbooks" --node-fencing require \
     --extra-vars "{\"ansible_connection\":\"local\",\"marker_dir\":\"$work/markers\"}" \
     >>"$work/${names[$i]}.log" 2>&1 &
   daemon_pid[$i]=$!
@@ -141,6 +141,7 @@ cm node get demo-node-1
 echo "playbook runs:"; cat "$work/markers"/*.log 2>/dev/null || true
 
 old=$(holder)
+old_epoch=$("$bin/clustermgr" --json token | python3 -c 'import json,sys; print(json.load(sys.stdin)["epoch"])')
 idx=0; for i in 0 1 2; do [[ ${names[$i]} == "$old" ]] && idx=$i; done
 say "the token holder's host dies ($old: clustermgrd and its Serf agent, SIGKILL)"
 kill -9 "${daemon_pid[$idx]}" "${serf_pid[$idx]}" 2>/dev/null || true
@@ -158,6 +159,15 @@ cm node commission demo-node-2 -g service-worker
 cm job get active -f || true
 cm nodes get
 cm jobs list
+
+say "fencing at the node: a late run of the deposed holder ($old, epoch $old_epoch) on demo-node-2"
+echo "(the playbook run as the old holder would have run it, had it been cut off instead of killed;"
+echo " the clustermgr_fence role checks the run's epoch against the highest the host has seen)"
+(cd "$root/demo/playbooks" && ANSIBLE_NOCOLOR=1 ansible-playbook -i "demo-node-2," site.yml \
+  -e "{\"ansible_connection\":\"local\",\"marker_dir\":\"$work/markers\",\"node_name\":\"demo-node-2\",\"node_addr\":\"127.0.0.3\",\"clustermgr_epoch\":$old_epoch,\"clustermgr_job_id\":\"late\"}" |
+  grep -E "fatal|PLAY RECAP|demo-node-2 +:" || true)
+echo "demo-node-2's fencing history ($work/markers/fence/demo-node-2/history):"
+cat "$work/markers/fence/demo-node-2/history"
 
 say "the dead host comes back: its clustermgrd catches up from its peers"
 serf agent -profile=local -node="${names[$idx]}" -bind="$(serf_bind "$idx")" \

@@ -10,6 +10,7 @@ packages=(
   libleveldb-dev libsnappy-dev
   libboost-program-options-dev
   nlohmann-json3-dev
+  libyaml-cpp-dev  # mgr/fencing: reads playbooks to check that they apply the fencing role
   libmsgpack-cxx-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcurl4-openssl-dev
