@@ -41,7 +41,8 @@ void NotFound(httplib::Response& res) { Fail(res, 404, "404 page not found"); }
 
 void SendJson(httplib::Response& res, const json& value) {
   res.status = 200;
-  res.set_content(value.dump(), kTextType);
+  // Serf tags may hold bytes that are not UTF-8: replaced, never an exception.
+  res.set_content(value.dump(-1, ' ', false, json::error_handler_t::replace), kTextType);
 }
 
 std::string OpenSslError() {
@@ -369,7 +370,8 @@ void Gateway::Routes() {
       "/info/nodes",
       [](const auto&, auto&) -> std::optional<net::RpcRequest> { return net::NodesGetRequest{}; },
       [](const net::RpcReply& r, auto& res) {
-        SendJson(res, NodesJson(std::get<net::NodeList>(r.payload)));
+        res.status = 200;
+        res.set_content(NodesJsonText(std::get<net::NodeList>(r.payload)), kTextType);
       });
   get(
       "/info/globals",

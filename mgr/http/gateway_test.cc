@@ -140,6 +140,30 @@ TEST_F(GatewayTest, HealthAndMetricsAskTheLoop) {
   EXPECT_EQ(ready->body, "catching up with mgr-2\n");
 }
 
+TEST_F(GatewayTest, NodeJsonWithBytesThatAreNotUtf8IsStillServed) {
+  loop_.answer = [](const Call&) {
+    net::NodeInfo n;
+    n.name = "n-1";
+    n.monitoring = {{"NodeLabel", "bad \xff\xfe bytes"}};
+    return Answer(net::RpcReply::Ok(n));
+  };
+  auto res = client_->Get("/info/node/n-1");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(nlohmann::json::parse(res->body)["monitoring_state"]["label"],
+            "bad \uFFFD\uFFFD bytes");
+  loop_.answer = [](const Call&) {
+    net::NodeInfo n;
+    n.name = "n-1";
+    n.monitoring = {{"NodeLabel", "bad \xff\xfe bytes"}};
+    return Answer(net::RpcReply::Ok(net::NodeList{{n}}));
+  };
+  auto all = client_->Get("/info/nodes");
+  ASSERT_TRUE(all);
+  EXPECT_EQ(nlohmann::json::parse(all->body)["n-1"]["monitoring_state"]["label"],
+            "bad \uFFFD\uFFFD bytes");
+}
+
 TEST(GatewayOptionsCheck, NonLoopbackNeedsTlsOrInsecure) {
   GatewayOptions o;
   o.bind = "9007";

@@ -217,6 +217,116 @@ json JobJson(const net::JobDetail& job) {
           {"logs", job.log_lines}};
 }
 
+namespace {
+
+// JSON string text of `s`, appended to `out`, escaped as nlohmann::json::dump() escapes it.
+void AppendString(std::string* out, std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x80) {
+      // A UTF-8 sequence is copied whole; a byte that does not start one is U+FFFD.
+      const size_t len = u >= 0xc2 && u <= 0xdf   ? 2
+                         : u >= 0xe0 && u <= 0xef ? 3
+                         : u >= 0xf0 && u <= 0xf4 ? 4
+                                                  : 0;
+      bool valid = len > 0 && i + len <= s.size();
+      for (size_t k = 1; valid && k < len; ++k) valid = (s[i + k] & 0xc0) == 0x80;
+      if (valid) {
+        out->append(s.substr(i, len));
+        i += len - 1;
+      } else {
+        *out += "\xef\xbf\xbd";
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        *out += "\\\"";
+        break;
+      case '\\':
+        *out += "\\\\";
+        break;
+      case '\b':
+        *out += "\\b";
+        break;
+      case '\f':
+        *out += "\\f";
+        break;
+      case '\n':
+        *out += "\\n";
+        break;
+      case '\r':
+        *out += "\\r";
+        break;
+      case '\t':
+        *out += "\\t";
+        break;
+      default:
+        if (u < 0x20) {
+          *out += "\\u00";
+          out->push_back(kHex[u >> 4]);
+          out->push_back(kHex[u & 0xf]);
+        } else {
+          out->push_back(c);
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+// "key":"value" pairs in the given order (keys sorted, as nlohmann's objects are).
+void AppendFields(std::string* out,
+                  std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
+  bool first = true;
+  for (const auto& [k, v] : fields) {
+    if (!first) out->push_back(',');
+    first = false;
+    AppendString(out, k);
+    out->push_back(':');
+    AppendString(out, v);
+  }
+}
+
+}  // namespace
+
+std::string NodesJsonText(const net::NodeList& nodes) {
+  // Keys in nlohmann's (sorted) order, names sorted as a JSON object's keys are.
+  std::vector<const net::NodeInfo*> sorted;
+  for (const net::NodeInfo& n : nodes.nodes) sorted.push_back(&n);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const net::NodeInfo* a, const net::NodeInfo* b) { return a->name < b->name; });
+  std::string out = "{";
+  out.reserve(nodes.nodes.size() * 420);
+  for (const net::NodeInfo* n : sorted) {  // names are unique: they key the inventory
+    if (n != sorted.front()) out.push_back(',');
+    AppendString(&out, n->name);
+    out += ":{\"configuration_state\":{";
+    AppendFields(&out, {{"host_group", n->host_groups.empty() ? "" : n->host_groups.front()},
+                        {"inventory_name", n->name}});
+    out += ",\"inventory_vars\":{";
+    AppendFields(&out, {{"node_addr", n->addr}, {"node_name", n->name}});
+    out += "},";
+    AppendFields(&out, {{"ssh_address", n->addr}});
+    out += "},\"inventory_state\":{";
+    AppendFields(&out, {{"name", n->name},
+                        {"prev_state", net::ToString(n->prev_state)},
+                        {"prev_status", net::ToString(n->prev_status)},
+                        {"state", net::ToString(n->state)},
+                        {"status", net::ToString(n->status)}});
+    out += "},\"monitoring_state\":{";
+    const std::string label = Tag(*n, "NodeLabel");
+    const std::string serial = Tag(*n, "NodeSerial");
+    AppendFields(&out,
+                 {{"label", label}, {"management_address", n->addr}, {"serial_number", serial}});
+    out += "}}";
+  }
+  out.push_back('}');
+  return out;
+}
+
 json GlobalsJson(const std::string& globals_text) {
   json globals = json::parse(globals_text, nullptr, false);
   if (!globals.is_object()) globals = json::object();

@@ -58,6 +58,10 @@ std::string BadJobLabelText(const std::string& label);
 nlohmann::json NodeJson(const net::NodeInfo& node);
 // {"<name>": <node>, ...} ({} when there are none).
 nlohmann::json NodesJson(const net::NodeList& nodes);
+// The same document as NodesJson(nodes).dump(), written directly: several times faster for the
+// thousands of nodes GET /info/nodes may return. A byte that starts no UTF-8 sequence is
+// written as U+FFFD (Serf tags are not checked for UTF-8).
+std::string NodesJsonText(const net::NodeList& nodes);
 // Job: {"desc", "task", "status", "error", "logs"}.
 nlohmann::json JobJson(const net::JobDetail& job);
 // {"extra_vars": <globals>} from the globals' JSON text.

@@ -68,6 +68,24 @@ TEST(NodeJson, HasThePredecessorsThreeSections) {
   EXPECT_EQ(NodesJson({}), json::object());
 }
 
+TEST(NodesJsonText, IsNodesJsonDumped) {
+  net::NodeList list;
+  EXPECT_EQ(NodesJsonText(list), NodesJson(list).dump());
+  for (const char* name : {"b-2", "a-1", "c-3"}) {
+    net::NodeInfo n;
+    n.name = name;
+    n.addr = "10.0.0.1";
+    n.status = net::NodeStatus::kMaintenance;
+    n.prev_status = net::NodeStatus::kAllocated;
+    n.state = net::NodeState::kDisappeared;
+    if (n.name != "c-3") n.host_groups = {"service-master"};
+    // Tag values are what a Serf agent says: quotes, backslashes, control characters, UTF-8.
+    n.monitoring = {{"NodeLabel", "q\"b\\s\n\t\x01\x1f\x7f \xc3\xa9"}, {"NodeSerial", "2"}};
+    list.nodes.push_back(n);
+  }
+  EXPECT_EQ(NodesJsonText(list), NodesJson(list).dump());
+}
+
 TEST(JobJson, DescribesTheJobAsThePredecessorDid) {
   net::JobDetail d;
   d.job.id = "mgr-1-3";
