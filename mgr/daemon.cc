@@ -9,6 +9,7 @@
 #include <set>
 #include <vector>
 
+#include "clustermgr_version.h"
 #include "mgr/log.h"
 #include "mgr/restore.h"
 #include "mgr/state_digest.h"

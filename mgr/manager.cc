@@ -6,6 +6,7 @@
 #include <charconv>
 #include <filesystem>
 
+#include "clustermgr_version.h"
 #include "mgr/extra_vars.h"
 #include "mgr/log.h"
 #include "store/codec.h"

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "clustermgr_version.h"
 #include "mgr/ansible_inventory.h"
 
 namespace clustermgr::mgr {

@@ -54,7 +54,16 @@ class RpcClient {
     // server refuses a plain client and the other way round; a refused handshake looks like a
     // server that does not answer ("could not connect to URL within T").
     std::optional<CurveClientConfig> curve;
+    // Set: give up connecting after this long (instead of the whole timeout), so that a client
+    // with other endpoints to try moves on sooner. Never longer than the timeout.
+    std::optional<std::chrono::milliseconds> connect_timeout;
   };
+
+  // What became of the last call's request: never sent (no connection came up, or it was
+  // refused locally), sent without an answer in time, or answered (an error reply included).
+  // A request that was not sent, or a read-only one that was not answered, may be tried on
+  // another endpoint; a mutation that was sent but not answered must not be resent.
+  enum class Delivery { kNotSent, kNoReply, kAnswered };
 
   // `url` is a ZeroMQ endpoint, e.g. "tcp://127.0.0.1:9007". `context` may be null: the client
   // then owns a private one. Otherwise it must outlive the client.
@@ -69,6 +78,7 @@ class RpcClient {
   void set_timeout(std::chrono::milliseconds timeout) { options_.timeout = timeout; }
   // Replies dropped because their id was not the current call's (late answers).
   std::uint64_t late_replies_discarded() const { return late_replies_discarded_; }
+  Delivery last_delivery() const { return last_delivery_; }
 
   // Sends any request and returns the daemon's whole reply, error code included (forwarding
   // relays it as is). The RpcResult fails only for transport problems (see above); the call
@@ -127,6 +137,7 @@ class RpcClient {
   std::unique_ptr<zmq::socket_t> socket_;
   std::uint64_t next_request_id_ = 1;
   std::uint64_t late_replies_discarded_ = 0;
+  Delivery last_delivery_ = Delivery::kNotSent;
 };
 
 // "10s", "1.5s", "250ms".
