@@ -37,6 +37,13 @@ function(clustermgr_layer name)
   file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cc)
   list(FILTER srcs EXCLUDE REGEX "_(test|bench|main)\\.cc$")
   file(GLOB_RECURSE tests CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*_test.cc)
+  # A sub-folder with a CMakeLists.txt of its own is a library of its own (mgr/http).
+  file(GLOB_RECURSE sublayers CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*/CMakeLists.txt)
+  foreach(sub ${sublayers})
+    get_filename_component(subdir ${sub} DIRECTORY)
+    list(FILTER srcs EXCLUDE REGEX "^${subdir}/")
+    list(FILTER tests EXCLUDE REGEX "^${subdir}/")
+  endforeach()
   file(GLOB_RECURSE schemas CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.capnp)
 
   if(schemas)

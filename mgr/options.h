@@ -35,6 +35,7 @@ struct DaemonOptions {
   std::string curve_peers_file;
   std::optional<DaemonCurve> curve;  // loaded by ParseDaemonOptions unless --insecure
   int expect = 1;
+  bool expect_given = false;  // --expect was set (command line or file), not defaulted
   std::string playbook_dir;
   std::string configure_playbook = "site.yml";
   std::string cleanup_playbook = "cleanup.yml";
@@ -44,6 +45,7 @@ struct DaemonOptions {
   std::string extra_vars = "{}";  // JSON object: the base layer of every run's extra-vars
   std::vector<std::string> host_groups = {"service-master", "service-worker"};
   std::string log_level = "info";
+  std::string log_format = "auto";  // auto | text | json (see mgr/log.h)
   std::string config_file;
   std::vector<std::string> argv;    // the command line these options came from (for SIGHUP)
   bool sync = true;                 // sync every acknowledged write to disk
@@ -75,7 +77,8 @@ struct ParsedOptions {
 // others, a malformed key file).
 ParsedOptions ParseDaemonOptions(int argc, const char* const* argv);
 
-// Checks values that parse but cannot work (bad endpoints, expect < 1, a group list without a
+// Checks values that parse but cannot work (bad endpoints, expect < 1, --peer without
+// --expect, a group list without a
 // master or with a group outside the inventory's safe set, extra-vars that are not a JSON
 // object). One line per problem.
 Status ValidateDaemonOptions(const DaemonOptions& options);

@@ -9,6 +9,7 @@ packages=(
   capnproto libcapnp-dev
   libleveldb-dev libsnappy-dev
   libboost-program-options-dev
+  libsystemd-dev  # sd_notify: readiness and watchdog under systemd (mgr/systemd)
   nlohmann-json3-dev
   libmsgpack-cxx-dev
   libgtest-dev libgmock-dev libbenchmark-dev
