@@ -189,4 +189,30 @@ double CpuSeconds(pid_t pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+void ParseFlags(int argc, const char* const* argv, const char* program,
+                boost::program_options::options_description& desc) {
+  namespace po = boost::program_options;
+  desc.add_options()("help,h", "print this help and exit");
+  try {
+    po::variables_map vm;
+    po::store(
+        po::command_line_parser(argc, argv)
+            .options(desc)
+            .style(po::command_line_style::unix_style & ~po::command_line_style::allow_guessing)
+            .run(),
+        vm);
+    if (vm.count("help")) {
+      std::printf("usage: %s [options]\n\n", program);
+      std::ostringstream text;
+      text << desc;
+      std::printf("%s", text.str().c_str());
+      std::exit(0);
+    }
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s (see --help)\n", program, e.what());
+    std::exit(2);
+  }
+}
+
 }  // namespace clustermgr::bench

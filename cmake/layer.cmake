@@ -70,7 +70,7 @@ function(clustermgr_layer name)
     target_link_libraries(${name} PUBLIC ${L_DEPS})
   endif()
 
-  if(tests)
+  if(tests AND CLUSTERMGR_TESTS)
     add_executable(${name}_tests ${tests})
     clustermgr_target_defaults(${name}_tests)
     target_link_libraries(${name}_tests PRIVATE ${name} ${L_TEST_DEPS} GTest::gmock GTest::gtest_main)

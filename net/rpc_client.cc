@@ -100,7 +100,7 @@ RpcResult<RpcReply> RpcClient::Call(const RpcRequest& request, milliseconds extr
     return left.count() > 0 ? left : milliseconds(0);
   };
   const milliseconds connect_budget =
-      options_.connect_timeout ? std::min(*options_.connect_timeout, budget) : budget;
+      connect_timeout_ ? std::min(*connect_timeout_, budget) : budget;
   const auto connect_deadline = Clock::now() + connect_budget;
   auto connect_remaining = [&] {
     auto left = std::chrono::ceil<milliseconds>(connect_deadline - Clock::now());

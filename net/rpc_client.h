@@ -54,9 +54,6 @@ class RpcClient {
     // server refuses a plain client and the other way round; a refused handshake looks like a
     // server that does not answer ("could not connect to URL within T").
     std::optional<CurveClientConfig> curve;
-    // Set: give up connecting after this long (instead of the whole timeout), so that a client
-    // with other endpoints to try moves on sooner. Never longer than the timeout.
-    std::optional<std::chrono::milliseconds> connect_timeout;
   };
 
   // What became of the last call's request: never sent (no connection came up, or it was
@@ -76,6 +73,9 @@ class RpcClient {
   const std::string& url() const { return url_; }
   std::chrono::milliseconds timeout() const { return options_.timeout; }
   void set_timeout(std::chrono::milliseconds timeout) { options_.timeout = timeout; }
+  // Give up connecting after this long instead of the whole timeout (never longer than it), so
+  // that a client with other endpoints to try moves on sooner. Unset by default.
+  void set_connect_timeout(std::chrono::milliseconds timeout) { connect_timeout_ = timeout; }
   // Replies dropped because their id was not the current call's (late answers).
   std::uint64_t late_replies_discarded() const { return late_replies_discarded_; }
   Delivery last_delivery() const { return last_delivery_; }
@@ -138,6 +138,7 @@ class RpcClient {
   std::uint64_t next_request_id_ = 1;
   std::uint64_t late_replies_discarded_ = 0;
   Delivery last_delivery_ = Delivery::kNotSent;
+  std::optional<std::chrono::milliseconds> connect_timeout_;
 };
 
 // "10s", "1.5s", "250ms".

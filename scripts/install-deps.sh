@@ -10,6 +10,7 @@ packages=(
   libleveldb-dev libsnappy-dev
   libboost-program-options-dev
   libsystemd-dev  # sd_notify: readiness and watchdog under systemd (mgr/systemd)
+  help2man dpkg-dev  # man pages from --help; cpack's dpkg-shlibdeps (cmake/install.cmake)
   nlohmann-json3-dev
   libmsgpack-cxx-dev
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -735,7 +735,8 @@ int Run(const std::vector<std::string>& argv, std::ostream& out, std::ostream& e
   std::string url_error;
   std::vector<std::string> urls = ParseEndpoints(url_values, url_error);
   if (urls.empty()) return Usage(err, "-u/--url: " + url_error);
-  if (urls.size() > 1) options.connect_timeout = std::min(options.timeout, kFailoverConnectTimeout);
+  std::optional<milliseconds> connect_timeout;
+  if (urls.size() > 1) connect_timeout = std::min(options.timeout, kFailoverConnectTimeout);
 
   // CURVE: the flags win over $CLUSTERMGR_SERVER_KEY and $CLUSTERMGR_KEY; both or neither.
   auto from_env = [](const char* var) -> std::optional<std::string> {
@@ -760,7 +761,7 @@ int Run(const std::vector<std::string>& argv, std::ostream& out, std::ostream& e
   }
 
   const bool several = urls.size() > 1;
-  Endpoints endpoints(std::move(urls), options);
+  Endpoints endpoints(std::move(urls), options, connect_timeout);
   Context context{endpoints,
                   args,
                   std::move(operands),

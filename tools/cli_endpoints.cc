@@ -45,8 +45,12 @@ std::vector<std::string> ParseEndpoints(const std::vector<std::string>& values,
   return out;
 }
 
-Endpoints::Endpoints(std::vector<std::string> urls, net::RpcClient::Options options)
-    : urls_(std::move(urls)), options_(std::move(options)), clients_(urls_.size()) {}
+Endpoints::Endpoints(std::vector<std::string> urls, net::RpcClient::Options options,
+                     std::optional<std::chrono::milliseconds> connect_timeout)
+    : urls_(std::move(urls)),
+      options_(std::move(options)),
+      connect_timeout_(connect_timeout),
+      clients_(urls_.size()) {}
 
 bool Endpoints::MayTryNext(const net::RpcError& error) const {
   using Delivery = net::RpcClient::Delivery;
@@ -56,7 +60,10 @@ bool Endpoints::MayTryNext(const net::RpcError& error) const {
 }
 
 net::RpcClient& Endpoints::ClientAt(std::size_t index) {
-  if (!clients_[index]) clients_[index] = std::make_unique<net::RpcClient>(urls_[index], options_);
+  if (!clients_[index]) {
+    clients_[index] = std::make_unique<net::RpcClient>(urls_[index], options_);
+    if (connect_timeout_) clients_[index]->set_connect_timeout(*connect_timeout_);
+  }
   return *clients_[index];
 }
 

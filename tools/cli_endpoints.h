@@ -9,7 +9,9 @@
 // Thread-safety: none (one RpcClient per endpoint, used by the calling thread).
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -25,8 +27,9 @@ std::vector<std::string> ParseEndpoints(const std::vector<std::string>& values, 
 
 class Endpoints {
  public:
-  // `urls` must not be empty.
-  Endpoints(std::vector<std::string> urls, net::RpcClient::Options options);
+  // `urls` must not be empty. `connect_timeout`: see RpcClient::set_connect_timeout.
+  Endpoints(std::vector<std::string> urls, net::RpcClient::Options options,
+            std::optional<std::chrono::milliseconds> connect_timeout = std::nullopt);
 
   // Runs `call(client)` (returning an RpcResult) as described above. When every endpoint failed
   // to answer, the error says so for each.
@@ -64,6 +67,7 @@ class Endpoints {
 
   std::vector<std::string> urls_;
   net::RpcClient::Options options_;
+  std::optional<std::chrono::milliseconds> connect_timeout_;
   std::vector<std::unique_ptr<net::RpcClient>> clients_;  // created on first use
   std::size_t current_ = 0;
   std::string answered_;
