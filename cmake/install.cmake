@@ -22,8 +22,10 @@ if(CLUSTERMGR_MANPAGES)
     set(page ${CMAKE_BINARY_DIR}/man/${prog}.${section})
     set(include_file ${PROJECT_SOURCE_DIR}/docs/man/${prog}.h2m)
     set(include_args "")
+    set(include_deps "")
     if(EXISTS ${include_file})
       set(include_args --include=${include_file})
+      set(include_deps ${include_file})
     endif()
     add_custom_command(
       OUTPUT ${page}
@@ -31,7 +33,7 @@ if(CLUSTERMGR_MANPAGES)
       COMMAND ${HELP2MAN} --no-info --section=${section} --name=${summary}
               --version-string=${PROJECT_VERSION} ${include_args} --output=${page}
               $<TARGET_FILE:${prog}>
-      DEPENDS ${prog} ${include_file}
+      DEPENDS ${prog} ${include_deps}
       COMMENT "help2man ${prog}.${section}"
       VERBATIM)
     list(APPEND man_pages ${page})
