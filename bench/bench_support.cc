@@ -12,6 +12,8 @@
 #include <sstream>
 #include <thread>
 
+#include "tools/command_line.h"
+
 namespace clustermgr::bench {
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
@@ -195,12 +197,7 @@ void ParseFlags(int argc, const char* const* argv, const char* program,
   desc.add_options()("help,h", "print this help and exit");
   try {
     po::variables_map vm;
-    po::store(
-        po::command_line_parser(argc, argv)
-            .options(desc)
-            .style(po::command_line_style::unix_style & ~po::command_line_style::allow_guessing)
-            .run(),
-        vm);
+    po::store(clustermgr::tools::ParseCommandLine(argc, argv, desc), vm);
     if (vm.count("help")) {
       std::printf("usage: %s [options]\n\n", program);
       std::ostringstream text;

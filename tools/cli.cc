@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -12,6 +13,7 @@
 #include <iostream>
 #include <sstream>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "net/curve_keys.h"
@@ -143,7 +145,15 @@ int JobStarted(Context& c, const net::RpcResult<net::JobAccepted>& r) {
   if (c.args.wait) {
     const std::string id = r.value().job_id;
     if (!c.args.json) c.out << "job " << id << " started; waiting for it to end\n" << std::flush;
+    // An instance that forwarded the request to the token holder learns of the job by
+    // replication, a moment later: "not found" is asked again until the timeout.
+    const auto deadline = std::chrono::steady_clock::now() + c.rpc.timeout();
     auto detail = c.Call([&](net::RpcClient& rpc) { return rpc.JobGet(id); });
+    while (!detail.ok() && detail.error().code == net::RpcCode::kNotFound &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(kFollowMinInterval);
+      detail = c.Call([&](net::RpcClient& rpc) { return rpc.JobGet(id); });
+    }
     if (!detail.ok()) return Fail(c, detail.error());
     return FollowJob(c, std::move(detail).value(), /*progress=*/true);
   }
@@ -490,46 +500,41 @@ bool IsGroupWord(std::string_view w) {
   return w == "node" || w == "nodes" || w == "global" || w == "job" || w == "jobs" || w == "config";
 }
 
-// clusterctl's aliases of the first word ...
-std::string FirstWord(const std::string& w) {
-  if (w == "n") return "node";
-  if (w == "a") return "nodes";
-  if (w == "g") return "global";
-  if (w == "j") return "job";
-  if (w == "c") return "config";
-  if (w == "d") return "discover";
-  return w;
+// clusterctl's aliases: of the first command word, and of the second.
+constexpr std::pair<std::string_view, std::string_view> kFirstAliases[] = {
+    {"n", "node"}, {"a", "nodes"},  {"g", "global"},
+    {"j", "job"},  {"c", "config"}, {"d", "discover"}};
+constexpr std::pair<std::string_view, std::string_view> kSecondAliases[] = {
+    {"g", "get"}, {"s", "set"}, {"c", "commission"}, {"d", "decommission"}, {"u", "update"}};
+
+template <std::size_t N>
+std::string Unalias(const std::pair<std::string_view, std::string_view> (&aliases)[N],
+                    const std::string& word) {
+  for (const auto& [alias, full] : aliases) {
+    if (word == alias) return std::string(full);
+  }
+  return word;
 }
 
-// ... and of the second.
-std::string SecondWord(const std::string& w) {
-  if (w == "g") return "get";
-  if (w == "s") return "set";
-  if (w == "c") return "commission";
-  if (w == "d") return "decommission";
-  if (w == "u") return "update";
-  return w;
+template <std::size_t N>
+std::string AliasFor(const std::pair<std::string_view, std::string_view> (&aliases)[N],
+                     std::string_view word) {
+  for (const auto& [alias, full] : aliases) {
+    if (word == full) return std::string(alias);
+  }
+  return "";
 }
+
+std::string FirstWord(const std::string& w) { return Unalias(kFirstAliases, w); }
+std::string SecondWord(const std::string& w) { return Unalias(kSecondAliases, w); }
 
 // The aliases of a command, as clusterctl spelled them ("n c"); empty if none.
 std::string AliasOf(std::string_view name) {
-  static const std::pair<std::string_view, std::string_view> kFirst[] = {
-      {"node", "n"}, {"nodes", "a"},  {"global", "g"},
-      {"job", "j"},  {"config", "c"}, {"discover", "d"}};
-  static const std::pair<std::string_view, std::string_view> kSecond[] = {
-      {"get", "g"}, {"set", "s"}, {"commission", "c"}, {"decommission", "d"}, {"update", "u"}};
   const auto space = name.find(' ');
-  const std::string_view first = name.substr(0, space);
-  std::string alias;
-  for (const auto& [word, short_form] : kFirst) {
-    if (word == first) alias = std::string(short_form);
-  }
-  if (alias.empty()) return "";
-  if (space == std::string_view::npos) return alias;
-  for (const auto& [word, short_form] : kSecond) {
-    if (word == name.substr(space + 1)) return alias + " " + std::string(short_form);
-  }
-  return "";
+  const std::string first = AliasFor(kFirstAliases, name.substr(0, space));
+  if (first.empty() || space == std::string_view::npos) return first;
+  const std::string second = AliasFor(kSecondAliases, name.substr(space + 1));
+  return second.empty() ? "" : first + " " + second;
 }
 
 std::string SubcommandsOf(std::string_view group) {
@@ -817,27 +822,27 @@ std::string CommandHelp(const std::string& command) {
   return cmd == nullptr || used != words.size() ? "" : HelpOf(*cmd);
 }
 
-int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
-         std::istream& in) {
+namespace {
+
+int RunGuarded(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
+               std::istream& in, bool live) {
   try {
-    std::vector<std::string> args;
-    for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
-    return Run(args, out, err, in, /*live=*/false);
+    return Run(std::vector<std::string>(argv + std::min(argc, 1), argv + argc), out, err, in, live);
   } catch (const std::exception& e) {
     err << "clustermgr: internal error: " << e.what() << "\n";
     return kExitFailed;
   }
 }
 
+}  // namespace
+
+int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
+         std::istream& in) {
+  return RunGuarded(argc, argv, out, err, in, /*live=*/false);
+}
+
 int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err, bool live) {
-  try {
-    std::vector<std::string> args;
-    for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
-    return Run(args, out, err, std::cin, live);
-  } catch (const std::exception& e) {
-    err << "clustermgr: internal error: " << e.what() << "\n";
-    return kExitFailed;
-  }
+  return RunGuarded(argc, argv, out, err, std::cin, live);
 }
 
 }  // namespace clustermgr::cli

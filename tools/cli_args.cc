@@ -2,6 +2,8 @@
 
 #include <boost/program_options.hpp>
 
+#include "tools/command_line.h"
+
 namespace clustermgr::cli {
 namespace po = boost::program_options;
 namespace {
@@ -40,12 +42,9 @@ ParseResult ParseArgs(const std::vector<std::string>& argv) {
   // clang-format on
   po::positional_options_description positional;
   positional.add("words", -1);
-  const int style = po::command_line_style::unix_style & ~po::command_line_style::allow_sticky &
-                    ~po::command_line_style::allow_guessing;
   po::variables_map vm;
   try {
-    po::store(
-        po::command_line_parser(argv).options(flags).positional(positional).style(style).run(), vm);
+    po::store(tools::ParseCommandLine(argv, flags, &positional), vm);
     po::notify(vm);
   } catch (const po::unknown_option& e) {
     result.error = "unknown flag \"" + e.get_option_name() + "\"";

@@ -54,6 +54,7 @@ class Endpoints {
   }
 
   std::size_t size() const { return urls_.size(); }
+  std::chrono::milliseconds timeout() const { return options_.timeout; }
   // The endpoint that answered the latest call; empty while none has.
   const std::string& answered() const { return answered_; }
   // What became of the latest call's request at the endpoint that had it last.

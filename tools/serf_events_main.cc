@@ -21,6 +21,7 @@
 #include "clustermgr_version.h"
 #include "net/serf_client.h"
 #include "net/serf_monitor.h"
+#include "tools/command_line.h"
 
 namespace {
 
@@ -68,12 +69,7 @@ int main(int argc, char** argv) {
   // clang-format on
   try {
     po::variables_map vm;
-    po::store(
-        po::command_line_parser(argc, argv)
-            .options(desc)
-            .style(po::command_line_style::unix_style & ~po::command_line_style::allow_guessing)
-            .run(),
-        vm);
+    po::store(clustermgr::tools::ParseCommandLine(argc, argv, desc), vm);
     if (vm.count("help")) {
       std::cout << "usage: serf-events --serf-rpc ADDR [--serf-auth-key KEY] [--nodes]\n\n"
                 << "Prints Serf membership events as they come, one line each.\n\n"

@@ -14,6 +14,7 @@
 #include "store/codec.h"
 #include "store/inspect.h"
 #include "store/state_compare.h"
+#include "tools/command_line.h"
 
 namespace clustermgr::tools {
 namespace {
@@ -614,13 +615,7 @@ int RunStateInspect(const std::vector<std::string>& args, std::ostream& out, std
   positional.add("words", -1);
   po::parsed_options parsed(&flags);
   try {
-    parsed =
-        po::command_line_parser(args)
-            .options(flags)
-            .positional(positional)
-            .style(po::command_line_style::unix_style & ~po::command_line_style::allow_guessing &
-                   ~po::command_line_style::allow_sticky)
-            .run();
+    parsed = ParseCommandLine(args, flags, &positional);
     po::variables_map vm;
     po::store(parsed, vm);
     po::notify(vm);

@@ -21,6 +21,7 @@
 #include "clustermgr_version.h"
 #include "test/faults/netlab.h"
 #include "test/faults/schedule.h"
+#include "tools/command_line.h"
 
 namespace {
 
@@ -68,12 +69,7 @@ int main(int argc, char** argv) {
   };
   try {
     po::variables_map vm;
-    po::store(
-        po::command_line_parser(argc, argv)
-            .options(desc)
-            .style(po::command_line_style::unix_style & ~po::command_line_style::allow_guessing)
-            .run(),
-        vm);
+    po::store(clustermgr::tools::ParseCommandLine(argc, argv, desc), vm);
     if (vm.count("help")) {
       std::cout << "usage: fault-suite [options]\n\n"
                 << "Random, seeded fault schedules against three clustermgrd instances in "
