@@ -32,6 +32,8 @@ using clustermgr::net::SerfMemberEvent;
 using clustermgr::net::SerfMonitor;
 using clustermgr::net::SerfNodeEvent;
 
+constexpr const char* kUsage = "usage: serf-events --serf-rpc ADDR [--serf-auth-key KEY] [--nodes]";
+
 std::mutex out_mu;
 
 void PrintLine(const std::string& line) {
@@ -71,7 +73,7 @@ int main(int argc, char** argv) {
     po::variables_map vm;
     po::store(clustermgr::tools::ParseCommandLine(argc, argv, desc), vm);
     if (vm.count("help")) {
-      std::cout << "usage: serf-events --serf-rpc ADDR [--serf-auth-key KEY] [--nodes]\n\n"
+      std::cout << kUsage << "\n\n"
                 << "Prints Serf membership events as they come, one line each.\n\n"
                 << desc << "\nexit status: 0 stopped by SIGINT/SIGTERM, 1 the first connection "
                 << "failed, 2 usage error.\n";
@@ -83,7 +85,7 @@ int main(int argc, char** argv) {
     }
     po::notify(vm);
   } catch (const std::exception& e) {
-    std::cerr << "serf-events: " << e.what() << " (see --help)\n";
+    std::cerr << "serf-events: " << e.what() << "\n" << kUsage << "\n";
     return 2;
   }
 
