@@ -126,12 +126,45 @@ TEST_F(CliEndToEndTest, DaemonLogsJsonLinesAndWarnsWhenExpectUndercounts) {
   EXPECT_THAT(r.out, ::testing::Not(HasSubstr("WARNING")));
 }
 
+// Two managers, each told --expect 1: each could hold a quorum alone. The daemons say so in
+// their logs, and `token` and `status` say so to the operator.
+TEST(DaemonExpectTest, MoreManagersThanExpectCountsAreWarnedAbout) {
+  ClusterOptions options;
+  options.managers = 2;
+  options.daemon_args = {"--expect=1"};
+  auto started = Cluster::Start(options);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  Cluster& cluster = **started;
+  const std::string warning = "WARNING: 2 manager instances are visible but --expect is 1";
+  ASSERT_TRUE(IsOk(Cluster::WaitUntil(
+      "the undercount warning in the log",
+      [&](std::string*) { return cluster.manager(0).Log().find(warning) != std::string::npos; },
+      std::chrono::seconds(30))))
+      << cluster.Diagnostics();
+  const std::string url = cluster.manager(0).rpc_url();
+  CommandResult r = RunCommand("clustermgr", {"token", "-u", url});
+  ASSERT_EQ(r.exit_code, 0) << r.ToString();
+  EXPECT_THAT(r.out, HasSubstr("WARNING: 2 manager instances are visible but --expect counts 1"));
+  r = RunCommand("clustermgr", {"status", "--json", "-u", url});
+  ASSERT_EQ(r.exit_code, 0) << r.ToString();
+  EXPECT_THAT(json::parse(r.out).value("warning", ""), HasSubstr("--expect 2"));
+}
+
 TEST(DaemonExpectTest, PeersWithoutExpectAreRefused) {
   CommandResult r = RunCommand("clustermgrd", {"--insecure", "--name=x", "--data-dir=/nonexistent",
                                                "--peer=tcp://127.0.0.1:9"});
   EXPECT_EQ(r.exit_code, 2) << r.ToString();
   EXPECT_THAT(r.err, StartsWith("clustermgrd: --peer given without --expect"));
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST(FaultSuiteHelpTest, ListsEveryFaultKind) {
+  CommandResult r = RunCommand("fault-suite", {"--help"});
+  ASSERT_EQ(r.exit_code, 0) << r.ToString();
+  for (const char* kind : {"kill", "wipe", "isolate", "serf-restart", "loss", "delay"}) {
+    EXPECT_THAT(r.out, HasSubstr("\n  " + std::string(kind) + " ")) << kind;
+  }
+  EXPECT_EQ(RunCommand("fault-suite", {"--schedules"}).exit_code, 2);
 }
 
 TEST(VersionTest, EveryProgramReportsTheOneVersion) {
