@@ -105,7 +105,7 @@ TEST_F(CliEndToEndTest, HelpPerCommandAndUsageErrors) {
   EXPECT_THAT(r.out, HasSubstr("Security:"));
 }
 
-TEST_F(CliEndToEndTest, DaemonLogsJsonLinesAndWarnsWhenExpectUndercounts) {
+TEST_F(CliEndToEndTest, DaemonLogsJsonLinesAndTokenHasNoWarningWhenExpectCountsRight) {
   // This suite's daemon runs with --log-format=json: every line one object.
   const std::string log = cluster()->manager().Log();
   ASSERT_FALSE(log.empty());
