@@ -491,7 +491,7 @@ constexpr Command kCommands[] = {
     {"status", "", 0, 0, 0, 0, "this instance: version, state size, peers, store", Status,
      "status --json"},
     {"keygen", "[--out PATH]", 0, 0, kOut, 0,
-     "write a CURVE key pair: PATH (default clustermgr.key, secret, 0600) and PATH.pub", Keygen,
+     "write a CURVE key pair: PATH (default clustermgr.key; secret, 0600) and PATH.pub", Keygen,
      "keygen --out ~/.config/clustermgr/admin.key"},
 };
 
@@ -565,27 +565,30 @@ std::string FlagName(unsigned bit) {
   }
 }
 
-std::vector<std::string> FlagHelp(unsigned bit) {
+// Help rows of a flag: its spellings, then what it does (continued on further rows, so that the
+// help stays within 100 columns).
+using HelpRows = std::vector<std::vector<std::string>>;
+
+HelpRows FlagHelp(unsigned bit) {
   switch (bit) {
     case kGroup:
-      return {"  -g, --group, --host-group GROUP",
-              "host-group, e.g. service-master, service-worker"};
+      return {
+          {"  -g, --group, --host-group GROUP", "host-group, e.g. service-master, service-worker"}};
     case kExtraVars:
-      return {"  -e, --extra-vars JSON", "extra-vars as a JSON object"};
+      return {{"  -e, --extra-vars JSON", "extra-vars as a JSON object"}};
     case kOut:
-      return {"  --out PATH", "where to write the key pair (missing directories are made 0700)"};
+      return {{"  --out PATH", "where to write the key pair (missing dirs are made 0700)"}};
     case kWait:
-      return {"  -w, --wait",
-              "follow the job to its end (progress per host and task) and exit with its outcome"};
+      return {{"  -w, --wait", "follow the job to its end and exit with its outcome"},
+              {"", "(on a terminal a live line per host: its task and result)"}};
     default:
-      return {"  -f, --follow", "follow the live log until the job ends"};
+      return {{"  -f, --follow", "follow the live log until the job ends"}};
   }
 }
 
-std::vector<std::vector<std::string>> GlobalFlagHelp() {
-  return {{"  -u, --url URL[,URL...]",
-           "RPC endpoints, tried in order (default " + std::string(kDefaultUrl) +
-               ", or $CLUSTERMGR_URL); HOST:PORT means tcp://HOST:PORT"},
+HelpRows GlobalFlagHelp() {
+  return {{"  -u, --url URL[,URL...]", "RPC endpoints, tried in order (default $CLUSTERMGR_URL,"},
+          {"", "else " + std::string(kDefaultUrl) + "); HOST:PORT means tcp://HOST:PORT"},
           {"  -j, --json", "print exactly one JSON document"},
           {"  --timeout SECONDS", "how long to wait for an answer (default 10)"},
           {"  --server-key KEY|FILE", "CURVE: the server's public key (or $CLUSTERMGR_SERVER_KEY)"},
@@ -634,11 +637,12 @@ std::string HelpOf(const Command& cmd) {
   s << "\n" << cmd.summary << "\n";
   if (cmd.allowed != 0) {
     s << "\nflags:\n";
-    std::vector<std::vector<std::string>> rows;
+    HelpRows rows;
     for (unsigned bit : kAllFlagBits) {
       if (cmd.allowed & bit) {
-        rows.push_back(FlagHelp(bit));
-        if (cmd.required & bit) rows.back()[1] += " (required)";
+        HelpRows flag = FlagHelp(bit);
+        if (cmd.required & bit) flag.front()[1] += " (required)";
+        rows.insert(rows.end(), flag.begin(), flag.end());
       }
     }
     PrintTable(s, rows);
@@ -794,18 +798,18 @@ std::string Usage() {
   s << "usage: clustermgr [flags] COMMAND... [flags]\n\n"
     << "Talks to clustermgrd instances over their RPC endpoints.\n"
     << "'clustermgr COMMAND --help' shows a command's flags and an example.\n\ncommands:\n";
-  std::vector<std::vector<std::string>> rows;
   for (const auto& cmd : kCommands) {
-    std::string form = std::string(cmd.name);
-    if (!cmd.synopsis.empty()) form += " " + std::string(cmd.synopsis);
-    rows.push_back({"  " + form, std::string(cmd.summary)});
+    s << "  " << cmd.name << (cmd.synopsis.empty() ? "" : " ") << cmd.synopsis << "\n      "
+      << cmd.summary << "\n";
   }
-  PrintTable(s, rows);
   s << "\naliases (clusterctl's): n node, a nodes, g global, j job, c config, d discover;\n"
        "then g get, s set, c commission, d decommission, u update (e.g. 'clustermgr n c NAME').\n";
   s << "\nflags (before or after the command words):\n";
   auto flags = GlobalFlagHelp();
-  for (unsigned bit : kAllFlagBits) flags.push_back(FlagHelp(bit));
+  for (unsigned bit : kAllFlagBits) {
+    HelpRows flag = FlagHelp(bit);
+    flags.insert(flags.end(), flag.begin(), flag.end());
+  }
   PrintTable(s, flags);
   s << "\n" << kExitStatusHelp;
   return s.str();

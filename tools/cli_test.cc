@@ -284,6 +284,20 @@ TEST_F(CliTest, EachCommandHasItsOwnHelp) {
   EXPECT_NE(o.out.find("3 no endpoint reachable"), std::string::npos);
   EXPECT_NE(o.out.find("'clustermgr COMMAND --help'"), std::string::npos);
   EXPECT_TRUE(fake_.Received().empty());
+  // Every help fits in 100 columns.
+  std::vector<std::string> helps = {Usage()};
+  for (const char* cmd :
+       {"node get", "nodes get", "node commission", "nodes commission", "node decommission",
+        "nodes decommission", "node update", "nodes update", "discover", "global get",
+        "global set", "job get", "jobs list", "job cancel", "config get", "config set", "members",
+        "token", "status", "keygen"}) {
+    helps.push_back(CommandHelp(cmd));
+    EXPECT_FALSE(helps.back().empty()) << cmd;
+  }
+  for (const std::string& help : helps) {
+    std::istringstream lines(help);
+    for (std::string line; std::getline(lines, line);) EXPECT_LE(line.size(), 100u) << line;
+  }
 }
 
 // ---- clusterctl habits ----------------------------------------------------------------------
