@@ -9,6 +9,7 @@
 
 #include "clustermgr_version.h"
 #include "mgr/ansible_inventory.h"
+#include "mgr/http/gateway.h"
 
 namespace clustermgr::mgr {
 namespace po = boost::program_options;
@@ -35,15 +36,30 @@ bool ValidEndpoint(const std::string& e) {
 
 }  // namespace
 
+http::GatewayOptions GatewayOptionsOf(const DaemonOptions& o) {
+  http::GatewayOptions g;
+  g.bind = o.http_bind;
+  g.tls_cert = o.http_tls_cert;
+  g.tls_key = o.http_tls_key;
+  g.client_ca = o.http_client_ca;
+  g.insecure = o.http_insecure;
+  g.fixed.serf_addr = o.serf_rpc;
+  g.fixed.serf_auth_key = !o.serf_auth_key.empty();
+  g.fixed.manager_addr = o.http_bind;
+  return g;
+}
+
 ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
   ParsedOptions out;
   DaemonOptions& o = out.options;
   std::string host_groups = "service-master,service-worker";
+  std::string node_fencing = "warn";
   // Grouped for --help; value names say what each option takes.
   po::options_description general("General");
   po::options_description network("Network");
   po::options_description security("Security");
   po::options_description ansible("Ansible");
+  po::options_description http("HTTP gateway");
   po::options_description tuning("Tuning");
   // clang-format off
   general.add_options()
@@ -100,8 +116,27 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
        "ansible --private-key")
     ("extra-vars", po::value(&o.extra_vars)->default_value(o.extra_vars)->value_name("JSON"),
        "JSON object: base extra-vars of every playbook run")
+    ("ansible-roles-dir", po::value(&o.ansible_roles_dir)->default_value(o.ansible_roles_dir)
+       ->value_name("DIR"),
+       "directory of the roles shipped with clustermgr (clustermgr_fence); put first in every "
+       "run's ANSIBLE_ROLES_PATH")
+    ("node-fencing", po::value(&node_fencing)->default_value(node_fencing)->value_name("MODE"),
+       "require|warn|off: require refuses to run a playbook whose plays do not apply the "
+       "clustermgr_fence role first, warn runs it and says so in the job log, off checks nothing")
     ("host-groups", po::value(&host_groups)->default_value(host_groups)->value_name("LIST"),
        "comma-separated host-groups; the first is the master group");
+  http.add_options()
+    ("http-bind", po::value(&o.http_bind)->value_name("ADDR:PORT"),
+       "serve the REST API, /metrics, /healthz and /readyz over HTTP on ADDRESS:PORT (or PORT "
+       "on loopback); off unless given")
+    ("http-tls-cert", po::value(&o.http_tls_cert)->value_name("FILE"),
+       "HTTPS: the gateway's PEM certificate chain")
+    ("http-tls-key", po::value(&o.http_tls_key)->value_name("FILE"),
+       "HTTPS: the gateway's PEM private key")
+    ("http-client-ca", po::value(&o.http_client_ca)->value_name("FILE"),
+       "HTTPS: PEM CA that signs the client certificates the gateway accepts (required with TLS)")
+    ("http-insecure", po::bool_switch(&o.http_insecure),
+       "allow plain HTTP without client authentication on a non-loopback --http-bind");
   tuning.add_options()
     ("sync", po::value(&o.sync)->default_value(o.sync)->value_name("BOOL"),
        "sync each acknowledged write to disk")
@@ -118,7 +153,7 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
        ->value_name("MS"),
        "a side-effect token claim holds after this long without a rival claim");
   po::options_description desc;
-  desc.add(general).add(network).add(security).add(ansible).add(tuning);
+  desc.add(general).add(network).add(security).add(ansible).add(http).add(tuning);
   // Tuning and fault injection for tests and benchmarks; accepted but not shown in --help.
   po::options_description hidden("hidden options");
   hidden.add_options()
@@ -169,6 +204,15 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
   o.argv.assign(argv, argv + argc);
   if (o.name.empty()) o.name = HostName();
   o.host_groups = SplitCommas(host_groups);
+  if (auto mode = fencing::ParseMode(node_fencing)) {
+    o.node_fencing = *mode;
+  } else {
+    out.exit_now = true;
+    out.exit_code = 2;
+    out.text =
+        "clustermgrd: --node-fencing must be require, warn or off, not \"" + node_fencing + "\"\n";
+    return out;
+  }
   if (Status s = ValidateDaemonOptions(o); !s.ok()) {
     out.exit_now = true;
     out.exit_code = 2;
@@ -239,6 +283,16 @@ Status ValidateDaemonOptions(const DaemonOptions& o) {
   }
   if (o.log_format != "auto" && o.log_format != "text" && o.log_format != "json") {
     return bad("--log-format must be auto, text or json");
+  }
+  if (o.http_bind.empty()) {
+    if (!o.http_tls_cert.empty() || !o.http_tls_key.empty() || !o.http_client_ca.empty() ||
+        o.http_insecure) {
+      return bad(
+          "--http-tls-cert, --http-tls-key, --http-client-ca and --http-insecure need "
+          "--http-bind");
+    }
+  } else if (Status s = http::CheckGatewayOptions(GatewayOptionsOf(o)); !s.ok()) {
+    return s;
   }
   // Last, so that the other mistakes of a command line are named first.
   if (o.insecure &&

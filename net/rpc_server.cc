@@ -128,7 +128,7 @@ std::optional<IncomingRequest> RpcServer::TryReceive() {
     // identity frame): the body is one of them.
     return IncomingRequest{std::move(to), decoded.protocol_version, std::move(decoded.forwarded_by),
                            options_.curve ? PeerKeyOf(frames.back()) : std::string(),
-                           std::move(decoded.request).value()};
+                           std::move(decoded.request).value(), ""};
   }
 }
 

@@ -49,6 +49,13 @@ struct ReplyTo {
   std::string identity;  // ZeroMQ routing id (opaque bytes)
   std::uint64_t request_id = 0;
   bool delimited = true;  // the request came with an empty delimiter frame
+  // Set by the daemon, not the wire: the request came through the in-process HTTP gateway (its
+  // reply goes back there, `request_id` being the gateway's call id), not through this socket.
+  bool gateway = false;
+  // Set by the daemon for its request counters: when the request arrived (steady clock, us) and
+  // its operation name ("" for replies nobody counts).
+  std::uint64_t received_us = 0;
+  std::string operation;
 };
 
 struct IncomingRequest {
@@ -57,6 +64,9 @@ struct IncomingRequest {
   std::string forwarded_by;            // non-empty when another daemon forwarded it
   std::string caller_key;              // the client's CURVE public key (Z85); "" when plain
   RpcRequest request;
+  // Who called through the HTTP gateway: a client certificate's subject, or "loopback"; "" for
+  // requests that came through this socket (their caller is caller_key).
+  std::string caller;
 };
 
 // Monotonic counters since Bind. A snapshot is a plain copy.

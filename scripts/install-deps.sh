@@ -12,9 +12,12 @@ packages=(
   libsystemd-dev  # sd_notify: readiness and watchdog under systemd (mgr/systemd)
   help2man dpkg-dev  # man pages from --help; cpack's dpkg-shlibdeps (cmake/install.cmake)
   nlohmann-json3-dev
+  libyaml-cpp-dev  # mgr/fencing: reads playbooks to check that they apply the fencing role
   libmsgpack-cxx-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcurl4-openssl-dev
+  libcpp-httplib-dev libssl-dev  # the HTTP gateway (mgr/http), TLS with client certificates
+  curl openssl python3-prometheus-client  # HTTP conformance and /metrics tests
   clang-14 libclang-rt-14-dev
   serf ansible-core
   iproute2 procps

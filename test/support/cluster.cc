@@ -90,6 +90,7 @@ std::optional<int> WaitPid(pid_t pid, std::chrono::milliseconds timeout) {
 std::string BinDir() { return CLUSTERMGR_BIN_DIR; }
 std::string SourceDir() { return CLUSTERMGR_SOURCE_DIR; }
 std::string TestPlaybookDir() { return SourceDir() + "/test/playbooks"; }
+std::string ShippedRolesDir() { return SourceDir() + "/demo/playbooks/roles"; }
 
 // ---- NodeIs -------------------------------------------------------------------------------------
 
@@ -306,6 +307,7 @@ Result<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) {
     auto agent = SerfAgent::Start(serf, &error);
     if (!agent) return Status(Code::kUnavailable, "serf agent of " + name + ": " + error);
     std::vector<std::string> args = {"--playbook-dir=" + c->playbook_dir_,
+                                     "--ansible-roles-dir=" + ShippedRolesDir(),
                                      "--extra-vars=" + c->extra_vars_.dump()};
     // --expect counts the managers, unless the test sets it itself.
     const auto& extra = c->options_.daemon_args;
