@@ -12,6 +12,8 @@
 #include <sstream>
 #include <thread>
 
+#include "tools/command_line.h"
+
 namespace clustermgr::bench {
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
@@ -187,6 +189,27 @@ double CpuSeconds(pid_t pid) {
     if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
   }
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+void ParseFlags(int argc, const char* const* argv, const char* program,
+                boost::program_options::options_description& desc) {
+  namespace po = boost::program_options;
+  desc.add_options()("help,h", "print this help and exit");
+  try {
+    po::variables_map vm;
+    po::store(clustermgr::tools::ParseCommandLine(argc, argv, desc), vm);
+    if (vm.count("help")) {
+      std::printf("usage: %s [options]\n\n", program);
+      std::ostringstream text;
+      text << desc;
+      std::printf("%s", text.str().c_str());
+      std::exit(0);
+    }
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s (see --help)\n", program, e.what());
+    std::exit(2);
+  }
 }
 
 }  // namespace clustermgr::bench

@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -38,6 +39,11 @@ struct Fatal : std::runtime_error {
 // Runs a benchmark's main body; a Fatal escaping it is printed as "<program>: <what>" to stderr
 // and returns 1.
 int RunMain(const std::function<int()>& body);
+
+// Parses a bench's flags with Boost.Program_options (`desc` binds them to variables). --help
+// prints `usage` and the flags, then exits 0; a usage error prints one line and exits 2.
+void ParseFlags(int argc, const char* const* argv, const char* program,
+                boost::program_options::options_description& desc);
 
 // The directory of the running program (build/bin: clustermgrd sits beside the benchmarks).
 std::string BinDir();

@@ -662,41 +662,32 @@ std::string LoadAverage() {
   return one + " " + five + " " + fifteen;
 }
 
-[[noreturn]] void Usage(const std::string& why) {
-  std::fprintf(stderr,
-               "etcd_compare_bench: %s\nusage: etcd_compare_bench [--runs R] [--writes N] "
-               "[--seconds S] [--keys K] [--nodes N] [--extra-vars E] [--etcd PROGRAM] "
-               "[--out-dir DIR]\n",
-               why.c_str());
-  std::exit(2);
-}
-
 Options Parse(int argc, char** argv) {
+  namespace po = boost::program_options;
   Options o;
-  const std::map<std::string, int*> ints = {{"--runs", &o.runs},
-                                            {"--writes", &o.writes},
-                                            {"--keys", &o.keys},
-                                            {"--nodes", &o.nodes},
-                                            {"--extra-vars", &o.extra_vars}};
-  const std::map<std::string, std::string*> strings = {{"--etcd", &o.etcd},
-                                                       {"--out-dir", &o.out_dir}};
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (i + 1 >= argc) Usage("missing value for " + a);
-    const std::string v = argv[++i];
-    if (auto n = ints.find(a); n != ints.end()) {
-      *n->second = std::atoi(v.c_str());
-    } else if (auto t = strings.find(a); t != strings.end()) {
-      *t->second = v;
-    } else if (a == "--seconds") {
-      o.seconds = std::atof(v.c_str());
-    } else {
-      Usage("unknown argument " + a);
-    }
-  }
+  po::options_description desc("etcd_compare_bench options");
+  // clang-format off
+  desc.add_options()
+    ("runs", po::value(&o.runs)->default_value(o.runs)->value_name("R"), "runs per workload")
+    ("writes", po::value(&o.writes)->default_value(o.writes)->value_name("N"),
+       "writes per latency run")
+    ("seconds", po::value(&o.seconds)->default_value(o.seconds)->value_name("S"),
+       "length of a throughput run")
+    ("keys", po::value(&o.keys)->default_value(o.keys)->value_name("K"),
+       "keys of the restart and restore runs")
+    ("nodes", po::value(&o.nodes)->default_value(o.nodes)->value_name("N"),
+       "nodes of the memory run")
+    ("extra-vars", po::value(&o.extra_vars)->default_value(o.extra_vars)->value_name("N"),
+       "extra-vars of the memory run")
+    ("etcd", po::value(&o.etcd)->default_value(o.etcd)->value_name("PROGRAM"), "etcd binary")
+    ("out-dir", po::value(&o.out_dir)->default_value(o.out_dir)->value_name("DIR"),
+       "where the table, CSV and chart go");
+  // clang-format on
+  bench::ParseFlags(argc, argv, "etcd_compare_bench", desc);
   if (o.runs < 1 || o.writes < 1 || o.seconds <= 0 || o.keys < 1 || o.nodes < 0 ||
       o.extra_vars < 0) {
-    Usage("counts must be positive");
+    std::fprintf(stderr, "etcd_compare_bench: counts must be positive\n");
+    std::exit(2);
   }
   return o;
 }

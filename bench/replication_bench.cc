@@ -141,6 +141,7 @@ std::vector<std::unique_ptr<Daemon>> StartCluster(const std::string& bin, const 
   for (int i = 0; i < n; ++i) {
     std::vector<std::string> args = extra;
     for (const auto& p : peers) args.push_back("--peer=" + p);
+    if (!peers.empty()) args.push_back("--expect=1");  // no Serf: each counts itself alone
     out.push_back(std::make_unique<Daemon>(bin, dir, "m" + std::to_string(i + 1), args));
     peers.push_back(out.back()->gossip());
   }
@@ -262,6 +263,7 @@ void Restore(const std::string& bin, int entries, const std::vector<std::string>
   Daemon m2(bin, tmp.path(), "m2", [&] {
     auto a = extra;
     a.push_back("--peer=" + m1.gossip());
+    a.push_back("--expect=1");  // no Serf: each counts itself alone
     return a;
   }());
   net::RpcClient c2(m2.url());
@@ -287,23 +289,21 @@ int Main(int argc, char** argv) {
   double seconds = 5;
   int entries = 100'000;
   std::vector<std::string> extra;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--writes" && i + 1 < argc) {
-      writes = std::atoi(argv[++i]);
-    } else if (a == "--seconds" && i + 1 < argc) {
-      seconds = std::atof(argv[++i]);
-    } else if (a == "--entries" && i + 1 < argc) {
-      entries = std::atoi(argv[++i]);
-    } else if (a == "--no-sync") {
-      extra.push_back("--sync=false");
-    } else {
-      std::fprintf(stderr,
-                   "usage: replication_bench [--writes N] [--seconds S] [--entries E] "
-                   "[--no-sync]\n");
-      return 2;
-    }
-  }
+  bool no_sync = false;
+  namespace po = boost::program_options;
+  po::options_description desc("replication_bench options");
+  // clang-format off
+  desc.add_options()
+    ("writes", po::value(&writes)->default_value(writes)->value_name("N"),
+       "writes of the latency run")
+    ("seconds", po::value(&seconds)->default_value(seconds)->value_name("S"),
+       "length of the throughput run")
+    ("entries", po::value(&entries)->default_value(entries)->value_name("E"),
+       "entries of the restore run")
+    ("no-sync", po::bool_switch(&no_sync), "daemons run with --sync=false");
+  // clang-format on
+  bench::ParseFlags(argc, argv, "replication_bench", desc);
+  if (no_sync) extra.push_back("--sync=false");
   signal(SIGPIPE, SIG_IGN);
   const std::string bin = BinDir();
   std::printf("clustermgrd from %s; writes %s\n", bin.c_str(),

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "net/rpc_client.h"
 #include "test/support/cluster.h"
 
@@ -47,39 +48,28 @@ struct Options {
 };
 
 [[noreturn]] void Usage(const char* why) {
-  std::fprintf(stderr,
-               "rpc_bench: %s\nusage: rpc_bench [--url URL] [--node NAME] [--calls N] "
-               "[--warmup N] [--curve] [--server-key KEY|FILE --key FILE]\n",
-               why);
+  std::fprintf(stderr, "rpc_bench: %s (see --help)\n", why);
   std::exit(2);
 }
 
 Options Parse(int argc, char** argv) {
+  namespace po = boost::program_options;
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) Usage(("missing value for " + a).c_str());
-      return argv[++i];
-    };
-    if (a == "--url") {
-      o.url = value();
-    } else if (a == "--node") {
-      o.node = value();
-    } else if (a == "--calls") {
-      o.calls = std::atoi(value().c_str());
-    } else if (a == "--warmup") {
-      o.warmup = std::atoi(value().c_str());
-    } else if (a == "--curve") {
-      o.curve = true;
-    } else if (a == "--server-key") {
-      o.server_key = value();
-    } else if (a == "--key") {
-      o.key = value();
-    } else {
-      Usage(("unknown argument " + a).c_str());
-    }
-  }
+  po::options_description desc("rpc_bench options");
+  // clang-format off
+  desc.add_options()
+    ("url", po::value(&o.url)->value_name("URL"),
+       "a running clustermgrd (default: start a cluster of its own)")
+    ("node", po::value(&o.node)->value_name("NAME"), "the node that node get asks for")
+    ("calls", po::value(&o.calls)->default_value(o.calls)->value_name("N"), "measured calls")
+    ("warmup", po::value(&o.warmup)->default_value(o.warmup)->value_name("N"),
+       "calls before measuring")
+    ("curve", po::bool_switch(&o.curve), "start its own cluster with CURVE")
+    ("server-key", po::value(&o.server_key)->value_name("KEY|FILE"),
+       "CURVE: the server's public key")
+    ("key", po::value(&o.key)->value_name("FILE"), "CURVE: this client's secret key file");
+  // clang-format on
+  bench::ParseFlags(argc, argv, "rpc_bench", desc);
   if (o.calls < 1 || o.warmup < 0) Usage("--calls must be >= 1 and --warmup >= 0");
   if (o.server_key.empty() != o.key.empty()) Usage("--server-key and --key go together");
   if (o.curve && !o.url.empty()) Usage("--curve starts its own cluster: use --server-key/--key");

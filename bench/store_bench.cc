@@ -78,17 +78,15 @@ uint64_t DirBytes(const std::string& dir) {
 int Main(int argc, char** argv) {
   std::string dir_arg;
   double seconds = 3;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--dir" && i + 1 < argc) {
-      dir_arg = argv[++i];
-    } else if (a == "--seconds" && i + 1 < argc) {
-      seconds = std::atof(argv[++i]);
-    } else {
-      std::fprintf(stderr, "usage: store_bench [--dir DIR] [--seconds S]\n");
-      return 2;
-    }
-  }
+  namespace po = boost::program_options;
+  po::options_description desc("store_bench options");
+  // clang-format off
+  desc.add_options()
+    ("dir", po::value(&dir_arg)->value_name("DIR"), "data dir (default: a temp dir)")
+    ("seconds", po::value(&seconds)->default_value(seconds)->value_name("S"),
+       "length of each timed run");
+  // clang-format on
+  bench::ParseFlags(argc, argv, "store_bench", desc);
   store::TempDir tmp("store-bench");
   const std::string dir = dir_arg.empty() ? tmp.Sub("data") : dir_arg;
 

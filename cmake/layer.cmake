@@ -21,12 +21,14 @@ endif()
 # Generated Cap'n Proto code lands in ${CMAKE_BINARY_DIR}/gen/<folder>/x.capnp.h so that it is
 # included as "net/x.capnp.h", like the sources.
 set(CLUSTERMGR_GEN_DIR ${CMAKE_BINARY_DIR}/gen)
+# The version every program reports, from project(VERSION): #include "clustermgr_version.h".
+configure_file(${PROJECT_SOURCE_DIR}/cmake/version.h.in ${CLUSTERMGR_GEN_DIR}/clustermgr_version.h
+               @ONLY)
 
 function(clustermgr_target_defaults target)
   target_compile_options(${target} PRIVATE ${CLUSTERMGR_WARNINGS} ${CLUSTERMGR_SANITIZE})
   target_link_options(${target} PRIVATE ${CLUSTERMGR_SANITIZE})
   target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR} ${CLUSTERMGR_GEN_DIR})
-  target_compile_definitions(${target} PRIVATE CLUSTERMGR_VERSION="${PROJECT_VERSION}")
 endfunction()
 
 # clustermgr_layer(NAME DEPS <libs...> TEST_DEPS <libs...>)
@@ -70,7 +72,7 @@ function(clustermgr_layer name)
     target_link_libraries(${name} PUBLIC ${L_DEPS})
   endif()
 
-  if(tests)
+  if(tests AND CLUSTERMGR_TESTS)
     add_executable(${name}_tests ${tests})
     clustermgr_target_defaults(${name}_tests)
     target_link_libraries(${name}_tests PRIVATE ${name} ${L_TEST_DEPS} GTest::gmock GTest::gtest_main)

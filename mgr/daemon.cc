@@ -10,6 +10,7 @@
 #include <set>
 #include <vector>
 
+#include "clustermgr_version.h"
 #include "mgr/extra_vars.h"
 #include "mgr/log.h"
 #include "mgr/restore.h"
@@ -75,6 +76,8 @@ Status Daemon::Start() {
   SetLogInstance(options_.name);
   LogLevel level;
   if (ParseLogLevel(options_.log_level, &level)) SetLogLevel(level);
+  LogFormat format;
+  if (ParseLogFormat(options_.log_format, &format)) SetLogFormat(format);
 
   started_ms_ = NowMs();
   if (options_.restore_from_peers) {
@@ -344,6 +347,19 @@ void Daemon::ElectionTick(uint64_t now_ms) {
   const uint64_t highest = std::max(replica_->state().token_epoch.value(), own_tag_epoch_);
   const TokenElection::Actions act = election_.Tick(now_ms, highest);
   if (!act.reason.empty()) CM_LOG(kInfo) << "token: " << act.reason;
+  // More managers alive than --expect counts: two sides of a partition could each hold a
+  // quorum. Said loudly, once per new count.
+  const int visible = election_.Status().visible;
+  if (visible > options_.expect && visible != undercount_logged_) {
+    CM_LOG(kWarn) << "WARNING: " << visible << " manager instances are visible but --expect is "
+                  << options_.expect << " (quorum " << options_.expect / 2 + 1
+                  << "): a partition may elect two token holders; restart every instance with "
+                     "--expect "
+                  << visible;
+    undercount_logged_ = visible;
+  } else if (visible <= options_.expect) {
+    undercount_logged_ = 0;
+  }
   if (act.record_epoch) {
     const uint64_t epoch = *act.record_epoch;
     auto written = replica_->Write([&](crdt::DeltaBuilder& b) { b.RaiseEpoch(epoch); }, epoch);
@@ -757,6 +773,9 @@ void Daemon::FinishRunningJob() {
 
 int Daemon::Run() {
   uint64_t next_tick = NowMs();
+  // Ready: the store is open and the sockets are bound (Start). The watchdog is fed from this
+  // loop's ticks, so a wedged loop gets the service restarted.
+  notifier_.Ready("serving RPC on " + rpc_endpoint_);
   for (;;) {
     std::vector<zmq::pollitem_t> items = {
         rpc_->PollItem(),
@@ -781,6 +800,7 @@ int Daemon::Run() {
     const uint64_t now_ms = NowMs();
     if (items[4].revents & ZMQ_POLLIN && Consume(stop_fd_)) {
       CM_LOG(kInfo) << "stopping";
+      notifier_.Stopping();
       FinishRunningJob();
       return 0;
     }
@@ -795,6 +815,7 @@ int Daemon::Run() {
       replicator_->Tick(now_ms);
       ElectionTick(now_ms);
       manager_->Tick(now_ms);
+      notifier_.Tick(now_ms);
       next_tick = now_ms + static_cast<uint64_t>(kTick.count());
     }
   }

@@ -24,6 +24,7 @@
 #include "mgr/options.h"
 #include "mgr/replica.h"
 #include "mgr/replicator.h"
+#include "mgr/systemd/notifier.h"
 #include "mgr/tag_publisher.h"
 #include "mgr/token.h"
 #include "net/gossip_transport.h"
@@ -139,6 +140,8 @@ class Daemon {
   uint64_t started_ms_ = 0;
   int stop_fd_ = -1;
   int reload_fd_ = -1;
+  int undercount_logged_ = 0;  // managers visible beyond --expect, last warned about
+  SystemdNotifier notifier_;   // readiness and watchdog, when run by systemd
 };
 
 }  // namespace clustermgr::mgr

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <set>
 
+#include "clustermgr_version.h"
 #include "mgr/extra_vars.h"
 #include "mgr/fencing/playbook_check.h"
 #include "mgr/log.h"

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "clustermgr_version.h"
 #include "mgr/ansible_inventory.h"
 #include "mgr/http/gateway.h"
 
@@ -53,74 +54,106 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
   DaemonOptions& o = out.options;
   std::string host_groups = "service-master,service-worker";
   std::string node_fencing = "warn";
-  po::options_description desc("clustermgrd options");
+  // Grouped for --help; value names say what each option takes.
+  po::options_description general("General");
+  po::options_description network("Network");
+  po::options_description security("Security");
+  po::options_description ansible("Ansible");
+  po::options_description http("HTTP gateway");
+  po::options_description tuning("Tuning");
   // clang-format off
-  desc.add_options()
+  general.add_options()
     ("help,h", "print this help and exit")
     ("version", "print the version and exit")
-    ("config", po::value(&o.config_file), "read options from FILE (key = value lines)")
-    ("name", po::value(&o.name), "instance id (default: host name)")
-    ("data-dir", po::value(&o.data_dir), "directory of the LevelDB store (created 0700)")
-    ("rpc-bind", po::value(&o.rpc_bind)->default_value(o.rpc_bind), "RPC endpoint")
-    ("gossip-bind", po::value(&o.gossip_bind)->default_value(o.gossip_bind),
+    ("config", po::value(&o.config_file)->value_name("FILE"),
+       "read options from FILE (key = value lines; the command line wins)")
+    ("name", po::value(&o.name)->value_name("NAME"), "instance id (default: host name)")
+    ("data-dir", po::value(&o.data_dir)->value_name("DIR"),
+       "directory of the LevelDB store (created 0700)")
+    ("expect", po::value(&o.expect)->default_value(o.expect)->value_name("N"),
+       "number of manager instances the cluster is meant to have (quorum = N/2+1); required "
+       "with --peer")
+    ("log-level", po::value(&o.log_level)->default_value(o.log_level)->value_name("LEVEL"),
+       "debug|info|warn|error")
+    ("log-format", po::value(&o.log_format)->default_value(o.log_format)->value_name("FORMAT"),
+       "auto|text|json: auto is text, or under journald syslog priorities without timestamps")
+    ("restore-from-peers", po::bool_switch(&o.restore_from_peers),
+       "discard the local store and restore the state from peers");
+  network.add_options()
+    ("rpc-bind", po::value(&o.rpc_bind)->default_value(o.rpc_bind)->value_name("ENDPOINT"),
+       "RPC endpoint")
+    ("gossip-bind", po::value(&o.gossip_bind)->default_value(o.gossip_bind)
+       ->value_name("ENDPOINT"),
        "replication endpoint; further replication sockets use the next ports")
-    ("peer", po::value(&o.peers)->composing(), "another instance's gossip endpoint (repeatable)")
-    ("serf-rpc", po::value(&o.serf_rpc)->default_value(o.serf_rpc), "Serf agent RPC address")
-    ("serf-auth-key", po::value(&o.serf_auth_key), "Serf RPC auth key")
+    ("peer", po::value(&o.peers)->composing()->value_name("ENDPOINT"),
+       "another instance's gossip endpoint (repeatable)")
+    ("serf-rpc", po::value(&o.serf_rpc)->default_value(o.serf_rpc)->value_name("ADDR"),
+       "Serf agent RPC address")
+    ("serf-auth-key", po::value(&o.serf_auth_key)->value_name("KEY"), "Serf RPC auth key");
+  security.add_options()
     ("insecure", po::bool_switch(&o.insecure),
        "plain TCP on RPC and gossip, no CURVE authentication or encryption (anyone who reaches "
        "the ports controls the cluster)")
-    ("curve-key", po::value(&o.curve_key_file),
+    ("curve-key", po::value(&o.curve_key_file)->value_name("FILE"),
        "this instance's CURVE secret key file (see 'clustermgr keygen'); required unless "
        "--insecure")
-    ("curve-clients", po::value(&o.curve_clients_file),
+    ("curve-clients", po::value(&o.curve_clients_file)->value_name("FILE"),
        "allow-list of client public keys that may call RPC (one key per line)")
-    ("curve-peers", po::value(&o.curve_peers_file),
+    ("curve-peers", po::value(&o.curve_peers_file)->value_name("FILE"),
        "allow-list of manager instances' public keys: gossip, and RPC for forwarding "
-       "(\"KEY [NAME [GOSSIP-ENDPOINT]]\" lines; this instance's own key is implied)")
-    ("http-bind", po::value(&o.http_bind),
-       "serve the REST API, /metrics, /healthz and /readyz over HTTP on ADDRESS:PORT (or PORT "
-       "on loopback); off unless given")
-    ("http-tls-cert", po::value(&o.http_tls_cert), "HTTPS: the gateway's PEM certificate chain")
-    ("http-tls-key", po::value(&o.http_tls_key), "HTTPS: the gateway's PEM private key")
-    ("http-client-ca", po::value(&o.http_client_ca),
-       "HTTPS: PEM CA that signs the client certificates the gateway accepts (required with TLS)")
-    ("http-insecure", po::bool_switch(&o.http_insecure),
-       "allow plain HTTP without client authentication on a non-loopback --http-bind")
-    ("expect", po::value(&o.expect)->default_value(o.expect),
-       "number of manager instances the cluster is meant to have (quorum = expect/2+1)")
-    ("playbook-dir", po::value(&o.playbook_dir), "directory holding the playbooks")
-    ("configure-playbook", po::value(&o.configure_playbook)->default_value(o.configure_playbook),
-       "playbook that provisions nodes")
-    ("cleanup-playbook", po::value(&o.cleanup_playbook)->default_value(o.cleanup_playbook),
-       "playbook that cleans nodes up")
-    ("upgrade-playbook", po::value(&o.upgrade_playbook)->default_value(o.upgrade_playbook),
-       "playbook that upgrades nodes")
-    ("ansible-user", po::value(&o.ansible_user), "ansible --user")
-    ("ansible-private-key", po::value(&o.ansible_private_key), "ansible --private-key")
-    ("extra-vars", po::value(&o.extra_vars)->default_value(o.extra_vars),
+       "(\"KEY [NAME [GOSSIP-ENDPOINT]]\" lines; this instance's own key is implied)");
+  ansible.add_options()
+    ("playbook-dir", po::value(&o.playbook_dir)->value_name("DIR"),
+       "directory holding the playbooks")
+    ("configure-playbook", po::value(&o.configure_playbook)->default_value(o.configure_playbook)
+       ->value_name("FILE"), "playbook that provisions nodes")
+    ("cleanup-playbook", po::value(&o.cleanup_playbook)->default_value(o.cleanup_playbook)
+       ->value_name("FILE"), "playbook that cleans nodes up")
+    ("upgrade-playbook", po::value(&o.upgrade_playbook)->default_value(o.upgrade_playbook)
+       ->value_name("FILE"), "playbook that upgrades nodes")
+    ("ansible-user", po::value(&o.ansible_user)->value_name("USER"), "ansible --user")
+    ("ansible-private-key", po::value(&o.ansible_private_key)->value_name("FILE"),
+       "ansible --private-key")
+    ("extra-vars", po::value(&o.extra_vars)->default_value(o.extra_vars)->value_name("JSON"),
        "JSON object: base extra-vars of every playbook run")
-    ("ansible-roles-dir", po::value(&o.ansible_roles_dir)->default_value(o.ansible_roles_dir),
+    ("ansible-roles-dir", po::value(&o.ansible_roles_dir)->default_value(o.ansible_roles_dir)
+       ->value_name("DIR"),
        "directory of the roles shipped with clustermgr (clustermgr_fence); put first in every "
        "run's ANSIBLE_ROLES_PATH")
-    ("node-fencing", po::value(&node_fencing)->default_value(node_fencing),
+    ("node-fencing", po::value(&node_fencing)->default_value(node_fencing)->value_name("MODE"),
        "require|warn|off: require refuses to run a playbook whose plays do not apply the "
        "clustermgr_fence role first, warn runs it and says so in the job log, off checks nothing")
-    ("host-groups", po::value(&host_groups)->default_value(host_groups),
-       "comma-separated host-groups; the first is the master group")
-    ("log-level", po::value(&o.log_level)->default_value(o.log_level), "debug|info|warn|error")
-    ("sync", po::value(&o.sync)->default_value(o.sync), "sync each acknowledged write to disk")
-    ("restore-from-peers", po::bool_switch(&o.restore_from_peers),
-       "discard the local store and restore the state from peers")
-    ("ack-replicas", po::value(&o.ack_replicas)->default_value(o.ack_replicas),
+    ("host-groups", po::value(&host_groups)->default_value(host_groups)->value_name("LIST"),
+       "comma-separated host-groups; the first is the master group");
+  http.add_options()
+    ("http-bind", po::value(&o.http_bind)->value_name("ADDR:PORT"),
+       "serve the REST API, /metrics, /healthz and /readyz over HTTP on ADDRESS:PORT (or PORT "
+       "on loopback); off unless given")
+    ("http-tls-cert", po::value(&o.http_tls_cert)->value_name("FILE"),
+       "HTTPS: the gateway's PEM certificate chain")
+    ("http-tls-key", po::value(&o.http_tls_key)->value_name("FILE"),
+       "HTTPS: the gateway's PEM private key")
+    ("http-client-ca", po::value(&o.http_client_ca)->value_name("FILE"),
+       "HTTPS: PEM CA that signs the client certificates the gateway accepts (required with TLS)")
+    ("http-insecure", po::bool_switch(&o.http_insecure),
+       "allow plain HTTP without client authentication on a non-loopback --http-bind");
+  tuning.add_options()
+    ("sync", po::value(&o.sync)->default_value(o.sync)->value_name("BOOL"),
+       "sync each acknowledged write to disk")
+    ("ack-replicas", po::value(&o.ack_replicas)->default_value(o.ack_replicas)->value_name("N"),
        "peers that must persist a write before it is acknowledged")
-    ("ack-timeout-ms", po::value(&o.ack_timeout_ms)->default_value(o.ack_timeout_ms),
+    ("ack-timeout-ms", po::value(&o.ack_timeout_ms)->default_value(o.ack_timeout_ms)
+       ->value_name("MS"),
        "how long a write waits for --ack-replicas peers before it is answered "
        "\"outcome unknown\"")
-    ("max-clock-offset-ms", po::value(&o.max_clock_offset_ms)->default_value(o.max_clock_offset_ms),
+    ("max-clock-offset-ms", po::value(&o.max_clock_offset_ms)
+       ->default_value(o.max_clock_offset_ms)->value_name("MS"),
        "refuse peer timestamps further ahead of the local clock than this")
-    ("token-settle-ms", po::value(&o.token_settle_ms)->default_value(o.token_settle_ms),
+    ("token-settle-ms", po::value(&o.token_settle_ms)->default_value(o.token_settle_ms)
+       ->value_name("MS"),
        "a side-effect token claim holds after this long without a rival claim");
+  po::options_description desc;
+  desc.add(general).add(network).add(security).add(ansible).add(http).add(tuning);
   // Tuning and fault injection for tests and benchmarks; accepted but not shown in --help.
   po::options_description hidden("hidden options");
   hidden.add_options()
@@ -140,7 +173,11 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
     po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
     if (vm.count("help")) {
       std::ostringstream text;
-      text << "usage: clustermgrd [options]\n" << desc;
+      text << "usage: clustermgrd [options]\n\n"
+           << "The clustermgr manager daemon: one per manager host, beside a Serf agent.\n"
+           << desc
+           << "\nexit status: 0 stopped by SIGTERM/SIGINT, 1 failed at start or while running, 2 "
+              "bad options.\n";
       out.exit_now = true;
       out.text = text.str();
       return out;
@@ -157,6 +194,7 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
       po::store(po::parse_config_file(in, all), vm);
     }
     po::notify(vm);
+    o.expect_given = !vm["expect"].defaulted();
   } catch (const std::exception& e) {
     out.exit_now = true;
     out.exit_code = 2;
@@ -205,6 +243,12 @@ Status ValidateDaemonOptions(const DaemonOptions& o) {
     if (!ValidEndpoint(p)) return bad("--peer: not a ZeroMQ endpoint: " + p);
   }
   if (o.expect < 1) return bad("--expect must be at least 1");
+  if (!o.peers.empty() && !o.expect_given) {
+    return bad(
+        "--peer given without --expect: pass --expect N, the number of manager instances "
+        "the cluster is meant to have (quorum N/2+1), so that no instance holds a quorum "
+        "alone");
+  }
   if (o.ack_replicas < 0) return bad("--ack-replicas must not be negative");
   if (o.anti_entropy_ms < 10) return bad("--anti-entropy-ms must be at least 10");
   if (o.token_contact_ms < 2 * o.anti_entropy_ms) {
@@ -236,6 +280,9 @@ Status ValidateDaemonOptions(const DaemonOptions& o) {
   if (o.log_level != "debug" && o.log_level != "info" && o.log_level != "warn" &&
       o.log_level != "error") {
     return bad("--log-level must be debug, info, warn or error");
+  }
+  if (o.log_format != "auto" && o.log_format != "text" && o.log_format != "json") {
+    return bad("--log-format must be auto, text or json");
   }
   if (o.http_bind.empty()) {
     if (!o.http_tls_cert.empty() || !o.http_tls_key.empty() || !o.http_client_ca.empty() ||

@@ -49,6 +49,7 @@ struct DaemonOptions {
   std::string http_client_ca;
   bool http_insecure = false;  // plain HTTP on a non-loopback --http-bind
   int expect = 1;
+  bool expect_given = false;  // --expect was set (command line or file), not defaulted
   std::string playbook_dir;
   std::string configure_playbook = "site.yml";
   std::string cleanup_playbook = "cleanup.yml";
@@ -63,6 +64,7 @@ struct DaemonOptions {
   fencing::Mode node_fencing = fencing::Mode::kWarn;
   std::vector<std::string> host_groups = {"service-master", "service-worker"};
   std::string log_level = "info";
+  std::string log_format = "auto";  // auto | text | json (see mgr/log.h)
   std::string config_file;
   std::vector<std::string> argv;    // the command line these options came from (for SIGHUP)
   bool sync = true;                 // sync every acknowledged write to disk
@@ -94,7 +96,8 @@ struct ParsedOptions {
 // others, a malformed key file).
 ParsedOptions ParseDaemonOptions(int argc, const char* const* argv);
 
-// Checks values that parse but cannot work (bad endpoints, expect < 1, a group list without a
+// Checks values that parse but cannot work (bad endpoints, expect < 1, --peer without
+// --expect, a group list without a
 // master or with a group outside the inventory's safe set, extra-vars that are not a JSON
 // object). One line per problem.
 Status ValidateDaemonOptions(const DaemonOptions& options);

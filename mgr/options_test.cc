@@ -76,6 +76,41 @@ TEST_F(DaemonCurveOptionsTest, KeyFilesAreLoadedAndCheckedAtParseTime) {
             "clustermgrd: --curve-key: " + dir_ + "/a.key is readable by others; chmod 600 it\n");
 }
 
+TEST_F(DaemonCurveOptionsTest, PeersNeedAnExplicitExpect) {
+  ParsedOptions p = Parse({"--insecure", "--peer=tcp://127.0.0.1:9108"});
+  EXPECT_EQ(p.exit_code, 2);
+  EXPECT_EQ(p.text.rfind("clustermgrd: --peer given without --expect: pass --expect N", 0), 0u)
+      << p.text;
+  p = Parse({"--insecure", "--peer=tcp://127.0.0.1:9108", "--expect=3"});
+  EXPECT_FALSE(p.exit_now) << p.text;
+  EXPECT_EQ(p.options.expect, 3);
+  // From the config file, too.
+  std::ofstream(dir_ + "/d.conf") << "expect = 1\npeer = tcp://127.0.0.1:9108\n";
+  p = Parse({"--insecure", "--config=" + dir_ + "/d.conf"});
+  EXPECT_FALSE(p.exit_now) << p.text;
+  EXPECT_TRUE(p.options.expect_given);
+  // Alone, the default (1) still serves.
+  p = Parse({"--insecure"});
+  EXPECT_FALSE(p.exit_now) << p.text;
+  EXPECT_FALSE(p.options.expect_given);
+}
+
+TEST_F(DaemonCurveOptionsTest, HelpGroupsOptionsAndNamesTheirValues) {
+  ParsedOptions p = Parse({"--help"});
+  EXPECT_TRUE(p.exit_now);
+  EXPECT_EQ(p.exit_code, 0);
+  for (const char* text : {"Network:", "Security:", "Ansible:", "Tuning:", "--curve-key FILE",
+                           "--serf-rpc ADDR", "--expect N", "--ack-timeout-ms MS",
+                           "--rpc-bind ENDPOINT", "--log-format FORMAT", "exit status:"}) {
+    EXPECT_NE(p.text.find(text), std::string::npos) << text << "\n" << p.text;
+  }
+  EXPECT_EQ(p.text.find(" arg "), std::string::npos) << p.text;  // no bare placeholders
+  EXPECT_EQ(p.text.find("test-drop-gossip"), std::string::npos);
+  p = Parse({"--insecure", "--log-format=xml"});
+  EXPECT_EQ(p.exit_code, 2);
+  EXPECT_EQ(p.text, "clustermgrd: --log-format must be auto, text or json\n");
+}
+
 TEST_F(DaemonCurveOptionsTest, NodeFencingDefaultsToWarnAndTakesOnlyItsThreeValues) {
   ParsedOptions p = Parse({"--insecure"});
   ASSERT_FALSE(p.exit_now) << p.text;

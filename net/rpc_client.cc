@@ -81,6 +81,7 @@ RpcResult<bool> RpcClient::EnsureSocket() {
 }
 
 RpcResult<RpcReply> RpcClient::Call(const RpcRequest& request, milliseconds extra_wait) {
+  last_delivery_ = Delivery::kNotSent;
   RpcResult<bool> ready = EnsureSocket();
   if (!ready.ok()) return ready.error();
 
@@ -98,24 +99,32 @@ RpcResult<RpcReply> RpcClient::Call(const RpcRequest& request, milliseconds extr
     auto left = std::chrono::ceil<milliseconds>(deadline - Clock::now());
     return left.count() > 0 ? left : milliseconds(0);
   };
+  const milliseconds connect_budget =
+      connect_timeout_ ? std::min(*connect_timeout_, budget) : budget;
+  const auto connect_deadline = Clock::now() + connect_budget;
+  auto connect_remaining = [&] {
+    auto left = std::chrono::ceil<milliseconds>(connect_deadline - Clock::now());
+    return left.count() > 0 ? left : milliseconds(0);
+  };
 
   try {
     // Send once a connection is up (POLLOUT with ZMQ_IMMEDIATE means "connected").
     bool sent = false;
     while (!sent) {
       zmq::pollitem_t item{socket_->handle(), 0, ZMQ_POLLOUT, 0};
-      PollOne(&item, remaining());
+      PollOne(&item, connect_remaining());
       if ((item.revents & ZMQ_POLLOUT) != 0) {
         const auto more = zmq::send_flags::sndmore | zmq::send_flags::dontwait;
         if (socket_->send(zmq::message_t(), more)) {
           socket_->send(zmq::buffer(body), zmq::send_flags::dontwait);
           sent = true;
+          last_delivery_ = Delivery::kNoReply;
           continue;
         }
       }
-      if (remaining().count() == 0) {
-        return RpcError{RpcCode::kUnavailable,
-                        "could not connect to " + url_ + " within " + FormatDuration(budget)};
+      if (connect_remaining().count() == 0) {
+        return RpcError{RpcCode::kUnavailable, "could not connect to " + url_ + " within " +
+                                                   FormatDuration(connect_budget)};
       }
     }
 
@@ -161,10 +170,16 @@ RpcResult<RpcReply> RpcClient::Call(const RpcRequest& request, milliseconds extr
         ++late_replies_discarded_;
         continue;
       }
+      last_delivery_ = Delivery::kAnswered;
       return std::move(decoded).value().reply;
     }
   } catch (const zmq::error_t& e) {
     ResetSocket();
+    if (last_delivery_ == Delivery::kNoReply && IsMutation(request)) {
+      return RpcError{RpcCode::kOutcomeUnknown,
+                      "RPC to " + url_ + " failed: " + e.what() +
+                          " (the request may or may not have taken effect)"};
+    }
     return RpcError{RpcCode::kUnavailable, "RPC to " + url_ + " failed: " + e.what()};
   } catch (const std::exception& e) {
     ResetSocket();

@@ -56,6 +56,12 @@ class RpcClient {
     std::optional<CurveClientConfig> curve;
   };
 
+  // What became of the last call's request: never sent (no connection came up, or it was
+  // refused locally), sent without an answer in time, or answered (an error reply included).
+  // A request that was not sent, or a read-only one that was not answered, may be tried on
+  // another endpoint; a mutation that was sent but not answered must not be resent.
+  enum class Delivery { kNotSent, kNoReply, kAnswered };
+
   // `url` is a ZeroMQ endpoint, e.g. "tcp://127.0.0.1:9007". `context` may be null: the client
   // then owns a private one. Otherwise it must outlive the client.
   explicit RpcClient(std::string url);
@@ -67,8 +73,12 @@ class RpcClient {
   const std::string& url() const { return url_; }
   std::chrono::milliseconds timeout() const { return options_.timeout; }
   void set_timeout(std::chrono::milliseconds timeout) { options_.timeout = timeout; }
+  // Give up connecting after this long instead of the whole timeout (never longer than it), so
+  // that a client with other endpoints to try moves on sooner. Unset by default.
+  void set_connect_timeout(std::chrono::milliseconds timeout) { connect_timeout_ = timeout; }
   // Replies dropped because their id was not the current call's (late answers).
   std::uint64_t late_replies_discarded() const { return late_replies_discarded_; }
+  Delivery last_delivery() const { return last_delivery_; }
 
   // Sends any request and returns the daemon's whole reply, error code included (forwarding
   // relays it as is). The RpcResult fails only for transport problems (see above); the call
@@ -127,6 +137,8 @@ class RpcClient {
   std::unique_ptr<zmq::socket_t> socket_;
   std::uint64_t next_request_id_ = 1;
   std::uint64_t late_replies_discarded_ = 0;
+  Delivery last_delivery_ = Delivery::kNotSent;
+  std::optional<std::chrono::milliseconds> connect_timeout_;
 };
 
 // "10s", "1.5s", "250ms".

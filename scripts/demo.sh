@@ -135,8 +135,7 @@ wait_for 10 bash -c "\"$bin/clustermgr\" -u $(rpc_url 2) global get | grep -q de
 cm -u "$(rpc_url 2)" global get
 
 say "commissioning demo-node-1 through mgr-1: it runs once, on the token holder"
-cm node commission demo-node-1 -g service-master -e '{"site":"demo"}'
-cm job get active -f || true
+cm node commission demo-node-1 -g service-master -e '{"site":"demo"}' --wait || true
 cm node get demo-node-1
 echo "playbook runs:"; cat "$work/markers"/*.log 2>/dev/null || true
 
@@ -152,11 +151,12 @@ new_holder() { local h; h=$(holder); [[ -n "$h" && "$h" != "$old" ]]; }
 wait_for 60 new_holder
 echo "a new holder took over after about $((SECONDS - started)) s (Serf failure detection + settle)"
 cm token
+say "a client given every instance moves past the dead one (-u A,B,C, or CLUSTERMGR_URL)"
+cm -u "$(rpc_url "$idx"),$(rpc_url "$survivor")" --json token
 
 say "the state survived, and side effects work again (through $(basename "$CLUSTERMGR_URL"))"
 cm global get
-cm node commission demo-node-2 -g service-worker
-cm job get active -f || true
+cm node commission demo-node-2 -g service-worker --wait || true
 cm nodes get
 cm jobs list
 

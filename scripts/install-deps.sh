@@ -9,6 +9,8 @@ packages=(
   capnproto libcapnp-dev
   libleveldb-dev libsnappy-dev
   libboost-program-options-dev
+  libsystemd-dev  # sd_notify: readiness and watchdog under systemd (mgr/systemd)
+  help2man dpkg-dev  # man pages from --help; cpack's dpkg-shlibdeps (cmake/install.cmake)
   nlohmann-json3-dev
   libyaml-cpp-dev  # mgr/fencing: reads playbooks to check that they apply the fencing role
   libmsgpack-cxx-dev

@@ -308,7 +308,7 @@ TEST_F(DaemonRequestsTest, CliBinaryExitCodesAndJson) {
   EXPECT_EQ(r.exit_code, 2) << r.ToString();
 
   r = RunCommand("clustermgr", {"-u", "tcp://127.0.0.1:1", "--timeout", "1", "status"});
-  EXPECT_EQ(r.exit_code, 1) << r.ToString();
+  EXPECT_EQ(r.exit_code, 3) << r.ToString();  // unreachable
   EXPECT_THAT(r.err, HasSubstr("could not connect to tcp://127.0.0.1:1"));
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }

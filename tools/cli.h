@@ -9,38 +9,55 @@
 // nodes update NAME... [-g GROUP] [-e JSON] | discover IP... [-e JSON] | global get |
 // global set -e JSON | job get active|last|ID [-f] | jobs list | job cancel [ID] | config get |
 // config set FILE|- | members | token | status | keygen [--out PATH] | help.
-// Global flags: -u/--url (default tcp://127.0.0.1:9007, else $CLUSTERMGR_URL), -j/--json,
-// --timeout SECONDS (default 10), --server-key KEY|FILE and --key FILE (CURVE; else
-// $CLUSTERMGR_SERVER_KEY and $CLUSTERMGR_KEY; both or neither), -h/--help, --version. Flags may
-// stand anywhere. keygen talks to no server: it writes a CURVE key pair (net/curve_keys.h).
+// Aliases (clusterctl's): n/a for node/nodes, g/s/c/d/u for get/set/commission/decommission/
+// update, j for job, c for config, d for discover at the top level (`clustermgr n c NAME -g G`).
+// Global flags: -u/--url A[,B...] (default tcp://127.0.0.1:9007, else $CLUSTERMGR_URL; several
+// endpoints are tried in order, see tools/cli_endpoints.h), -j/--json, --timeout SECONDS
+// (default 10), --server-key KEY|FILE and --key FILE (CURVE; else $CLUSTERMGR_SERVER_KEY and
+// $CLUSTERMGR_KEY; both or neither), -h/--help (after a command: that command's help),
+// --version. Flags may stand anywhere. --wait on commission, decommission, update and discover
+// follows the job to its end. keygen talks to no server: it writes a CURVE key pair
+// (net/curve_keys.h), creating missing parent directories (0700).
 //
 // Output: human-readable text on `out`, or with --json exactly one JSON document on `out`
-// (nothing on failure). Errors: one line "clustermgr: <message>" on `err`; the daemon's
-// messages are printed verbatim.
-// Exit codes: 0 success; 1 the request was refused, the server was unreachable or did not
-// answer, a local file could not be read, or a followed job did not complete; 2 usage error
-// (unknown command or flag, missing or extra operand, a flag the command does not take).
+// (nothing on failure); with several endpoints, JSON objects of the CLI's own records carry
+// "endpoint": the one that answered. Errors: one line "clustermgr: <message>" on `err`; the
+// daemon's messages are printed verbatim.
+// Exit codes: kExitOk; kExitFailed: the server refused the request, a local file could not be
+// read or written, or a followed job did not complete; kExitUsage: unknown command or flag,
+// missing or extra operand, a flag the command does not take; kExitUnreachable: no endpoint
+// could be reached (or none answered a read-only request); kExitOutcomeUnknown: a request with
+// side effects was sent and not answered (it may or may not have taken effect), or the server
+// said so.
 #pragma once
 
 #include <iosfwd>
 #include <string>
 #include <string_view>
 
+#include "clustermgr_version.h"
+
 namespace clustermgr::cli {
 
 inline constexpr std::string_view kDefaultUrl = "tcp://127.0.0.1:9007";
-inline constexpr std::string_view kVersion = "0.1.0";
+inline constexpr std::string_view kVersion = CLUSTERMGR_VERSION;
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;
 inline constexpr int kExitUsage = 2;
+inline constexpr int kExitUnreachable = 3;
+inline constexpr int kExitOutcomeUnknown = 4;
 
 // argv[0] is the program name. Reads $CLUSTERMGR_URL; `config set -` reads `in`. Never throws.
 // Not thread-safe with respect to the environment (getenv) only; otherwise self-contained.
 int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err, std::istream& in);
-// Same, reading std::cin.
-int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
+// Same, reading std::cin. `live` draws --wait progress as a block of lines kept up to date
+// (for a terminal); otherwise progress is printed as plain lines.
+int Main(int argc, const char* const* argv, std::ostream& out, std::ostream& err, bool live);
 
 // The --help text.
 std::string Usage();
+// `clustermgr COMMAND --help`: usage, aliases, flags, an example. `command` as typed, aliases
+// allowed ("node commission", "n c"); empty when it names no command.
+std::string CommandHelp(const std::string& command);
 
 }  // namespace clustermgr::cli

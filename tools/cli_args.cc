@@ -1,85 +1,20 @@
 #include "tools/cli_args.h"
 
-#include <string_view>
+#include <boost/program_options.hpp>
+
+#include "tools/command_line.h"
 
 namespace clustermgr::cli {
+namespace po = boost::program_options;
 namespace {
 
-enum class Flag {
-  kUrl,
-  kJson,
-  kTimeout,
-  kServerKey,
-  kKey,
-  kHelp,
-  kVersion,
-  kGroup,
-  kExtraVars,
-  kFollow,
-  kOut
-};
+using Strings = std::vector<std::string>;
 
-struct FlagSpec {
-  std::string_view short_name;  // empty = none
-  std::string_view long_name;
-  Flag flag;
-  bool takes_value;
-};
-
-constexpr FlagSpec kFlags[] = {
-    {"-u", "--url", Flag::kUrl, true},        {"-j", "--json", Flag::kJson, false},
-    {"", "--timeout", Flag::kTimeout, true},  {"", "--server-key", Flag::kServerKey, true},
-    {"", "--key", Flag::kKey, true},          {"", "--out", Flag::kOut, true},
-    {"-h", "--help", Flag::kHelp, false},     {"", "--version", Flag::kVersion, false},
-    {"-g", "--group", Flag::kGroup, true},    {"-e", "--extra-vars", Flag::kExtraVars, true},
-    {"-f", "--follow", Flag::kFollow, false},
-};
-
-const FlagSpec* Find(std::string_view name) {
-  for (const auto& spec : kFlags) {
-    if (name == spec.long_name || (!spec.short_name.empty() && name == spec.short_name)) {
-      return &spec;
-    }
-  }
-  return nullptr;
-}
-
-void Apply(Args& args, Flag flag, std::string value) {
-  switch (flag) {
-    case Flag::kUrl:
-      args.url = std::move(value);
-      break;
-    case Flag::kJson:
-      args.json = true;
-      break;
-    case Flag::kTimeout:
-      args.timeout = std::move(value);
-      break;
-    case Flag::kServerKey:
-      args.server_key = std::move(value);
-      break;
-    case Flag::kKey:
-      args.key = std::move(value);
-      break;
-    case Flag::kOut:
-      args.out = std::move(value);
-      break;
-    case Flag::kHelp:
-      args.help = true;
-      break;
-    case Flag::kVersion:
-      args.version = true;
-      break;
-    case Flag::kGroup:
-      args.group = std::move(value);
-      break;
-    case Flag::kExtraVars:
-      args.extra_vars = std::move(value);
-      break;
-    case Flag::kFollow:
-      args.follow = true;
-      break;
-  }
+std::optional<std::string> Last(const po::variables_map& vm, const char* name) {
+  if (!vm.count(name)) return std::nullopt;
+  const auto& values = vm[name].as<Strings>();
+  if (values.empty()) return std::nullopt;
+  return values.back();
 }
 
 }  // namespace
@@ -87,47 +22,58 @@ void Apply(Args& args, Flag flag, std::string value) {
 ParseResult ParseArgs(const std::vector<std::string>& argv) {
   ParseResult result;
   Args& args = result.args;
-  bool flags_done = false;
-  for (std::size_t i = 0; i < argv.size(); ++i) {
-    const std::string& arg = argv[i];
-    if (flags_done || arg.size() < 2 || arg[0] != '-') {
-      args.words.push_back(arg);  // includes "-" (stdin)
-      continue;
+  po::options_description flags;
+  // Every value flag collects its occurrences; the last one wins (but -u adds up).
+  // clang-format off
+  flags.add_options()
+    ("url,u", po::value<Strings>())
+    ("json,j", po::bool_switch(&args.json))
+    ("timeout", po::value<Strings>())
+    ("server-key", po::value<Strings>())
+    ("key", po::value<Strings>())
+    ("help,h", po::bool_switch(&args.help))
+    ("version", po::bool_switch(&args.version))
+    ("group,host-group,g", po::value<Strings>())
+    ("extra-vars,e", po::value<Strings>())
+    ("follow,f", po::bool_switch(&args.follow))
+    ("wait,w", po::bool_switch(&args.wait))
+    ("out", po::value<Strings>())
+    ("words", po::value<Strings>());
+  // clang-format on
+  po::positional_options_description positional;
+  positional.add("words", -1);
+  po::variables_map vm;
+  try {
+    po::store(tools::ParseCommandLine(argv, flags, &positional), vm);
+    po::notify(vm);
+  } catch (const po::unknown_option& e) {
+    result.error = "unknown flag \"" + e.get_option_name() + "\"";
+    return result;
+  } catch (const po::invalid_command_line_syntax& e) {
+    const std::string name = e.get_option_name();
+    switch (e.kind()) {
+      case po::invalid_syntax::missing_parameter:
+        result.error = "flag " + name + " needs a value";
+        break;
+      case po::invalid_syntax::extra_parameter:
+        result.error = "flag " + name + " takes no value";
+        break;
+      default:
+        result.error = e.what();
     }
-    if (arg == "--") {
-      flags_done = true;
-      continue;
-    }
-    std::string_view name = arg;
-    std::optional<std::string> inline_value;
-    if (arg.rfind("--", 0) == 0) {
-      if (auto eq = arg.find('='); eq != std::string::npos) {
-        name = std::string_view(arg).substr(0, eq);
-        inline_value = arg.substr(eq + 1);
-      }
-    }
-    const FlagSpec* spec = Find(name);
-    if (spec == nullptr) {
-      result.error = "unknown flag \"" + std::string(name) + "\"";
-      return result;
-    }
-    if (!spec->takes_value) {
-      if (inline_value) {
-        result.error = "flag " + std::string(spec->long_name) + " takes no value";
-        return result;
-      }
-      Apply(args, spec->flag, "");
-      continue;
-    }
-    if (inline_value) {
-      Apply(args, spec->flag, std::move(*inline_value));
-    } else if (i + 1 < argv.size()) {
-      Apply(args, spec->flag, argv[++i]);
-    } else {
-      result.error = "flag " + std::string(name) + " needs a value";
-      return result;
-    }
+    return result;
+  } catch (const std::exception& e) {
+    result.error = e.what();
+    return result;
   }
+  if (vm.count("url")) args.urls = vm["url"].as<Strings>();
+  args.timeout = Last(vm, "timeout");
+  args.server_key = Last(vm, "server-key");
+  args.key = Last(vm, "key");
+  args.group = Last(vm, "group");
+  args.extra_vars = Last(vm, "extra-vars");
+  args.out = Last(vm, "out");
+  if (vm.count("words")) args.words = vm["words"].as<Strings>();
   return result;
 }
 

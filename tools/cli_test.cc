@@ -16,6 +16,8 @@
 
 #include "net/fake_rpc_handler.h"
 #include "tools/cli_args.h"
+#include "tools/cli_endpoints.h"
+#include "tools/job_progress.h"
 
 namespace clustermgr::cli {
 namespace {
@@ -122,7 +124,7 @@ TEST(CliArgsTest, FlagsAnywhereWithValuesInBothForms) {
                       "-g", "g1", "-f", "--", "-weird"});
   ASSERT_TRUE(p.ok()) << p.error;
   EXPECT_TRUE(p.args.json);
-  EXPECT_EQ(p.args.url, "tcp://x:1");
+  EXPECT_EQ(p.args.urls, std::vector<std::string>{"tcp://x:1"});
   EXPECT_EQ(p.args.timeout, "3");
   EXPECT_EQ(p.args.extra_vars, "{}");
   EXPECT_EQ(p.args.group, "g1");
@@ -132,8 +134,9 @@ TEST(CliArgsTest, FlagsAnywhereWithValuesInBothForms) {
 
 TEST(CliArgsTest, UsageErrors) {
   EXPECT_EQ(ParseArgs({"--bogus"}).error, "unknown flag \"--bogus\"");
-  EXPECT_EQ(ParseArgs({"-jf"}).error, "unknown flag \"-jf\"");
-  EXPECT_EQ(ParseArgs({"node", "get", "-u"}).error, "flag -u needs a value");
+  EXPECT_EQ(ParseArgs({"-jf"}).error, "flag --json takes no value");  // no bundling
+  EXPECT_EQ(ParseArgs({"--js"}).error, "unknown flag \"--js\"");      // no abbreviations
+  EXPECT_EQ(ParseArgs({"node", "get", "-u"}).error, "flag --url needs a value");
   EXPECT_EQ(ParseArgs({"--json=yes"}).error, "flag --json takes no value");
   auto stdin_word = ParseArgs({"config", "set", "-"});
   ASSERT_TRUE(stdin_word.ok());
@@ -181,19 +184,25 @@ TEST_F(CliTest, RefusedRequestExitsOneWithTheDaemonsWords) {
   EXPECT_EQ(o.err, "clustermgr: Invalid or empty job label specified: \"\"\n");
 }
 
-TEST_F(CliTest, UnreachableOrSilentServerExitsOne) {
+TEST_F(CliTest, UnreachableOrSilentServerExitsThree) {
   net::DeadEndpoint reserved;
   const std::string& dead = reserved.endpoint();
   ASSERT_FALSE(dead.empty());
   Outcome o = RunCli({"status", "-u", dead, "--timeout", "0.2"});
-  EXPECT_EQ(o.code, 1);
+  EXPECT_EQ(o.code, 3);
   EXPECT_EQ(o.err, "clustermgr: could not connect to " + dead +
                        " within 200ms (if the server uses CURVE, pass --server-key and --key)\n");
 
   fake_.SetSilent(true);
   o = RunCli({"status", "-u", Url(), "--timeout", "0.25"});
-  EXPECT_EQ(o.code, 1);
+  EXPECT_EQ(o.code, 3);
   EXPECT_EQ(o.err, "clustermgr: no reply from " + Url() + " within 250ms\n");
+
+  // A request with side effects that got no answer: its outcome is unknown.
+  o = RunCli(
+      {"node", "commission", "n2", "-g", "service-worker", "-u", Url(), "--timeout", "0.25"});
+  EXPECT_EQ(o.code, 4);
+  EXPECT_NE(o.err.find("may or may not have taken effect"), std::string::npos) << o.err;
 }
 
 TEST_F(CliTest, UsageErrorsExitTwoWithOneLine) {
@@ -216,6 +225,14 @@ TEST_F(CliTest, UsageErrorsExitTwoWithOneLine) {
       {"discover"},                               // needs an address
       {"config", "set"},                          // needs FILE or -
       {"job", "cancel", "1", "2"},                // at most one id
+      {"node", "get", "n1", "-w"},                // --wait only on job-starting commands
+      {"job", "get", "last", "--wait"},           // ... not on job get
+      {"x", "y"},                                 // unknown alias
+      {"n", "z", "n1"},                           // unknown subcommand alias
+      {"status", "-u", "nohost"},                 // neither URL nor host:port
+      {"status", "-u", "tcp://a:1,"},             // empty endpoint
+      {"status", "-u", "http://a:1"},             // not a ZeroMQ scheme
+      {"frob", "--help"},                         // help of no command
   };
   for (const auto& args : bad) {
     std::vector<std::string> full = args;
@@ -239,8 +256,155 @@ TEST_F(CliTest, HelpAndVersionExitZero) {
   EXPECT_EQ(RunCli({"help"}).code, 0);
   o = RunCli({"--version"});
   EXPECT_EQ(o.code, 0);
-  EXPECT_EQ(o.out,
-            "clustermgr 0.1.0 (protocol " + std::to_string(net::kRpcProtocolVersion) + ")\n");
+  EXPECT_EQ(o.out, "clustermgr " CLUSTERMGR_VERSION " (protocol " +
+                       std::to_string(net::kRpcProtocolVersion) + ")\n");
+}
+
+TEST_F(CliTest, EachCommandHasItsOwnHelp) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"node", "commission", "--help"},
+                                             {"n", "c", "-h"},
+                                             {"help", "node", "commission"},
+                                             {"--help", "node", "commission", "n1", "-g", "x"}}) {
+    Outcome o = RunCli(args);
+    EXPECT_EQ(o.code, 0) << o.err;
+    EXPECT_EQ(o.out.rfind("usage: clustermgr node commission NAME -g GROUP", 0), 0u) << o.out;
+    EXPECT_NE(o.out.find("alias: n c"), std::string::npos);
+    EXPECT_NE(o.out.find("--host-group GROUP"), std::string::npos);
+    EXPECT_NE(o.out.find("-w, --wait"), std::string::npos);
+    EXPECT_EQ(o.out.find("-f, --follow"), std::string::npos);  // not a flag of this command
+    EXPECT_NE(o.out.find("example:\n  clustermgr node commission "), std::string::npos);
+    EXPECT_NE(o.out.find("4 outcome unknown"), std::string::npos);
+  }
+  EXPECT_NE(RunCli({"job", "get", "--help"}).out.find("-f, --follow"), std::string::npos);
+  EXPECT_EQ(CommandHelp("a g"), CommandHelp("nodes get"));
+  EXPECT_EQ(CommandHelp("nodes"), "");
+  // The global help names the exit statuses and the per-command help.
+  Outcome o = RunCli({"--help"});
+  EXPECT_NE(o.out.find("3 no endpoint reachable"), std::string::npos);
+  EXPECT_NE(o.out.find("'clustermgr COMMAND --help'"), std::string::npos);
+  EXPECT_TRUE(fake_.Received().empty());
+  // Every help fits in 100 columns.
+  std::vector<std::string> helps = {Usage()};
+  for (const char* cmd :
+       {"node get", "nodes get", "node commission", "nodes commission", "node decommission",
+        "nodes decommission", "node update", "nodes update", "discover", "global get",
+        "global set", "job get", "jobs list", "job cancel", "config get", "config set", "members",
+        "token", "status", "keygen"}) {
+    helps.push_back(CommandHelp(cmd));
+    EXPECT_FALSE(helps.back().empty()) << cmd;
+  }
+  for (const std::string& help : helps) {
+    std::istringstream lines(help);
+    for (std::string line; std::getline(lines, line);) EXPECT_LE(line.size(), 100u) << line;
+  }
+}
+
+// ---- clusterctl habits ----------------------------------------------------------------------
+
+TEST_F(CliTest, ClusterctlAliasesFlagsAndHostPortUrls) {
+  const std::string url = Url();
+  const std::string host_port = url.substr(std::string("tcp://").size());
+  auto last = [&] { return fake_.Received().back().request; };
+  ASSERT_EQ(RunCli({"n", "c", "n2", "--host-group", "service-worker", "-u", host_port}).code, 0);
+  EXPECT_EQ(last(), net::RpcRequest(net::CommissionRequest{{"n2"}, "service-worker", ""}));
+  ASSERT_EQ(RunCli({"j", "g", "last", "-u", host_port}).code, 0);
+  EXPECT_EQ(last(), net::RpcRequest(net::JobGetRequest{"last"}));
+  ASSERT_EQ(RunCli({"job", "cancel", "-u", url}).code, 0);
+  ASSERT_EQ(RunCli({"a", "u", "n1", "n2", "--host-group=service-master", "-u", url}).code, 0);
+  EXPECT_EQ(last(), net::RpcRequest(net::UpdateRequest{{"n1", "n2"}, "service-master", ""}));
+  ASSERT_EQ(RunCli({"job", "cancel", "-u", url}).code, 0);
+  ASSERT_EQ(RunCli({"a", "d", "n1", "-u", url}).code, 0);
+  EXPECT_EQ(last(), net::RpcRequest(net::DecommissionRequest{{"n1"}, ""}));
+  ASSERT_EQ(RunCli({"job", "cancel", "-u", url}).code, 0);
+  ASSERT_EQ(RunCli({"d", "10.0.0.9", "-u", url}).code, 0);
+  EXPECT_EQ(last(), net::RpcRequest(net::DiscoverRequest{{"10.0.0.9"}, ""}));
+  ASSERT_EQ(RunCli({"g", "s", "-e", R"({"y":1})", "-u", url}).code, 0);
+  EXPECT_EQ(last(), net::RpcRequest(net::GlobalSetRequest{R"({"y":1})"}));
+  Outcome globals = RunCli({"g", "g", "-j", "-u", url});
+  EXPECT_EQ(ParseOne(globals.out), Json::parse(R"({"y":1})"));
+  EXPECT_EQ(RunCli({"c", "g", "-u", url}).code, 0);
+  EXPECT_EQ(last(), net::RpcRequest(net::ConfigGetRequest{}));
+  Outcome node = RunCli({"n", "g", "n1", "--json", "-u", url});
+  EXPECT_EQ(ParseOne(node.out)["name"], "n1");
+  EXPECT_EQ(ParseOne(RunCli({"a", "g", "-j", "-u", url}).out).size(), 2u);
+}
+
+// ---- several endpoints ----------------------------------------------------------------------
+
+TEST(CliEndpointsTest, ParsesListsAndHostPort) {
+  std::string error;
+  EXPECT_EQ(ParseEndpoints({"a:1,tcp://b:2", "ipc:///run/x"}, error),
+            (std::vector<std::string>{"tcp://a:1", "tcp://b:2", "ipc:///run/x"}));
+  EXPECT_EQ(error, "");
+  EXPECT_TRUE(ParseEndpoints({"a:1,,b:2"}, error).empty());
+  EXPECT_EQ(error, "empty endpoint in \"a:1,,b:2\"");
+  EXPECT_TRUE(ParseEndpoints({"a:x"}, error).empty());
+  EXPECT_EQ(error, "endpoint \"a:x\" is neither tcp://HOST:PORT nor HOST:PORT");
+}
+
+TEST_F(CliTest, FailsOverToTheNextEndpointWhenOneIsUnreachable) {
+  net::DeadEndpoint reserved;
+  const std::string& dead = reserved.endpoint();
+  ASSERT_FALSE(dead.empty());
+  const std::string list = dead + "," + Url();
+  Outcome o = RunCli({"node", "get", "n1", "--json", "-u", list, "--timeout", "0.5"});
+  ASSERT_EQ(o.code, 0) << o.err;
+  Json j = ParseOne(o.out);
+  EXPECT_EQ(j["name"], "n1");
+  EXPECT_EQ(j["endpoint"], Url());  // says which endpoint answered
+  EXPECT_NE(o.err.find("answered by " + Url()), std::string::npos) << o.err;
+
+  // The same from the environment, and with repeated -u; a mutation that was never sent moves
+  // on too.
+  setenv("CLUSTERMGR_URL", list.c_str(), 1);
+  o = RunCli({"node", "commission", "n2", "-g", "service-worker", "--timeout", "0.5", "--json"});
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_EQ(ParseOne(o.out)["endpoint"], Url());
+  ASSERT_EQ(RunCli({"job", "cancel", "-u", dead, "-u", Url(), "--timeout", "0.5"}).code, 0);
+  // Data documents stay as the daemon has them.
+  o = RunCli({"global", "get", "--json", "--timeout", "0.5"});
+  EXPECT_EQ(ParseOne(o.out), Json::parse(R"({"env":"prod"})"));
+
+  // Nobody reachable: 3, and every endpoint's reason.
+  net::DeadEndpoint reserved2;
+  o = RunCli({"status", "-u", dead + "," + reserved2.endpoint(), "--timeout", "0.3"});
+  EXPECT_EQ(o.code, 3);
+  EXPECT_NE(o.err.find("could not connect to " + dead), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("could not connect to " + reserved2.endpoint()), std::string::npos);
+}
+
+TEST_F(CliTest, NeverResendsARequestWhoseOutcomeIsUnknown) {
+  FakeManager second("fake-2");
+  fake_.SetSilent(true);  // takes the request, never answers
+  const std::string list = Url() + "," + second.endpoint();
+  Outcome o =
+      RunCli({"node", "commission", "n2", "-g", "service-worker", "-u", list, "--timeout", "0.3"});
+  EXPECT_EQ(o.code, 4) << o.err;
+  EXPECT_NE(o.err.find("may or may not have taken effect"), std::string::npos) << o.err;
+  EXPECT_TRUE(second.Received().empty());
+  // A read-only request is safe to ask elsewhere.
+  second.AddNode(Node("n5", net::NodeStatus::kAllocated));
+  o = RunCli({"node", "get", "n5", "-u", list, "--timeout", "0.3"});
+  EXPECT_EQ(o.code, 0) << o.err;
+  EXPECT_EQ(second.Received().size(), 1u);
+}
+
+TEST_F(CliTest, TokenAndStatusWarnWhenExpectUndercountsManagers) {
+  fake_.SetToken(net::TokenInfo{"fake-1", 2, 2, 3, 1, 1, true, true, ""});
+  Outcome o = RunCli({"token", "-u", Url()});
+  EXPECT_EQ(o.code, 0);
+  EXPECT_NE(o.out.find("WARNING: 3 manager instances are visible but --expect counts 1"),
+            std::string::npos)
+      << o.out;
+  EXPECT_NE(o.err.find("WARNING"), std::string::npos);
+  o = RunCli({"status", "--json", "-u", Url()});
+  EXPECT_EQ(o.code, 0);
+  EXPECT_NE(ParseOne(o.out)["warning"].get<std::string>().find("--expect 3"), std::string::npos);
+  fake_.SetToken(net::TokenInfo{"fake-1", 2, 2, 3, 3, 2, true, true, ""});
+  o = RunCli({"status", "-u", Url()});
+  EXPECT_EQ(o.err, "");
+  EXPECT_EQ(o.out.find("WARNING"), std::string::npos);
 }
 
 // ---- flag placement and endpoint ------------------------------------------------------------
@@ -271,7 +435,7 @@ TEST_F(CliTest, UrlComesFromTheEnvironmentUnlessGiven) {
   setenv("CLUSTERMGR_URL", dead.c_str(), 1);
   EXPECT_EQ(RunCli({"token", "-u", Url()}).code, 0);
   o = RunCli({"token", "--timeout", "0.2"});
-  EXPECT_EQ(o.code, 1);
+  EXPECT_EQ(o.code, 3);
   EXPECT_NE(o.err.find(dead), std::string::npos);
 }
 
@@ -462,6 +626,80 @@ TEST_F(CliTest, FollowWithJsonPrintsOneDocumentAtTheEnd) {
   EXPECT_EQ(j["status"], "Complete");
   EXPECT_EQ(j["log"], Json::parse(R"(["line 1","line 2"])"));
   EXPECT_EQ(j["log_line_count"], 2);
+}
+
+// ---- --wait ---------------------------------------------------------------------------------
+
+TEST(JobProgressTest, ReadsHostsAndTasksFromAnsibleOutput) {
+  JobProgress p;
+  EXPECT_EQ(p.Feed("PLAY [all] ****"), std::nullopt);
+  EXPECT_EQ(p.Feed("TASK [Gathering Facts] *********"), std::nullopt);
+  EXPECT_EQ(p.Feed("ok: [n1]"), "n1: Gathering Facts: ok");
+  EXPECT_EQ(p.Feed("ok: [n2 -> localhost]"), "n2: Gathering Facts: ok");
+  EXPECT_EQ(p.Feed("TASK [base : install packages] ***"), std::nullopt);
+  EXPECT_EQ(p.Feed("changed: [n1]"), "n1: base : install packages: changed");
+  EXPECT_EQ(p.Feed("fatal: [n2]: UNREACHABLE! => {}"), "n2: base : install packages: unreachable");
+  EXPECT_EQ(p.Feed("n1 : ok=2 changed=1 unreachable=0 failed=0"), std::nullopt);
+  EXPECT_EQ(p.Lines(),
+            (std::vector<std::string>{
+                "n1  base : install packages  changed      (ok 1, changed 1, failed 0)",
+                "n2  base : install packages  unreachable  (ok 1, changed 0, failed 1)"}));
+  std::ostringstream tty;
+  LiveBlock block;
+  block.Draw(tty, {"a"});
+  block.Draw(tty, {"a", "b"});
+  EXPECT_EQ(tty.str(), "\r\x1b[2Ka\n\x1b[1A\r\x1b[2Ka\n\r\x1b[2Kb\n");
+}
+
+TEST_F(CliTest, WaitFollowsTheStartedJobToItsEnd) {
+  auto cli = std::async(std::launch::async, [&] {
+    return RunCli({"node", "commission", "n2", "-g", "service-worker", "--wait", "-u", Url()});
+  });
+  ASSERT_TRUE(fake_.WaitForParked(1, kWait));
+  const std::string id = "101";
+  fake_.AppendLog(id, "TASK [setup] ***");
+  fake_.AppendLog(id, "changed: [n2]");
+  fake_.EndJob(id, net::JobStatus::kComplete);
+  ASSERT_EQ(cli.wait_for(kWait), std::future_status::ready);
+  Outcome o = cli.get();
+  EXPECT_EQ(o.code, 0) << o.err;
+  EXPECT_EQ(o.out,
+            "job 101 started; waiting for it to end\nn2: setup: changed\n--- job 101 "
+            "Complete ---\n");
+
+  // A job that fails: exit 1, and --json prints one document at the end.
+  cli = std::async(std::launch::async, [&] {
+    return RunCli({"d", "10.0.0.7", "-w", "--json", "-u", Url()});
+  });
+  ASSERT_TRUE(fake_.WaitForParked(1, kWait));
+  fake_.AppendLog("102", "fatal: [10.0.0.7]: FAILED! => {}");
+  fake_.EndJob("102", net::JobStatus::kErrored, "playbook failed");
+  ASSERT_EQ(cli.wait_for(kWait), std::future_status::ready);
+  o = cli.get();
+  EXPECT_EQ(o.code, 1);
+  Json j = ParseOne(o.out);
+  EXPECT_EQ(j["status"], "Errored");
+  EXPECT_EQ(j["log"], Json::parse(R"(["fatal: [10.0.0.7]: FAILED! => {}"])"));
+}
+
+TEST(CliKeygenTest, CreatesMissingParentDirectoriesOwnerOnly) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/cli_keygen_XXXXXX";
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::string path = dir + "/etc/clustermgr/cluster.key";
+  Outcome o = RunCli({"keygen", "--out", path});
+  ASSERT_EQ(o.code, 0) << o.err;
+  struct stat st {};
+  ASSERT_EQ(stat((dir + "/etc").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_EQ(stat((dir + "/etc/clustermgr").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  std::remove(path.c_str());
+  std::remove((path + ".pub").c_str());
+  rmdir((dir + "/etc/clustermgr").c_str());
+  rmdir((dir + "/etc").c_str());
+  rmdir(dir.c_str());
 }
 
 TEST(CliKeygenTest, WritesAnOwnerOnlyPairAndRefusesToOverwrite) {

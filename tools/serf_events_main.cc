@@ -10,6 +10,7 @@
 // the first connection fails, 2 on bad usage. Later disconnects and reconnects are reported on
 // stderr.
 #include <atomic>
+#include <boost/program_options.hpp>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -17,8 +18,10 @@
 #include <mutex>
 #include <string>
 
+#include "clustermgr_version.h"
 #include "net/serf_client.h"
 #include "net/serf_monitor.h"
+#include "tools/command_line.h"
 
 namespace {
 
@@ -28,6 +31,8 @@ using clustermgr::net::SerfConnectionEvent;
 using clustermgr::net::SerfMemberEvent;
 using clustermgr::net::SerfMonitor;
 using clustermgr::net::SerfNodeEvent;
+
+constexpr const char* kUsage = "usage: serf-events --serf-rpc ADDR [--serf-auth-key KEY] [--nodes]";
 
 std::mutex out_mu;
 
@@ -47,41 +52,41 @@ void PrintRecord(const SerfMemberEvent& e) {
   }
 }
 
-int Usage(const char* error) {
-  if (error) std::cerr << "serf-events: " << error << "\n";
-  std::cerr << "usage: serf-events --serf-rpc HOST:PORT [--serf-auth-key KEY] [--nodes]\n";
-  return 2;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
+  namespace po = boost::program_options;
   SerfClientOptions options;
   bool nodes = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&](const char* name) -> const char* {
-      const std::string prefix = std::string(name) + "=";
-      if (arg.rfind(prefix, 0) == 0) return argv[i] + prefix.size();
-      if (arg == name && i + 1 < argc) return argv[++i];
-      return nullptr;
-    };
-    if (arg == "-h" || arg == "--help") {
-      Usage(nullptr);
+  po::options_description desc("serf-events options");
+  // clang-format off
+  desc.add_options()
+    ("help,h", "print this help and exit")
+    ("version", "print the version and exit")
+    ("serf-rpc", po::value(&options.address)->required()->value_name("ADDR"),
+       "the Serf agent's RPC address (HOST:PORT)")
+    ("serf-auth-key", po::value(&options.auth_key)->value_name("KEY"), "Serf RPC auth key")
+    ("nodes", po::bool_switch(&nodes),
+       "print the node monitor's events instead of raw member events");
+  // clang-format on
+  try {
+    po::variables_map vm;
+    po::store(clustermgr::tools::ParseCommandLine(argc, argv, desc), vm);
+    if (vm.count("help")) {
+      std::cout << kUsage << "\n\n"
+                << "Prints Serf membership events as they come, one line each.\n\n"
+                << desc << "\nexit status: 0 stopped by SIGINT/SIGTERM, 1 the first connection "
+                << "failed, 2 usage error.\n";
       return 0;
-    } else if (arg == "--nodes") {
-      nodes = true;
-    } else if (arg.rfind("--serf-rpc", 0) == 0) {
-      const char* v = value("--serf-rpc");
-      if (!v) return Usage("--serf-rpc needs a value");
-      options.address = v;
-    } else if (arg.rfind("--serf-auth-key", 0) == 0) {
-      const char* v = value("--serf-auth-key");
-      if (!v) return Usage("--serf-auth-key needs a value");
-      options.auth_key = v;
-    } else {
-      return Usage(("unknown argument " + arg).c_str());
     }
+    if (vm.count("version")) {
+      std::cout << "serf-events " CLUSTERMGR_VERSION "\n";
+      return 0;
+    }
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    std::cerr << "serf-events: " << e.what() << "\n" << kUsage << "\n";
+    return 2;
   }
 
   // Wait for SIGINT/SIGTERM synchronously: block them before any thread starts.

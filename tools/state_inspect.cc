@@ -1,5 +1,6 @@
 #include "tools/state_inspect.h"
 
+#include <boost/program_options.hpp>
 #include <cstdio>
 #include <iomanip>
 #include <map>
@@ -7,11 +8,13 @@
 #include <sstream>
 #include <utility>
 
+#include "clustermgr_version.h"
 #include "crdt/records.h"
 #include "net/rpc_client.h"
 #include "store/codec.h"
 #include "store/inspect.h"
 #include "store/state_compare.h"
+#include "tools/command_line.h"
 
 namespace clustermgr::tools {
 namespace {
@@ -591,60 +594,65 @@ int RunStateInspect(const std::vector<std::string>& args, std::ostream& out, std
   std::optional<std::string> server_key;
   std::optional<std::string> key_file;
   bool as_json = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "-h" || a == "--help") {
-      out << Usage();
-      return kExitOk;
-    } else if (a == "--section" || a.rfind("--section=", 0) == 0) {
-      if (a == "--section") {
-        if (i + 1 >= args.size()) {
-          err << "state-inspect: --section needs a NAME\n" << Usage();
-          return kExitUsage;
-        }
-        section_name = args[++i];
-      } else {
-        section_name = a.substr(10);
-      }
-    } else if (a == "--url" || a.rfind("--url=", 0) == 0) {
-      std::string url;
-      if (a == "--url") {
-        if (i + 1 >= args.size()) {
-          err << "state-inspect: --url needs a URL\n" << Usage();
-          return kExitUsage;
-        }
-        url = args[++i];
-      } else {
-        url = a.substr(6);
-      }
-      if (url.empty()) {
+  bool help = false;
+  bool version = false;
+  // Boost.Program_options reads the words; they are then taken in the order given, because the
+  // order of the sources (data dirs and --url) is the order of a diff.
+  namespace po = boost::program_options;
+  po::options_description flags;
+  // clang-format off
+  flags.add_options()
+    ("help,h", po::bool_switch(&help))
+    ("version", po::bool_switch(&version))
+    ("section", po::value<std::vector<std::string>>())
+    ("url", po::value<std::vector<std::string>>())
+    ("server-key", po::value<std::vector<std::string>>())
+    ("key", po::value<std::vector<std::string>>())
+    ("json", po::bool_switch(&as_json))
+    ("words", po::value<std::vector<std::string>>());
+  // clang-format on
+  po::positional_options_description positional;
+  positional.add("words", -1);
+  po::parsed_options parsed(&flags);
+  try {
+    parsed = ParseCommandLine(args, flags, &positional);
+    po::variables_map vm;
+    po::store(parsed, vm);
+    po::notify(vm);
+  } catch (const po::unknown_option& e) {
+    err << "state-inspect: unknown option " << e.get_option_name() << "\n" << Usage();
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    err << "state-inspect: " << e.what() << "\n" << Usage();
+    return kExitUsage;
+  }
+  if (help) {
+    out << Usage();
+    return kExitOk;
+  }
+  if (version) {
+    out << "state-inspect " CLUSTERMGR_VERSION "\n";
+    return kExitOk;
+  }
+  for (const po::option& option : parsed.options) {
+    if (option.value.empty()) continue;  // switches
+    const std::string& value = option.value.front();
+    if (option.string_key == "section") {
+      section_name = value;
+    } else if (option.string_key == "url") {
+      if (value.empty()) {
         err << "state-inspect: --url needs a URL\n" << Usage();
         return kExitUsage;
       }
-      sources.push_back({true, url, std::nullopt});
-    } else if (a == "--server-key" || a == "--key" || a.rfind("--server-key=", 0) == 0 ||
-               a.rfind("--key=", 0) == 0) {
-      const bool server = a.rfind("--server-key", 0) == 0;
-      std::string value;
-      if (a.find('=') == std::string::npos) {
-        if (i + 1 >= args.size()) {
-          err << "state-inspect: " << a << " needs a value\n" << Usage();
-          return kExitUsage;
-        }
-        value = args[++i];
-      } else {
-        value = a.substr(a.find('=') + 1);
-      }
-      (server ? server_key : key_file) = value;
-    } else if (a == "--json") {
-      as_json = true;
-    } else if (a.size() > 1 && a[0] == '-') {
-      err << "state-inspect: unknown option " << a << "\n" << Usage();
-      return kExitUsage;
+      sources.push_back({true, value, std::nullopt});
+    } else if (option.string_key == "server-key") {
+      server_key = value;
+    } else if (option.string_key == "key") {
+      key_file = value;
     } else if (!cmd) {
-      cmd = a;
+      cmd = value;
     } else {
-      sources.push_back({false, a, std::nullopt});
+      sources.push_back({false, value, std::nullopt});
     }
   }
   if (!cmd) {

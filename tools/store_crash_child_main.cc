@@ -9,6 +9,7 @@
 // does not open, 4 when a Commit fails (neither should happen), 2 on usage.
 #include <unistd.h>
 
+#include <boost/program_options.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -20,6 +21,7 @@
 #include "crdt/cluster_state.h"
 #include "crdt/hlc.h"
 #include "store/store.h"
+#include "tools/command_line.h"
 
 namespace {
 
@@ -77,14 +79,27 @@ void Writer(store::Store* st, std::string origin, uint64_t first_seq, crdt::HlcT
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    std::fprintf(stderr, "usage: store-crash-child DIR ROUND THREADS SEED\n");
+  namespace po = boost::program_options;
+  std::string dir, round;
+  int threads = 0;
+  uint64_t seed = 0;
+  po::options_description operands;
+  operands.add_options()("dir", po::value(&dir)->required())(
+      "round", po::value(&round)->required())("threads", po::value(&threads)->required())(
+      "seed", po::value(&seed)->required());
+  po::positional_options_description positional;
+  positional.add("dir", 1).add("round", 1).add("threads", 1).add("seed", 1);
+  try {
+    po::variables_map vm;
+    po::store(clustermgr::tools::ParseCommandLine(std::vector<std::string>(argv + 1, argv + argc),
+                                                  operands, &positional),
+              vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "store-crash-child: %s\nusage: store-crash-child DIR ROUND THREADS SEED\n",
+                 e.what());
     return 2;
   }
-  const std::string dir = argv[1];
-  const std::string round = argv[2];
-  const int threads = std::atoi(argv[3]);
-  const uint64_t seed = std::strtoull(argv[4], nullptr, 10);
   store::Options options;
   options.instance_name = "crash";
   auto opened = store::Store::Open(dir, options);

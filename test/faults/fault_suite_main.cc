@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -17,8 +18,10 @@
 #include <random>
 #include <string>
 
+#include "clustermgr_version.h"
 #include "test/faults/netlab.h"
 #include "test/faults/schedule.h"
+#include "tools/command_line.h"
 
 namespace {
 
@@ -33,13 +36,6 @@ int Skip(const std::string& why) {
   return ci ? 1 : 77;
 }
 
-int Usage(const std::string& why) {
-  std::cerr << "fault-suite: " << why << "\n"
-            << "usage: fault-suite [--seed N] [--schedules N] [--duration SECONDS] [--only K] "
-               "[--keep] [--keep-going] [--verbose]\n";
-  return 2;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -51,38 +47,53 @@ int main(int argc, char** argv) {
   bool keep = false;
   bool verbose = false;
   bool keep_going = false;  // run every schedule even after a failed one
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&](const char* name) -> const char* {
-      if (i + 1 >= argc) {
-        Usage(std::string(name) + " needs a value");
-        std::exit(2);
+  namespace po = boost::program_options;
+  po::options_description desc("fault-suite options");
+  // clang-format off
+  desc.add_options()
+    ("help,h", "print this help and exit")
+    ("version", "print the version and exit")
+    ("seed", po::value(&seed)->value_name("N"), "replay the schedules of this seed")
+    ("schedules", po::value(&schedules)->default_value(schedules)->value_name("N"),
+       "how many schedules to run")
+    ("duration", po::value(&duration)->default_value(duration)->value_name("SECONDS"),
+       "faults injected per schedule for this long")
+    ("only", po::value(&only)->value_name("K"), "run schedule K alone")
+    ("keep", po::bool_switch(&keep), "keep the daemons' dirs")
+    ("keep-going", po::bool_switch(&keep_going), "run every schedule even after a failed one")
+    ("verbose", po::bool_switch(&verbose), "follow each schedule");
+  // clang-format on
+  auto usage_error = [&](const std::string& why) {
+    std::cerr << "fault-suite: " << why << " (see --help)\n";
+    return 2;
+  };
+  try {
+    po::variables_map vm;
+    po::store(clustermgr::tools::ParseCommandLine(argc, argv, desc), vm);
+    if (vm.count("help")) {
+      std::cout << "usage: fault-suite [options]\n\n"
+                << "Random, seeded fault schedules against three clustermgrd instances in "
+                   "private network namespaces (root).\n\n"
+                << desc << "\nfault kinds:\n";
+      for (const auto& [kind, what] : FaultKinds()) {
+        std::cout << "  " << kind << std::string(kind.size() < 14 ? 14 - kind.size() : 1, ' ')
+                  << what << "\n";
       }
-      return argv[++i];
-    };
-    try {
-      if (a == "--seed") {
-        seed = std::stoull(value("--seed"));
-      } else if (a == "--schedules") {
-        schedules = std::stoi(value("--schedules"));
-      } else if (a == "--duration") {
-        duration = std::stoi(value("--duration"));
-      } else if (a == "--only") {
-        only = std::stoi(value("--only"));
-      } else if (a == "--keep-going") {
-        keep_going = true;
-      } else if (a == "--keep") {
-        keep = true;
-      } else if (a == "--verbose") {
-        verbose = true;
-      } else {
-        return Usage("unknown option " + a);
-      }
-    } catch (const std::exception&) {
-      return Usage("bad number for " + a);
+      std::cout << "\nexit status: 0 every check passed, 1 a check failed, 2 usage error, 77 "
+                   "network namespaces cannot be created here.\n";
+      return 0;
     }
+    if (vm.count("version")) {
+      std::cout << "fault-suite " CLUSTERMGR_VERSION "\n";
+      return 0;
+    }
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    return usage_error(e.what());
   }
-  if (schedules < 1 || duration < 1) return Usage("--schedules and --duration must be positive");
+  if (schedules < 1 || duration < 1) {
+    return usage_error("--schedules and --duration must be positive");
+  }
   std::cout << "fault-suite seed=" << seed << " schedules=" << schedules << " duration=" << duration
             << "s" << std::endl;
 

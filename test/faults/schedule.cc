@@ -22,6 +22,19 @@
 
 namespace clustermgr::faults {
 
+const std::vector<std::pair<std::string, std::string>>& FaultKinds() {
+  static const std::vector<std::pair<std::string, std::string>> kKinds = {
+      {"kill", "SIGKILL a manager, restart it after the hold"},
+      {"wipe",
+       "kill a manager and empty its data dir; restart it (sometimes --restore-from-peers)"},
+      {"isolate", "cut a manager's namespace off the network for the hold"},
+      {"serf-restart", "restart a manager's Serf agent"},
+      {"loss", "drop a share of packets (one manager or all)"},
+      {"delay", "delay packets (one manager or all)"},
+  };
+  return kKinds;
+}
+
 std::atomic<bool> g_stop{false};
 
 void Tally::Add(const Tally& t) {
@@ -93,12 +106,12 @@ struct PlannedFault {
 std::vector<PlannedFault> Plan(uint64_t seed, std::chrono::seconds duration, int managers) {
   std::mt19937_64 rng(seed);
   auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  static const char* const kKinds[] = {"kill", "wipe", "isolate", "serf-restart", "loss", "delay"};
+  const auto& kinds = FaultKinds();
   std::vector<PlannedFault> plan;
   int64_t total = 0;
   while (total < duration.count() * 1000) {
     PlannedFault f;
-    f.kind = kKinds[uni(0, 5)];
+    f.kind = kinds[static_cast<std::size_t>(uni(0, static_cast<int>(kinds.size()) - 1))].first;
     f.target = uni(0, managers - 1);
     if ((f.kind == "loss" || f.kind == "delay") && uni(0, 3) == 0) f.target = -1;
     f.hold_ms = f.kind == "kill" || f.kind == "wipe" || f.kind == "serf-restart" ? uni(200, 3000)

@@ -57,4 +57,7 @@ extern std::atomic<bool> g_stop;
 
 ScheduleResult RunSchedule(NetLab& lab, const ScheduleOptions& options);
 
+// The faults a schedule draws from: name and what it does (fault-suite --help lists them).
+const std::vector<std::pair<std::string, std::string>>& FaultKinds();
+
 }  // namespace clustermgr::faults

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -307,8 +308,13 @@ Result<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) {
     if (!agent) return Status(Code::kUnavailable, "serf agent of " + name + ": " + error);
     std::vector<std::string> args = {"--playbook-dir=" + c->playbook_dir_,
                                      "--ansible-roles-dir=" + ShippedRolesDir(),
-                                     "--extra-vars=" + c->extra_vars_.dump(),
-                                     "--expect=" + std::to_string(c->options_.managers)};
+                                     "--extra-vars=" + c->extra_vars_.dump()};
+    // --expect counts the managers, unless the test sets it itself.
+    const auto& extra = c->options_.daemon_args;
+    if (std::none_of(extra.begin(), extra.end(),
+                     [](const std::string& a) { return a.rfind("--expect", 0) == 0; })) {
+      args.push_back("--expect=" + std::to_string(c->options_.managers));
+    }
     args.insert(args.end(), curve_args.begin(), curve_args.end());
     args.insert(args.end(), c->options_.daemon_args.begin(), c->options_.daemon_args.end());
     const std::string mdir = dir + "/" + name;

@@ -60,7 +60,8 @@ struct ClusterOptions {
   // Added to every daemon's --extra-vars, on top of {"ansible_connection": "local",
   // "marker_dir": <marker_dir()>}.
   nlohmann::json extra_vars = nlohmann::json::object();
-  // Appended to every clustermgrd command line (e.g. {"--host-groups", "a,b"}).
+  // Appended to every clustermgrd command line (e.g. {"--host-groups", "a,b"}). Without an
+  // --expect here, every daemon gets --expect=<managers>.
   std::vector<std::string> daemon_args{};
   std::string log_level = "info";
   // CURVE instead of --insecure, deployed the simple way: one key pair shared by every instance

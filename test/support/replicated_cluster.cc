@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -71,6 +72,12 @@ bool ReplicatedCluster::Instance::Start(std::string* error,
   for (const auto& peer : peers_) p.args.push_back("--peer=" + peer);
   for (const auto& a : options_.extra_args) p.args.push_back(a);
   for (const auto& a : extra_args) p.args.push_back(a);
+  // clustermgrd refuses --peer without --expect. These clusters run without Serf, so each
+  // instance counts itself alone for the token unless a test says otherwise.
+  if (std::none_of(p.args.begin(), p.args.end(),
+                   [](const std::string& a) { return a.rfind("--expect", 0) == 0; })) {
+    p.args.push_back("--expect=1");
+  }
   p.output_path = log_path_;
   std::string why;
   process_ = Process::Start(p, &why);
