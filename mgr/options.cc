@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "mgr/ansible_inventory.h"
+#include "mgr/extra_vars.h"
 
 namespace clustermgr::mgr {
 namespace po = boost::program_options;
@@ -75,7 +76,11 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
     ("ansible-user", po::value(&o.ansible_user), "ansible --user")
     ("ansible-private-key", po::value(&o.ansible_private_key), "ansible --private-key")
     ("extra-vars", po::value(&o.extra_vars)->default_value(o.extra_vars),
-       "JSON object: base extra-vars of every playbook run")
+       "JSON object: base extra-vars of every playbook run (the operator's: ansible templates "
+       "them, and they may set any variable)")
+    ("allow-extra-var", po::value(&o.allow_extra_vars)->composing(),
+       "a reserved variable name (ansible_*, a magic variable) that clients may set in their "
+       "extra-vars all the same (repeatable)")
     ("host-groups", po::value(&host_groups)->default_value(host_groups),
        "comma-separated host-groups; the first is the master group")
     ("log-level", po::value(&o.log_level)->default_value(o.log_level), "debug|info|warn|error")
@@ -193,6 +198,21 @@ Status ValidateDaemonOptions(const DaemonOptions& o) {
   auto vars = nlohmann::json::parse(o.extra_vars, nullptr, false);
   if (vars.is_discarded() || !vars.is_object()) {
     return bad("--extra-vars must be a JSON object: " + o.extra_vars);
+  }
+  for (const std::string& name : o.allow_extra_vars) {
+    if (!IsValidExtraVarKey(name)) {
+      return bad("--allow-extra-var: invalid name " + QuoteForMessage(name));
+    }
+    if (!IsReservedExtraVar(name)) {
+      return bad("--allow-extra-var: " + QuoteForMessage(name) +
+                 " is not reserved; clients may set it already");
+    }
+    for (const char* own : kManagerVars) {
+      if (name == own) {
+        return bad("--allow-extra-var: " + QuoteForMessage(name) +
+                   " is set by clustermgr for every run and cannot be allowed");
+      }
+    }
   }
   if (o.log_level != "debug" && o.log_level != "info" && o.log_level != "warn" &&
       o.log_level != "error") {

@@ -42,6 +42,8 @@ struct DaemonOptions {
   std::string ansible_user;
   std::string ansible_private_key;
   std::string extra_vars = "{}";  // JSON object: the base layer of every run's extra-vars
+  // Reserved extra-var names (mgr/extra_vars.h) that clients may set all the same.
+  std::vector<std::string> allow_extra_vars;
   std::vector<std::string> host_groups = {"service-master", "service-worker"};
   std::string log_level = "info";
   std::string config_file;

@@ -16,7 +16,8 @@ enum class Flag {
   kGroup,
   kExtraVars,
   kFollow,
-  kOut
+  kOut,
+  kCount
 };
 
 struct FlagSpec {
@@ -32,7 +33,7 @@ constexpr FlagSpec kFlags[] = {
     {"", "--key", Flag::kKey, true},          {"", "--out", Flag::kOut, true},
     {"-h", "--help", Flag::kHelp, false},     {"", "--version", Flag::kVersion, false},
     {"-g", "--group", Flag::kGroup, true},    {"-e", "--extra-vars", Flag::kExtraVars, true},
-    {"-f", "--follow", Flag::kFollow, false},
+    {"-f", "--follow", Flag::kFollow, false}, {"-n", "--count", Flag::kCount, true},
 };
 
 const FlagSpec* Find(std::string_view name) {
@@ -63,6 +64,9 @@ void Apply(Args& args, Flag flag, std::string value) {
       break;
     case Flag::kOut:
       args.out = std::move(value);
+      break;
+    case Flag::kCount:
+      args.count = std::move(value);
       break;
     case Flag::kHelp:
       args.help = true;

@@ -5,7 +5,7 @@
 //
 // Flags: -u/--url URL, -j/--json, --timeout SECONDS, --server-key KEY|FILE, --key FILE,
 // -h/--help, --version (global); -g/--group GROUP, -e/--extra-vars JSON, -f/--follow,
-// --out PATH (per command). A value is the next
+// --out PATH, -n/--count N (per command). A value is the next
 // argument or follows '=' in the long form (--url=tcp://...). "--" ends flags; "-" alone is a
 // word (stdin for `config set -`). No bundling of short flags (-jf is an unknown flag).
 #pragma once
@@ -29,7 +29,8 @@ struct Args {
   std::optional<std::string> group;
   std::optional<std::string> extra_vars;
   bool follow = false;
-  std::optional<std::string> out;  // keygen
+  std::optional<std::string> out;    // keygen
+  std::optional<std::string> count;  // audit -n N, as typed
   // Command words and their operands, in order.
   std::vector<std::string> words;
 };
