@@ -464,8 +464,10 @@ void Daemon::HandleRpc(uint64_t now_ms) {
       const net::RpcReply refused =
           net::RpcReply::Error(net::RpcCode::kPermissionDenied, caller.status().message());
       rpc_->Reply(in->reply_to, refused);
-      Audit(net::Caller{in->caller_key, "(not listed)", net::Role::kReader}, in->request,
-            in->forwarded_by, refused, now_ms);
+      auto listed = callers_.find(in->caller_key);
+      Audit(listed != callers_.end() ? listed->second
+                                     : net::Caller{in->caller_key, "(not listed)", net::Role::kReader},
+            in->request, in->forwarded_by, refused, now_ms);
       // A key removed from the lists: its connection goes too (it may reconnect, and ZAP
       // refuses it then).
       if (!callers_.count(in->caller_key)) net::CloseConnection(in->source_fd);
