@@ -1,5 +1,5 @@
 // etcd_compare_bench: clustermgr and etcd side by side on this machine, the same workloads with
-// the same client concurrency (issue 9). Plain program; prints one table and, with --out-dir,
+// the same client concurrency. Plain program; prints one table and, with --out-dir,
 // writes it as etcd-compare.md and etcd-compare.csv there (scripts/bench-vs-etcd.sh draws the
 // chart from the CSV).
 //
@@ -571,7 +571,7 @@ namespace {
 
 // ---- the table ---------------------------------------------------------------------------------
 
-// The rows, with issue 9's targets for clustermgr.
+// The rows, with the targets set for clustermgr.
 std::vector<bench::Row> Rows(const Options& o) {
   using G = bench::Row::Goal;
   const std::string keys = std::to_string(o.keys);

@@ -1,4 +1,4 @@
-// ClusterState: every replicated section of SPEC 3, and the deltas that change it.
+// ClusterState: every replicated section (docs/design.md), and the deltas that change it.
 //
 // Each section is flat, so that one entry is one stored record and one gossip unit. A delta is a
 // ClusterState too (the same lattice): joining deltas in any order, with duplicates, gives the

@@ -1,4 +1,4 @@
-// The domain values held in the replicated state: node inventory and jobs (SPEC sections 3, 7).
+// The domain values held in the replicated state: node inventory and jobs.
 #pragma once
 
 #include <cstdint>
@@ -10,7 +10,7 @@
 
 namespace clustermgr::crdt {
 
-// Lifecycle status of a node (SPEC 7). The numeric values are part of the stored format.
+// Lifecycle status of a node. The numeric values are part of the stored format.
 enum class NodeStatus : uint8_t {
   kUnallocated = 0,
   kProvisioning = 1,

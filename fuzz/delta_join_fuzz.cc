@@ -1,4 +1,4 @@
-// Fuzzes the join of decoded deltas (SPEC 3: join is commutative, associative and idempotent).
+// Fuzzes the join of decoded deltas (join must be commutative, associative and idempotent).
 //
 // Input: a little-endian uint16 length n, then n bytes of one encoded Delta, then the bytes of a
 // second one (store/codec.h EncodeDelta). Both must decode or be refused without a crash. When

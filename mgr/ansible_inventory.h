@@ -1,5 +1,5 @@
 // The Ansible inventory a playbook run gets: an INI hosts file with one `[group]` section per
-// host-group and one line per node (SPEC section 8, reference/clusterm-behaviour.md):
+// host-group and one line per node (as the predecessor, clusterm, wrote it):
 //
 //   [service-master]
 //   node1 ansible_host=10.0.0.1 ansible_ssh_host=10.0.0.1 node_name=node1 node_addr=10.0.0.1

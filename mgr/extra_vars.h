@@ -1,5 +1,5 @@
 // Ansible extra-vars: parsing user-supplied JSON with limits, and the layered merge that decides
-// which value a playbook sees (SPEC sections 7 and 8, reference/clusterm-behaviour.md).
+// which value a playbook sees (docs/operations.md).
 //
 // Extra-vars arrive from clients (commission/update/discover `-e`, `global set`), from the
 // daemon's `--extra-vars` option and from the replicated config. They are hostile input: they

@@ -1,4 +1,4 @@
-// Forwarder: relays side-effecting requests to the token holder (SPEC 6).
+// Forwarder: relays side-effecting requests to the token holder.
 //
 // A commission (or decommission, update, discover, job cancel) sent to an instance that does not
 // hold the token is sent on to the holder's RPC endpoint, marked forwarded so that it is never

@@ -1,6 +1,6 @@
-// Node lifecycle rules (SPEC 7): which status moves are allowed, and the validation of
+// Node lifecycle rules: which status moves are allowed, and the validation of
 // commission / decommission / update requests in the predecessor's order with its error texts
-// (reference/clusterm-behaviour.md). Pure functions of the replicated state: no I/O.
+// (clusterm's, kept so its scripts keep working). Pure functions of the replicated state: no I/O.
 //
 // A plan is all-or-nothing: either every node of the request moves, or the request is refused
 // and nothing changes.

@@ -1,4 +1,4 @@
-// Hostile requests to a real Manager over a real store (issue 10): every validation error has
+// Hostile requests to a real Manager over a real store: every validation error has
 // its exact message, and the state, the delta sequence and the running job are unchanged after
 // it. The last tests go through a real RpcServer, for what is refused before the Manager.
 #include <capnp/any.h>

@@ -1,4 +1,4 @@
-// clustermgrd's options (SPEC 2.1): command line, and the same keys in a `--config FILE`
+// clustermgrd's options: command line, and the same keys in a `--config FILE`
 // (Boost.Program_options INI syntax: `key = value`, repeatable keys repeated). The command line
 // wins over the file. SIGHUP re-reads the file for the keys that may change at run time.
 #pragma once
@@ -29,7 +29,7 @@ struct DaemonOptions {
   std::vector<std::string> peers;
   std::string serf_rpc = "127.0.0.1:7373";
   std::string serf_auth_key;
-  bool insecure = false;  // plain TCP, no CURVE: only when asked for explicitly (SPEC 9)
+  bool insecure = false;  // plain TCP, no CURVE: only when asked for explicitly
   std::string curve_key_file;
   std::string curve_clients_file;
   std::string curve_peers_file;

@@ -1,4 +1,4 @@
-// Running one ansible-playbook process for a job (SPEC section 8).
+// Running one ansible-playbook process for a job.
 //
 //   ansible-playbook -i <dir>/hosts --extra-vars @<dir>/extra-vars.json
 //       [--extra-vars @<dir>/client-vars.yml] [--user U] [--private-key K]

@@ -1,4 +1,4 @@
-// Replicator: keeps this instance's replica converged with its peers (SPEC 4, issue 6).
+// Replicator: keeps this instance's replica converged with its peers.
 //
 // Wire protocol and sockets: net/gossip.capnp; endpoints: net/gossip_endpoint.h.
 //

@@ -1,4 +1,4 @@
-// --restore-from-peers (SPEC 5): the local store is discarded, never deleted silently, and the
+// --restore-from-peers: the local store is discarded, never deleted silently, and the
 // instance restores everything from its peers through anti-entropy (a snapshot, then deltas).
 #pragma once
 

@@ -1,4 +1,4 @@
-// TokenElection: which single manager instance may perform side effects (SPEC 6).
+// TokenElection: which single manager instance may perform side effects.
 //
 // Serf has no consensus, so the token is a claim carried in Serf tags, made safe enough by three
 // rules:

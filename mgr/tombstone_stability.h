@@ -1,4 +1,4 @@
-// When LWW tombstones may be dropped (SPEC 3: "once every known instance has seen them").
+// When LWW tombstones may be dropped: once every known instance has seen them.
 //
 // crdt::LwwMap::CollectTombstones needs a causally stable vector S: every instance has applied
 // every delta S covers, AND every delta any instance issued before it applied those (otherwise

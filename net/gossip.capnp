@@ -1,4 +1,4 @@
-# clustermgr replication: the wire contract between clustermgrd instances (SPEC 4).
+# clustermgr replication: the wire contract between clustermgrd instances.
 #
 # Sockets (each instance; see net/gossip_transport.h for the endpoint scheme):
 #   PUB    bound at --gossip-bind                 publishes the instance's own deltas (`delta`)

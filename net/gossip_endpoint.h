@@ -1,4 +1,4 @@
-// The replication endpoint scheme (SPEC 2.1: "when replication needs more sockets, derive them
+// The replication endpoint scheme (when replication needs more sockets, they are derived
 // from --gossip-bind").
 //
 // An instance binds two sockets from its one configured gossip endpoint:

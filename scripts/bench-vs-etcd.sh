@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# clustermgr side by side with etcd (issue 9): builds in Release, then bench/etcd_compare_bench
+# clustermgr side by side with etcd: builds in Release, then bench/etcd_compare_bench
 # starts a 3-instance clustermgrd cluster and a 3-member etcd cluster (Debian etcd-server) on
 # loopback in temp dirs, runs the same workloads against both, stops everything, prints one table
 # and writes it as etcd-compare.md and etcd-compare.csv, plus the chart etcd-compare.png.

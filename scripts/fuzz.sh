@@ -3,7 +3,7 @@
 #
 #   scripts/fuzz.sh [--seconds N] [--build-only] [target...]
 #
-# No target: all of them, one after the other. N defaults to 30 (the long run of issue 10 is
+# No target: all of them, one after the other. N defaults to 30 (a long run is
 # `scripts/fuzz.sh --seconds 600`). BUILD_DIR overrides build-fuzz; JOBS (default 2) the build's
 # parallelism.
 #

@@ -1,4 +1,4 @@
-// Store: the durable replica of one clustermgrd instance, in LevelDB (SPEC 5).
+// Store: the durable replica of one clustermgrd instance, in LevelDB.
 //
 // A data dir holds one record per CRDT entry (key layout: store/keys.h; values:
 // store/records.capnp), the replication version vector `applied`, a bounded per-origin log of
@@ -62,7 +62,7 @@ namespace clustermgr::store {
 class DirCopy;
 
 struct Options {
-  // Sync every write batch before acknowledging it (SPEC 5). Turn off only in tests and
+  // Sync every write batch before acknowledging it. Turn off only in tests and
   // benchmarks that measure something else.
   bool sync = true;
   // Create the data dir (mode 0700, parent must exist) and a new store when there is none.

@@ -1,4 +1,4 @@
-// SIGHUP makes clustermgrd re-read its --config file (SPEC 2.1): playbook settings change for
+// SIGHUP makes clustermgrd re-read its --config file: playbook settings change for
 // the next run without a restart.
 #include <gtest/gtest.h>
 

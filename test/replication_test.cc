@@ -1,4 +1,4 @@
-// Replication end to end (issue 6): real clustermgrd processes on loopback gossiping over
+// Replication end to end: real clustermgrd processes on loopback gossiping over
 // ZeroMQ, checked over RPC and, offline, in their data dirs.
 #include <gtest/gtest.h>
 #include <sys/wait.h>

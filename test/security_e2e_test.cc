@@ -1,4 +1,4 @@
-// Security end to end (issue 10, SPEC 9): real clustermgrd processes on loopback with CURVE on
+// Security end to end: real clustermgrd processes on loopback with CURVE on
 // RPC and gossip, a ZAP allow-list per role, and the refusals the brief asks for: unknown
 // client keys, plain clients, unlisted peers, client keys on the gossip sockets, missing or
 // world-readable keys.

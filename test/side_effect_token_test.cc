@@ -1,5 +1,5 @@
-// The side-effect token across three real clustermgrd instances, each beside its own Serf agent
-// (SPEC 6): one holder, side effects forwarded to it and run once, quorum loss and failover.
+// The side-effect token across three real clustermgrd instances, each beside its own Serf agent:
+// one holder, side effects forwarded to it and run once, quorum loss and failover.
 #include <gtest/gtest.h>
 
 #include <chrono>

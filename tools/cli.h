@@ -1,4 +1,4 @@
-// The `clustermgr` command-line client (SPEC 2.2), as a library so that it runs in-process in
+// The `clustermgr` command-line client, as a library so that it runs in-process in
 // tests; tools/clustermgr_main.cc only forwards to Main.
 //
 //   clustermgr [flags] COMMAND... [flags]

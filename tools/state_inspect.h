@@ -1,4 +1,4 @@
-// state-inspect: reads clustermgr data dirs offline (SPEC 2.3). The program's main() is
+// state-inspect: reads clustermgr data dirs offline. The program's main() is
 // tools/state_inspect_main.cc; everything it does is here, so tests run it without a process.
 //
 //   state-inspect dump SRC [--section NAME]   JSON of every CRDT section (or of one section,

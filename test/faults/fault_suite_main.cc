@@ -1,5 +1,5 @@
 // fault-suite: random, seeded fault schedules against three clustermgrd instances in private
-// network namespaces (issue 8). See test/faults/schedule.h for what one schedule does and checks.
+// network namespaces. See test/faults/schedule.h for what one schedule does and checks.
 //
 //   fault-suite [--seed N] [--schedules N] [--duration SECONDS] [--only K] [--keep]
 //               [--keep-going] [--verbose]
