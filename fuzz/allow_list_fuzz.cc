@@ -60,8 +60,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (std::size_t i = 0; i < parsed->size(); ++i) {
     const AllowedKey& a = (*parsed)[i];
     const AllowedKey& b = (*reparsed)[i];
-    FUZZ_CHECK(a.key == b.key && a.name == b.name && a.endpoint == b.endpoint &&
-               a.role == b.role && a.role_given == b.role_given);
+    FUZZ_CHECK(a.key == b.key && a.name == b.name && a.endpoint == b.endpoint && a.role == b.role &&
+               a.role_given == b.role_given);
   }
   return 0;
 }

@@ -465,8 +465,9 @@ void Daemon::HandleRpc(uint64_t now_ms) {
           net::RpcReply::Error(net::RpcCode::kPermissionDenied, caller.status().message());
       rpc_->Reply(in->reply_to, refused);
       auto listed = callers_.find(in->caller_key);
-      Audit(listed != callers_.end() ? listed->second
-                                     : net::Caller{in->caller_key, "(not listed)", net::Role::kReader},
+      Audit(listed != callers_.end()
+                ? listed->second
+                : net::Caller{in->caller_key, "(not listed)", net::Role::kReader},
             in->request, in->forwarded_by, refused, now_ms);
       // A key removed from the lists: its connection goes too (it may reconnect, and ZAP
       // refuses it then).
