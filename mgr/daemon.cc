@@ -284,6 +284,8 @@ void Daemon::NoteConnection(int fd, const std::string& key) {
 Result<net::Caller> Daemon::Identify(const net::IncomingRequest& in) const {
   auto forwarded = [&]() -> Result<net::Caller> {
     const net::ForwardedCaller& f = in.forwarded_caller;
+    // An instance older than roles forwards no caller; it let every listed key do everything.
+    if (f.role.empty()) return net::Caller{f.key, f.name, net::Role::kAdmin};
     auto role = net::ParseRole(f.role);
     if (!role) {
       return Status(Code::kInvalidArgument,
@@ -292,7 +294,7 @@ Result<net::Caller> Daemon::Identify(const net::IncomingRequest& in) const {
     return net::Caller{f.key, f.name, *role};
   };
   if (!options_.curve) {
-    if (!in.forwarded_by.empty() && !in.forwarded_caller.role.empty()) return forwarded();
+    if (!in.forwarded_by.empty()) return forwarded();
     return net::Caller{};  // plain TCP: no identities, everyone is an admin
   }
   auto it = callers_.find(in.caller_key);

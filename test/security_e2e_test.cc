@@ -530,6 +530,29 @@ TEST_F(SecurityTest, RolesAreEnforcedAuditedAndReloaded) {
   r = as("ops", {"audit", "-n", "0"});
   EXPECT_EQ(r.code, 2);
 
+  // A peer instance forwarding a request names its caller, whose role is judged again here.
+  net::RpcClient::Options as_peer = o;
+  as_peer.curve = net::CurveClientConfig{m1.public_key, m1};
+  as_peer.forwarded_by = "m0";
+  net::RpcClient peer(a->url(), as_peer);
+  auto judged = peer.Call(net::GlobalSetRequest{R"({"by":"forwarded"})"}, 0ms,
+                          net::ForwardedCaller{viewer.public_key, "viewer", "reader"});
+  ASSERT_TRUE(judged.ok()) << judged.error().message;
+  EXPECT_EQ(judged.value().code, net::RpcCode::kPermissionDenied);
+  EXPECT_EQ(judged.value().message,
+            "key viewer (reader) may not globalSet: it needs the operator role");
+  judged = peer.Call(net::GlobalSetRequest{R"({"by":"forwarded"})"}, 0ms,
+                     net::ForwardedCaller{ops.public_key, "ops", "operator"});
+  ASSERT_TRUE(judged.ok()) << judged.error().message;
+  EXPECT_EQ(judged.value().code, net::RpcCode::kOk) << judged.value().message;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        auto audit = a->client().AuditList(1);
+        return audit.ok() && audit.value().find(R"("via":"m0")") != std::string::npos &&
+               audit.value().find(R"("name":"ops")") != std::string::npos;
+      },
+      5s));
+
   // Reload: viewer removed. Its two open connections (viewer_client's and the forger's) are
   // closed, a new one refused, its requests fail.
   ASSERT_TRUE(viewer_client.GlobalGet().ok());
