@@ -19,13 +19,14 @@ constexpr std::array<std::pair<NodeState, std::string_view>, 3> kStateNames{{
     {NodeState::kDiscovered, "Discovered"},
     {NodeState::kDisappeared, "Disappeared"},
 }};
-constexpr std::array<std::pair<JobStatus, std::string_view>, 6> kJobNames{{
+constexpr std::array<std::pair<JobStatus, std::string_view>, 7> kJobNames{{
     {JobStatus::kQueued, "Queued"},
     {JobStatus::kRunning, "Running"},
     {JobStatus::kComplete, "Complete"},
     {JobStatus::kErrored, "Errored"},
     {JobStatus::kCancelled, "Cancelled"},
     {JobStatus::kInterrupted, "Interrupted"},
+    {JobStatus::kFenced, "Fenced"},
 }};
 
 template <typename T, size_t N>

@@ -33,6 +33,7 @@ enum class JobStatus : uint8_t {
   kErrored = 3,
   kCancelled = 4,
   kInterrupted = 5,  // its owner died or lost the token mid-run
+  kFenced = 6,       // hosts refused it: a newer token holder had touched them (no other failure)
 };
 
 // Names as the predecessor printed them ("Unallocated", "Discovered", "Running", ...).

@@ -144,7 +144,8 @@ struct Harness {
       return;
     }
     net::IncomingRequest in;
-    in.reply_to = {"peer", decoded.request_id, true};
+    in.reply_to.identity = "peer";
+    in.reply_to.request_id = decoded.request_id;
     in.protocol_version = decoded.protocol_version;
     in.forwarded_by = decoded.forwarded_by;
     in.request = std::move(decoded.request.value());

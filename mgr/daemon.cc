@@ -8,11 +8,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <filesystem>
 #include <set>
 #include <vector>
 
 #include "mgr/audit/audit_trail.h"
+#include "mgr/extra_vars.h"
 #include "mgr/log.h"
 #include "mgr/restore.h"
 #include "mgr/state_digest.h"
@@ -56,6 +58,19 @@ std::string PeerName(int fd) {
 
 constexpr size_t kMaxRememberedConnections = 4096;
 
+uint64_t SteadyMicros() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// Entries a delta writes (tombstones included): the size of one store batch.
+double EntryCount(const crdt::ClusterState& s) {
+  return static_cast<double>(s.globals.size() + s.node_vars.size() + s.host_groups.size() +
+                             s.inventory.size() + s.jobs.size() + s.job_logs.size() +
+                             s.config.size());
+}
+
 }  // namespace
 
 Daemon::Daemon(DaemonOptions options)
@@ -65,6 +80,7 @@ Daemon::Daemon(DaemonOptions options)
       reload_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
 
 Daemon::~Daemon() {
+  http_.reset();     // its threads wait for answers from this loop: stop them first
   tags_.reset();     // its thread uses the monitor's client
   monitor_.reset();  // no more Serf events
   manager_.reset();
@@ -126,7 +142,7 @@ Status Daemon::Start() {
   executor_ = std::make_unique<JobExecutor>([this](JobEvent e) { job_mail_.Post(std::move(e)); });
   manager_ = std::make_unique<Manager>(
       &options_, replica_.get(), executor_.get(), [this] { return CurrentToken(); },
-      [this](const net::ReplyTo& to, net::RpcReply reply) { rpc_->Reply(to, reply); });
+      [this](const net::ReplyTo& to, net::RpcReply reply) { Reply(to, reply); });
   manager_->SetReplicationView(ReplicationView{
       [this] { return replicator_->Members(NowMs()); },
       [this](net::StatusInfo* info) {
@@ -202,6 +218,21 @@ Status Daemon::Start() {
   tags_->Set(kTagGossip, gossip_->endpoint());
   tags_->Set(kTagEpoch, "0");
   if (options_.curve) tags_->Set(kTagCurve, options_.curve->self.public_key);
+
+  if (!options_.http_bind.empty()) {
+    auto gateway = http::Gateway::Start(
+        GatewayOptionsOf(options_), [this](http::Call call) { http_mail_.Post(std::move(call)); },
+        [](std::string_view text) { return ParseExtraVars(text).error; });
+    if (!gateway.ok()) return gateway.status();
+    http_ = std::move(gateway).value();
+    CM_LOG(kInfo) << "http: serving " << http_->url()
+                  << (http_->tls() ? " (TLS, client certificates required)" : " (plain HTTP)")
+                  << ": REST API, /metrics at " << http_->url() << "/metrics, /healthz, /readyz";
+    if (!http_->tls() && options_.http_insecure) {
+      CM_LOG(kWarn) << "--http-insecure: plain HTTP without authentication on " << http_->address()
+                    << "; anyone who reaches it controls the cluster";
+    }
+  }
 
   // Alone (--expect 1) the first election tick makes this instance the holder at a new epoch
   // before it serves anything, and interrupts what a previous run left behind.
@@ -293,6 +324,10 @@ Result<net::Caller> Daemon::Identify(const net::IncomingRequest& in) const {
     }
     return net::Caller{f.key, f.name, *role};
   };
+  // The HTTP gateway authenticated its caller itself (certificate subject or loopback); how a
+  // subject maps to a role is the gateway's (mgr/http/). Until it names one, such a caller keeps
+  // the powers the gateway gives it.
+  if (in.reply_to.gateway) return net::Caller{"", in.caller, net::Role::kAdmin};
   if (!options_.curve) {
     if (!in.forwarded_by.empty()) return forwarded();
     return net::Caller{};  // plain TCP: no identities, everyone is an admin
@@ -371,6 +406,9 @@ Status Daemon::StartReplication() {
     }
   }
   replica_->AddObserver([this](const crdt::Delta& d) { replicator_->OnLocalDelta(d); });
+  replica_->AddObserver([this](const crdt::Delta& d) {
+    if (d.seq != 0) write_batches_.Observe(EntryCount(d.state));
+  });
   return Status::Ok();
 }
 
@@ -452,64 +490,307 @@ void Daemon::HandleForwarded() {
   for (ForwardedReply& r : forward_mail_.Drain()) {
     // The holder records what it handled; a request that never reached it is recorded here.
     if (r.undelivered) Audit(r.caller, r.request, "", r.reply, NowMs());
-    rpc_->Reply(r.to, r.reply);
+    Reply(r.to, r.reply);
   }
+}
+
+void Daemon::Stamp(net::ReplyTo* to, const net::RpcRequest& request) {
+  to->received_us = SteadyMicros();
+  to->operation = std::string(net::OperationName(request));
+}
+
+void Daemon::Reply(const net::ReplyTo& to, const net::RpcReply& reply) {
+  if (!to.operation.empty()) {
+    RequestStats& stats = request_stats_[{to.gateway ? "http" : "rpc", to.operation}];
+    ++stats.requests;
+    if (reply.code != net::RpcCode::kOk) ++stats.errors;
+    stats.latency.Observe(static_cast<double>(SteadyMicros() - to.received_us) / 1e6);
+  }
+  if (to.gateway) {
+    if (http_) http_->Complete(to.request_id, reply);
+    return;
+  }
+  rpc_->Reply(to, reply);
 }
 
 void Daemon::HandleRpc(uint64_t now_ms) {
   while (auto in = rpc_->TryReceive()) {
-    NoteConnection(in->source_fd, in->caller_key);
-    Result<net::Caller> caller = Identify(*in);
-    if (!caller.ok()) {
-      CM_LOG(kWarn) << "rpc: refused " << net::OperationName(in->request) << ": "
-                    << caller.status().message();
-      const net::RpcReply refused =
-          net::RpcReply::Error(net::RpcCode::kPermissionDenied, caller.status().message());
-      rpc_->Reply(in->reply_to, refused);
-      auto listed = callers_.find(in->caller_key);
-      Audit(listed != callers_.end()
-                ? listed->second
-                : net::Caller{in->caller_key, "(not listed)", net::Role::kReader},
-            in->request, in->forwarded_by, refused, now_ms);
-      // A key removed from the lists: its connection goes too (it may reconnect, and ZAP
-      // refuses it then).
-      if (!callers_.count(in->caller_key)) net::CloseConnection(in->source_fd);
-      continue;
-    }
-    if (auto refusal = net::Refusal(*caller, in->request)) {
-      CM_LOG(kWarn) << "rpc: refused: " << *refusal
-                    << (in->forwarded_by.empty() ? "" : " (forwarded by " + in->forwarded_by + ")");
-      const net::RpcReply refused = net::RpcReply::Error(net::RpcCode::kPermissionDenied, *refusal);
-      rpc_->Reply(in->reply_to, refused);
-      Audit(*caller, in->request, in->forwarded_by, refused, now_ms);
-      continue;
-    }
-    const bool mutation = net::IsMutation(in->request);
-    if (mutation) {
-      CM_LOG(kInfo) << "rpc: " << net::OperationName(in->request) << " by "
-                    << net::Describe(*caller)
-                    << (in->caller_key.empty() || caller->key == in->caller_key ? ""
-                                                                                : " " + caller->key)
-                    << (in->forwarded_by.empty() ? "" : " (forwarded by " + in->forwarded_by + ")");
-    }
-    if (MaybeForward(*in, *caller)) continue;
-    const uint64_t seq_before = replica_->last_seq();
-    std::optional<net::RpcReply> reply = manager_->Handle(*in, now_ms);
-    if (!reply) continue;
-    if (mutation) Audit(*caller, in->request, in->forwarded_by, *reply, now_ms);
-    if (options_.ack_replicas > 0 && reply->code == net::RpcCode::kOk &&
-        replica_->last_seq() > seq_before && net::IsMutation(in->request)) {
-      // --ack-replicas: the reply waits until enough peers have persisted the write.
-      replicator_->AwaitReplicas(
-          replica_->last_seq(), options_.ack_replicas, now_ms, options_.ack_timeout_ms,
-          [this, to = in->reply_to, ok = std::move(*reply)](const Status& s) {
-            rpc_->Reply(
-                to, s.ok() ? ok : net::RpcReply::Error(net::RpcCode::kOutcomeUnknown, s.message()));
-          });
-      continue;
-    }
-    rpc_->Reply(in->reply_to, *reply);
+    Stamp(&in->reply_to, in->request);
+    HandleRequest(*in, now_ms);
   }
+}
+
+void Daemon::HandleRequest(net::IncomingRequest& in, uint64_t now_ms) {
+  const char* via = in.reply_to.gateway ? "http" : "rpc";
+  if (!in.reply_to.gateway) NoteConnection(in.source_fd, in.caller_key);
+  Result<net::Caller> caller = Identify(in);
+  if (!caller.ok()) {
+    CM_LOG(kWarn) << via << ": refused " << net::OperationName(in.request) << ": "
+                  << caller.status().message();
+    const net::RpcReply refused =
+        net::RpcReply::Error(net::RpcCode::kPermissionDenied, caller.status().message());
+    Reply(in.reply_to, refused);
+    auto listed = callers_.find(in.caller_key);
+    Audit(listed != callers_.end() ? listed->second
+                                   : net::Caller{in.caller_key, "(not listed)", net::Role::kReader},
+          in.request, in.forwarded_by, refused, now_ms);
+    // A key removed from the lists: its connection goes too (it may reconnect, and ZAP refuses
+    // it then).
+    if (!in.reply_to.gateway && !callers_.count(in.caller_key)) {
+      net::CloseConnection(in.source_fd);
+    }
+    return;
+  }
+  if (auto refusal = net::Refusal(*caller, in.request)) {
+    CM_LOG(kWarn) << via << ": refused: " << *refusal
+                  << (in.forwarded_by.empty() ? "" : " (forwarded by " + in.forwarded_by + ")");
+    const net::RpcReply refused = net::RpcReply::Error(net::RpcCode::kPermissionDenied, *refusal);
+    Reply(in.reply_to, refused);
+    Audit(*caller, in.request, in.forwarded_by, refused, now_ms);
+    return;
+  }
+  const bool mutation = net::IsMutation(in.request);
+  if (mutation) {
+    CM_LOG(kInfo) << via << ": " << net::OperationName(in.request) << " by "
+                  << net::Describe(*caller)
+                  << (in.caller_key.empty() || caller->key == in.caller_key ? ""
+                                                                            : " " + caller->key)
+                  << (in.forwarded_by.empty() ? "" : " (forwarded by " + in.forwarded_by + ")");
+  }
+  if (MaybeForward(in, *caller)) return;
+  const uint64_t seq_before = replica_->last_seq();
+  std::optional<net::RpcReply> reply = manager_->Handle(in, now_ms);
+  if (!reply) return;
+  if (mutation) Audit(*caller, in.request, in.forwarded_by, *reply, now_ms);
+  if (options_.ack_replicas > 0 && reply->code == net::RpcCode::kOk &&
+      replica_->last_seq() > seq_before && mutation) {
+    // --ack-replicas: the reply waits until enough peers have persisted the write.
+    replicator_->AwaitReplicas(
+        replica_->last_seq(), options_.ack_replicas, now_ms, options_.ack_timeout_ms,
+        [this, to = in.reply_to, ok = std::move(*reply)](const Status& s) {
+          Reply(to, s.ok() ? ok : net::RpcReply::Error(net::RpcCode::kOutcomeUnknown, s.message()));
+        });
+    return;
+  }
+  Reply(in.reply_to, *reply);
+}
+
+void Daemon::HandleHttp(uint64_t now_ms) {
+  for (http::Call& call : http_mail_.Drain()) {
+    if (auto* request = std::get_if<net::RpcRequest>(&call.ask)) {
+      net::IncomingRequest in;
+      in.reply_to = call.reply_to;
+      in.protocol_version = net::kRpcProtocolVersion;
+      in.caller = call.caller;
+      in.request = std::move(*request);
+      Stamp(&in.reply_to, in.request);
+      HandleRequest(in, now_ms);
+    } else if (std::holds_alternative<http::MetricsScrape>(call.ask)) {
+      if (http_) http_->Complete(call.reply_to.request_id, Metrics(now_ms));
+    } else if (auto* probe = std::get_if<http::HealthProbe>(&call.ask)) {
+      // Liveness: this loop answered. Readiness: the checks.
+      if (http_) {
+        http_->Complete(call.reply_to.request_id,
+                        probe->readiness ? Readiness(now_ms) : http::Health{true, ""});
+      }
+    } else if (auto* event = std::get_if<http::MonitorEvent>(&call.ask)) {
+      ApplyMonitorEvent(call, *event, now_ms);
+    }
+  }
+}
+
+void Daemon::ApplyMonitorEvent(const http::Call& call, const http::MonitorEvent& event,
+                               uint64_t now_ms) {
+  const char* kind = event.disappeared ? "Disappeared" : "Discovered";
+  CM_LOG(kInfo) << "http: monitor event " << kind << " of " << event.nodes.size() << " node(s) by "
+                << call.caller;
+  if (event.nodes.empty()) {
+    CM_LOG(kWarn) << "http: monitor event " << kind << " names no node: nothing to do";
+    return;
+  }
+  if (!CurrentToken().self_holds) {
+    CM_LOG(kWarn) << "http: monitor event " << kind
+                  << " not applied: this instance does not hold the side-effect token (the "
+                     "holder applies what its Serf agent shows)";
+    return;
+  }
+  for (const http::MonitorNode& node : event.nodes) {
+    NodeObservation obs;
+    obs.kind = event.disappeared ? NodeObservation::Kind::kDisappeared
+                                 : NodeObservation::Kind::kDiscovered;
+    obs.name = node.label + "-" + node.serial;
+    obs.addr = node.addr;
+    if (!event.disappeared) {
+      obs.tags = {{"NodeLabel", node.label}, {"NodeSerial", node.serial}, {"NodeAddr", node.addr}};
+    }
+    manager_->OnNodeObservation(obs, now_ms);  // logs and skips an invalid name
+  }
+}
+
+std::vector<http::MetricFamily> Daemon::Metrics(uint64_t now_ms) {
+  using Type = http::MetricFamily::Type;
+  std::deque<http::MetricFamily> out;  // a deque: `family` hands out pointers that must stay
+  auto family = [&](const std::string& name, const std::string& help, Type type) {
+    out.push_back(http::MetricFamily{name, help, type, {}, {}});
+    return &out.back();
+  };
+  auto one = [&](const std::string& name, const std::string& help, Type type, double value) {
+    family(name, help, type)->samples.push_back({{}, value});
+  };
+  // The `status`, `token` and `members` answers hold most of it: one source for RPC and HTTP.
+  net::IncomingRequest ask;
+  ask.request = net::StatusRequest{};
+  const net::StatusInfo status = std::get<net::StatusInfo>(manager_->Handle(ask, now_ms)->payload);
+  ask.request = net::TokenRequest{};
+  const net::TokenInfo token = std::get<net::TokenInfo>(manager_->Handle(ask, now_ms)->payload);
+  ask.request = net::MembersRequest{};
+  const net::MemberList members = std::get<net::MemberList>(manager_->Handle(ask, now_ms)->payload);
+  auto counter = [&](const std::string& name) -> double {
+    for (const net::Counter& c : status.counters) {
+      if (c.name == name) return static_cast<double>(c.value);
+    }
+    return 0;
+  };
+
+  http::MetricFamily* requests = family(
+      "clustermgr_requests_total", "Requests answered, by transport and method", Type::kCounter);
+  http::MetricFamily* errors =
+      family("clustermgr_request_errors_total",
+             "Requests answered with an error, by transport and method", Type::kCounter);
+  http::MetricFamily* latency = family(
+      "clustermgr_request_duration_seconds",
+      "Time from a request's arrival to its reply, by transport and method", Type::kHistogram);
+  for (const auto& [key, stats] : request_stats_) {
+    const http::Labels labels{{"transport", key.first}, {"method", key.second}};
+    requests->samples.push_back({labels, static_cast<double>(stats.requests)});
+    errors->samples.push_back({labels, static_cast<double>(stats.errors)});
+    latency->histograms.push_back({labels, stats.latency});
+  }
+  http::MetricFamily* rejected =
+      family("clustermgr_rpc_rejected_total",
+             "RPC messages refused before reaching a handler, by reason", Type::kCounter);
+  const net::RpcServerCounters& rc = rpc_->counters();
+  rejected->samples = {
+      {{{"reason", "oversize"}}, static_cast<double>(rc.rejected_oversize)},
+      {{{"reason", "malformed"}}, static_cast<double>(rc.rejected_malformed)},
+      {{{"reason", "unimplemented"}}, static_cast<double>(rc.rejected_unimplemented)}};
+  family("clustermgr_write_batch_entries", "Entries per committed local write (one store batch)",
+         Type::kHistogram)
+      ->histograms.push_back({{}, write_batches_});
+
+  http::MetricFamily* msg_in = family("clustermgr_gossip_messages_in_total",
+                                      "Gossip messages received, by peer instance", Type::kCounter);
+  http::MetricFamily* bytes_in = family("clustermgr_gossip_bytes_in_total",
+                                        "Gossip bytes received, by peer instance", Type::kCounter);
+  http::MetricFamily* msg_out =
+      family("clustermgr_gossip_messages_out_total",
+             "Gossip messages sent, by peer instance (\"*\": published to every subscriber)",
+             Type::kCounter);
+  http::MetricFamily* bytes_out = family(
+      "clustermgr_gossip_bytes_out_total",
+      "Gossip bytes sent, by peer instance (\"*\": published to every subscriber)", Type::kCounter);
+  for (const auto& [peer, t] : replicator_->traffic()) {
+    const http::Labels labels{{"peer", peer}};
+    msg_in->samples.push_back({labels, static_cast<double>(t.messages_in)});
+    bytes_in->samples.push_back({labels, static_cast<double>(t.bytes_in)});
+    msg_out->samples.push_back({labels, static_cast<double>(t.messages_out)});
+    bytes_out->samples.push_back({labels, static_cast<double>(t.bytes_out)});
+  }
+  http::MetricFamily* lag =
+      family("clustermgr_apply_lag_deltas",
+             "Deltas a manager instance has not applied yet, by instance and origin", Type::kGauge);
+  for (const net::MemberInfo& m : members.members) {
+    for (const net::OriginCount& o : m.lag_by_origin) {
+      lag->samples.push_back(
+          {{{"instance", m.name}, {"origin", o.origin}}, static_cast<double>(o.count)});
+    }
+  }
+  http::MetricFamily* deltas =
+      family("clustermgr_deltas_total", "Replicated deltas, by event", Type::kCounter);
+  for (const char* event : {"published", "received", "applied", "duplicate", "overflow"}) {
+    deltas->samples.push_back({{{"event", event}}, counter(std::string("deltas_") + event)});
+  }
+  one("clustermgr_state_entries", "Entries in the replicated state (tombstones included)",
+      Type::kGauge, static_cast<double>(status.state_entries));
+  one("clustermgr_tombstones", "Tombstones in the replicated state", Type::kGauge,
+      static_cast<double>(status.tombstones));
+  one("clustermgr_tombstones_collected_total", "Tombstones collected", Type::kCounter,
+      counter("tombstones_collected"));
+  one("clustermgr_anti_entropy_rounds_total", "Anti-entropy requests sent to peers", Type::kCounter,
+      counter("syncs_sent"));
+  one("clustermgr_anti_entropy_replies_total", "Anti-entropy replies received", Type::kCounter,
+      counter("syncs_answered"));
+  http::MetricFamily* snapshots = family(
+      "clustermgr_snapshot_transfers_total",
+      "State snapshot transfers: served to peers, applied from a peer, abandoned", Type::kCounter);
+  for (const char* what : {"served", "applied", "abandoned"}) {
+    snapshots->samples.push_back({{{"result", what}}, counter(std::string("snapshots_") + what)});
+  }
+  family("clustermgr_token_holder", "1 for the instance this one believes holds the token",
+         Type::kGauge)
+      ->samples.push_back({{{"holder", token.holder}}, token.holder.empty() ? 0.0 : 1.0});
+  one("clustermgr_token_self_holds", "1 when this instance holds the side-effect token",
+      Type::kGauge, token.self_holds ? 1 : 0);
+  one("clustermgr_token_epoch", "Epoch of the current holder's claim", Type::kGauge,
+      static_cast<double>(token.epoch));
+  one("clustermgr_token_highest_epoch", "Highest epoch in the replicated register", Type::kGauge,
+      static_cast<double>(token.highest_epoch));
+  one("clustermgr_quorum", "Managers that must be visible to hold the token", Type::kGauge,
+      token.quorum);
+  one("clustermgr_managers_visible", "Managers counted alive, this one included", Type::kGauge,
+      token.visible_managers);
+  one("clustermgr_quorum_reached", "1 when the visible managers reach the quorum", Type::kGauge,
+      token.has_quorum ? 1 : 0);
+  http::MetricFamily* jobs =
+      family("clustermgr_jobs", "Jobs in the state, by status", Type::kGauge);
+  std::map<std::string, double> by_status;
+  for (const char* s : {"Queued", "Running", "Complete", "Errored", "Cancelled", "Interrupted"}) {
+    by_status[s] = 0;
+  }
+  for (const auto& [id, entry] : replica_->state().jobs.entries()) {
+    if (!entry.tombstone()) by_status[std::string(crdt::ToString(entry.value->status))] += 1;
+  }
+  for (const auto& [s, n] : by_status) jobs->samples.push_back({{{"status", s}}, n});
+  one("clustermgr_serf_connected", "1 while connected to the Serf agent", Type::kGauge,
+      serf_connected_ ? 1 : 0);
+  http::MetricFamily* serf = family("clustermgr_serf_members",
+                                    "Serf members as last seen, by kind and state", Type::kGauge);
+  double nodes_alive = 0, nodes_gone = 0, managers_alive = 1, managers_gone = 0;  // 1: this one
+  for (const auto& [name, obs] : nodes_seen_) {
+    (obs.kind == NodeObservation::Kind::kDisappeared ? nodes_gone : nodes_alive) += 1;
+  }
+  for (const auto& [name, m] : managers_seen_) (m.alive ? managers_alive : managers_gone) += 1;
+  serf->samples = {{{{"kind", "node"}, {"state", "alive"}}, nodes_alive},
+                   {{{"kind", "node"}, {"state", "gone"}}, nodes_gone},
+                   {{{"kind", "manager"}, {"state", "alive"}}, managers_alive},
+                   {{{"kind", "manager"}, {"state", "gone"}}, managers_gone}};
+  one("clustermgr_store_errors_total", "Store writes of replicated data that failed",
+      Type::kCounter, counter("store_errors"));
+  one("clustermgr_store_writable", "1 while the store accepts writes", Type::kGauge,
+      status.store_ok ? 1 : 0);
+  one("clustermgr_clock_refusals_total",
+      "Peer timestamps refused for being too far ahead of the local clock", Type::kCounter,
+      counter("clock_refusals"));
+  one("clustermgr_bad_messages_total", "Gossip messages dropped as malformed", Type::kCounter,
+      counter("bad_messages"));
+  one("clustermgr_start_time_seconds", "When this clustermgrd started (Unix time)", Type::kGauge,
+      static_cast<double>(started_ms_) / 1000);
+  return {std::make_move_iterator(out.begin()), std::make_move_iterator(out.end())};
+}
+
+http::Health Daemon::Readiness(uint64_t now_ms) {
+  if (Status s = replica_->store().write_error(); !s.ok()) {
+    return {false, "store not writable: " + s.message()};
+  }
+  if (!serf_connected_) return {false, "not connected to the Serf agent at " + options_.serf_rpc};
+  if (replicator_->fetching_snapshot()) return {false, "restoring the state from a peer"};
+  // Caught up with every manager replication hears from.
+  const std::map<std::string, uint64_t> heard = replicator_->LastContactByName();
+  for (const auto& [name, last] : heard) {
+    if (now_ms - std::min(now_ms, last) > options_.token_contact_ms) continue;
+    if (!replicator_->CaughtUpWith(name)) return {false, "catching up with " + name};
+  }
+  return {true, ""};
 }
 
 void Daemon::HandleSerf(uint64_t now_ms) {
@@ -608,8 +889,8 @@ void Daemon::DoReload() {
     return;
   }
   ReloadAllowLists(parsed.options);
-  // Only what can change without restarting sockets and the store: playbook settings, extra
-  // vars and the log level.
+  // Only what can change without restarting sockets and the store: playbook settings (with the
+  // roles dir and --node-fencing), extra vars and the log level.
   const DaemonOptions& n = parsed.options;
   options_.playbook_dir = n.playbook_dir.empty() ? options_.playbook_dir : n.playbook_dir;
   options_.configure_playbook = n.configure_playbook;
@@ -619,6 +900,8 @@ void Daemon::DoReload() {
   options_.ansible_private_key = n.ansible_private_key;
   options_.extra_vars = n.extra_vars;
   options_.allow_extra_vars = n.allow_extra_vars;
+  options_.ansible_roles_dir = n.ansible_roles_dir;
+  options_.node_fencing = n.node_fencing;
   options_.log_level = n.log_level;
   LogLevel level;
   if (ParseLogLevel(options_.log_level, &level)) SetLogLevel(level);
@@ -652,6 +935,7 @@ int Daemon::Run() {
         {nullptr, forward_mail_.fd(), ZMQ_POLLIN, 0},
         {nullptr, stop_fd_, ZMQ_POLLIN, 0},
         {nullptr, reload_fd_, ZMQ_POLLIN, 0},
+        {nullptr, http_mail_.fd(), ZMQ_POLLIN, 0},
         rpc_->ConnectionsPollItem(),  // connection events; HandleRpc handles them
     };
     gossip_->AppendPollItems(&items);  // SUB, ROUTER and a DEALER per peer
@@ -677,6 +961,7 @@ int Daemon::Run() {
     HandleForwarded();
     replicator_->Poll(now_ms);
     HandleRpc(now_ms);
+    HandleHttp(now_ms);
     if (now_ms >= next_tick) {
       replicator_->Tick(now_ms);
       ElectionTick(now_ms);

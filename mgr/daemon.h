@@ -16,6 +16,8 @@
 #include "crdt/hlc.h"
 #include "crdt/status.h"
 #include "mgr/forwarder.h"
+#include "mgr/http/gateway.h"
+#include "mgr/http/metrics.h"
 #include "mgr/job_executor.h"
 #include "mgr/mailbox.h"
 #include "mgr/manager.h"
@@ -80,6 +82,18 @@ class Daemon {
   // Remembers which key a TCP connection carries, to close it if the key is removed.
   void NoteConnection(int fd, const std::string& key);
   void HandleRpc(uint64_t now_ms);
+  // Calls from the HTTP gateway's threads: requests take the RPC path, the rest is answered here.
+  void HandleHttp(uint64_t now_ms);
+  // One request, from the RPC socket or the gateway: logged when it mutates, forwarded to the
+  // token holder or handled here, and answered through Reply().
+  void HandleRequest(net::IncomingRequest& in, uint64_t now_ms);
+  // Every reply goes out here: counted for /metrics, then sent to the socket or the gateway.
+  void Reply(const net::ReplyTo& to, const net::RpcReply& reply);
+  // Stamps arrival time and operation on a request's reply address (for the request metrics).
+  static void Stamp(net::ReplyTo* to, const net::RpcRequest& request);
+  std::vector<http::MetricFamily> Metrics(uint64_t now_ms);
+  http::Health Readiness(uint64_t now_ms);
+  void ApplyMonitorEvent(const http::Call& call, const http::MonitorEvent& event, uint64_t now_ms);
   void HandleForwarded();
   // On stop: ends the running job (Interrupted, nodes safe) before the loop returns.
   void FinishRunningJob();
@@ -121,6 +135,16 @@ class Daemon {
   std::unique_ptr<Forwarder> forwarder_;
   std::unique_ptr<net::ZmqGossipTransport> gossip_;
   std::unique_ptr<Replicator> replicator_;
+  Mailbox<http::Call> http_mail_;
+  std::unique_ptr<http::Gateway> http_;  // its threads post into http_mail_
+  // Request counts, errors and latency by (transport, operation), for /metrics.
+  struct RequestStats {
+    uint64_t requests = 0;
+    uint64_t errors = 0;
+    http::Histogram latency{http::LatencyBounds()};
+  };
+  std::map<std::pair<std::string, std::string>, RequestStats> request_stats_;
+  http::Histogram write_batches_{http::SizeBounds()};  // entries per committed local delta
   TokenElection election_;
   // What Serf last said of each node and each other manager instance.
   std::map<std::string, NodeObservation> nodes_seen_;

@@ -1,5 +1,11 @@
 #include "mgr/job_executor.h"
 
+#include <algorithm>
+#include <set>
+#include <string_view>
+
+#include "mgr/fencing/run_report.h"
+
 namespace clustermgr::mgr {
 
 JobExecutor::~JobExecutor() {
@@ -34,32 +40,91 @@ bool JobExecutor::Busy() const {
   return !running_job_.empty();
 }
 
-bool JobExecutor::RunPlaybook(const std::string& job_id, const PlaybookSpec& spec,
-                              std::string* error) {
+// What the job did to each host so far.
+struct JobExecutor::HostTally {
+  std::vector<std::string> hosts;             // in inventory order
+  std::map<std::string, std::string> fenced;  // host -> fence message
+  std::set<std::string> failed;               // failed or unreachable, fenced ones excluded
+  void AddHosts(const PlaybookSpec& spec) {
+    for (const InventoryHost& h : spec.hosts) {
+      if (std::find(hosts.begin(), hosts.end(), h.name) == hosts.end()) hosts.push_back(h.name);
+    }
+  }
+  std::string Summary() const {
+    std::string out = "clustermgr: hosts:";
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+      const std::string& h = hosts[i];
+      out += (i == 0 ? " " : ", ") + h;
+      if (auto it = fenced.find(h); it != fenced.end()) {
+        out += " fenced (" + it->second.substr(std::string_view("fenced: ").size()) + ")";
+      } else if (failed.count(h)) {
+        out += " failed";
+      } else {
+        out += " ok";
+      }
+    }
+    return out;
+  }
+};
+
+JobExecutor::RunOutcome JobExecutor::RunPlaybook(const std::string& job_id, PlaybookSpec spec,
+                                                 HostTally* tally, std::string* error) {
+  auto line = [&](std::string text) {
+    post_(JobEvent{JobEvent::Kind::kLine, job_id, std::move(text), false, false, "", {}});
+  };
+  tally->AddHosts(spec);
+  // A fenced host is left alone for the rest of the job.
+  if (!tally->fenced.empty() && !spec.hosts.empty()) {
+    std::erase_if(spec.hosts,
+                  [&](const InventoryHost& h) { return tally->fenced.count(h.name) > 0; });
+    std::erase_if(spec.host_vars,
+                  [&](const auto& kv) { return tally->fenced.count(kv.first) > 0; });
+    if (spec.hosts.empty()) {
+      line("clustermgr: not running playbook " + spec.playbook + ": every host is fenced");
+      return RunOutcome::kFenced;
+    }
+  }
   PlaybookRun run(spec);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (cancelled_) return false;
+    if (cancelled_) return RunOutcome::kFailed;
     current_ = &run;
   }
-  post_(JobEvent{JobEvent::Kind::kLine, job_id, "clustermgr: running playbook " + spec.playbook,
-                 false, false, ""});
-  PlaybookResult result = run.Run([&](std::string_view line) {
-    post_(JobEvent{JobEvent::Kind::kLine, job_id, std::string(line), false, false, ""});
+  line("clustermgr: running playbook " + spec.playbook);
+  fencing::RunReport report;
+  PlaybookResult result = run.Run([&](std::string_view text) {
+    report.Feed(text);
+    line(std::string(text));
   });
   {
     std::lock_guard<std::mutex> lock(mu_);
     current_ = nullptr;
   }
-  if (!result.ok() && error->empty()) *error = spec.playbook + ": " + result.error;
-  return result.ok();
+  for (const auto& [host, message] : report.fenced()) {
+    if (tally->fenced.emplace(host, message).second) {
+      line("clustermgr: " + host + " is fenced (" + message +
+           "): a newer token holder has touched it; this job leaves it alone");
+    }
+  }
+  if (result.ok()) return RunOutcome::kSucceeded;
+  // ansible-playbook exits 2 when hosts failed; if they all failed the fencing check, the run
+  // did what it could everywhere else.
+  if (!result.cancelled && result.exit_code == 2 && report.OnlyFenced()) {
+    return RunOutcome::kFenced;
+  }
+  for (const std::string& host : report.FailedHosts()) tally->failed.insert(host);
+  if (error->empty()) *error = spec.playbook + ": " + result.error;
+  return RunOutcome::kFailed;
 }
 
 void JobExecutor::RunScript(const JobScript& script) {
   std::string error;
   bool succeeded = true;
+  HostTally tally;
   for (const JobStep& step : script.steps) {
-    if (RunPlaybook(script.job_id, step.playbook, &error)) continue;
+    if (RunPlaybook(script.job_id, step.playbook, &tally, &error) != RunOutcome::kFailed) {
+      continue;
+    }
     succeeded = false;
     bool cancelled;
     {
@@ -69,12 +134,23 @@ void JobExecutor::RunScript(const JobScript& script) {
     if (!cancelled) {
       std::string recovery_error;  // the first failure is what the job reports
       for (const PlaybookSpec& recovery : step.on_failure) {
-        RunPlaybook(script.job_id, recovery, &recovery_error);
+        (void)RunPlaybook(script.job_id, recovery, &tally, &recovery_error);
       }
     }
     break;
   }
-  JobEvent done{JobEvent::Kind::kFinished, script.job_id, "", succeeded, false, error};
+  if (!tally.fenced.empty()) {
+    post_(JobEvent{JobEvent::Kind::kLine, script.job_id, tally.Summary(), false, false, "", {}});
+    if (error.empty()) {
+      const auto& [host, message] = *tally.fenced.begin();
+      error = host + " " + message;
+      if (tally.fenced.size() > 1) {
+        error += " (and " + std::to_string(tally.fenced.size() - 1) + " more host(s) fenced)";
+      }
+    }
+  }
+  JobEvent done{
+      JobEvent::Kind::kFinished, script.job_id, "", succeeded, false, error, tally.fenced};
   {
     std::lock_guard<std::mutex> lock(mu_);
     // A cancel that came after the last playbook succeeded is too late: nothing was stopped,

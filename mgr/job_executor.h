@@ -5,11 +5,18 @@
 // and the final outcome are posted to the event loop's mailbox; the executor never touches the
 // replicated state, which only the event loop owns.
 //
+// Fenced hosts (mgr/fencing/run_report.h): a host the fencing role refused, because a newer
+// token holder has touched it, is left alone from then on - later steps and recovery playbooks
+// run without it - and is reported apart: a playbook that failed only on fenced hosts counts as
+// done for the others. kFinished lists the fenced hosts, and a last log line sums up each host
+// ("clustermgr: hosts: node-a ok, node-b fenced (host has seen epoch 4, this run carries 3)").
+//
 // Threading: Start() and Cancel() are called by the event loop thread; the playbooks run on the
 // executor's own thread. The destructor cancels a running job and joins the thread.
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -36,9 +43,11 @@ struct JobEvent {
   Kind kind = Kind::kLine;
   std::string job_id;
   std::string line;        // kLine
-  bool succeeded = false;  // kFinished: every step's playbook succeeded
+  bool succeeded = false;  // kFinished: every step's playbook succeeded (fenced hosts aside)
   bool cancelled = false;  // kFinished: Cancel() stopped it
-  std::string error;       // kFinished: the first failure, one line
+  std::string error;       // kFinished: the first failure, one line (or the first fence)
+  // kFinished: host -> "fenced: host has seen epoch N, this run carries M".
+  std::map<std::string, std::string> fenced;
 };
 
 class JobExecutor {
@@ -61,9 +70,17 @@ class JobExecutor {
   bool Busy() const;
 
  private:
+  enum class RunOutcome {
+    kSucceeded,
+    kFenced,  // failed on fenced hosts only (or every host was fenced before): done for the rest
+    kFailed,
+  };
+  struct HostTally;
   void RunScript(const JobScript& script);
-  // Runs one playbook, forwarding its lines; false when it did not succeed.
-  bool RunPlaybook(const std::string& job_id, const PlaybookSpec& spec, std::string* error);
+  // Runs one playbook on the hosts of `spec` not fenced so far, forwarding its lines, adding the
+  // hosts it finds fenced to `tally`; sets *error to the first failure.
+  RunOutcome RunPlaybook(const std::string& job_id, PlaybookSpec spec, HostTally* tally,
+                         std::string* error);
 
   Post post_;
   std::thread worker_;

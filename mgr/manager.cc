@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
+#include <set>
 
 #include "mgr/audit/audit_trail.h"
 #include "mgr/extra_vars.h"
+#include "mgr/fencing/playbook_check.h"
 #include "mgr/log.h"
 #include "store/codec.h"
 
@@ -495,6 +497,7 @@ PlaybookSpec Manager::Spec(const std::string& playbook, std::vector<InventoryHos
   spec.client_host_vars = std::move(vars.per_host);
   spec.user = config.user;
   spec.private_key = config.private_key;
+  spec.roles_path = options_->ansible_roles_dir;
   // Each run's private dir (inventory, merged extra-vars) lives in the data dir, not in /tmp, so
   // that the runs a killed daemon leaves behind are removed when it starts again.
   spec.temp_parent = RunsDir(*options_);
@@ -561,6 +564,9 @@ R Manager::StartLifecycleJob(JobKind kind, const std::vector<std::string>& names
       break;
   }
 
+  std::vector<std::string> fence_warnings;
+  if (std::optional<R> refused = CheckFencing(script, &fence_warnings)) return *refused;
+
   JobRecord job;
   job.id = job_id;
   job.desc = KindName(static_cast<int>(kind));
@@ -588,8 +594,7 @@ R Manager::StartLifecycleJob(JobKind kind, const std::vector<std::string>& names
   running_job_ = job_id;
   running_kind_ = kind;
   running_is_discover_ = false;
-  pending_lines_.clear();
-  log_lines_ = log_bytes_ = dropped_lines_ = 0;
+  StartLog(std::move(fence_warnings));
   CM_LOG(kInfo) << "job " << job_id << ": " << job.desc << " of " << nodes.size()
                 << " node(s) started at epoch " << token.epoch;
   executor_->Start(std::move(script));
@@ -632,6 +637,8 @@ R Manager::Discover(const net::DiscoverRequest& req, uint64_t now_ms) {
   JobScript script{job_id, {}};
   script.steps.push_back(
       {Spec(config.configure_playbook, hosts, MergedVars({}, vars.vars), job_id, token.epoch), {}});
+  std::vector<std::string> fence_warnings;
+  if (std::optional<R> refused = CheckFencing(script, &fence_warnings)) return *refused;
   JobRecord job;
   job.id = job_id;
   job.desc = "discover";
@@ -645,10 +652,48 @@ R Manager::Discover(const net::DiscoverRequest& req, uint64_t now_ms) {
   if (!written.ok()) return WriteFailed(written.status());
   running_job_ = job_id;
   running_is_discover_ = true;
-  pending_lines_.clear();
-  log_lines_ = log_bytes_ = dropped_lines_ = 0;
+  StartLog(std::move(fence_warnings));
   executor_->Start(std::move(script));
   return R::Ok(net::JobAccepted{job_id});
+}
+
+std::optional<R> Manager::CheckFencing(const JobScript& script,
+                                       std::vector<std::string>* warnings) const {
+  if (options_->node_fencing == fencing::Mode::kOff) return std::nullopt;
+  std::set<std::string> checked;
+  auto check = [&](const PlaybookSpec& spec) -> std::optional<R> {
+    if (!checked.insert(spec.playbook).second) return std::nullopt;
+    const PlaybookPath path = ResolvePlaybookPath(spec.playbook_dir, spec.playbook);
+    if (!path.ok()) return std::nullopt;  // the run reports it, under every mode
+    const ::clustermgr::Status fenced = fencing::CheckPlaybookFenced(path.path, spec.playbook);
+    if (fenced.ok()) return std::nullopt;
+    if (options_->node_fencing == fencing::Mode::kRequire) {
+      return R::Error(net::RpcCode::kFailedPrecondition,
+                      "--node-fencing=require: " + fenced.message());
+    }
+    CM_LOG(kWarn) << fenced.message() << " (--node-fencing=warn: it runs unfenced)";
+    warnings->push_back("clustermgr: warning: " + fenced.message() +
+                        " (--node-fencing=warn: it runs unfenced, so a deposed token holder "
+                        "could still change these hosts)");
+    return std::nullopt;
+  };
+  for (const JobStep& step : script.steps) {
+    if (auto refused = check(step.playbook)) return refused;
+    for (const PlaybookSpec& recovery : step.on_failure) {
+      if (auto refused = check(recovery)) return refused;
+    }
+  }
+  return std::nullopt;
+}
+
+void Manager::StartLog(std::vector<std::string> first_lines) {
+  pending_lines_.clear();
+  log_lines_ = log_bytes_ = dropped_lines_ = 0;
+  for (std::string& line : first_lines) {
+    log_bytes_ += line.size() + 1;
+    ++log_lines_;
+    pending_lines_.push_back(std::move(line));
+  }
 }
 
 R Manager::JobCancel(const net::JobCancelRequest& req) {
@@ -705,8 +750,9 @@ void Manager::OnJobEvent(JobEvent event, uint64_t now_ms) {
   FlushLog(now_ms);
   const JobStatus status = shutting_down_ && event.cancelled ? JobStatus::kInterrupted
                            : event.cancelled                 ? JobStatus::kCancelled
-                           : event.succeeded                 ? JobStatus::kComplete
-                                                             : JobStatus::kErrored;
+                           : !event.succeeded                ? JobStatus::kErrored
+                           : event.fenced.empty()            ? JobStatus::kComplete
+                                                             : JobStatus::kFenced;
   const JobKind kind = running_kind_;
   const bool discover = running_is_discover_;
   FinishJob(
@@ -714,8 +760,10 @@ void Manager::OnJobEvent(JobEvent event, uint64_t now_ms) {
       status == JobStatus::kInterrupted ? "interrupted: clustermgrd was stopped"
       : event.cancelled                 ? "cancelled"
                                         : event.error,
-      [&](NodeStatus current) {
-        if (discover) return current;
+      [&](const std::string& node, NodeStatus current) {
+        // A fenced node belongs to the newer token holder that touched it: its status is that
+        // holder's to set, not this (stale) job's.
+        if (discover || event.fenced.count(node)) return current;
         if (event.cancelled) return SafeStatus(current);
         switch (kind) {
           case JobKind::kCommission:
@@ -756,8 +804,8 @@ void Manager::FlushLog(uint64_t now_ms) {
 }
 
 void Manager::FinishJob(const std::string& job_id, JobStatus status, const std::string& error,
-                        const std::function<NodeStatus(NodeStatus)>& next, uint64_t epoch,
-                        uint64_t now_ms) {
+                        const std::function<NodeStatus(const std::string&, NodeStatus)>& next,
+                        uint64_t epoch, uint64_t now_ms) {
   const JobRecord* current = replica_->state().Job(job_id);
   if (!current) return;
   JobRecord job = *current;
@@ -769,7 +817,7 @@ void Manager::FinishJob(const std::string& job_id, JobStatus status, const std::
         for (const std::string& node : job.nodes) {
           const InventoryRecord* rec = replica_->state().Node(node);
           if (!rec) continue;
-          const NodeStatus to = next(rec->status);
+          const NodeStatus to = next(node, rec->status);
           if (to == rec->status || !TransitionAllowed(rec->status, to)) continue;
           InventoryRecord after = *rec;
           after.prev_status = rec->status;
@@ -808,7 +856,7 @@ void Manager::InterruptOrphanedJobs(uint64_t now_ms) {
     FinishJob(
         id, JobStatus::kInterrupted,
         "interrupted: the instance running it stopped or lost the side-effect token",
-        [](NodeStatus s) { return SafeStatus(s); }, token.epoch, now_ms);
+        [](const std::string&, NodeStatus s) { return SafeStatus(s); }, token.epoch, now_ms);
   }
 }
 

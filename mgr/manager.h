@@ -124,13 +124,19 @@ class Manager {
                     const std::string& job_id, uint64_t epoch) const;
   std::vector<InventoryHost> Hosts(const std::vector<std::string>& nodes,
                                    const std::optional<std::string>& group) const;
+  // --node-fencing: whether every playbook of `script` applies the fencing role
+  // (mgr/fencing/playbook_check.h). Under require a playbook that does not is a refusal of the
+  // request (returned); under warn a line for the job log is added to *warnings.
+  std::optional<R> CheckFencing(const JobScript& script, std::vector<std::string>* warnings) const;
+  // A new job's log begins with `first_lines`.
+  void StartLog(std::vector<std::string> first_lines);
   // Writes the pending log lines of the running job as one chunk.
   void FlushLog(uint64_t now_ms);
   // Ends `job_id`: final job status and the nodes' final statuses, in one delta.
   // `epoch` stamps the writes: the job's own for its normal end, the holder's for an interrupt.
   void FinishJob(const std::string& job_id, crdt::JobStatus status, const std::string& error,
-                 const std::function<crdt::NodeStatus(crdt::NodeStatus)>& next, uint64_t epoch,
-                 uint64_t now_ms);
+                 const std::function<crdt::NodeStatus(const std::string&, crdt::NodeStatus)>& next,
+                 uint64_t epoch, uint64_t now_ms);
   void AnswerFollowers(uint64_t now_ms, bool deadline_only);
   net::NodeInfo ToNodeInfo(const std::string& name, const crdt::InventoryRecord& rec) const;
   R WriteFailed(const ::clustermgr::Status& status) const;

@@ -69,7 +69,8 @@ class ManagerValidationTest : public ::testing::Test {
 
   RpcReply Call(const net::RpcRequest& request) {
     net::IncomingRequest in;
-    in.reply_to = {"peer", 1, true};
+    in.reply_to.identity = "peer";
+    in.reply_to.request_id = 1;
     in.protocol_version = net::kRpcProtocolVersion;
     in.request = request;
     clock_.Advance(1);

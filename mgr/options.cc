@@ -9,6 +9,7 @@
 
 #include "mgr/ansible_inventory.h"
 #include "mgr/extra_vars.h"
+#include "mgr/http/gateway.h"
 
 namespace clustermgr::mgr {
 namespace po = boost::program_options;
@@ -35,10 +36,24 @@ bool ValidEndpoint(const std::string& e) {
 
 }  // namespace
 
+http::GatewayOptions GatewayOptionsOf(const DaemonOptions& o) {
+  http::GatewayOptions g;
+  g.bind = o.http_bind;
+  g.tls_cert = o.http_tls_cert;
+  g.tls_key = o.http_tls_key;
+  g.client_ca = o.http_client_ca;
+  g.insecure = o.http_insecure;
+  g.fixed.serf_addr = o.serf_rpc;
+  g.fixed.serf_auth_key = !o.serf_auth_key.empty();
+  g.fixed.manager_addr = o.http_bind;
+  return g;
+}
+
 ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
   ParsedOptions out;
   DaemonOptions& o = out.options;
   std::string host_groups = "service-master,service-worker";
+  std::string node_fencing = "warn";
   po::options_description desc("clustermgrd options");
   // clang-format off
   desc.add_options()
@@ -64,6 +79,15 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
     ("curve-peers", po::value(&o.curve_peers_file),
        "allow-list of manager instances' public keys: gossip, and RPC for forwarding "
        "(\"KEY [NAME [GOSSIP-ENDPOINT]]\" lines; this instance's own key is implied)")
+    ("http-bind", po::value(&o.http_bind),
+       "serve the REST API, /metrics, /healthz and /readyz over HTTP on ADDRESS:PORT (or PORT "
+       "on loopback); off unless given")
+    ("http-tls-cert", po::value(&o.http_tls_cert), "HTTPS: the gateway's PEM certificate chain")
+    ("http-tls-key", po::value(&o.http_tls_key), "HTTPS: the gateway's PEM private key")
+    ("http-client-ca", po::value(&o.http_client_ca),
+       "HTTPS: PEM CA that signs the client certificates the gateway accepts (required with TLS)")
+    ("http-insecure", po::bool_switch(&o.http_insecure),
+       "allow plain HTTP without client authentication on a non-loopback --http-bind")
     ("expect", po::value(&o.expect)->default_value(o.expect),
        "number of manager instances the cluster is meant to have (quorum = expect/2+1)")
     ("playbook-dir", po::value(&o.playbook_dir), "directory holding the playbooks")
@@ -81,6 +105,12 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
     ("allow-extra-var", po::value(&o.allow_extra_vars)->composing(),
        "a reserved variable name (ansible_*, a magic variable) that clients may set in their "
        "extra-vars all the same (repeatable)")
+    ("ansible-roles-dir", po::value(&o.ansible_roles_dir)->default_value(o.ansible_roles_dir),
+       "directory of the roles shipped with clustermgr (clustermgr_fence); put first in every "
+       "run's ANSIBLE_ROLES_PATH")
+    ("node-fencing", po::value(&node_fencing)->default_value(node_fencing),
+       "require|warn|off: require refuses to run a playbook whose plays do not apply the "
+       "clustermgr_fence role first, warn runs it and says so in the job log, off checks nothing")
     ("host-groups", po::value(&host_groups)->default_value(host_groups),
        "comma-separated host-groups; the first is the master group")
     ("log-level", po::value(&o.log_level)->default_value(o.log_level), "debug|info|warn|error")
@@ -141,6 +171,15 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
   o.argv.assign(argv, argv + argc);
   if (o.name.empty()) o.name = HostName();
   o.host_groups = SplitCommas(host_groups);
+  if (auto mode = fencing::ParseMode(node_fencing)) {
+    o.node_fencing = *mode;
+  } else {
+    out.exit_now = true;
+    out.exit_code = 2;
+    out.text =
+        "clustermgrd: --node-fencing must be require, warn or off, not \"" + node_fencing + "\"\n";
+    return out;
+  }
   if (Status s = ValidateDaemonOptions(o); !s.ok()) {
     out.exit_now = true;
     out.exit_code = 2;
@@ -217,6 +256,16 @@ Status ValidateDaemonOptions(const DaemonOptions& o) {
   if (o.log_level != "debug" && o.log_level != "info" && o.log_level != "warn" &&
       o.log_level != "error") {
     return bad("--log-level must be debug, info, warn or error");
+  }
+  if (o.http_bind.empty()) {
+    if (!o.http_tls_cert.empty() || !o.http_tls_key.empty() || !o.http_client_ca.empty() ||
+        o.http_insecure) {
+      return bad(
+          "--http-tls-cert, --http-tls-key, --http-client-ca and --http-insecure need "
+          "--http-bind");
+    }
+  } else if (Status s = http::CheckGatewayOptions(GatewayOptionsOf(o)); !s.ok()) {
+    return s;
   }
   // Last, so that the other mistakes of a command line are named first.
   if (o.insecure &&

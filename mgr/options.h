@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "crdt/status.h"
+#include "mgr/fencing/mode.h"
+#include "mgr/http/gateway.h"
 #include "net/curve_keys.h"
 
 namespace clustermgr::mgr {
@@ -20,6 +22,12 @@ struct DaemonCurve {
   std::vector<net::AllowedKey> clients;  // --curve-clients: may call RPC
   std::vector<net::AllowedKey> peers;    // --curve-peers: may gossip, and call RPC (forwarding)
 };
+
+// Where the package installs the shipped roles (<prefix>/share/clustermgr/roles).
+#ifndef CLUSTERMGR_ROLES_DIR
+#define CLUSTERMGR_ROLES_DIR "/usr/local/share/clustermgr/roles"
+#endif
+inline constexpr const char* kDefaultRolesDir = CLUSTERMGR_ROLES_DIR;
 
 struct DaemonOptions {
   std::string name;  // instance id; default: the host name
@@ -34,6 +42,12 @@ struct DaemonOptions {
   std::string curve_clients_file;
   std::string curve_peers_file;
   std::optional<DaemonCurve> curve;  // loaded by ParseDaemonOptions unless --insecure
+  // The HTTP gateway (mgr/http/gateway.h): off unless http_bind is set.
+  std::string http_bind;
+  std::string http_tls_cert;
+  std::string http_tls_key;
+  std::string http_client_ca;
+  bool http_insecure = false;  // plain HTTP on a non-loopback --http-bind
   int expect = 1;
   std::string playbook_dir;
   std::string configure_playbook = "site.yml";
@@ -44,6 +58,11 @@ struct DaemonOptions {
   std::string extra_vars = "{}";  // JSON object: the base layer of every run's extra-vars
   // Reserved extra-var names (mgr/extra_vars.h) that clients may set all the same.
   std::vector<std::string> allow_extra_vars;
+  // Roles shipped with clustermgr (clustermgr_fence), put first in ANSIBLE_ROLES_PATH of every
+  // run, so that playbooks name them without copying them.
+  std::string ansible_roles_dir = kDefaultRolesDir;
+  // Whether playbooks must apply the fencing role (mgr/fencing/playbook_check.h).
+  fencing::Mode node_fencing = fencing::Mode::kWarn;
   std::vector<std::string> host_groups = {"service-master", "service-worker"};
   std::string log_level = "info";
   std::string config_file;
@@ -81,6 +100,9 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv);
 // master or with a group outside the inventory's safe set, extra-vars that are not a JSON
 // object). One line per problem.
 Status ValidateDaemonOptions(const DaemonOptions& options);
+
+// The gateway's options from the daemon's --http-* (and the sections GET /config shows).
+http::GatewayOptions GatewayOptionsOf(const DaemonOptions& options);
 
 // Reads the --curve-* files named in `options`. Errors: those of net/curve_keys.h, prefixed by
 // the option ("--curve-key: FILE is readable by others; chmod 600 it").

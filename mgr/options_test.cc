@@ -76,5 +76,23 @@ TEST_F(DaemonCurveOptionsTest, KeyFilesAreLoadedAndCheckedAtParseTime) {
             "clustermgrd: --curve-key: " + dir_ + "/a.key is readable by others; chmod 600 it\n");
 }
 
+TEST_F(DaemonCurveOptionsTest, NodeFencingDefaultsToWarnAndTakesOnlyItsThreeValues) {
+  ParsedOptions p = Parse({"--insecure"});
+  ASSERT_FALSE(p.exit_now) << p.text;
+  EXPECT_EQ(p.options.node_fencing, fencing::Mode::kWarn);
+  EXPECT_EQ(p.options.ansible_roles_dir, kDefaultRolesDir);
+  for (const auto& [text, mode] :
+       {std::pair{"require", fencing::Mode::kRequire}, std::pair{"warn", fencing::Mode::kWarn},
+        std::pair{"off", fencing::Mode::kOff}}) {
+    p = Parse({"--insecure", std::string("--node-fencing=") + text});
+    ASSERT_FALSE(p.exit_now) << p.text;
+    EXPECT_EQ(p.options.node_fencing, mode);
+  }
+  p = Parse({"--insecure", "--node-fencing=strict"});
+  EXPECT_TRUE(p.exit_now);
+  EXPECT_EQ(p.exit_code, 2);
+  EXPECT_EQ(p.text, "clustermgrd: --node-fencing must be require, warn or off, not \"strict\"\n");
+}
+
 }  // namespace
 }  // namespace clustermgr::mgr

@@ -620,6 +620,18 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
   env.Set("PYTHONUNBUFFERED", "1");
   env.Set("ANSIBLE_RETRY_FILES_ENABLED", "False");
   env.Set("ANSIBLE_TRANSFORM_INVALID_GROUP_CHARS", "ignore");
+  if (!spec_.roles_path.empty()) {
+    if (HasControlChars(spec_.roles_path) || spec_.roles_path.find(':') != std::string::npos) {
+      return setup_failed("invalid roles dir " + Quote(spec_.roles_path));
+    }
+    std::error_code ec;
+    const std::string roles = std::filesystem::absolute(spec_.roles_path, ec).string();
+    const std::string* inherited = env.Get("ANSIBLE_ROLES_PATH");
+    const std::string rest = inherited != nullptr && !inherited->empty()
+                                 ? *inherited
+                                 : "~/.ansible/roles:/usr/share/ansible/roles:/etc/ansible/roles";
+    env.Set("ANSIBLE_ROLES_PATH", (ec ? spec_.roles_path : roles) + ":" + rest);
+  }
   for (const auto& [name, value] : spec_.env) {
     if (!IsEnvName(name) || value.find('\0') != std::string::npos) {
       return setup_failed("invalid environment variable " + Quote(name));

@@ -25,6 +25,10 @@
 //                                     local connection, which a killed task leaves behind)
 //   ANSIBLE_TRANSFORM_INVALID_GROUP_CHARS=ignore  (groups like service-master are intended;
 //                                                   without this every run warns about them)
+//   ANSIBLE_ROLES_PATH=<roles_path>:<the daemon's ANSIBLE_ROLES_PATH, or Ansible's default
+//                      ~/.ansible/roles:/usr/share/ansible/roles:/etc/ansible/roles>
+//                      (only when PlaybookSpec::roles_path is set; roles beside the playbook,
+//                      in <playbook-dir>/roles, still come first)
 // are set, and PlaybookSpec::env is applied last (it may override any of them).
 //
 // Process lifetime: the child is made a process-group leader. Cancel() sends SIGTERM to the
@@ -72,6 +76,9 @@ struct PlaybookSpec {
   std::map<std::string, nlohmann::json> client_host_vars;
   std::string user;         // --user; empty: not passed
   std::string private_key;  // --private-key (made absolute); empty: not passed
+  // Directory of the roles shipped with clustermgr, searched before the usual roles path (see
+  // the environment above); empty: the roles path is left alone.
+  std::string roles_path;
   // The program; looked up in the child's PATH when it has no '/'.
   std::string ansible_playbook = "ansible-playbook";
   // Extra environment for the child, applied last. Names must match [A-Za-z_][A-Za-z0-9_]*.

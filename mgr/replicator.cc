@@ -232,7 +232,8 @@ void Replicator::OnLocalDelta(const crdt::Delta& delta) {
   net::GossipMessage m;
   m.body =
       net::GossipDelta{delta.origin, delta.seq, store::EncodeDelta(delta), options_.ack_wanted};
-  transport_->Publish(m);
+  const uint64_t before = transport_->counters().bytes_published;
+  if (transport_->Publish(m)) CountOut(kAllPeers, transport_->counters().bytes_published - before);
   ++counters_.published;
 }
 
@@ -252,6 +253,14 @@ void Replicator::Handle(net::GossipIncoming in, uint64_t now_ms) {
   using Via = net::GossipIncoming::Via;
   net::GossipBody& body = in.message.body;
   const net::GossipPeerInfo& sender = in.message.sender;
+  // A published delta carries no sender: its origin ("<name>/<incarnation>") names it.
+  std::string from = sender.name;
+  if (const auto* d = std::get_if<net::GossipDelta>(&body); d && from.empty()) {
+    from = d->origin.substr(0, d->origin.find('/'));
+  }
+  PeerTraffic& traffic = TrafficOf(from);
+  ++traffic.messages_in;
+  traffic.bytes_in += in.bytes;
   if (auto* d = std::get_if<net::GossipDelta>(&body); d && in.via == Via::kPublished) {
     OnDelta(std::move(*d));
     return;
@@ -263,7 +272,7 @@ void Replicator::Handle(net::GossipIncoming in, uint64_t now_ms) {
       return;
     }
     if (auto* f = std::get_if<net::SnapshotFetch>(&body)) {
-      OnSnapshotFetch(in.from, *f, now_ms);
+      OnSnapshotFetch(in.from, sender.name, *f, now_ms);
       return;
     }
     if (auto* r = std::get_if<net::Report>(&body)) {
@@ -377,17 +386,49 @@ void Replicator::Flush() {
   if (!reports_due_.empty()) {
     net::GossipMessage m{Self(), net::Report{applied_}};
     for (auto& [endpoint, peer] : peers_) {
-      if (reports_due_.count(peer->origin)) transport_->Send(endpoint, m);
+      if (reports_due_.count(peer->origin)) SendTo(endpoint, m);
     }
     reports_due_.clear();
   }
+}
+
+// ---- traffic per peer ------------------------------------------------------------------------
+
+Replicator::PeerTraffic& Replicator::TrafficOf(const std::string& name) {
+  // Names come from peers' messages: the map is bounded, the rest counted together.
+  constexpr size_t kMaxNamed = 64;
+  const std::string key = name.empty() ? "unknown" : name;
+  auto it = traffic_.find(key);
+  if (it != traffic_.end()) return it->second;
+  return traffic_[traffic_.size() < kMaxNamed ? key : "other"];
+}
+
+void Replicator::CountOut(const std::string& name, uint64_t bytes) {
+  PeerTraffic& t = TrafficOf(name);
+  ++t.messages_out;
+  t.bytes_out += bytes;
+}
+
+bool Replicator::SendTo(const std::string& endpoint, const net::GossipMessage& m) {
+  const uint64_t before = transport_->counters().bytes_sent;
+  if (!transport_->Send(endpoint, m)) return false;
+  Peer* peer = FindPeer(endpoint);
+  CountOut(peer && !peer->name.empty() ? peer->name : endpoint,
+           transport_->counters().bytes_sent - before);
+  return true;
+}
+
+void Replicator::ReplyTo(const std::string& identity, const std::string& name,
+                         const net::GossipMessage& m) {
+  const uint64_t before = transport_->counters().bytes_sent;
+  if (transport_->Reply(identity, m)) CountOut(name, transport_->counters().bytes_sent - before);
 }
 
 // ---- anti-entropy ---------------------------------------------------------------------------
 
 void Replicator::SendSync(Peer& peer, uint64_t now_ms) {
   net::GossipMessage m{Self(), net::SyncRequest{applied_}};
-  if (transport_->Send(peer.endpoint, m)) {
+  if (SendTo(peer.endpoint, m)) {
     peer.connected = true;
     peer.sync_outstanding = true;
     peer.sync_sent_ms = now_ms;
@@ -464,7 +505,7 @@ void Replicator::OnSyncRequest(const std::string& identity, Peer& peer,
     reply.more = false;
     reply.snapshot = Offer(peer.endpoint, request.applied, now_ms);
   }
-  transport_->Reply(identity, net::GossipMessage{Self(), std::move(reply)});
+  ReplyTo(identity, peer.name, net::GossipMessage{Self(), std::move(reply)});
 }
 
 net::SnapshotOffer Replicator::Offer(const std::string& requester,
@@ -504,8 +545,8 @@ net::SnapshotOffer Replicator::Offer(const std::string& requester,
   return offer;
 }
 
-void Replicator::OnSnapshotFetch(const std::string& identity, const net::SnapshotFetch& fetch,
-                                 uint64_t now_ms) {
+void Replicator::OnSnapshotFetch(const std::string& identity, const std::string& requester,
+                                 const net::SnapshotFetch& fetch, uint64_t now_ms) {
   net::SnapshotChunk chunk{fetch.id, fetch.index, "", false};
   auto it = sessions_.find(fetch.id);
   if (it == sessions_.end() || fetch.index >= it->second->chunks.size()) {
@@ -514,7 +555,7 @@ void Replicator::OnSnapshotFetch(const std::string& identity, const net::Snapsho
     it->second->last_used_ms = now_ms;
     chunk.state = it->second->chunks[fetch.index];
   }
-  transport_->Reply(identity, net::GossipMessage{Self(), std::move(chunk)});
+  ReplyTo(identity, requester, net::GossipMessage{Self(), std::move(chunk)});
 }
 
 void Replicator::OnSyncReply(Peer& peer, net::SyncReply reply, uint64_t now_ms) {
@@ -554,7 +595,7 @@ void Replicator::SendFetches(uint64_t now_ms) {
   while (f.asked.size() < options_.snapshot_window && f.cursor < f.chunks) {
     const uint32_t index = f.cursor++;
     if (f.have[index]) continue;
-    if (!transport_->Send(f.peer, net::GossipMessage{Self(), net::SnapshotFetch{f.id, index}})) {
+    if (!SendTo(f.peer, net::GossipMessage{Self(), net::SnapshotFetch{f.id, index}})) {
       f.cursor = index;  // not connected: the retry timer picks it up
       return;
     }
@@ -636,7 +677,7 @@ void Replicator::Tick(uint64_t now_ms) {
     } else {
       for (auto& [index, asked] : f.asked) {
         if (now_ms - asked < options_.fetch_retry_ms) continue;
-        if (transport_->Send(f.peer, net::GossipMessage{Self(), net::SnapshotFetch{f.id, index}})) {
+        if (SendTo(f.peer, net::GossipMessage{Self(), net::SnapshotFetch{f.id, index}})) {
           asked = now_ms;
         }
       }

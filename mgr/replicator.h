@@ -144,6 +144,16 @@ class Replicator {
   // Unix ms of the last completed exchange with any peer; 0 = never.
   uint64_t last_anti_entropy_ms() const { return last_anti_entropy_ms_; }
   const ReplicatorCounters& counters() const { return counters_; }
+  // Gossip messages and bytes exchanged with each peer instance, by its name (published deltas,
+  // which go to every subscriber at once, under kAllPeers).
+  struct PeerTraffic {
+    uint64_t messages_in = 0;
+    uint64_t bytes_in = 0;
+    uint64_t messages_out = 0;
+    uint64_t bytes_out = 0;
+  };
+  static constexpr const char* kAllPeers = "*";
+  const std::map<std::string, PeerTraffic>& traffic() const { return traffic_; }
   bool fetching_snapshot() const { return fetch_ != nullptr; }
   size_t buffered_deltas() const { return buffered_; }
   const std::string& endpoint() const { return transport_->endpoint(); }
@@ -169,12 +179,17 @@ class Replicator {
   void NoteReport(Peer& peer, const crdt::VersionVector& applied);
 
   void Handle(net::GossipIncoming in, uint64_t now_ms);
+  // Sends and replies through these, so that traffic() counts them.
+  bool SendTo(const std::string& endpoint, const net::GossipMessage& m);
+  void ReplyTo(const std::string& identity, const std::string& name, const net::GossipMessage& m);
+  PeerTraffic& TrafficOf(const std::string& name);
+  void CountOut(const std::string& name, uint64_t bytes);
   void OnDelta(net::GossipDelta delta);
   void OnSyncRequest(const std::string& identity, Peer& peer, const net::SyncRequest& request,
                      uint64_t now_ms);
   void OnSyncReply(Peer& peer, net::SyncReply reply, uint64_t now_ms);
-  void OnSnapshotFetch(const std::string& identity, const net::SnapshotFetch& fetch,
-                       uint64_t now_ms);
+  void OnSnapshotFetch(const std::string& identity, const std::string& requester,
+                       const net::SnapshotFetch& fetch, uint64_t now_ms);
   void OnSnapshotChunk(Peer& peer, net::SnapshotChunk chunk, uint64_t now_ms);
 
   // Buffers a received delta (decoded lazily: duplicates are dropped before decoding).
@@ -215,6 +230,7 @@ class Replicator {
   uint64_t last_anti_entropy_ms_ = 0;
   uint64_t next_session_id_;
   ReplicatorCounters counters_;
+  std::map<std::string, PeerTraffic> traffic_;
 };
 
 }  // namespace clustermgr::mgr

@@ -275,6 +275,27 @@ TEST(ReplicatorTest, ThreeInstancesConvergeOnWritesEverywhere) {
   }
 }
 
+TEST(ReplicatorTest, TrafficIsCountedPerPeerInstance) {
+  Cluster c(TestSeed());
+  Node& a = c.Add("a");
+  Node& b = c.Add("b");
+  c.ConnectAll();
+  c.Tick();
+  a.Write([](crdt::DeltaBuilder& d) { d.SetGlobal("k", "1"); });
+  c.Pump();
+  ASSERT_TRUE(c.Settle());
+  // a published one delta to every subscriber; b counts it (and a's anti-entropy) under "a".
+  const auto& out = a.replicator().traffic();
+  ASSERT_TRUE(out.count(Replicator::kAllPeers));
+  EXPECT_EQ(out.at(Replicator::kAllPeers).messages_out, 1u);
+  ASSERT_TRUE(out.count("b"));
+  EXPECT_GT(out.at("b").messages_out, 0u);  // anti-entropy requests and replies
+  const auto& in = b.replicator().traffic();
+  ASSERT_TRUE(in.count("a"));
+  EXPECT_GT(in.at("a").messages_in, out.at(Replicator::kAllPeers).messages_out - 1);
+  EXPECT_FALSE(in.count("unknown"));
+}
+
 TEST(ReplicatorTest, ConcurrentWritesToOneKeyPickTheSameWinnerEverywhere) {
   Cluster c(TestSeed());
   for (const char* name : {"a", "b", "c"}) c.Add(name);

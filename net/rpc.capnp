@@ -248,6 +248,7 @@ enum JobStatus {
   errored @4;
   cancelled @5;
   interrupted @6;         # its owner died; a later token holder made its nodes safe
+  fenced @7;              # hosts refused it: a newer token holder had touched them
 }
 
 struct JobInfo {

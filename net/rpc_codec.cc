@@ -114,6 +114,8 @@ JobStatus FromWire(w::JobStatus s) {
       return JobStatus::kCancelled;
     case w::JobStatus::INTERRUPTED:
       return JobStatus::kInterrupted;
+    case w::JobStatus::FENCED:
+      return JobStatus::kFenced;
   }
   return JobStatus::kUnspecified;
 }
@@ -133,6 +135,8 @@ w::JobStatus ToWire(JobStatus s) {
       return w::JobStatus::CANCELLED;
     case JobStatus::kInterrupted:
       return w::JobStatus::INTERRUPTED;
+    case JobStatus::kFenced:
+      return w::JobStatus::FENCED;
   }
   return w::JobStatus::UNSPECIFIED;
 }

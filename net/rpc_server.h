@@ -50,6 +50,13 @@ struct ReplyTo {
   std::string identity;  // ZeroMQ routing id (opaque bytes)
   std::uint64_t request_id = 0;
   bool delimited = true;  // the request came with an empty delimiter frame
+  // Set by the daemon, not the wire: the request came through the in-process HTTP gateway (its
+  // reply goes back there, `request_id` being the gateway's call id), not through this socket.
+  bool gateway = false;
+  // Set by the daemon for its request counters: when the request arrived (steady clock, us) and
+  // its operation name ("" for replies nobody counts).
+  std::uint64_t received_us = 0;
+  std::string operation;
 };
 
 struct IncomingRequest {
@@ -63,6 +70,9 @@ struct IncomingRequest {
   // owner shut a connection down (CloseConnection) whose key is no longer allowed. Valid only
   // until the next poll of the socket (libzmq may close and reuse it after).
   int source_fd = -1;
+  // Who called through the HTTP gateway: a client certificate's subject, or "loopback"; "" for
+  // requests that came through this socket (their caller is caller_key).
+  std::string caller;
 };
 
 // Shuts down (shutdown(2), not close: the descriptor stays libzmq's) the TCP connection `fd` if

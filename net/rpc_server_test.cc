@@ -252,7 +252,9 @@ TEST_F(RpcServerTest, UnknownOperationIsUnimplementedWithTheRequestId) {
 
 TEST_F(RpcServerTest, ReplyToAVanishedPeerIsDroppedAndCounted) {
   auto server = MustBind();
-  ReplyTo ghost{"no-such-identity", 1, true};
+  ReplyTo ghost;
+  ghost.identity = "no-such-identity";
+  ghost.request_id = 1;
   EXPECT_FALSE(server->Reply(ghost, RpcReply::Ok()));
   EXPECT_EQ(server->counters().replies_dropped, 1u);
 

@@ -76,13 +76,15 @@ std::string_view ToString(JobStatus s) {
       return "Cancelled";
     case JobStatus::kInterrupted:
       return "Interrupted";
+    case JobStatus::kFenced:
+      return "Fenced";
   }
   return "";
 }
 
 bool JobEnded(JobStatus s) {
   return s == JobStatus::kComplete || s == JobStatus::kErrored || s == JobStatus::kCancelled ||
-         s == JobStatus::kInterrupted;
+         s == JobStatus::kInterrupted || s == JobStatus::kFenced;
 }
 
 std::string_view OperationName(const RpcRequest& request) {

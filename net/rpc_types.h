@@ -85,6 +85,7 @@ enum class JobStatus {
   kErrored,
   kCancelled,
   kInterrupted,
+  kFenced,  // hosts refused the job: a newer token holder had touched them
 };
 
 // The predecessor's spelling: "Unallocated", "Discovered", "Complete", ... ("" for unspecified
@@ -92,7 +93,7 @@ enum class JobStatus {
 std::string_view ToString(NodeStatus s);
 std::string_view ToString(NodeState s);
 std::string_view ToString(JobStatus s);
-// Ended = Complete, Errored, Cancelled or Interrupted.
+// Ended = Complete, Errored, Cancelled, Interrupted or Fenced.
 bool JobEnded(JobStatus s);
 
 // ---- result payloads ------------------------------------------------------------------------

@@ -47,6 +47,7 @@ serf_bind() { echo "127.0.0.1:$((base + 1 + $1))"; }
 serf_rpc() { echo "127.0.0.1:$((base + 11 + $1))"; }
 rpc_url() { echo "tcp://127.0.0.1:$((base + 21 + $1))"; }
 gossip_url() { echo "tcp://127.0.0.1:$((base + 31 + 2 * $1))"; }  # and the next port
+http_addr() { echo "127.0.0.1:$((base + 41 + $1))"; }  # the HTTP gateway (loopback: plain HTTP)
 export CLUSTERMGR_URL=$(rpc_url 0)
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -65,9 +66,9 @@ start_daemon() {  # start_daemon INDEX
   for j in 0 1 2; do ((j == i)) || peers+=(--peer "$(gossip_url "$j")"); done
   "$bin/clustermgrd" --name "${names[$i]}" --data-dir "$work/${names[$i]}" \
     --rpc-bind "$(rpc_url "$i")" --gossip-bind "$(gossip_url "$i")" "${peers[@]}" \
-    --serf-rpc "$(serf_rpc "$i")" --expect 3 --token-settle-ms 1000 \
+    --serf-rpc "$(serf_rpc "$i")" --expect 3 --token-settle-ms 1000 --http-bind "$(http_addr "$i")" \
     --curve-key "$work/keys/cluster.key" --curve-clients "$work/keys/clients.list" \
-    --playbook-dir "$root/demo/playbooks" \
+    --playbook-dir "$root/demo/playbooks" --node-fencing require \
     --extra-vars "{\"ansible_connection\":\"local\",\"marker_dir\":\"$work/markers\"}" \
     >>"$work/${names[$i]}.log" 2>&1 &
   daemon_pid[$i]=$!
@@ -114,6 +115,15 @@ cm token
 cm members
 cm nodes get
 
+say "the HTTP gateway: the predecessor's REST API, Prometheus metrics, health (loopback only)"
+for i in 0 1 2; do echo "${names[$i]}: metrics at http://$(http_addr "$i")/metrics"; done
+echo "\$ curl -s http://$(http_addr 0)/info/node/demo-node-1"
+curl -s "http://$(http_addr 0)/info/node/demo-node-1" | python3 -m json.tool
+echo "\$ curl -s http://$(http_addr 0)/readyz"
+curl -s "http://$(http_addr 0)/readyz" || true
+echo "\$ curl -s http://$(http_addr 0)/metrics | grep -E '^clustermgr_(token_self_holds|jobs)'"
+curl -s "http://$(http_addr 0)/metrics" | grep -E '^clustermgr_(token_self_holds|jobs)' || true
+
 say "a client without a listed key is refused (its CURVE handshake fails)"
 echo "\$ CLUSTERMGR_KEY= CLUSTERMGR_SERVER_KEY= clustermgr --timeout 2 global set -e '{\"x\":1}'"
 env -u CLUSTERMGR_KEY -u CLUSTERMGR_SERVER_KEY "$bin/clustermgr" --timeout 2 \
@@ -131,6 +141,7 @@ cm node get demo-node-1
 echo "playbook runs:"; cat "$work/markers"/*.log 2>/dev/null || true
 
 old=$(holder)
+old_epoch=$("$bin/clustermgr" --json token | python3 -c 'import json,sys; print(json.load(sys.stdin)["epoch"])')
 idx=0; for i in 0 1 2; do [[ ${names[$i]} == "$old" ]] && idx=$i; done
 say "the token holder's host dies ($old: clustermgrd and its Serf agent, SIGKILL)"
 kill -9 "${daemon_pid[$idx]}" "${serf_pid[$idx]}" 2>/dev/null || true
@@ -148,6 +159,15 @@ cm node commission demo-node-2 -g service-worker
 cm job get active -f || true
 cm nodes get
 cm jobs list
+
+say "fencing at the node: a late run of the deposed holder ($old, epoch $old_epoch) on demo-node-2"
+echo "(the playbook run as the old holder would have run it, had it been cut off instead of killed;"
+echo " the clustermgr_fence role checks the run's epoch against the highest the host has seen)"
+(cd "$root/demo/playbooks" && ANSIBLE_NOCOLOR=1 ansible-playbook -i "demo-node-2," site.yml \
+  -e "{\"ansible_connection\":\"local\",\"marker_dir\":\"$work/markers\",\"node_name\":\"demo-node-2\",\"node_addr\":\"127.0.0.3\",\"clustermgr_epoch\":$old_epoch,\"clustermgr_job_id\":\"late\"}" |
+  grep -E "fatal|PLAY RECAP|demo-node-2 +:" || true)
+echo "demo-node-2's fencing history ($work/markers/fence/demo-node-2/history):"
+cat "$work/markers/fence/demo-node-2/history"
 
 say "the dead host comes back: its clustermgrd catches up from its peers"
 serf agent -profile=local -node="${names[$idx]}" -bind="$(serf_bind "$idx")" \
@@ -175,6 +195,8 @@ if ((wait_for_ctrl_c)); then
   $bin/clustermgr members
   $bin/clustermgr node decommission demo-node-2
   $bin/clustermgr job get last
+  curl -s http://$(http_addr 0)/info/nodes        # the predecessor's REST API (clusterctl -u $(http_addr 0))
+  curl -s http://$(http_addr 0)/metrics           # Prometheus; docs/grafana-dashboard.json
   $bin/state-inspect diff --url $(rpc_url $(( (idx + 1) % 3 ))) --url $(rpc_url $(( (idx + 2) % 3 )))
 Logs are in $work. Press Ctrl-C to stop everything.
 HINT

@@ -10,9 +10,12 @@ packages=(
   libleveldb-dev libsnappy-dev
   libboost-program-options-dev
   nlohmann-json3-dev
+  libyaml-cpp-dev  # mgr/fencing: reads playbooks to check that they apply the fencing role
   libmsgpack-cxx-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcurl4-openssl-dev
+  libcpp-httplib-dev libssl-dev  # the HTTP gateway (mgr/http), TLS with client certificates
+  curl openssl python3-prometheus-client  # HTTP conformance and /metrics tests
   clang-14 libclang-rt-14-dev
   serf ansible-core
   iproute2 procps

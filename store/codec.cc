@@ -244,8 +244,7 @@ Status GetValue(rec::LwwEntry::Value::Reader r, JobRecord* out) {
   out->desc = S(job.getDesc());
   for (auto n : job.getNodes()) out->nodes.push_back(S(n));
   out->host_group = S(job.getHostGroup());
-  if (Status s =
-          GetEnum(job.getStatus(), crdt::JobStatus::kInterrupted, "job status", &out->status);
+  if (Status s = GetEnum(job.getStatus(), crdt::JobStatus::kFenced, "job status", &out->status);
       !s.ok()) {
     return s;
   }

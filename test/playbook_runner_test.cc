@@ -104,6 +104,9 @@ class PlaybookRunnerTest : public ::testing::Test {
     spec.hosts = {{"node1", "127.0.0.1", {"service-master"}},
                   {"node2", "127.0.0.2", {"service-worker"}}};
     if (!extra.contains("marker_dir")) extra["marker_dir"] = markers_;
+    // The test playbooks apply the fencing role, which needs the run's epoch.
+    if (!extra.contains("clustermgr_epoch")) extra["clustermgr_epoch"] = 1;
+    spec.roles_path = std::string(CLUSTERMGR_SOURCE_DIR) + "/demo/playbooks/roles";
     spec.extra_vars = extra;
     spec.temp_parent = runs_;
     spec.env = {{"HOME", home_}};

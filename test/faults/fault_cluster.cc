@@ -205,6 +205,8 @@ std::unique_ptr<FaultCluster> FaultCluster::Start(NetLab& lab, int managers, int
   fs::create_directories(c->marker_dir_);
   const nlohmann::json vars = {{"ansible_connection", "local"}, {"marker_dir", c->marker_dir_}};
   const std::vector<std::string> base = {"--playbook-dir=" + test::TestPlaybookDir(),
+                                         "--ansible-roles-dir=" + test::ShippedRolesDir(),
+                                         "--node-fencing=require",
                                          "--extra-vars=" + vars.dump(),
                                          "--expect=" + std::to_string(managers),
                                          "--token-settle-ms=500",

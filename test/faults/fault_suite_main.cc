@@ -159,6 +159,9 @@ int main(int argc, char** argv) {
               << "worst convergence after heal: " << total.worst_convergence_ms << " ms\n"
               << "duplicate side effects: outside partitions=" << total.duplicates_outside
               << ", inside partitions=" << total.duplicates_in_partitions << "\n"
+              << "node fencing: runs fenced=" << total.fenced_checks
+              << ", lower epoch after higher (check passed first)=" << total.stale_after_newer
+              << ", violations=0 unless a schedule failed \"node fencing\"\n"
               << "loss mechanism: " << lab.LossMechanism() << "\n"
               << "delay mechanism: " << lab.DelayMechanism() << "\n"
               << "result: "

@@ -35,6 +35,8 @@ void Tally::Add(const Tally& t) {
   duplicates_in_partitions += t.duplicates_in_partitions;
   duplicates_outside += t.duplicates_outside;
   jobs_checked += t.jobs_checked;
+  fenced_checks += t.fenced_checks;
+  stale_after_newer += t.stale_after_newer;
   dual_holder_ms += t.dual_holder_ms;
   failed += t.failed;
 }
@@ -177,6 +179,7 @@ class Schedule {
   void CheckNodes(Clients& c);
   void CheckJobs(Clients& c);
   void CheckEpochs(Clients& c);
+  void CheckFencing();
   void CheckStateDiff();
 
   NetLab& lab_;
@@ -619,7 +622,7 @@ void Schedule::CheckJobs(Clients& c) {
       std::istringstream ls(line);
       Run r;
       std::string job;
-      ls >> r.playbook >> job >> r.epoch;
+      ls >> r.playbook >> job >> r.epoch;  // then the fencing check's seq (CheckFencing)
       r.node = entry.path().stem().string();
       runs[job].push_back(r);
     }
@@ -692,6 +695,99 @@ void Schedule::CheckJobs(Clients& c) {
   }
 }
 
+// Every host keeps its fencing state in <markers>/fence/<node>/ (the test playbooks' setting of
+// clustermgr_fence_state_dir): `history` has one line per check, in lock order, "<time>
+// applied|fenced epoch=E seen=S job=J". The playbooks' job markers (<markers>/<node>.jobs,
+// "<playbook> <job> <epoch> <seq>") are written after the check, seq being the check's line in
+// history. Where two holders overlapped, a deposed holder's run must not get past the check
+// once a newer epoch has: no history applies a lower epoch after a higher one, and a marker at
+// a lower epoch may follow one at a higher epoch only if its check came first (lower seq).
+void Schedule::CheckFencing() {
+  const std::filesystem::path fence_dir = std::filesystem::path(cluster_->marker_dir()) / "fence";
+  // Every node with a fencing state or a job marker (a marker without a state is a playbook run
+  // that skipped the check, found below by its missing seq).
+  std::set<std::string> nodes;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(fence_dir, ec)) {
+    nodes.insert(entry.path().filename().string());
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(cluster_->marker_dir(), ec)) {
+    if (entry.path().extension() == ".jobs") nodes.insert(entry.path().stem().string());
+  }
+  for (const std::string& node : nodes) {
+    std::ifstream in(fence_dir / node / "history");
+    std::string line;
+    uint64_t highest = 0;
+    int n = 0;
+    while (std::getline(in, line)) {
+      ++n;
+      std::istringstream ls(line);
+      std::string time, what, epoch_field, seen_field;
+      ls >> time >> what >> epoch_field >> seen_field;
+      auto value = [](const std::string& field) {
+        const std::size_t eq = field.find('=');
+        return eq == std::string::npos ? 0 : std::strtoull(field.c_str() + eq + 1, nullptr, 10);
+      };
+      const uint64_t epoch = value(epoch_field);
+      const uint64_t seen = value(seen_field);
+      if (what == "fenced") {
+        ++result_.tally.fenced_checks;
+        history_.Note("fenced on " + node + ": " + line);
+        if (epoch >= seen) {
+          Fail("node fencing",
+               node + " fenced a run that carried epoch " + std::to_string(epoch) + " >= the " +
+                   std::to_string(seen) + " it had seen: " + line,
+               {node});
+          return;
+        }
+        continue;
+      }
+      if (epoch < highest || seen != highest) {
+        Fail("node fencing",
+             node + " applied epoch " + std::to_string(epoch) + " (check " + std::to_string(n) +
+                 ", it thought it had seen " + std::to_string(seen) + ") after epoch " +
+                 std::to_string(highest) + ": " + line,
+             {node});
+        return;
+      }
+      highest = epoch;
+    }
+    // The markers, in the order the playbooks wrote them.
+    std::ifstream jobs(cluster_->marker_dir() + "/" + node + ".jobs");
+    uint64_t top_epoch = 0;
+    uint64_t top_seq = 0;
+    std::string top_line;
+    while (std::getline(jobs, line)) {
+      std::istringstream ls(line);
+      std::string playbook, job, seq_text;
+      uint64_t epoch = 0;
+      ls >> playbook >> job >> epoch >> seq_text;
+      const uint64_t seq = std::strtoull(seq_text.c_str(), nullptr, 10);
+      if (seq == 0) {
+        Fail("node fencing", node + ": a playbook ran without the fencing check: " + line, {node});
+        return;
+      }
+      if (epoch < top_epoch) {
+        if (seq > top_seq) {
+          Fail("node fencing",
+               node + ": \"" + line + "\" (check " + std::to_string(seq) + ") ran after \"" +
+                   top_line + "\" (check " + std::to_string(top_seq) +
+                   "): a lower epoch got past the fence after a higher one",
+               {node, job});
+          return;
+        }
+        ++result_.tally.stale_after_newer;
+        history_.Note("on " + node + " \"" + line + "\" came after \"" + top_line +
+                      "\" but passed its check first");
+      } else {
+        top_epoch = epoch;
+        top_seq = seq;
+        top_line = line;
+      }
+    }
+  }
+}
+
 void Schedule::CheckEpochs(Clients& c) {
   std::lock_guard lock(epoch_mu_);
   if (!epoch_violations_.empty()) {
@@ -746,6 +842,7 @@ void Schedule::Check() {
   if (result_.ok) CheckNodes(c);
   if (result_.ok) CheckJobs(c);
   if (result_.ok) CheckEpochs(c);
+  if (result_.ok) CheckFencing();
   if (result_.ok) CheckStateDiff();
 }
 

@@ -34,6 +34,11 @@ struct Tally {
   int duplicates_in_partitions = 0;
   int duplicates_outside = 0;
   int jobs_checked = 0;
+  // Node fencing (the clustermgr_fence role in the test playbooks): checks a host refused, and
+  // playbook runs at a lower epoch that reached a host after a higher one because their check
+  // had passed first (the window the role cannot close; see docs/operations.md).
+  int fenced_checks = 0;
+  int stale_after_newer = 0;
   int64_t dual_holder_ms = 0;  // time two instances both said they held the token
   int failed = 0;              // schedules with a failed check (--keep-going)
   void Add(const Tally& t);

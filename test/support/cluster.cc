@@ -89,6 +89,7 @@ std::optional<int> WaitPid(pid_t pid, std::chrono::milliseconds timeout) {
 std::string BinDir() { return CLUSTERMGR_BIN_DIR; }
 std::string SourceDir() { return CLUSTERMGR_SOURCE_DIR; }
 std::string TestPlaybookDir() { return SourceDir() + "/test/playbooks"; }
+std::string ShippedRolesDir() { return SourceDir() + "/demo/playbooks/roles"; }
 
 // ---- NodeIs -------------------------------------------------------------------------------------
 
@@ -305,6 +306,7 @@ Result<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) {
     auto agent = SerfAgent::Start(serf, &error);
     if (!agent) return Status(Code::kUnavailable, "serf agent of " + name + ": " + error);
     std::vector<std::string> args = {"--playbook-dir=" + c->playbook_dir_,
+                                     "--ansible-roles-dir=" + ShippedRolesDir(),
                                      "--extra-vars=" + c->extra_vars_.dump(),
                                      "--expect=" + std::to_string(c->options_.managers)};
     args.insert(args.end(), curve_args.begin(), curve_args.end());

@@ -49,6 +49,8 @@ std::string BinDir();
 std::string SourceDir();
 // <source>/test/playbooks.
 std::string TestPlaybookDir();
+// The roles shipped with clustermgr (clustermgr_fence), for --ansible-roles-dir.
+std::string ShippedRolesDir();
 
 struct ClusterOptions {
   std::size_t managers = 1;
