@@ -552,7 +552,7 @@ void Daemon::HandleRequest(net::IncomingRequest& in, uint64_t now_ms) {
   const bool mutation = net::IsMutation(in.request);
   if (mutation) {
     CM_LOG(kInfo) << via << ": " << net::OperationName(in.request) << " by "
-                  << net::Describe(*caller)
+                  << (in.reply_to.gateway ? in.caller : net::Describe(*caller))
                   << (in.caller_key.empty() || caller->key == in.caller_key ? ""
                                                                             : " " + caller->key)
                   << (in.forwarded_by.empty() ? "" : " (forwarded by " + in.forwarded_by + ")");
