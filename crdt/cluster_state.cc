@@ -183,6 +183,11 @@ void DeltaBuilder::PutJobLogChunk(const std::string& job_id, uint64_t chunk, std
   delta_.job_logs.Overwrite({job_id, chunk}, {tag_, std::move(text)});
 }
 
+void DeltaBuilder::EraseJobLogChunk(const std::string& job_id, uint64_t chunk) {
+  NoteEpoch();
+  delta_.job_logs.Overwrite({job_id, chunk}, {tag_, std::nullopt});
+}
+
 void DeltaBuilder::SetConfig(const std::string& key, std::string json) {
   NoteEpoch();
   delta_.config.Overwrite(key, {tag_, std::move(json)});

@@ -96,6 +96,7 @@ class DeltaBuilder {
   void PutNode(const std::string& name, InventoryRecord record);
   void PutJob(JobRecord job);
   void PutJobLogChunk(const std::string& job_id, uint64_t chunk, std::string text);
+  void EraseJobLogChunk(const std::string& job_id, uint64_t chunk);
 
   void SetConfig(const std::string& key, std::string json);
   // Like ReplaceGlobals, for the config section.

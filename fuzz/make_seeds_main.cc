@@ -322,6 +322,21 @@ void ExtraVarsSeeds() {
 
 }  // namespace
 
+// ---- allow_list_fuzz: allow-list file texts ----
+
+void AllowListSeeds() {
+  const std::string a(40, 'a');
+  const std::string b = std::string(39, 'B') + "0";
+  const std::string c = std::string(39, 'c') + "%";
+  Write("allow_list_fuzz", "clients",
+        "# operators\n" + a + " alice role=admin\n" + b + " bot role=operator # ci\n\n" + c +
+            " dashboard role=reader\n");
+  Write("allow_list_fuzz", "peers",
+        a + " mgr-1 tcp://10.0.0.11:9008\n" + b + " mgr-2 tcp://10.0.0.12:9008\n");
+  Write("allow_list_fuzz", "bare", a + "\n");
+  Write("allow_list_fuzz", "bad-role", a + " x role=root\n");
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: fuzz-make-seeds <corpus dir>\n");
@@ -333,6 +348,7 @@ int main(int argc, char** argv) {
   StoreSeeds();
   GossipSeeds();
   ExtraVarsSeeds();
+  AllowListSeeds();
   std::printf("fuzz-make-seeds: wrote %d seeds under %s\n", g_written, g_root.c_str());
   return 0;
 }

@@ -37,8 +37,8 @@ AnsibleConfig EffectiveConfig(const DaemonOptions& options,
   c.upgrade_playbook = options.upgrade_playbook;
   c.user = options.ansible_user;
   c.private_key = options.ansible_private_key;
-  c.extra_variables = json::parse(options.extra_vars, nullptr, false);
-  if (!c.extra_variables.is_object()) c.extra_variables = json::object();
+  c.operator_extra_variables = json::parse(options.extra_vars, nullptr, false);
+  if (!c.operator_extra_variables.is_object()) c.operator_extra_variables = json::object();
   for (const auto& [key, text] : replicated) {
     json value = json::parse(text, nullptr, false);
     if (value.is_discarded()) continue;
@@ -62,11 +62,14 @@ json ToJson(const AnsibleConfig& c) {
                 {"upgrade_playbook", c.upgrade_playbook},
                 {"user", c.user},
                 {"private_key", c.private_key},
+                {"operator_extra_variables", c.operator_extra_variables},
                 {"extra_variables", c.extra_variables}}}};
 }
 
-Result<std::map<std::string, std::string>> ParseConfigSet(const std::string& text,
-                                                          const std::string& playbook_dir) {
+Result<std::map<std::string, std::string>> ParseConfigSet(
+    const std::string& text, const DaemonOptions& options,
+    const std::set<std::string>& allowed_vars) {
+  const std::string& playbook_dir = options.playbook_dir;
   if (text.size() > kMaxConfigSetBytes) {
     return Bad("the configuration is too large: " + std::to_string(text.size()) +
                " bytes, the limit is " + std::to_string(kMaxConfigSetBytes) + " bytes");
@@ -94,6 +97,14 @@ Result<std::map<std::string, std::string>> ParseConfigSet(const std::string& tex
       }
       continue;
     }
+    if (key == "operator_extra_variables") {
+      if (value != EffectiveConfig(options, {}).operator_extra_variables) {
+        return Bad(
+            "ansible.operator_extra_variables are each daemon's --extra-vars and cannot be "
+            "changed at run time (set extra_variables)");
+      }
+      continue;
+    }
     bool known = false;
     for (const char* k : kConfigKeys) known |= key == k;
     if (!known) return Bad("unknown ansible configuration key " + QuoteForMessage(key));
@@ -102,6 +113,9 @@ Result<std::map<std::string, std::string>> ParseConfigSet(const std::string& tex
       // The same limits as every other extra-vars layer; also keeps a hostile depth away from
       // the recursive dump() below.
       if (std::string error = CheckExtraVars(value); !error.empty()) {
+        return Bad("ansible.extra_variables: " + error);
+      }
+      if (std::string error = CheckReservedExtraVars(value, allowed_vars); !error.empty()) {
         return Bad("ansible.extra_variables: " + error);
       }
     } else if (!value.is_string()) {

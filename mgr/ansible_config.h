@@ -5,10 +5,17 @@
 // document is {"ansible": {...}}; only the ansible section exists and only the keys below may be
 // set. playbook_dir is shown but fixed by each daemon's --playbook-dir: it is the root that
 // playbook names are confined to, so a remote client cannot point it elsewhere.
+//
+// Extra-vars have two layers here: operator_extra_variables is the daemon's own --extra-vars
+// (shown, never replicated, fixed like playbook_dir; ansible templates its values), and
+// extra_variables is the replicated layer that `config set` writes (client input: reserved
+// names refused, values passed so that ansible does not template them). A run sees the
+// replicated layer over the operator's, key by key.
 #pragma once
 
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 
 #include "crdt/status.h"
@@ -23,7 +30,8 @@ struct AnsibleConfig {
   std::string upgrade_playbook;
   std::string user;
   std::string private_key;
-  nlohmann::json extra_variables = nlohmann::json::object();
+  nlohmann::json operator_extra_variables = nlohmann::json::object();  // --extra-vars
+  nlohmann::json extra_variables = nlohmann::json::object();           // replicated (clients)
 };
 
 // Keys of the replicated config section (values are JSON text).
@@ -43,10 +51,13 @@ inline constexpr size_t kMaxConfigSetBytes = 256 * 1024;
 // Validates a `config set` document and returns the replicated section it stands for (every key
 // given; absent keys fall back to the daemon's options). kInvalidArgument with one line: a
 // document over kMaxConfigSetBytes, not an object, another section, an unknown key, a wrong
-// type, a playbook name outside the playbook dir, a string with control characters, or
-// extra_variables beyond the extra-vars limits (mgr/extra_vars.h, message prefixed with
-// `ansible.extra_variables: `). Values in messages are quoted with QuoteForMessage.
-Result<std::map<std::string, std::string>> ParseConfigSet(const std::string& text,
-                                                          const std::string& playbook_dir);
+// type, a playbook name outside the playbook dir, a string with control characters,
+// extra_variables beyond the extra-vars limits or setting a reserved name not in
+// `allowed_vars` (mgr/extra_vars.h, message prefixed with `ansible.extra_variables: `), an
+// operator_extra_variables other than the daemon's own. Values in messages are quoted with
+// QuoteForMessage.
+Result<std::map<std::string, std::string>> ParseConfigSet(
+    const std::string& text, const DaemonOptions& options,
+    const std::set<std::string>& allowed_vars = {});
 
 }  // namespace clustermgr::mgr

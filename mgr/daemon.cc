@@ -1,6 +1,9 @@
 #include "mgr/daemon.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +14,7 @@
 #include <vector>
 
 #include "clustermgr_version.h"
+#include "mgr/audit/audit_trail.h"
 #include "mgr/extra_vars.h"
 #include "mgr/log.h"
 #include "mgr/restore.h"
@@ -31,6 +35,29 @@ bool Consume(int fd) {
   uint64_t count = 0;
   return read(fd, &count, sizeof(count)) == sizeof(count) && count > 0;
 }
+
+// "ip:port" of a connected TCP socket, "" otherwise.
+std::string PeerName(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  if (fd < 0 || getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "";
+  char host[INET6_ADDRSTRLEN] = {};
+  int port = 0;
+  if (addr.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&addr);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+    port = ntohs(in->sin_port);
+  } else if (addr.ss_family == AF_INET6) {
+    const auto* in = reinterpret_cast<const sockaddr_in6*>(&addr);
+    inet_ntop(AF_INET6, &in->sin6_addr, host, sizeof(host));
+    port = ntohs(in->sin6_port);
+  } else {
+    return "";
+  }
+  return std::string(host) + ":" + std::to_string(port);
+}
+
+constexpr size_t kMaxRememberedConnections = 4096;
 
 uint64_t SteadyMicros() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -153,7 +180,9 @@ Status Daemon::Start() {
                           {"messages_fault_dropped", g.fault_dropped},
                           {"bytes_published", g.bytes_published},
                           {"bytes_sent", g.bytes_sent},
-                          {"clock_refusals", replica_->clock_refusals()}};
+                          {"clock_refusals", replica_->clock_refusals()},
+                          {"rpc_connections", rpc_->connections().open()},
+                          {"rpc_connections_refused", rpc_->connections().refused()}};
       }});
 
   forwarder_ = std::make_unique<Forwarder>(
@@ -227,34 +256,114 @@ Status Daemon::StartCurve() {
     return Status::Ok();
   }
   const DaemonCurve& curve = *options_.curve;
-  net::ZapHandler::Policy policy;
   const std::string& self = curve.self.public_key;
-  policy.names[self] = options_.name + " (this instance's key)";
   peer_keys_.insert(self);
-  for (const net::AllowedKey& k : curve.peers) {
-    peer_keys_.insert(k.key);
-    if (!k.name.empty()) policy.names[k.key] = k.name;
-  }
-  for (const net::AllowedKey& k : curve.clients) {
-    policy.rpc_keys.insert(k.key);
-    if (!k.name.empty() && !policy.names.count(k.key)) policy.names[k.key] = k.name;
-  }
-  policy.rpc_keys.insert(peer_keys_.begin(), peer_keys_.end());
-  policy.gossip_keys = peer_keys_;
-  key_names_ = policy.names;
+  for (const net::AllowedKey& k : curve.peers) peer_keys_.insert(k.key);
   // With one other key (or only our own: a cluster sharing one key pair) every peer's server
   // key is known without asking.
   std::set<std::string> others = peer_keys_;
   others.erase(self);
   default_peer_key_ = others.size() == 1 ? *others.begin() : others.empty() ? self : "";
-  auto zap = net::ZapHandler::Start(context_, std::move(policy), [](const std::string& line) {
-    CM_LOG(kWarn) << "curve: " << line;
-  });
+  auto zap = net::ZapHandler::Start(
+      context_, {}, [](const std::string& line) { CM_LOG(kWarn) << "curve: " << line; });
   if (!zap.ok()) return zap.status();
   zap_ = std::move(zap).value();
+  ApplyAccess(curve);
   CM_LOG(kInfo) << "curve: public key " << self << "; " << curve.clients.size()
                 << " client key(s), " << curve.peers.size() << " peer key(s) allowed";
   return Status::Ok();
+}
+
+int Daemon::ApplyAccess(const DaemonCurve& curve) {
+  net::ZapHandler::Policy policy;
+  std::map<std::string, net::Caller> callers;
+  const std::string& self = options_.curve->self.public_key;
+  // Instances are admins: they forward their callers' requests, named in the request.
+  callers[self] = net::Caller{self, options_.name, net::Role::kAdmin};
+  for (const net::AllowedKey& k : curve.peers) {
+    callers[k.key] = net::Caller{k.key, k.name, net::Role::kAdmin};
+    policy.gossip_keys.insert(k.key);
+  }
+  policy.gossip_keys.insert(self);
+  for (const net::AllowedKey& k : curve.clients) {
+    if (!callers.count(k.key)) callers[k.key] = net::Caller{k.key, k.name, k.role};
+  }
+  for (const auto& [key, caller] : callers) {
+    policy.rpc_keys.insert(key);
+    if (!caller.name.empty()) policy.names[key] = caller.name;
+  }
+  zap_->SetPolicy(std::move(policy));
+  callers_ = std::move(callers);
+  int closed = 0;
+  for (auto it = connections_.begin(); it != connections_.end();) {
+    if (callers_.count(it->second.key)) {
+      ++it;
+      continue;
+    }
+    // Only while the descriptor still is the connection we saw (libzmq may have reused it).
+    if (PeerName(it->first) == it->second.peer && net::CloseConnection(it->first)) ++closed;
+    it = connections_.erase(it);
+  }
+  return closed;
+}
+
+void Daemon::NoteConnection(int fd, const std::string& key) {
+  if (fd < 0 || key.empty()) return;
+  auto it = connections_.find(fd);
+  if (it != connections_.end() && it->second.key == key) return;
+  if (connections_.size() >= kMaxRememberedConnections) connections_.clear();
+  connections_[fd] = SeenConnection{key, PeerName(fd)};
+}
+
+Result<net::Caller> Daemon::Identify(const net::IncomingRequest& in) const {
+  auto forwarded = [&]() -> Result<net::Caller> {
+    const net::ForwardedCaller& f = in.forwarded_caller;
+    // An instance older than roles forwards no caller; it let every listed key do everything.
+    if (f.role.empty()) return net::Caller{f.key, f.name, net::Role::kAdmin};
+    auto role = net::ParseRole(f.role);
+    if (!role) {
+      return Status(Code::kInvalidArgument,
+                    "the request forwarded by " + in.forwarded_by + " names no valid caller role");
+    }
+    return net::Caller{f.key, f.name, *role};
+  };
+  // The HTTP gateway authenticated its caller itself (certificate subject or loopback); how a
+  // subject maps to a role is the gateway's (mgr/http/). Until it names one, such a caller keeps
+  // the powers the gateway gives it.
+  if (in.reply_to.gateway) return net::Caller{"", in.caller, net::Role::kAdmin};
+  if (!options_.curve) {
+    if (!in.forwarded_by.empty()) return forwarded();
+    return net::Caller{};  // plain TCP: no identities, everyone is an admin
+  }
+  auto it = callers_.find(in.caller_key);
+  if (it == callers_.end()) {
+    return Status(Code::kFailedPrecondition,
+                  "key " + in.caller_key + " is no longer in the allow-lists of " + options_.name);
+  }
+  if (in.forwarded_by.empty()) return it->second;
+  if (!peer_keys_.count(in.caller_key)) {
+    return Status(Code::kFailedPrecondition, net::Describe(it->second) +
+                                                 " is not a manager instance and may not forward "
+                                                 "requests");
+  }
+  return forwarded();
+}
+
+void Daemon::Audit(const net::Caller& caller, const net::RpcRequest& request,
+                   const std::string& via, const net::RpcReply& reply, uint64_t now_ms) {
+  AuditRecord record;
+  record.ms = now_ms;
+  record.instance = options_.name;
+  record.caller = caller;
+  record.operation = std::string(net::OperationName(request));
+  record.request = SummarizeRequest(request);
+  record.outcome = Outcome(reply);
+  record.via = via;
+  auto written = replica_->Write(
+      [&](crdt::DeltaBuilder& b) { AddAuditRecord(replica_->state(), record, &b); });
+  if (!written.ok()) {
+    CM_LOG(kError) << "audit: record not stored: " << written.status().message();
+  }
 }
 
 std::string Daemon::PeerServerKey(const std::string& instance) const {
@@ -379,7 +488,7 @@ void Daemon::ElectionTick(uint64_t now_ms) {
   }
 }
 
-bool Daemon::MaybeForward(net::IncomingRequest& in) {
+bool Daemon::MaybeForward(net::IncomingRequest& in, const net::Caller& caller) {
   const bool side_effect = std::holds_alternative<net::CommissionRequest>(in.request) ||
                            std::holds_alternative<net::DecommissionRequest>(in.request) ||
                            std::holds_alternative<net::UpdateRequest>(in.request) ||
@@ -389,12 +498,16 @@ bool Daemon::MaybeForward(net::IncomingRequest& in) {
   const TokenStatus token = CurrentToken();
   if (token.self_holds || token.holder.empty() || token.holder_rpc.empty()) return false;
   forwarder_->Forward(in.reply_to, std::move(in.request), token.holder_rpc, token.holder,
-                      PeerServerKey(token.holder));
+                      PeerServerKey(token.holder), caller);
   return true;
 }
 
 void Daemon::HandleForwarded() {
-  for (ForwardedReply& r : forward_mail_.Drain()) Reply(r.to, r.reply);
+  for (ForwardedReply& r : forward_mail_.Drain()) {
+    // The holder records what it handled; a request that never reached it is recorded here.
+    if (r.undelivered) Audit(r.caller, r.request, "", r.reply, NowMs());
+    Reply(r.to, r.reply);
+  }
 }
 
 void Daemon::Stamp(net::ReplyTo* to, const net::RpcRequest& request) {
@@ -424,20 +537,49 @@ void Daemon::HandleRpc(uint64_t now_ms) {
 }
 
 void Daemon::HandleRequest(net::IncomingRequest& in, uint64_t now_ms) {
-  if (net::IsMutation(in.request) && !in.caller.empty()) {
-    CM_LOG(kInfo) << "http: " << net::OperationName(in.request) << " by " << in.caller;
-  } else if (!in.caller_key.empty() && net::IsMutation(in.request)) {
-    auto name = key_names_.find(in.caller_key);
-    CM_LOG(kInfo) << "rpc: " << net::OperationName(in.request) << " by key " << in.caller_key
-                  << (name != key_names_.end() ? " (" + name->second + ")" : "")
+  const char* via = in.reply_to.gateway ? "http" : "rpc";
+  if (!in.reply_to.gateway) NoteConnection(in.source_fd, in.caller_key);
+  Result<net::Caller> caller = Identify(in);
+  if (!caller.ok()) {
+    CM_LOG(kWarn) << via << ": refused " << net::OperationName(in.request) << ": "
+                  << caller.status().message();
+    const net::RpcReply refused =
+        net::RpcReply::Error(net::RpcCode::kPermissionDenied, caller.status().message());
+    Reply(in.reply_to, refused);
+    auto listed = callers_.find(in.caller_key);
+    Audit(listed != callers_.end() ? listed->second
+                                   : net::Caller{in.caller_key, "(not listed)", net::Role::kReader},
+          in.request, in.forwarded_by, refused, now_ms);
+    // A key removed from the lists: its connection goes too (it may reconnect, and ZAP refuses
+    // it then).
+    if (!in.reply_to.gateway && !callers_.count(in.caller_key)) {
+      net::CloseConnection(in.source_fd);
+    }
+    return;
+  }
+  if (auto refusal = net::Refusal(*caller, in.request)) {
+    CM_LOG(kWarn) << via << ": refused: " << *refusal
+                  << (in.forwarded_by.empty() ? "" : " (forwarded by " + in.forwarded_by + ")");
+    const net::RpcReply refused = net::RpcReply::Error(net::RpcCode::kPermissionDenied, *refusal);
+    Reply(in.reply_to, refused);
+    Audit(*caller, in.request, in.forwarded_by, refused, now_ms);
+    return;
+  }
+  const bool mutation = net::IsMutation(in.request);
+  if (mutation) {
+    CM_LOG(kInfo) << via << ": " << net::OperationName(in.request) << " by "
+                  << (in.reply_to.gateway ? in.caller : net::Describe(*caller))
+                  << (in.caller_key.empty() || caller->key == in.caller_key ? ""
+                                                                            : " " + caller->key)
                   << (in.forwarded_by.empty() ? "" : " (forwarded by " + in.forwarded_by + ")");
   }
-  if (MaybeForward(in)) return;
+  if (MaybeForward(in, *caller)) return;
   const uint64_t seq_before = replica_->last_seq();
   std::optional<net::RpcReply> reply = manager_->Handle(in, now_ms);
   if (!reply) return;
+  if (mutation) Audit(*caller, in.request, in.forwarded_by, *reply, now_ms);
   if (options_.ack_replicas > 0 && reply->code == net::RpcCode::kOk &&
-      replica_->last_seq() > seq_before && net::IsMutation(in.request)) {
+      replica_->last_seq() > seq_before && mutation) {
     // --ack-replicas: the reply waits until enough peers have persisted the write.
     replicator_->AwaitReplicas(
         replica_->last_seq(), options_.ack_replicas, now_ms, options_.ack_timeout_ms,
@@ -723,8 +865,34 @@ void Daemon::HandleJobs(uint64_t now_ms) {
   for (JobEvent& e : job_mail_.Drain()) manager_->OnJobEvent(std::move(e), now_ms);
 }
 
+void Daemon::ReloadAllowLists(const DaemonOptions& from) {
+  if (!options_.curve) return;
+  // The lists named now (a --config file may name others than before); our own key stays.
+  DaemonOptions paths = options_;
+  paths.curve_clients_file = from.curve_clients_file;
+  paths.curve_peers_file = from.curve_peers_file;
+  auto curve = LoadDaemonCurve(paths);
+  if (!curve.ok()) {
+    CM_LOG(kError) << "SIGHUP: allow-lists not reloaded (the old ones stay in force): "
+                   << curve.status().message();
+    return;
+  }
+  curve->self = options_.curve->self;
+  options_.curve_clients_file = paths.curve_clients_file;
+  options_.curve_peers_file = paths.curve_peers_file;
+  options_.curve->clients = curve->clients;
+  options_.curve->peers = curve->peers;
+  peer_keys_ = {options_.curve->self.public_key};
+  for (const net::AllowedKey& k : curve->peers) peer_keys_.insert(k.key);
+  const int closed = ApplyAccess(*curve);
+  CM_LOG(kInfo) << "SIGHUP: re-read the allow-lists: " << curve->clients.size()
+                << " client key(s), " << curve->peers.size() << " peer key(s); closed " << closed
+                << " connection(s) of removed keys";
+}
+
 void Daemon::DoReload() {
   if (options_.config_file.empty()) {
+    ReloadAllowLists(options_);
     CM_LOG(kInfo) << "SIGHUP: no --config file to re-read";
     return;
   }
@@ -736,6 +904,7 @@ void Daemon::DoReload() {
     CM_LOG(kError) << "SIGHUP: config not reloaded: " << parsed.text;
     return;
   }
+  ReloadAllowLists(parsed.options);
   // Only what can change without restarting sockets and the store: playbook settings (with the
   // roles dir and --node-fencing), extra vars and the log level.
   const DaemonOptions& n = parsed.options;
@@ -746,6 +915,7 @@ void Daemon::DoReload() {
   options_.ansible_user = n.ansible_user;
   options_.ansible_private_key = n.ansible_private_key;
   options_.extra_vars = n.extra_vars;
+  options_.allow_extra_vars = n.allow_extra_vars;
   options_.ansible_roles_dir = n.ansible_roles_dir;
   options_.node_fencing = n.node_fencing;
   options_.log_level = n.log_level;
@@ -785,6 +955,7 @@ int Daemon::Run() {
         {nullptr, stop_fd_, ZMQ_POLLIN, 0},
         {nullptr, reload_fd_, ZMQ_POLLIN, 0},
         {nullptr, http_mail_.fd(), ZMQ_POLLIN, 0},
+        rpc_->ConnectionsPollItem(),  // connection events; HandleRpc handles them
     };
     gossip_->AppendPollItems(&items);  // SUB, ROUTER and a DEALER per peer
     const uint64_t now = NowMs();

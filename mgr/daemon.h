@@ -49,7 +49,8 @@ class Daemon {
   int Run();
   // Async-signal-safe and thread-safe: makes Run() return after the current iteration.
   void Stop();
-  // Async-signal-safe and thread-safe: re-reads the --config file at the next iteration.
+  // Async-signal-safe and thread-safe: re-reads the --config file and the allow-lists at the
+  // next iteration.
   void Reload();
 
   const std::string& rpc_endpoint() const { return rpc_endpoint_; }
@@ -68,7 +69,19 @@ class Daemon {
   // Runs the election and carries out what it decides.
   void ElectionTick(uint64_t now_ms);
   // A side-effecting request at a non-holder goes to the holder; true when it was forwarded.
-  bool MaybeForward(net::IncomingRequest& in);
+  bool MaybeForward(net::IncomingRequest& in, const net::Caller& caller);
+  // Who sent `in`: the allow-lists' entry for its key, or for a request a peer instance
+  // forwarded, the caller it names. A refusal text when the key is not (or no longer) listed,
+  // or a non-peer claims to forward.
+  Result<net::Caller> Identify(const net::IncomingRequest& in) const;
+  // Appends an audit record (mgr/audit/audit_trail.h) to the replicated state.
+  void Audit(const net::Caller& caller, const net::RpcRequest& request, const std::string& via,
+             const net::RpcReply& reply, uint64_t now_ms);
+  // Rebuilds the ZAP policy and the caller table from `curve`; closes the connections of keys
+  // that are no longer listed. Returns how many connections it closed.
+  int ApplyAccess(const DaemonCurve& curve);
+  // Remembers which key a TCP connection carries, to close it if the key is removed.
+  void NoteConnection(int fd, const std::string& key);
   void HandleRpc(uint64_t now_ms);
   // Calls from the HTTP gateway's threads: requests take the RPC path, the rest is answered here.
   void HandleHttp(uint64_t now_ms);
@@ -88,6 +101,8 @@ class Daemon {
   void HandleSerf(uint64_t now_ms);
   void HandleJobs(uint64_t now_ms);
   void DoReload();
+  // SIGHUP: re-reads the allow-lists `from` names (the old ones stay on an error).
+  void ReloadAllowLists(const DaemonOptions& from);
   // Binds the gossip sockets and starts the replicator with the --peer peers.
   Status StartReplication();
   static uint64_t NowMs();
@@ -103,7 +118,12 @@ class Daemon {
   std::set<std::string> peer_keys_;       // --curve-peers and our own key
   std::string default_peer_key_;          // the one key a peer can have, when it is clear
   std::map<std::string, std::string> manager_keys_;  // instance -> `curve=` tag (allowed ones)
-  std::map<std::string, std::string> key_names_;     // allow-list names, for log lines
+  std::map<std::string, net::Caller> callers_;       // listed key -> name and role
+  struct SeenConnection {
+    std::string key;
+    std::string peer;  // getpeername when first seen: the fd is only trusted while it matches
+  };
+  std::map<int, SeenConnection> connections_;  // RPC connections by fd (bounded)
   std::unique_ptr<Replica> replica_;
   std::unique_ptr<net::RpcServer> rpc_;
   Mailbox<JobEvent> job_mail_;

@@ -1,5 +1,6 @@
 #include "mgr/extra_vars.h"
 
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -75,7 +76,172 @@ int Depth(const json& root) {
   return deepest;
 }
 
+bool StartsWithAnsible(std::string_view name) {
+  constexpr std::string_view kPrefix = "ansible_";
+  if (name.size() < kPrefix.size()) return false;
+  for (std::size_t i = 0; i < kPrefix.size(); ++i) {
+    char c = name[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != kPrefix[i]) return false;
+  }
+  return true;
+}
+
+bool IsManagerVar(std::string_view name) {
+  for (const char* v : kManagerVars) {
+    if (name == v) return true;
+  }
+  return false;
+}
+
+// A YAML double-quoted scalar holding `text` (valid UTF-8, as nlohmann's strings are), ASCII
+// only: printable ASCII as is, everything else escaped by code point.
+void AppendYamlString(std::string_view text, std::string* out) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  out->push_back('"');
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    std::uint32_t cp = c;
+    std::size_t len = 1;
+    if (c >= 0xF0) {
+      len = 4;
+      cp = c & 0x07u;
+    } else if (c >= 0xE0) {
+      len = 3;
+      cp = c & 0x0Fu;
+    } else if (c >= 0xC0) {
+      len = 2;
+      cp = c & 0x1Fu;
+    }
+    if (len > 1) {
+      if (i + len > text.size()) {
+        cp = 0xFFFD;  // a cut sequence (cannot happen with nlohmann's strings)
+        len = text.size() - i;
+      } else {
+        for (std::size_t k = 1; k < len; ++k) {
+          cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3Fu);
+        }
+      }
+    } else if (c >= 0x80) {
+      cp = 0xFFFD;  // a stray continuation byte
+    }
+    i += len;
+    if (cp == '"' || cp == '\\') {
+      out->push_back('\\');
+      out->push_back(static_cast<char>(cp));
+    } else if (cp >= 0x20 && cp < 0x7F) {
+      out->push_back(static_cast<char>(cp));
+    } else if (cp <= 0xFFFF) {
+      out->append("\\u");
+      for (int shift = 12; shift >= 0; shift -= 4) out->push_back(kHex[(cp >> shift) & 0xF]);
+    } else {
+      out->append("\\U");
+      for (int shift = 28; shift >= 0; shift -= 4) out->push_back(kHex[(cp >> shift) & 0xF]);
+    }
+  }
+  out->push_back('"');
+}
+
+void AppendUnsafeYaml(const json& value, std::string* out) {
+  switch (value.type()) {
+    case json::value_t::object: {
+      out->push_back('{');
+      bool first = true;
+      for (const auto& [key, child] : value.items()) {
+        if (!first) out->append(", ");
+        first = false;
+        out->append("!unsafe ");
+        AppendYamlString(key, out);
+        out->append(": ");
+        AppendUnsafeYaml(child, out);
+      }
+      out->push_back('}');
+      return;
+    }
+    case json::value_t::array: {
+      out->push_back('[');
+      bool first = true;
+      for (const json& child : value) {
+        if (!first) out->append(", ");
+        first = false;
+        AppendUnsafeYaml(child, out);
+      }
+      out->push_back(']');
+      return;
+    }
+    case json::value_t::string:
+      out->append("!unsafe ");
+      AppendYamlString(value.get_ref<const std::string&>(), out);
+      return;
+    case json::value_t::number_float: {
+      // YAML 1.1 (PyYAML) reads "1e+100" as a string: a float needs a '.' before its exponent.
+      std::string text = value.dump();
+      if (text.find_first_of(".") == std::string::npos) {
+        const std::size_t e = text.find_first_of("eE");
+        text.insert(e == std::string::npos ? text.size() : e, ".0");
+      }
+      out->append(text);
+      return;
+    }
+    case json::value_t::null:
+      out->append("null");
+      return;
+    default:  // booleans and integers read back as themselves
+      out->append(value.dump());
+      return;
+  }
+}
+
 }  // namespace
+
+bool IsReservedExtraVar(std::string_view name, const std::set<std::string>& allowed) {
+  if (IsManagerVar(name)) return true;
+  bool reserved = StartsWithAnsible(name);
+  for (const char* magic : kAnsibleMagicVars) reserved |= name == magic;
+  return reserved && allowed.count(std::string(name)) == 0;
+}
+
+std::string CheckReservedExtraVars(const json& vars, const std::set<std::string>& allowed) {
+  if (!vars.is_object()) return "";
+  for (const auto& [key, value] : vars.items()) {
+    if (!IsReservedExtraVar(key, allowed)) continue;
+    return "\"extra_vars\" sets the reserved variable " + QuoteKey(key) +
+           (IsManagerVar(key) ? ": it is set by clustermgr for every run"
+                              : ": clients cannot choose how ansible connects or runs (an "
+                                "operator may allow it with --allow-extra-var)");
+  }
+  return "";
+}
+
+std::vector<std::string> DropReservedExtraVars(json* vars, const std::set<std::string>& allowed) {
+  std::vector<std::string> dropped;
+  if (!vars->is_object()) return dropped;
+  for (const auto& [key, value] : vars->items()) {
+    if (IsReservedExtraVar(key, allowed)) dropped.push_back(key);
+  }
+  for (const std::string& key : dropped) vars->erase(key);
+  return dropped;
+}
+
+std::string ToUnsafeYaml(const json& vars) {
+  std::string out;
+  AppendUnsafeYaml(vars.is_object() ? vars : json::object(), &out);
+  out.push_back('\n');
+  return out;
+}
+
+json SeparateOperatorVars(const json& operator_vars, json* client) {
+  json kept = json::object();
+  if (!client->is_object()) *client = json::object();
+  if (!operator_vars.is_object()) return kept;
+  for (const auto& [key, value] : operator_vars.items()) {
+    auto it = client->find(key);
+    if (it != client->end() && !it->is_null()) continue;  // a client value wins
+    if (it != client->end()) client->erase(it);           // a client null keeps ours
+    kept[key] = value;
+  }
+  return kept;
+}
 
 bool IsValidExtraVarKey(std::string_view key, std::size_t max_key_bytes) {
   if (key.empty() || key.size() > max_key_bytes) return false;
@@ -187,6 +353,18 @@ RunVars SplitPerHost(const std::map<std::string, json>& merged_by_host) {
     }
     if (!own.empty()) out.per_host[host] = std::move(own);
   }
+  return out;
+}
+
+RunVars SplitRunVars(std::map<std::string, json> client_by_host, const json& operator_vars) {
+  std::map<std::string, json> operator_by_host;
+  for (auto& [host, client] : client_by_host) {
+    operator_by_host[host] = SeparateOperatorVars(operator_vars, &client);
+  }
+  RunVars out = SplitPerHost(client_by_host);
+  RunVars ours = SplitPerHost(operator_by_host);
+  out.operator_common = std::move(ours.common);
+  out.operator_per_host = std::move(ours.per_host);
   return out;
 }
 

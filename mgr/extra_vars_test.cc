@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace clustermgr::mgr {
 namespace {
@@ -231,6 +232,61 @@ TEST(SplitPerHost, AKeyIsNeverBothCommonAndPerHost) {
     for (const auto& [key, value] : own.items()) EXPECT_FALSE(v.common.contains(key)) << key;
   }
   EXPECT_EQ(v.per_host.at("n2"), (json{{"x", json{{"deep", 2}}}}));
+}
+
+TEST(ReservedExtraVars, AnsibleMagicAndManagerNamesAreRefused) {
+  for (const char* name : {"ansible_connection", "ansible_ssh_common_args", "ANSIBLE_HOST",
+                           "ansible_python_interpreter", "ansible_become_exe", "hostvars",
+                           "inventory_hostname", "clustermgr_epoch", "clustermgr_job_id"}) {
+    EXPECT_TRUE(IsReservedExtraVar(name)) << name;
+  }
+  for (const char* name : {"ansible", "my_ansible_var", "ntp_server", "clustermgr_other"}) {
+    EXPECT_FALSE(IsReservedExtraVar(name)) << name;
+  }
+  // The operator may allow ansible names, never the manager's own.
+  EXPECT_FALSE(IsReservedExtraVar("ansible_port", {"ansible_port"}));
+  EXPECT_TRUE(IsReservedExtraVar("clustermgr_epoch", {"clustermgr_epoch"}));
+
+  EXPECT_EQ(CheckReservedExtraVars(json{{"a", 1}, {"ansible_connection", "local"}}),
+            "\"extra_vars\" sets the reserved variable \"ansible_connection\": clients cannot "
+            "choose how ansible connects or runs (an operator may allow it with "
+            "--allow-extra-var)");
+  EXPECT_EQ(CheckReservedExtraVars(json{{"clustermgr_job_id", "x"}}),
+            "\"extra_vars\" sets the reserved variable \"clustermgr_job_id\": it is set by "
+            "clustermgr for every run");
+  EXPECT_EQ(CheckReservedExtraVars(json{{"ansible_port", 22}}, {"ansible_port"}), "");
+  json vars = {{"ansible_user", "root"}, {"ok", 1}};
+  EXPECT_EQ(DropReservedExtraVars(&vars), std::vector<std::string>{"ansible_user"});
+  EXPECT_EQ(vars, json({{"ok", 1}}));
+}
+
+TEST(UnsafeYaml, TagsEveryStringAndKeepsOtherTypes) {
+  const json vars = {{"cmd", "{{ lookup('pipe','id') }}"},
+                     {"n", 3},
+                     {"f", 1e100},
+                     {"b", false},
+                     {"z", nullptr},
+                     {"nested", {{"k{{x}}", json::array({"a\"b\\c", 2})}}},
+                     {"text", "caf\xc3\xa9 \x7f \xf0\x9f\x98\x80"}};
+  EXPECT_EQ(ToUnsafeYaml(vars),
+            "{!unsafe \"b\": false, !unsafe \"cmd\": !unsafe \"{{ lookup('pipe','id') }}\", "
+            "!unsafe \"f\": 1.0e+100, !unsafe \"n\": 3, !unsafe \"nested\": {!unsafe "
+            "\"k{{x}}\": [!unsafe \"a\\\"b\\\\c\", 2]}, !unsafe \"text\": !unsafe "
+            "\"caf\\u00E9 \\u007F \\U0001F600\", !unsafe \"z\": null}\n");
+  EXPECT_EQ(ToUnsafeYaml(json::object()), "{}\n");
+}
+
+TEST(SplitRunVars, OperatorValuesStayTheOperatorsUnlessAClientOverrides) {
+  const json ops = {{"ntp", "{{ lookup('env','NTP') }}"}, {"dns", "1.1.1.1"}, {"keep", 1}};
+  // n1's client layers override dns; n2's set keep to null (the operator's value stays).
+  RunVars v = SplitRunVars(
+      {{"n1", {{"dns", "9.9.9.9"}, {"app", "x"}}}, {"n2", {{"keep", nullptr}, {"app", "x"}}}}, ops);
+  EXPECT_EQ(v.common, json({{"app", "x"}}));
+  EXPECT_EQ(v.per_host.at("n1"), json({{"dns", "9.9.9.9"}}));
+  EXPECT_EQ(v.per_host.count("n2"), 0u);
+  EXPECT_EQ(v.operator_common, json({{"keep", 1}, {"ntp", "{{ lookup('env','NTP') }}"}}));
+  EXPECT_EQ(v.operator_per_host.at("n2"), json({{"dns", "1.1.1.1"}}));
+  EXPECT_EQ(v.operator_per_host.count("n1"), 0u);
 }
 
 }  // namespace

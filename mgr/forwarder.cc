@@ -20,11 +20,11 @@ Forwarder::~Forwarder() {
 }
 
 void Forwarder::Forward(net::ReplyTo to, net::RpcRequest request, std::string endpoint,
-                        std::string holder, std::string server_key) {
+                        std::string holder, std::string server_key, net::Caller caller) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     jobs_.push_back({std::move(to), std::move(request), std::move(endpoint), std::move(holder),
-                     std::move(server_key)});
+                     std::move(server_key), std::move(caller)});
   }
   cv_.notify_all();
 }
@@ -45,7 +45,8 @@ void Forwarder::Run() {
           net::RpcReply::Error(net::RpcCode::kUnavailable,
                                "cannot forward to the token holder " + job.holder +
                                    ": its CURVE public key is unknown (list it in --curve-peers "
-                                   "or let Serf publish its curve= tag)")});
+                                   "or let Serf publish its curve= tag)"),
+          std::move(job.caller), std::move(job.request), true});
       continue;
     }
     const std::string client_id = job.endpoint + " " + job.server_key;
@@ -58,8 +59,11 @@ void Forwarder::Run() {
     }
     CM_LOG(kDebug) << "forwarding " << net::OperationName(job.request) << " to " << job.holder
                    << " at " << job.endpoint;
-    auto result = client->Call(job.request);
+    const net::ForwardedCaller caller{job.caller.key, job.caller.name,
+                                      std::string(net::RoleName(job.caller.role))};
+    auto result = client->Call(job.request, std::chrono::milliseconds(0), caller);
     net::RpcReply reply;
+    const bool undelivered = !result.ok();
     if (result.ok()) {
       reply = std::move(result).value();
     } else {
@@ -68,7 +72,8 @@ void Forwarder::Run() {
                                                         " failed: " + result.error().message);
       clients_.erase(client_id);  // a fresh socket next time
     }
-    post_(ForwardedReply{std::move(job.to), std::move(reply)});
+    post_(ForwardedReply{std::move(job.to), std::move(reply), std::move(job.caller),
+                         std::move(job.request), undelivered});
   }
 }
 

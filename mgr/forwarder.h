@@ -21,6 +21,7 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "net/access.h"
 #include "net/rpc_client.h"
 #include "net/rpc_server.h"
 #include "net/rpc_types.h"
@@ -30,6 +31,9 @@ namespace clustermgr::mgr {
 struct ForwardedReply {
   net::ReplyTo to;
   net::RpcReply reply;
+  net::Caller caller;        // whom the request was forwarded for
+  net::RpcRequest request;   // what was forwarded
+  bool undelivered = false;  // the holder was not reached or did not answer (the reply says why)
 };
 
 class Forwarder {
@@ -45,8 +49,9 @@ class Forwarder {
 
   // Queues `request` for `endpoint`; its reply is posted later, in order. Over CURVE,
   // `server_key` is the holder's public key; an empty one is answered with kUnavailable.
+  // `caller` travels with the request (Request.callerKey/Name/Role) for the holder to judge.
   void Forward(net::ReplyTo to, net::RpcRequest request, std::string endpoint, std::string holder,
-               std::string server_key = "");
+               std::string server_key = "", net::Caller caller = {});
 
  private:
   struct Job {
@@ -55,6 +60,7 @@ class Forwarder {
     std::string endpoint;
     std::string holder;
     std::string server_key;
+    net::Caller caller;
   };
   void Run();
 

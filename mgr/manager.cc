@@ -8,6 +8,7 @@
 #include <set>
 
 #include "clustermgr_version.h"
+#include "mgr/audit/audit_trail.h"
 #include "mgr/extra_vars.h"
 #include "mgr/fencing/playbook_check.h"
 #include "mgr/log.h"
@@ -123,6 +124,11 @@ std::optional<R> Manager::Handle(const net::IncomingRequest& in, uint64_t now_ms
         if constexpr (std::is_same_v<T, net::TokenRequest>) return Token();
         if constexpr (std::is_same_v<T, net::StatusRequest>) return Status(now_ms);
         if constexpr (std::is_same_v<T, net::StateDumpRequest>) return StateDump(req, now_ms);
+        if constexpr (std::is_same_v<T, net::AuditListRequest>) {
+          const uint32_t limit = req.limit == 0 ? kAuditDefaultList : req.limit;
+          return R::Ok(
+              net::JsonText{ListAudit(replica_->state(), std::min(limit, kAuditMaxList)).dump()});
+        }
         return R::Error(net::RpcCode::kUnimplemented, "operation not implemented");
       },
       in.request);
@@ -386,9 +392,16 @@ R Manager::WriteFailed(const ::clustermgr::Status& status) const {
   return R::Error(net::RpcCode::kInternal, "the write was not stored: " + status.message());
 }
 
+std::set<std::string> Manager::AllowedVars() const {
+  return {options_->allow_extra_vars.begin(), options_->allow_extra_vars.end()};
+}
+
 R Manager::GlobalSet(const net::GlobalSetRequest& req) {
   ExtraVarsParse vars = ParseExtraVars(req.extra_vars);
   if (!vars.ok()) return Invalid(vars.error);
+  if (std::string e = CheckReservedExtraVars(vars.vars, AllowedVars()); !e.empty()) {
+    return Invalid(e);
+  }
   std::map<std::string, std::string> globals;
   for (const auto& [k, v] : vars.vars.items()) globals.emplace(k, v.dump());
   auto written = replica_->Write([&](crdt::DeltaBuilder& b) { b.ReplaceGlobals(globals); });
@@ -397,7 +410,7 @@ R Manager::GlobalSet(const net::GlobalSetRequest& req) {
 }
 
 R Manager::ConfigSet(const net::ConfigSetRequest& req) {
-  auto config = ParseConfigSet(req.config, options_->playbook_dir);
+  auto config = ParseConfigSet(req.config, *options_, AllowedVars());
   if (!config.ok()) return Error(config.status());
   auto written = replica_->Write([&](crdt::DeltaBuilder& b) { b.ReplaceConfig(*config); });
   if (!written.ok()) return WriteFailed(written.status());
@@ -424,21 +437,31 @@ std::string Manager::NextJobId() const {
 RunVars Manager::MergedVars(const std::vector<std::string>& nodes, const json& request) const {
   const ClusterState& state = replica_->state();
   const AnsibleConfig config = EffectiveConfig(*options_, state.Config());
+  const std::set<std::string> allowed(options_->allow_extra_vars.begin(),
+                                      options_->allow_extra_vars.end());
+  // Replicated client layers were checked when written, by whichever instance took them (maybe
+  // an older one, or one allowing more names): a reserved name in them does not reach a run.
+  auto client_layer = [&](json layer, const std::string& what) {
+    for (const std::string& name : DropReservedExtraVars(&layer, allowed)) {
+      CM_LOG(kWarn) << "extra-vars: the reserved variable " << name << " in " << what
+                    << " is ignored";
+    }
+    return layer;
+  };
   json globals = json::object();
   for (const auto& [k, text] : state.Globals()) globals[k] = json::parse(text, nullptr, false);
-  if (nodes.empty()) {
-    RunVars vars;
-    vars.common = MergeExtraVars(config.extra_variables, globals, {}, request);
-    return vars;
-  }
-  // Each node's own merge: one node's remembered vars must not reach another node of the run.
+  globals = client_layer(std::move(globals), "the global extra-vars");
+  const json configured = client_layer(config.extra_variables, "the config's extra_variables");
   std::map<std::string, json> by_node;
+  if (nodes.empty()) by_node[""] = MergeExtraVars(configured, globals, {}, request);
+  // Each node's own merge: one node's remembered vars must not reach another node of the run.
   for (const std::string& node : nodes) {
     json vars = json::object();
     for (const auto& [k, text] : state.NodeVars(node)) vars[k] = json::parse(text, nullptr, false);
-    by_node[node] = MergeExtraVars(config.extra_variables, globals, vars, request);
+    vars = client_layer(std::move(vars), "node " + node + "'s extra-vars");
+    by_node[node] = MergeExtraVars(configured, globals, vars, request);
   }
-  return SplitPerHost(by_node);
+  return SplitRunVars(std::move(by_node), config.operator_extra_variables);
 }
 
 std::vector<InventoryHost> Manager::Hosts(const std::vector<std::string>& nodes,
@@ -462,10 +485,17 @@ PlaybookSpec Manager::Spec(const std::string& playbook, std::vector<InventoryHos
   spec.playbook = playbook;
   spec.hosts = std::move(hosts);
   // The job's identity reaches the playbook, so side effects can be traced to one job and epoch.
-  vars.common["clustermgr_job_id"] = job_id;
-  vars.common["clustermgr_epoch"] = epoch;
-  spec.extra_vars = std::move(vars.common);
-  spec.host_vars = std::move(vars.per_host);
+  // Reserved for clients (mgr/extra_vars.h kManagerVars), so a playbook can trust them.
+  vars.operator_common["clustermgr_job_id"] = job_id;
+  vars.operator_common["clustermgr_epoch"] = epoch;
+  for (auto& [host, own] : vars.operator_per_host) {
+    own.erase("clustermgr_job_id");
+    own.erase("clustermgr_epoch");
+  }
+  spec.extra_vars = std::move(vars.operator_common);
+  spec.host_vars = std::move(vars.operator_per_host);
+  spec.client_vars = std::move(vars.common);
+  spec.client_host_vars = std::move(vars.per_host);
   spec.user = config.user;
   spec.private_key = config.private_key;
   spec.roles_path = options_->ansible_roles_dir;
@@ -491,6 +521,9 @@ R Manager::StartLifecycleJob(JobKind kind, const std::vector<std::string>& names
                              uint64_t now_ms) {
   ExtraVarsParse vars = ParseExtraVars(extra_vars);
   if (!vars.ok()) return Invalid(vars.error);
+  if (std::string e = CheckReservedExtraVars(vars.vars, AllowedVars()); !e.empty()) {
+    return Invalid(e);
+  }
   const TokenStatus token = token_();
   if (!token.self_holds) return R::Error(net::RpcCode::kUnavailable, token.why_not);
 
@@ -572,6 +605,9 @@ R Manager::StartLifecycleJob(JobKind kind, const std::vector<std::string>& names
 R Manager::Discover(const net::DiscoverRequest& req, uint64_t now_ms) {
   ExtraVarsParse vars = ParseExtraVars(req.extra_vars);
   if (!vars.ok()) return Invalid(vars.error);
+  if (std::string e = CheckReservedExtraVars(vars.vars, AllowedVars()); !e.empty()) {
+    return Invalid(e);
+  }
   const TokenStatus token = token_();
   if (!token.self_holds) return R::Error(net::RpcCode::kUnavailable, token.why_not);
   if (const JobRecord* active = ActiveJob()) {

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -139,6 +140,8 @@ class Manager {
   void AnswerFollowers(uint64_t now_ms, bool deadline_only);
   net::NodeInfo ToNodeInfo(const std::string& name, const crdt::InventoryRecord& rec) const;
   R WriteFailed(const ::clustermgr::Status& status) const;
+  // --allow-extra-var: reserved names clients may set all the same.
+  std::set<std::string> AllowedVars() const;
 
   const DaemonOptions* options_;
   Replica* replica_;

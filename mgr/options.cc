@@ -9,6 +9,7 @@
 
 #include "clustermgr_version.h"
 #include "mgr/ansible_inventory.h"
+#include "mgr/extra_vars.h"
 #include "mgr/http/gateway.h"
 
 namespace clustermgr::mgr {
@@ -115,7 +116,11 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
     ("ansible-private-key", po::value(&o.ansible_private_key)->value_name("FILE"),
        "ansible --private-key")
     ("extra-vars", po::value(&o.extra_vars)->default_value(o.extra_vars)->value_name("JSON"),
-       "JSON object: base extra-vars of every playbook run")
+       "JSON object: base extra-vars of every playbook run (the operator's: ansible templates "
+       "them, and they may set any variable)")
+    ("allow-extra-var", po::value(&o.allow_extra_vars)->composing()->value_name("NAME"),
+       "a reserved variable name (ansible_*, a magic variable) that clients may set in their "
+       "extra-vars all the same (repeatable)")
     ("ansible-roles-dir", po::value(&o.ansible_roles_dir)->default_value(o.ansible_roles_dir)
        ->value_name("DIR"),
        "directory of the roles shipped with clustermgr (clustermgr_fence); put first in every "
@@ -276,6 +281,21 @@ Status ValidateDaemonOptions(const DaemonOptions& o) {
   auto vars = nlohmann::json::parse(o.extra_vars, nullptr, false);
   if (vars.is_discarded() || !vars.is_object()) {
     return bad("--extra-vars must be a JSON object: " + o.extra_vars);
+  }
+  for (const std::string& name : o.allow_extra_vars) {
+    if (!IsValidExtraVarKey(name)) {
+      return bad("--allow-extra-var: invalid name " + QuoteForMessage(name));
+    }
+    if (!IsReservedExtraVar(name)) {
+      return bad("--allow-extra-var: " + QuoteForMessage(name) +
+                 " is not reserved; clients may set it already");
+    }
+    for (const char* own : kManagerVars) {
+      if (name == own) {
+        return bad("--allow-extra-var: " + QuoteForMessage(name) +
+                   " is set by clustermgr for every run and cannot be allowed");
+      }
+    }
   }
   if (o.log_level != "debug" && o.log_level != "info" && o.log_level != "warn" &&
       o.log_level != "error") {

@@ -57,6 +57,8 @@ struct DaemonOptions {
   std::string ansible_user;
   std::string ansible_private_key;
   std::string extra_vars = "{}";  // JSON object: the base layer of every run's extra-vars
+  // Reserved extra-var names (mgr/extra_vars.h) that clients may set all the same.
+  std::vector<std::string> allow_extra_vars;
   // Roles shipped with clustermgr (clustermgr_fence), put first in ANSIBLE_ROLES_PATH of every
   // run, so that playbooks name them without copying them.
   std::string ansible_roles_dir = kDefaultRolesDir;

@@ -24,6 +24,8 @@
 #include <filesystem>
 #include <memory>
 
+#include "mgr/extra_vars.h"
+
 extern char** environ;
 
 namespace clustermgr::mgr {
@@ -586,17 +588,22 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
       return setup_failed("invalid private key path " + Quote(spec_.private_key));
     }
   }
-  if (!spec_.extra_vars.is_object()) return setup_failed("extra-vars must be a JSON object");
+  if (!spec_.extra_vars.is_object() || !spec_.client_vars.is_object()) {
+    return setup_failed("extra-vars must be a JSON object");
+  }
   InventoryText inventory = RenderInventory(spec_.hosts);
   if (!inventory.ok()) return setup_failed(inventory.error);
-  for (const auto& [host, vars] : spec_.host_vars) {
-    // The host name becomes a file name: only inventory hosts (validated names) are allowed.
-    const std::string& name = host;  // clang 14 cannot capture a structured binding
-    const bool listed = std::any_of(spec_.hosts.begin(), spec_.hosts.end(),
-                                    [&](const InventoryHost& h) { return h.name == name; });
-    if (!listed) return setup_failed("host vars for " + Quote(host) + ", not in the inventory");
-    if (!vars.is_object())
-      return setup_failed("host vars of " + Quote(host) + " must be an object");
+  for (const auto* per_host : {&spec_.host_vars, &spec_.client_host_vars}) {
+    for (const auto& [host, vars] : *per_host) {
+      // The host name becomes a file name: only inventory hosts (validated names) are allowed.
+      const std::string& name = host;  // clang 14 cannot capture a structured binding
+      const bool listed = std::any_of(spec_.hosts.begin(), spec_.hosts.end(),
+                                      [&](const InventoryHost& h) { return h.name == name; });
+      if (!listed) return setup_failed("host vars for " + Quote(host) + ", not in the inventory");
+      if (!vars.is_object()) {
+        return setup_failed("host vars of " + Quote(host) + " must be an object");
+      }
+    }
   }
 
   Environment env;
@@ -645,17 +652,40 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
   if (std::string err = WritePrivateFile(vars_file, vars_json); !err.empty()) {
     return setup_failed(err);
   }
-  if (!spec_.host_vars.empty()) {
-    // Ansible loads <inventory dir>/host_vars/<host>.json as that host's variables.
+  const std::string client_file = temp.path() + "/client-vars.yml";
+  if (!spec_.client_vars.empty()) {
+    if (std::string err = WritePrivateFile(client_file, ToUnsafeYaml(spec_.client_vars));
+        !err.empty()) {
+      return setup_failed(err);
+    }
+  }
+  if (!spec_.host_vars.empty() || !spec_.client_host_vars.empty()) {
+    // Ansible loads every file of <inventory dir>/host_vars/<host>/ as that host's variables.
     const std::string dir = temp.path() + "/host_vars";
     if (::mkdir(dir.c_str(), 0700) != 0) {
       return setup_failed("cannot create " + Quote(dir) + ": " + ErrnoText(errno));
     }
-    for (const auto& [host, vars] : spec_.host_vars) {
-      const std::string text =
-          vars.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-      if (std::string err = WritePrivateFile(dir + "/" + host + ".json", text); !err.empty()) {
-        return setup_failed(err);
+    for (const InventoryHost& host : spec_.hosts) {
+      auto ours = spec_.host_vars.find(host.name);
+      auto theirs = spec_.client_host_vars.find(host.name);
+      if (ours == spec_.host_vars.end() && theirs == spec_.client_host_vars.end()) continue;
+      const std::string host_dir = dir + "/" + host.name;
+      if (::mkdir(host_dir.c_str(), 0700) != 0) {
+        return setup_failed("cannot create " + Quote(host_dir) + ": " + ErrnoText(errno));
+      }
+      if (ours != spec_.host_vars.end()) {
+        const std::string text =
+            ours->second.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+        if (std::string err = WritePrivateFile(host_dir + "/operator.json", text); !err.empty()) {
+          return setup_failed(err);
+        }
+      }
+      if (theirs != spec_.client_host_vars.end()) {
+        if (std::string err =
+                WritePrivateFile(host_dir + "/client.yml", ToUnsafeYaml(theirs->second));
+            !err.empty()) {
+          return setup_failed(err);
+        }
       }
     }
   }
@@ -673,6 +703,9 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
   plan.program = FindProgram(spec_.ansible_playbook, *env.Get("PATH"), &find_error);
   if (plan.program.empty()) return setup_failed(find_error);
   plan.args = {plan.program, "-i", hosts_file, "--extra-vars", "@" + vars_file};
+  if (!spec_.client_vars.empty()) {
+    plan.args.insert(plan.args.end(), {"--extra-vars", "@" + client_file});
+  }
   if (!spec_.user.empty()) plan.args.insert(plan.args.end(), {"--user", spec_.user});
   if (!private_key.empty()) plan.args.insert(plan.args.end(), {"--private-key", private_key});
   plan.args.push_back(playbook.path);

@@ -1,7 +1,15 @@
 // Running one ansible-playbook process for a job.
 //
-//   ansible-playbook -i <dir>/hosts --extra-vars @<dir>/extra-vars.json [--user U]
-//       [--private-key K] <playbook-dir>/<playbook>
+//   ansible-playbook -i <dir>/hosts --extra-vars @<dir>/extra-vars.json
+//       [--extra-vars @<dir>/client-vars.yml] [--user U] [--private-key K]
+//       <playbook-dir>/<playbook>
+//
+// Two kinds of variables: the operator's (extra_vars, host_vars: the daemon's own --extra-vars
+// and what clustermgr sets), written as JSON, which ansible templates like any variable; and
+// the clients' (client_vars, client_host_vars), written as YAML whose every string carries
+// Ansible's `!unsafe` tag (mgr/extra_vars.h ToUnsafeYaml), so that a Jinja expression in a
+// client's value is never evaluated on the manager host. A host's vars go to
+// <dir>/host_vars/<host>/{operator.json,client.yml}.
 //
 // run with fork+execve (no shell), stdin from /dev/null, stdout and stderr merged into one pipe
 // that is read line by line, in its own process group, with the working directory set to the
@@ -57,11 +65,15 @@ struct PlaybookSpec {
   std::string playbook_dir;  // directory holding the playbooks (relative to the daemon's cwd ok)
   std::string playbook;      // path relative to playbook_dir, e.g. "site.yml"
   std::vector<InventoryHost> hosts;
-  nlohmann::json extra_vars = nlohmann::json::object();  // the merged vars; must be an object
-  // Vars of single hosts (each an object), written as host_vars/<host>.json beside the inventory:
-  // Ansible reads them as inventory host variables, below --extra-vars in precedence, so a key
-  // belongs either here or in extra_vars. Every host must be one of `hosts`.
+  // The operator's vars (templated by ansible); must be an object.
+  nlohmann::json extra_vars = nlohmann::json::object();
+  // Vars of single hosts (each an object), written beside the inventory as host_vars: Ansible
+  // reads them as inventory host variables, below --extra-vars in precedence, so a key belongs
+  // either here or in extra_vars. Every host must be one of `hosts`.
   std::map<std::string, nlohmann::json> host_vars;
+  // The clients' vars, never templated; the same rules, and no key in both kinds.
+  nlohmann::json client_vars = nlohmann::json::object();
+  std::map<std::string, nlohmann::json> client_host_vars;
   std::string user;         // --user; empty: not passed
   std::string private_key;  // --private-key (made absolute); empty: not passed
   // Directory of the roles shipped with clustermgr, searched before the usual roles path (see

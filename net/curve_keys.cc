@@ -172,40 +172,19 @@ Result<CurveKeyPair> LoadSecretKeyFile(const std::string& path) {
   return CurveKeyPair{*derived, secret_key};
 }
 
-Result<std::vector<AllowedKey>> LoadAllowList(const std::string& path) {
-  auto lines = ReadLines(path);
-  if (!lines.ok()) return lines.status();
-  std::vector<AllowedKey> keys;
-  std::set<std::string> seen;
-  for (std::size_t i = 0; i < lines->size(); ++i) {
-    const int n = static_cast<int>(i) + 1;
-    const std::vector<std::string> w = Words((*lines)[i]);
-    if (w.empty()) continue;
-    if (!IsZ85Key(w[0])) {
-      return Bad(At(path, n) + ": expected a 40-character Z85 public key, got \"" +
-                 w[0].substr(0, 48) + "\"");
-    }
-    if (w.size() > 3) return Bad(At(path, n) + ": expected \"KEY [NAME [ENDPOINT]]\"");
-    if (!seen.insert(w[0]).second) return Bad(At(path, n) + ": key listed twice");
-    AllowedKey k;
-    k.key = w[0];
-    if (w.size() > 1) k.name = w[1];
-    if (w.size() > 2) k.endpoint = w[2];
-    k.line = n;
-    keys.push_back(std::move(k));
-  }
-  if (keys.empty()) return Bad(path + ": lists no key");
-  return keys;
-}
-
 Result<std::string> LoadPublicKeyArg(const std::string& key_or_file) {
-  if (IsZ85Key(key_or_file)) return key_or_file;
+  // A file wins: a 40-character path can also look like a Z85 key.
   struct stat st {};
-  if (stat(key_or_file.c_str(), &st) != 0) {
-    return Bad("\"" + key_or_file + "\" is neither a 40-character Z85 key nor a readable file");
+  if (stat(key_or_file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (IsZ85Key(key_or_file)) return key_or_file;
+    return Bad("\"" + key_or_file +
+               "\" is neither a readable file nor a 40-character Z85 key (tried the file first)");
   }
   auto lines = ReadLines(key_or_file);
-  if (!lines.ok()) return lines.status();
+  if (!lines.ok()) {
+    return Status(lines.status().code(),
+                  lines.status().message() + " (read as a key file; it is not a Z85 key either)");
+  }
   for (std::size_t i = 0; i < lines->size(); ++i) {
     const std::vector<std::string> w = Words((*lines)[i]);
     if (w.empty()) continue;

@@ -8,11 +8,7 @@
 //       secret-key <Z85>
 //   Public key file (PATH.pub, 0644): one allow-list line, "<Z85> <name>", so that it can be
 //   appended to an allow-list as is.
-//   Allow-list file (--curve-clients, --curve-peers): one key per line, "<Z85> [NAME [ENDPOINT]]";
-//   blank lines and '#' comments (a line starting with '#', or a word starting with '#' after
-//   the key) are ignored. ENDPOINT, on a peers list, is the peer's gossip endpoint: it tells a
-//   `--peer ENDPOINT` connection which server key to expect. (A Z85 key never starts with '#':
-//   its first character encodes at most 82 of Z85's 85 symbols.)
+//   Allow-list file (--curve-clients, --curve-peers): see net/allow_list.h.
 // Errors name the file and, for content errors, the line: "FILE:LINE: ...".
 //
 // Thread-safety: all functions are reentrant. ZeroMQ exceptions do not escape
@@ -25,6 +21,7 @@
 #include <zmq.hpp>
 
 #include "crdt/status.h"
+#include "net/allow_list.h"
 
 namespace clustermgr::net {
 
@@ -37,13 +34,6 @@ inline constexpr std::string_view kZapDomainGossip = "gossip";
 struct CurveKeyPair {
   std::string public_key;  // Z85
   std::string secret_key;  // Z85
-};
-
-struct AllowedKey {
-  std::string key;       // Z85 public key
-  std::string name;      // optional label (logged with the key)
-  std::string endpoint;  // optional gossip endpoint of a peer instance
-  int line = 0;          // where it was read
 };
 
 // A CURVE server socket: the instance secret key and the ZAP domain its clients are judged by.
@@ -83,13 +73,11 @@ Status WriteKeyPairFiles(const std::string& path, const CurveKeyPair& pair,
 // match, an unknown line), each naming file and line.
 Result<CurveKeyPair> LoadSecretKeyFile(const std::string& path);
 
-// Reads an allow-list file. Errors: kNotFound / kIoError, kInvalidArgument "FILE:LINE: ..."
-// (not a Z85 key, too many words, a key listed twice), and an empty list.
-Result<std::vector<AllowedKey>> LoadAllowList(const std::string& path);
-
-// A server public key given as the key itself or as a file holding it (a .pub file, an
-// allow-list whose first entry is used, or a key pair file's public-key).
-// Errors: those of the file readers; kInvalidArgument when neither a key nor a readable file.
+// A server public key given as a file holding it (a .pub file, an allow-list whose first entry
+// is used, or a key pair file's public-key) or as the key itself. A regular file of that name
+// wins, even when the name is also 40 Z85 characters; otherwise the argument must be a key.
+// Errors: those of the file readers (saying the file was read); kInvalidArgument when neither a
+// file nor a key ("... is neither a readable file nor a 40-character Z85 key").
 Result<std::string> LoadPublicKeyArg(const std::string& key_or_file);
 
 // Socket setup; call before bind/connect. Errors: kInvalidArgument (a bad key), kUnavailable

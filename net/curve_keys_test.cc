@@ -134,7 +134,7 @@ TEST_F(CurveKeysTest, AllowListParsesNamesEndpointsAndComments) {
   bad = Write("twice", a.public_key + " x\n" + a.public_key + " y\n");
   EXPECT_EQ(msg(LoadAllowList(bad)), bad + ":2: key listed twice");
   bad = Write("long", a.public_key + " x tcp://h:1 extra\n");
-  EXPECT_EQ(msg(LoadAllowList(bad)), bad + ":1: expected \"KEY [NAME [ENDPOINT]]\"");
+  EXPECT_EQ(msg(LoadAllowList(bad)), bad + ":1: expected \"KEY [NAME [ENDPOINT]] [role=ROLE]\"");
   bad = Write("empty", "# nobody\n");
   EXPECT_EQ(msg(LoadAllowList(bad)), bad + ": lists no key");
 }
@@ -143,7 +143,24 @@ TEST_F(CurveKeysTest, PublicKeyArgRejectsWhatIsNeitherKeyNorFile) {
   auto r = LoadPublicKeyArg("nonsense");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message(),
-            "\"nonsense\" is neither a 40-character Z85 key nor a readable file");
+            "\"nonsense\" is neither a readable file nor a 40-character Z85 key (tried the file "
+            "first)");
+}
+
+TEST_F(CurveKeysTest, PublicKeyArgPrefersAFileWhosePathLooksLikeAKey) {
+  const auto pair = *GenerateCurveKeyPair();
+  // A relative path of exactly 40 Z85 characters (letters only), in the test's temp dir.
+  const std::string name(40, 'k');
+  ASSERT_TRUE(IsZ85Key(name));
+  const std::string cwd = std::filesystem::current_path().string();
+  std::filesystem::current_path(dir_);
+  { std::ofstream(name) << pair.public_key << " server\n"; }
+  auto r = LoadPublicKeyArg(name);
+  std::filesystem::current_path(cwd);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, pair.public_key);
+  // Without such a file the same text is a key.
+  EXPECT_EQ(*LoadPublicKeyArg(std::string(40, 'q')), std::string(40, 'q'));
 }
 
 }  // namespace

@@ -413,6 +413,8 @@ class FakeManager {
             return RpcReply::Ok(token_);
           } else if constexpr (std::is_same_v<T, StatusRequest>) {
             return RpcReply::Ok(status_);
+          } else if constexpr (std::is_same_v<T, AuditListRequest>) {
+            return RpcReply::Ok(JsonText{"[]"});
           } else {
             static_assert(std::is_same_v<T, StateDumpRequest>);
             return RpcReply::Error(RpcCode::kUnimplemented, "the fake has no state to dump");

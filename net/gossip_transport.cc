@@ -60,6 +60,15 @@ Result<std::unique_ptr<ZmqGossipTransport>> ZmqGossipTransport::Bind(zmq::contex
       t->ApplyCommonOptions(t->router_);
       t->ApplyCommonOptions(t->sub_);
       t->router_.set(zmq::sockopt::router_mandatory, true);
+      for (zmq::socket_t* s : {&t->pub_, &t->router_}) {
+        s->set(zmq::sockopt::handshake_ivl, kHandshakeIvlMs);
+      }
+      auto pub_limit = ConnectionLimit::Attach(context, t->pub_, options.max_connections);
+      if (!pub_limit.ok()) return pub_limit.status();
+      t->pub_limit_ = std::move(pub_limit).value();
+      auto router_limit = ConnectionLimit::Attach(context, t->router_, options.max_connections);
+      if (!router_limit.ok()) return router_limit.status();
+      t->router_limit_ = std::move(router_limit).value();
       t->sub_.set(zmq::sockopt::subscribe, "");
       if (options.curve) {
         const CurveServerConfig server{options.curve->self.secret_key,
@@ -262,6 +271,8 @@ std::optional<GossipIncoming> ZmqGossipTransport::Accept(GossipIncoming::Via via
 }
 
 std::optional<GossipIncoming> ZmqGossipTransport::Receive() {
+  pub_limit_->Drain();
+  router_limit_->Drain();
   // Sockets in a fixed order: SUB, ROUTER, then each DEALER; start where the last call left
   // off so that no socket starves the others.
   struct Source {
@@ -307,6 +318,8 @@ std::optional<GossipIncoming> ZmqGossipTransport::Receive() {
 void ZmqGossipTransport::AppendPollItems(std::vector<zmq::pollitem_t>* items) {
   items->push_back({sub_.handle(), 0, ZMQ_POLLIN, 0});
   items->push_back({router_.handle(), 0, ZMQ_POLLIN, 0});
+  items->push_back(pub_limit_->PollItem());  // connection events (Receive drains them)
+  items->push_back(router_limit_->PollItem());
   for (auto& [peer, dealer] : dealers_) items->push_back({dealer.handle(), 0, ZMQ_POLLIN, 0});
 }
 

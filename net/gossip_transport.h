@@ -33,6 +33,7 @@
 #include <zmq.hpp>
 
 #include "crdt/status.h"
+#include "net/connection_limit.h"
 #include "net/curve_keys.h"
 #include "net/gossip_codec.h"
 #include "net/gossip_types.h"
@@ -120,6 +121,8 @@ class ZmqGossipTransport final : public GossipTransport {
     int receive_hwm = 10'000;
     int reconnect_ms = 100;
     int reconnect_max_ms = 5'000;
+    // Bound on the connections the PUB and the ROUTER each hold (net/connection_limit.h).
+    std::size_t max_connections = kDefaultMaxConnections;
     // CURVE (unset = plain TCP): the PUB and ROUTER are CURVE servers (ZAP domain "gossip")
     // with `self`; the SUB and DEALERs are CURVE clients with `self`, expecting at each peer the
     // server key from `endpoint_keys`, SetPeerKey, or else `default_key` (a cluster sharing one
@@ -174,6 +177,9 @@ class ZmqGossipTransport final : public GossipTransport {
   zmq::socket_t sub_;
   std::map<std::string, zmq::socket_t> dealers_;  // by peer gossip endpoint
   std::size_t next_socket_ = 0;                   // round-robin start for Receive
+  // Declared after the sockets they watch: destroyed first.
+  std::unique_ptr<ConnectionLimit> pub_limit_;
+  std::unique_ptr<ConnectionLimit> router_limit_;
   std::mt19937_64 rng_;
   GossipCounters counters_;
 };

@@ -1,10 +1,10 @@
 #include "net/gossip_transport.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <functional>
-#include <unistd.h>
 
 #include "net/fake_gossip_transport.h"
 #include "net/gossip_endpoint.h"

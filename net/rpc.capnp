@@ -23,7 +23,9 @@
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("clustermgr::net::rpcwire");
 
-const protocolVersion :UInt32 = 2;
+const protocolVersion :UInt32 = 3;
+# 3: callerKey, callerName, callerRole (the identity of a forwarded request's caller);
+#    auditList; the permissionDenied error code.
 # 2: stateDump (a read-only snapshot of the whole replicated state, in chunks); members
 #    lagByOrigin; status applied, stateDigest and counters.
 # The version of this schema the sender was built with. Informative (see above); zero means
@@ -61,8 +63,16 @@ struct Request {
     token @18 :TokenRequest;
     status @19 :StatusRequest;
     stateDump @20 :StateDumpRequest;
-    # Append new operations here (replication, forwarding, ...), ordinals 21 and up.
+    auditList @24 :AuditListRequest;
+    # Append new operations here, ordinals 25 and up.
   }
+
+  callerKey @21 :Text;
+  callerName @22 :Text;
+  callerRole @23 :Text;
+  # Set only with forwardedBy: who sent the request to the forwarding instance (its CURVE key,
+  # the allow-list's name for it, and its role: "reader", "operator" or "admin"; see
+  # net/access.h). The receiving instance believes them only from a peer instance's key.
 }
 
 struct NodeGetRequest {
@@ -129,6 +139,10 @@ struct TokenRequest {}
 
 struct StatusRequest {}
 
+struct AuditListRequest {
+  limit @0 :UInt32;       # the newest N records; 0 = the daemon's default
+}
+
 struct StateDumpRequest {
   # Read-only: a snapshot of the instance's whole replicated state (every CRDT section, with
   # stamps and tombstones), as the store's encoding (store/records.capnp State, written by
@@ -153,6 +167,7 @@ enum ErrorCode {
   internal @5;            # a bug or a store failure on the daemon
   unimplemented @6;       # operation unknown to this daemon (a newer client)
   outcomeUnknown @7;      # a forwarded side effect may or may not have happened
+  permissionDenied @8;    # the caller's key is no longer listed, or its role may not do this
 }
 
 struct Reply {

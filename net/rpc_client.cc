@@ -80,13 +80,14 @@ RpcResult<bool> RpcClient::EnsureSocket() {
   }
 }
 
-RpcResult<RpcReply> RpcClient::Call(const RpcRequest& request, milliseconds extra_wait) {
+RpcResult<RpcReply> RpcClient::Call(const RpcRequest& request, milliseconds extra_wait,
+                                    const ForwardedCaller& caller) {
   last_delivery_ = Delivery::kNotSent;
   RpcResult<bool> ready = EnsureSocket();
   if (!ready.ok()) return ready.error();
 
   const std::uint64_t id = next_request_id_++;
-  std::string body = EncodeRequest(id, request, options_.forwarded_by);
+  std::string body = EncodeRequest(id, request, options_.forwarded_by, caller);
   if (body.size() > kMaxRequestBytes) {
     return RpcError{RpcCode::kInvalidArgument, "request of " + std::to_string(body.size()) +
                                                    " bytes is over the limit of " +
@@ -231,6 +232,12 @@ RpcResult<JobAccepted> RpcClient::Update(const std::vector<std::string>& names,
 RpcResult<JobAccepted> RpcClient::Discover(const std::vector<std::string>& addrs,
                                            const std::string& extra_vars) {
   return Expect<JobAccepted>(DiscoverRequest{addrs, extra_vars});
+}
+
+RpcResult<std::string> RpcClient::AuditList(std::uint32_t limit) {
+  auto r = Expect<JsonText>(AuditListRequest{limit});
+  if (!r.ok()) return r.error();
+  return std::move(r).value().text;
 }
 
 RpcResult<std::string> RpcClient::GlobalGet() {

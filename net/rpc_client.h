@@ -83,8 +83,10 @@ class RpcClient {
   // Sends any request and returns the daemon's whole reply, error code included (forwarding
   // relays it as is). The RpcResult fails only for transport problems (see above); the call
   // waits up to timeout + extra_wait.
+  // `caller` (with Options::forwarded_by set) names the original caller of a forwarded request.
   RpcResult<RpcReply> Call(const RpcRequest& request,
-                           std::chrono::milliseconds extra_wait = std::chrono::milliseconds(0));
+                           std::chrono::milliseconds extra_wait = std::chrono::milliseconds(0),
+                           const ForwardedCaller& caller = {});
 
   // Typed calls: the daemon's error codes become RpcErrors.
   RpcResult<NodeInfo> NodeGet(const std::string& name);
@@ -121,6 +123,8 @@ class RpcClient {
   // does not continue the snapshot, or the snapshot is larger than `max_total_bytes`
   // (nothing more is read then). A snapshot the daemon dropped meanwhile (another client took
   // newer ones) is started again, up to 3 times, then its kFailedPrecondition is returned.
+  // The newest `limit` audit records (0: the daemon's default), a JSON array, oldest first.
+  RpcResult<std::string> AuditList(std::uint32_t limit = 0);
   RpcResult<std::string> StateDump(std::uint32_t chunk_bytes = 0,
                                    std::uint64_t max_total_bytes = std::uint64_t{1} << 32);
 

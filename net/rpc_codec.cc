@@ -168,6 +168,9 @@ bool FromWire(w::ErrorCode c, RpcCode* out) {
     case w::ErrorCode::OUTCOME_UNKNOWN:
       *out = RpcCode::kOutcomeUnknown;
       return true;
+    case w::ErrorCode::PERMISSION_DENIED:
+      *out = RpcCode::kPermissionDenied;
+      return true;
   }
   *out = RpcCode::kInternal;
   return false;
@@ -190,6 +193,8 @@ w::ErrorCode ToWire(RpcCode c) {
       return w::ErrorCode::UNIMPLEMENTED;
     case RpcCode::kOutcomeUnknown:
       return w::ErrorCode::OUTCOME_UNKNOWN;
+    case RpcCode::kPermissionDenied:
+      return w::ErrorCode::PERMISSION_DENIED;
   }
   return w::ErrorCode::INTERNAL;
 }
@@ -451,6 +456,8 @@ RpcRequest ReadOperation(w::Request::Reader r, bool* unknown) {
       auto c = r.getStateDump();
       return StateDumpRequest{c.getSnapshotId(), c.getOffset(), c.getMaxBytes()};
     }
+    case w::Request::AUDIT_LIST:
+      return AuditListRequest{r.getAuditList().getLimit()};
   }
   *unknown = true;
   return StatusRequest{};
@@ -507,6 +514,8 @@ void WriteOperation(w::Request::Builder b, const RpcRequest& request) {
           b.initToken();
         } else if constexpr (std::is_same_v<T, StatusRequest>) {
           b.initStatus();
+        } else if constexpr (std::is_same_v<T, AuditListRequest>) {
+          b.initAuditList().setLimit(r.limit);
         } else {
           static_assert(std::is_same_v<T, StateDumpRequest>);
           auto c = b.initStateDump();
@@ -632,12 +641,17 @@ RpcPayload ReadPayload(w::Reply::Result::Reader r, bool* unknown) {
 }  // namespace
 
 std::string EncodeRequest(std::uint64_t request_id, const RpcRequest& request,
-                          std::string_view forwarded_by) {
+                          std::string_view forwarded_by, const ForwardedCaller& caller) {
   capnp::MallocMessageBuilder message;
   auto b = message.initRoot<w::Request>();
   b.setProtocolVersion(kRpcProtocolVersion);
   b.setRequestId(request_id);
   b.setForwardedBy(capnp::Text::Reader(forwarded_by.data(), forwarded_by.size()));
+  if (!forwarded_by.empty()) {
+    b.setCallerKey(Txt(caller.key));
+    b.setCallerName(Txt(caller.name));
+    b.setCallerRole(Txt(caller.role));
+  }
   WriteOperation(b, request);
   return ToBytes(message);
 }
@@ -673,6 +687,9 @@ DecodedRequest DecodeRequest(std::string_view bytes, const DecodeLimits& limits)
       return out;
     }
     out.forwarded_by = Str(r.getForwardedBy());
+    out.caller.key = Str(r.getCallerKey());
+    out.caller.name = Str(r.getCallerName());
+    out.caller.role = Str(r.getCallerRole());
     bool unknown = false;
     RpcRequest op = ReadOperation(r, &unknown);
     if (unknown) {

@@ -36,11 +36,21 @@ struct DecodeLimits {
 inline constexpr DecodeLimits kRequestDecodeLimits{2 * kMaxRequestBytes / 8, 16};
 inline constexpr DecodeLimits kReplyDecodeLimits{2 * kMaxReplyBytes / 8, 16};
 
+// The caller identity a forwarded request carries (Request.callerKey/Name/Role), as text: the
+// receiver judges it (net/access.h ParseRole), the codec does not.
+struct ForwardedCaller {
+  std::string key;
+  std::string name;
+  std::string role;
+  bool operator==(const ForwardedCaller&) const = default;
+};
+
 // A request as read off the wire.
 struct DecodedRequest {
   std::uint64_t request_id = 0;  // 0 when the message could not be read
   std::uint32_t protocol_version = 0;
   std::string forwarded_by;
+  ForwardedCaller caller;  // empty unless forwarded
   // The operation, or why there is none:
   //   kInvalidArgument: not a Cap'n Proto message, a limit exceeded, protocol version 0 or a
   //                     malformed field;
@@ -58,8 +68,9 @@ struct DecodedReply {
 };
 
 // Standard unpacked Cap'n Proto framing (segment table + segments), as bytes.
+// `caller` is written only with a non-empty `forwarded_by`.
 std::string EncodeRequest(std::uint64_t request_id, const RpcRequest& request,
-                          std::string_view forwarded_by = {});
+                          std::string_view forwarded_by = {}, const ForwardedCaller& caller = {});
 std::string EncodeReply(std::uint64_t request_id, const RpcReply& reply);
 
 // `bytes` may have any alignment and length. Never throws.

@@ -56,7 +56,21 @@ std::vector<RpcRequest> AllRequests() {
           MembersRequest{},
           TokenRequest{},
           StatusRequest{},
-          StateDumpRequest{77, 1 << 20, 4096}};
+          StateDumpRequest{77, 1 << 20, 4096},
+          AuditListRequest{25}};
+}
+
+// A forwarded request carries its original caller; a client's request carries none.
+TEST(RpcCodecTest, ForwardedCallerRoundTripsOnlyWithForwardedBy) {
+  const ForwardedCaller caller{std::string(40, 'k'), "ops", "operator"};
+  DecodedRequest forwarded =
+      DecodeRequest(EncodeRequest(1, GlobalSetRequest{"{}"}, "mgr-a", caller));
+  ASSERT_TRUE(forwarded.request.ok());
+  EXPECT_EQ(forwarded.forwarded_by, "mgr-a");
+  EXPECT_EQ(forwarded.caller, caller);
+  DecodedRequest direct = DecodeRequest(EncodeRequest(2, GlobalSetRequest{"{}"}, "", caller));
+  ASSERT_TRUE(direct.request.ok());
+  EXPECT_EQ(direct.caller, ForwardedCaller{});
 }
 
 TEST(RpcCodecTest, EveryRequestRoundTrips) {
@@ -118,7 +132,10 @@ std::vector<RpcPayload> AllPayloads() {
                       {"mgr-b", "tcp://b:1", "tcp://b:2", false, false, true, -1, 0}}},
           TokenInfo{"mgr-b", 4, 5, 1, 3, 2, false, false, "sees 1 of 2 required managers"},
           status,
-          StateChunk{77, 1 << 20, 4096, std::string("\0\x01\xff" "bytes", 8)}};
+          StateChunk{77, 1 << 20, 4096,
+                     std::string("\0\x01\xff"
+                                 "bytes",
+                                 8)}};
 }
 
 TEST(RpcCodecTest, EveryReplyPayloadRoundTrips) {
@@ -138,7 +155,7 @@ TEST(RpcCodecTest, EveryReplyPayloadRoundTrips) {
 TEST(RpcCodecTest, ErrorRepliesKeepCodeAndMessage) {
   for (RpcCode code : {RpcCode::kInvalidArgument, RpcCode::kNotFound, RpcCode::kFailedPrecondition,
                        RpcCode::kUnavailable, RpcCode::kInternal, RpcCode::kUnimplemented,
-                       RpcCode::kOutcomeUnknown}) {
+                       RpcCode::kOutcomeUnknown, RpcCode::kPermissionDenied}) {
     RpcReply reply = RpcReply::Error(code, "there is already an active job");
     auto decoded = DecodeReply(EncodeReply(5, reply));
     ASSERT_TRUE(decoded.ok());

@@ -1,5 +1,7 @@
 #include "net/rpc_server.h"
 
+#include <sys/socket.h>
+
 #include <exception>
 #include <string_view>
 #include <utility>
@@ -20,6 +22,15 @@ std::string SizeText(std::size_t bytes) {
 
 }  // namespace
 
+bool CloseConnection(int fd) {
+  if (fd < 0) return false;
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  // Only a connected socket (getpeername succeeds) is shut down.
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return false;
+  return shutdown(fd, SHUT_RDWR) == 0;
+}
+
 RpcResult<std::unique_ptr<RpcServer>> RpcServer::Bind(zmq::context_t& context,
                                                       const std::string& endpoint,
                                                       Options options) {
@@ -29,6 +40,9 @@ RpcResult<std::unique_ptr<RpcServer>> RpcServer::Bind(zmq::context_t& context,
     // Unroutable replies fail loudly (EHOSTUNREACH) instead of vanishing, so they are counted.
     socket.set(zmq::sockopt::router_mandatory, true);
     socket.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options.transport_max_frame_bytes));
+    socket.set(zmq::sockopt::handshake_ivl, options.handshake_ivl_ms);
+    auto limit = ConnectionLimit::Attach(context, socket, options.max_connections);
+    if (!limit.ok()) return RpcError{RpcCode::kInternal, limit.status().message()};
     if (options.curve) {
       if (Status s = ApplyCurveServer(socket, *options.curve); !s.ok()) {
         return RpcError{
@@ -45,19 +59,24 @@ RpcResult<std::unique_ptr<RpcServer>> RpcServer::Bind(zmq::context_t& context,
       return RpcError{code, "cannot bind RPC endpoint " + endpoint + ": " + e.what()};
     }
     std::string bound = socket.get(zmq::sockopt::last_endpoint);
-    return std::unique_ptr<RpcServer>(
-        new RpcServer(std::move(socket), std::move(bound), std::move(options)));
+    return std::unique_ptr<RpcServer>(new RpcServer(std::move(socket), std::move(limit).value(),
+                                                    std::move(bound), std::move(options)));
   } catch (const std::exception& e) {
     return RpcError{RpcCode::kInternal, "cannot create RPC socket: " + std::string(e.what())};
   }
 }
 
-RpcServer::RpcServer(zmq::socket_t socket, std::string endpoint, Options options)
-    : socket_(std::move(socket)), endpoint_(std::move(endpoint)), options_(std::move(options)) {}
+RpcServer::RpcServer(zmq::socket_t socket, std::unique_ptr<ConnectionLimit> limit,
+                     std::string endpoint, Options options)
+    : socket_(std::move(socket)),
+      limit_(std::move(limit)),
+      endpoint_(std::move(endpoint)),
+      options_(std::move(options)) {}
 
 RpcServer::~RpcServer() = default;
 
 std::optional<IncomingRequest> RpcServer::TryReceive() {
+  limit_->Drain();
   for (;;) {
     std::vector<zmq::message_t> frames;
     std::size_t frame_count = 0;
@@ -126,9 +145,15 @@ std::optional<IncomingRequest> RpcServer::TryReceive() {
     ++counters_.requests;
     // Connection properties ride on the frames that came off the wire (not the ROUTER's
     // identity frame): the body is one of them.
-    return IncomingRequest{std::move(to), decoded.protocol_version, std::move(decoded.forwarded_by),
-                           options_.curve ? PeerKeyOf(frames.back()) : std::string(),
-                           std::move(decoded.request).value(), ""};
+    IncomingRequest in;
+    in.reply_to = std::move(to);
+    in.protocol_version = decoded.protocol_version;
+    in.forwarded_by = std::move(decoded.forwarded_by);
+    in.caller_key = options_.curve ? PeerKeyOf(frames.back()) : std::string();
+    in.request = std::move(decoded.request).value();
+    in.forwarded_caller = std::move(decoded.caller);
+    in.source_fd = zmq_msg_get(frames.back().handle(), ZMQ_SRCFD);
+    return in;
   }
 }
 

@@ -37,6 +37,7 @@
 #include <string>
 #include <zmq.hpp>
 
+#include "net/connection_limit.h"
 #include "net/curve_keys.h"
 #include "net/rpc_codec.h"
 #include "net/rpc_types.h"
@@ -64,10 +65,20 @@ struct IncomingRequest {
   std::string forwarded_by;            // non-empty when another daemon forwarded it
   std::string caller_key;              // the client's CURVE public key (Z85); "" when plain
   RpcRequest request;
+  ForwardedCaller forwarded_caller;  // the original caller a forwarding daemon names
+  // The TCP connection the request came on (libzmq's ZMQ_SRCFD), -1 when unknown: lets the
+  // owner shut a connection down (CloseConnection) whose key is no longer allowed. Valid only
+  // until the next poll of the socket (libzmq may close and reuse it after).
+  int source_fd = -1;
   // Who called through the HTTP gateway: a client certificate's subject, or "loopback"; "" for
   // requests that came through this socket (their caller is caller_key).
   std::string caller;
 };
+
+// Shuts down (shutdown(2), not close: the descriptor stays libzmq's) the TCP connection `fd` if
+// it is still a connected socket; libzmq then drops the peer as if it had gone. Returns whether
+// it did. Thread-safety: any thread; harmless on a descriptor that is not a socket.
+bool CloseConnection(int fd);
 
 // Monotonic counters since Bind. A snapshot is a plain copy.
 struct RpcServerCounters {
@@ -95,6 +106,10 @@ class RpcServer {
     DecodeLimits decode_limits = kRequestDecodeLimits;
     // Written into replies whose `instance` is empty.
     std::string instance_name;
+    // Bound on the connections the socket holds at once, pending handshakes included
+    // (net/connection_limit.h); and the handshake timeout.
+    std::size_t max_connections = kDefaultMaxConnections;
+    int handshake_ivl_ms = kHandshakeIvlMs;
     // Set: the socket is a CURVE server (clients are judged by the context's ZAP handler,
     // net/zap_handler.h, under curve->zap_domain). Unset: plain TCP, anyone may call.
     std::optional<CurveServerConfig> curve;
@@ -120,6 +135,9 @@ class RpcServer {
 
   // For zmq::poll / zmq::poller_t: readable when a message may be waiting.
   zmq::pollitem_t PollItem() { return zmq::pollitem_t{socket_.handle(), 0, ZMQ_POLLIN, 0}; }
+  // Readable when connection events wait (TryReceive handles them): poll it too.
+  zmq::pollitem_t ConnectionsPollItem() { return limit_->PollItem(); }
+  const ConnectionLimit& connections() const { return *limit_; }
   zmq::socket_ref socket() { return socket_; }
 
   // Reads messages until one is a well-formed request, answering and counting the bad ones on
@@ -136,10 +154,12 @@ class RpcServer {
   const RpcServerCounters& counters() const { return counters_; }
 
  private:
-  RpcServer(zmq::socket_t socket, std::string endpoint, Options options);
+  RpcServer(zmq::socket_t socket, std::unique_ptr<ConnectionLimit> limit, std::string endpoint,
+            Options options);
   bool SendFrames(const ReplyTo& to, const std::string& body);
 
   zmq::socket_t socket_;
+  std::unique_ptr<ConnectionLimit> limit_;  // after socket_: destroyed first
   std::string endpoint_;
   Options options_;
   RpcServerCounters counters_;

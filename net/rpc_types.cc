@@ -22,6 +22,8 @@ std::string_view RpcCodeName(RpcCode code) {
       return "unimplemented";
     case RpcCode::kOutcomeUnknown:
       return "outcome unknown";
+    case RpcCode::kPermissionDenied:
+      return "permission denied";
   }
   return "unknown";
 }
@@ -107,6 +109,7 @@ std::string_view OperationName(const RpcRequest& request) {
         if constexpr (std::is_same_v<T, TokenRequest>) return "token";
         if constexpr (std::is_same_v<T, StatusRequest>) return "status";
         if constexpr (std::is_same_v<T, StateDumpRequest>) return "stateDump";
+        if constexpr (std::is_same_v<T, AuditListRequest>) return "auditList";
       },
       request);
 }

@@ -17,7 +17,7 @@
 namespace clustermgr::net {
 
 // The schema version this build speaks (rpcwire::PROTOCOL_VERSION; checked in rpc_codec.cc).
-inline constexpr std::uint32_t kRpcProtocolVersion = 2;
+inline constexpr std::uint32_t kRpcProtocolVersion = 3;
 
 // ---- errors ---------------------------------------------------------------------------------
 
@@ -30,6 +30,7 @@ enum class RpcCode {
   kInternal,            // a bug, a store failure, or an unreadable reply
   kUnimplemented,       // operation unknown to the daemon
   kOutcomeUnknown,      // the request may or may not have taken effect (e.g. no reply in time)
+  kPermissionDenied,    // the caller's role may not make the request, or its key was removed
 };
 
 // "ok", "invalid argument", ... (lower case, for messages).
@@ -319,6 +320,11 @@ struct TokenRequest {
 struct StatusRequest {
   bool operator==(const StatusRequest&) const = default;
 };
+struct AuditListRequest {
+  std::uint32_t limit = 0;
+  bool operator==(const AuditListRequest&) const = default;
+};
+
 struct StateDumpRequest {
   std::uint64_t snapshot_id = 0;  // 0 = a new snapshot
   std::uint64_t offset = 0;
@@ -331,7 +337,8 @@ using RpcRequest =
     std::variant<NodeGetRequest, NodesGetRequest, CommissionRequest, DecommissionRequest,
                  UpdateRequest, DiscoverRequest, GlobalGetRequest, GlobalSetRequest, JobGetRequest,
                  JobLogFollowRequest, JobsListRequest, JobCancelRequest, ConfigGetRequest,
-                 ConfigSetRequest, MembersRequest, TokenRequest, StatusRequest, StateDumpRequest>;
+                 ConfigSetRequest, MembersRequest, TokenRequest, StatusRequest, StateDumpRequest,
+                 AuditListRequest>;
 
 // The operation's schema name: "nodeGet", "commission", ...
 std::string_view OperationName(const RpcRequest& request);

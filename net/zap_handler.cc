@@ -69,9 +69,15 @@ ZapHandler::~ZapHandler() {
 bool ZapHandler::Admit(const std::string& domain, const std::string& mechanism,
                        const std::string& key) {
   if (mechanism != "CURVE" || key.empty()) return false;
+  std::lock_guard<std::mutex> lock(mu_);
   if (domain == kZapDomainRpc) return policy_.rpc_keys.count(key) > 0;
   if (domain == kZapDomainGossip) return policy_.gossip_keys.count(key) > 0;
   return false;
+}
+
+void ZapHandler::SetPolicy(Policy policy) {
+  std::lock_guard<std::mutex> lock(mu_);
+  policy_ = std::move(policy);
 }
 
 void ZapHandler::LogDenied(const std::string& domain, const std::string& mechanism,

@@ -9,8 +9,12 @@
 // connection gets its key (Z85) as ZAP User-Id, so servers read who sent a message with
 // PeerKeyOf. A denied key is reported to `log` at most once per key per minute.
 //
-// Thread-safety: Start/destructor from one thread; `log` is called on the handler's thread.
-// Counters are atomics, readable from any thread.
+// The policy may be replaced while the handler runs (SetPolicy, e.g. after the allow-lists were
+// re-read): it judges every handshake from then on. Connections admitted before stay up; their
+// owner checks each message's key against its own current lists.
+//
+// Thread-safety: Start/destructor from one thread; SetPolicy from any thread; `log` is called on
+// the handler's thread. Counters are atomics, readable from any thread.
 #pragma once
 
 #include <atomic>
@@ -18,6 +22,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -45,6 +50,8 @@ class ZapHandler {
   ZapHandler(const ZapHandler&) = delete;
   ZapHandler& operator=(const ZapHandler&) = delete;
 
+  void SetPolicy(Policy policy);
+
   std::uint64_t admitted() const { return admitted_; }
   std::uint64_t denied() const { return denied_; }
 
@@ -57,7 +64,8 @@ class ZapHandler {
                  const std::string& address);
 
   zmq::socket_t socket_;  // handler thread only (after Start)
-  const Policy policy_;
+  std::mutex mu_;
+  Policy policy_;  // guarded by mu_
   const Log log_;
   int stop_fd_ = -1;
   std::map<std::string, std::int64_t> last_logged_s_;  // handler thread only

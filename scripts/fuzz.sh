@@ -28,7 +28,7 @@ while (($#)); do
   esac
 done
 all=(rpc_request_fuzz serf_codec_fuzz extra_vars_fuzz store_record_fuzz delta_join_fuzz
-     gossip_message_fuzz)
+     gossip_message_fuzz allow_list_fuzz)
 if ((${#targets[@]} == 0)); then targets=("${all[@]}"); fi
 for t in "${targets[@]}"; do
   if [[ ! -d fuzz/corpus/$t ]]; then echo "fuzz.sh: unknown target $t (one of: ${all[*]})" >&2; exit 2; fi

@@ -318,9 +318,9 @@ class UpdateTest : public LifecycleStory<UpdateTest> {
 TEST_F(UpdateTest, KeepOrChangeTheGroupAndTheRefusals) {
   net::JobDetail job = Finish(rpc().Commission({"u-1"}, "service-master", ""));
   ASSERT_EQ(job.job.status, JobStatus::kComplete) << Describe(job);
-  // The marker's job_id field shows the host's groups as ansible saw them in each run (the
-  // template is rendered by ansible).
-  const std::string show_groups = R"({"job_id": "{{ group_names | join(',') }}"})";
+  // The marker shows the host's groups as ansible saw them in each run (the test playbook
+  // renders them; client values themselves are never templated).
+  const std::string show_groups = R"({"show_groups": true})";
   job = Finish(rpc().Commission({"u-2"}, "service-worker", show_groups));
   ASSERT_EQ(job.job.status, JobStatus::kComplete) << Describe(job);
 

@@ -157,7 +157,8 @@ TEST_F(DaemonRequestsTest, ConfigGetAndSetOnlyTheAnsibleSection) {
                            {"upgrade_playbook", "rolling-upgrade.yml"},
                            {"user", ""},
                            {"private_key", ""},
-                           {"extra_variables", cluster()->extra_vars()}}}};
+                           {"operator_extra_variables", cluster()->extra_vars()},
+                           {"extra_variables", json::object()}}}};
   ASSERT_OK_AND_ASSIGN(std::string text, rpc().ConfigGet());
   EXPECT_EQ(json::parse(text), defaults);
 
@@ -189,6 +190,20 @@ TEST_F(DaemonRequestsTest, ConfigGetAndSetOnlyTheAnsibleSection) {
                          RpcCode::kInvalidArgument,
                          "ansible.configure_playbook must name a file inside the playbook dir: "
                          "\"../x.yml\""));
+  // The operator's layer is each daemon's own; clients cannot set reserved names.
+  EXPECT_TRUE(IsRpcError(
+      rpc().ConfigSet(R"({"ansible": {"operator_extra_variables": {"a": 1}}})"),
+      RpcCode::kInvalidArgument,
+      "ansible.operator_extra_variables are each daemon's --extra-vars and cannot be changed at "
+      "run time (set extra_variables)"));
+  EXPECT_TRUE(IsRpcError(
+      rpc().ConfigSet(R"({"ansible": {"extra_variables": {"ansible_connection": "ssh"}}})"),
+      RpcCode::kInvalidArgument,
+      "ansible.extra_variables: \"extra_vars\" sets the reserved variable "
+      "\"ansible_connection\": clients cannot choose how ansible connects or runs (an operator "
+      "may allow it with --allow-extra-var)"));
+  // What `config get` shows can be set back as it is.
+  ASSERT_TRUE(IsOk(rpc().ConfigSet(want.dump())));
   EXPECT_TRUE(IsRpcError(rpc().ConfigSet("not json"), RpcCode::kInvalidArgument,
                          "the configuration must be a JSON object like {\"ansible\": {...}}"));
   ASSERT_OK_AND_ASSIGN(text, rpc().ConfigGet());
@@ -200,8 +215,8 @@ TEST_F(DaemonRequestsTest, ConfigGetAndSetOnlyTheAnsibleSection) {
 }
 
 TEST_F(DaemonRequestsTest, ConfigSetChangesWhatTheNextPlaybookRunUses) {
-  json extra = cluster()->extra_vars();
-  extra["job_id"] = "from-config";
+  // Over the operator's --extra-vars (connection, marker_dir), key by key.
+  const json extra = {{"job_id", "from-config"}};
   const json config = {
       {"ansible", {{"configure_playbook", "rolling-upgrade.yml"}, {"extra_variables", extra}}}};
   ASSERT_TRUE(IsOk(rpc().ConfigSet(config.dump())));

@@ -3,6 +3,7 @@
 // client keys, plain clients, unlisted peers, client keys on the gossip sockets, missing or
 // world-readable keys.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -204,8 +205,7 @@ TEST_F(SecurityTest, CurveClusterAdmitsListedKeysOnlyPerRole) {
   ok = RunCli({"--server-key=" + m1.public_key, "--key=" + KeyFile("admin"), "global", "set", "-e",
                R"({"written_on":"cli"})", "-u", a->url()});
   EXPECT_EQ(ok.code, 0) << ok.err;
-  EXPECT_NE(a->LogTail(100000).find("rpc: globalSet by key " + admin.public_key),
-            std::string::npos);
+  EXPECT_NE(a->LogTail(100000).find("rpc: globalSet by key admin (admin)"), std::string::npos);
   ASSERT_TRUE(WaitUntil([&] { return Globals(*b).find("cli") != std::string::npos; }, 15s));
   const std::string before = Globals(*a);
 
@@ -409,6 +409,175 @@ TEST(SecuritySharedKeyTest, SharedKeyClusterReplicatesAndForwardsOverCurve) {
   auto replicated = cluster.WaitForJobEnd(job.value().job_id, 30s, other);
   ASSERT_TRUE(replicated.ok()) << replicated.status().message();
   EXPECT_EQ(replicated.value().job.status, net::JobStatus::kComplete);
+  // The holder judged the forwarded request as its original caller's and recorded it; the
+  // record reaches the other instance by replication.
+  std::string audit;
+  EXPECT_TRUE(Cluster::WaitUntil(
+                  "the commission's audit record at the other instance",
+                  [&](std::string* last) {
+                    auto r = cluster.rpc(other).AuditList(10);
+                    *last = audit = r.ok() ? r.value() : r.error().message;
+                    if (!r.ok()) return false;
+                    for (const auto& rec : nlohmann::json::parse(r.value())) {
+                      if (rec["operation"] == "commission" && rec["outcome"] == "ok" &&
+                          rec["instance"] == cluster.manager(holder).name() &&
+                          rec["via"] == cluster.manager(other).name() && rec["name"] == "admin" &&
+                          rec["role"] == "admin") {
+                        return true;
+                      }
+                    }
+                    return false;
+                  },
+                  30s)
+                  .ok())
+      << audit;
+}
+
+// Roles: each allow-list line names one; a request is judged where it enters, refusals name the
+// key and role and are logged and audited; SIGHUP re-reads the lists and a removed key's
+// connection is closed.
+TEST_F(SecurityTest, RolesAreEnforcedAuditedAndReloaded) {
+  const auto m1 = Key("m1");
+  const auto admin = Key("admin");
+  const auto ops = Key("ops");
+  const auto viewer = Key("viewer");
+  const std::string clients = cluster_.dir() + "/clients.list";
+  const std::string peers = cluster_.dir() + "/peers.list";
+  const std::string all_clients = admin.public_key + " admin\n" + ops.public_key +
+                                  " ops role=operator\n" + viewer.public_key +
+                                  " viewer role=reader\n";
+  WriteFile(clients, all_clients);
+  WriteFile(peers, m1.public_key + " m1\n");
+  std::string error;
+  auto* a = cluster_.Add(Curve("m1", clients, peers, m1, admin), &error);
+  ASSERT_TRUE(a) << error;
+  auto as = [&](const std::string& who, std::vector<std::string> args) {
+    args.insert(args.end(), {"-u", a->url(), "--server-key", PubFile("m1"), "--key", KeyFile(who),
+                             "--timeout", "2"});
+    return RunCli(args);
+  };
+
+  // reader: reads only.
+  Cli r = as("viewer", {"global", "get"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  r = as("viewer", {"global", "set", "-e", R"({"by":"viewer"})"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err,
+            "clustermgr: key viewer (reader) may not globalSet: it needs the operator role\n");
+  // operator: also global set, not config set.
+  r = as("ops", {"global", "set", "-e", R"({"by":"ops"})"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  const std::string config = cluster_.dir() + "/config.json";
+  WriteFile(config, R"({"ansible": {"user": "deploy"}})");
+  r = as("ops", {"config", "set", config});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "clustermgr: key ops (operator) may not configSet: it needs the admin role\n");
+  // admin (a line without a role): everything.
+  r = as("admin", {"config", "set", config});
+  EXPECT_EQ(r.code, 0) << r.err;
+  // The full state dump is the admin's.
+  net::RpcClient::Options o;
+  o.timeout = 2s;
+  o.curve = net::CurveClientConfig{m1.public_key, viewer};
+  net::RpcClient viewer_client(a->url(), o);
+  auto dump = viewer_client.StateDumpChunk(0, 0, 0);
+  ASSERT_FALSE(dump.ok());
+  EXPECT_EQ(dump.error().code, net::RpcCode::kPermissionDenied);
+  EXPECT_EQ(dump.error().message, "key viewer (reader) may not stateDump: it needs the admin role");
+  // A client key cannot pose as an instance forwarding for someone else.
+  net::RpcClient::Options forged = o;
+  forged.forwarded_by = "m9";
+  net::RpcClient forger(a->url(), forged);
+  auto call = forger.Call(net::GlobalSetRequest{R"({"by":"forger"})"}, 0ms,
+                          net::ForwardedCaller{admin.public_key, "admin", "admin"});
+  ASSERT_TRUE(call.ok()) << call.error().message;
+  EXPECT_EQ(call.value().code, net::RpcCode::kPermissionDenied);
+  EXPECT_EQ(call.value().message,
+            "key viewer (reader) is not a manager instance and may not forward requests");
+  EXPECT_EQ(nlohmann::json::parse(Globals(*a)), nlohmann::json({{"by", "ops"}}));
+  EXPECT_NE(a->LogTail(100000).find(
+                "rpc: refused: key viewer (reader) may not globalSet: it needs the operator role"),
+            std::string::npos)
+      << a->LogTail();
+
+  // The audit trail: refusals and changes, with key name, role and outcome.
+  r = as("viewer", {"audit"});
+  EXPECT_EQ(r.code, 1);
+  r = as("ops", {"audit", "-n", "20", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const nlohmann::json records = nlohmann::json::parse(r.out);
+  std::vector<std::string> seen;
+  for (const auto& rec : records) {
+    seen.push_back(rec["name"].get<std::string>() + " " + rec["role"].get<std::string>() + " " +
+                   rec["operation"].get<std::string>() + " " + rec["outcome"].get<std::string>());
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{
+                      "viewer reader globalSet permission denied: key viewer (reader) may not "
+                      "globalSet: it needs the operator role",
+                      "ops operator globalSet ok",
+                      "ops operator configSet permission denied: key ops (operator) may not "
+                      "configSet: it needs the admin role",
+                      "admin admin configSet ok",
+                      "viewer reader stateDump permission denied: key viewer (reader) may not "
+                      "stateDump: it needs the admin role",
+                      "viewer reader globalSet permission denied: key viewer (reader) is not a "
+                      "manager instance and may not forward requests",
+                      "viewer reader auditList permission denied: key viewer (reader) may not "
+                      "auditList: it needs the operator role"}));
+  r = as("ops", {"audit", "-n", "1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("auditList"), std::string::npos) << r.out;
+  r = as("ops", {"audit", "-n", "0"});
+  EXPECT_EQ(r.code, 2);
+
+  // A peer instance forwarding a request names its caller, whose role is judged again here.
+  net::RpcClient::Options as_peer = o;
+  as_peer.curve = net::CurveClientConfig{m1.public_key, m1};
+  as_peer.forwarded_by = "m0";
+  net::RpcClient peer(a->url(), as_peer);
+  auto judged = peer.Call(net::GlobalSetRequest{R"({"by":"forwarded"})"}, 0ms,
+                          net::ForwardedCaller{viewer.public_key, "viewer", "reader"});
+  ASSERT_TRUE(judged.ok()) << judged.error().message;
+  EXPECT_EQ(judged.value().code, net::RpcCode::kPermissionDenied);
+  EXPECT_EQ(judged.value().message,
+            "key viewer (reader) may not globalSet: it needs the operator role");
+  judged = peer.Call(net::GlobalSetRequest{R"({"by":"forwarded"})"}, 0ms,
+                     net::ForwardedCaller{ops.public_key, "ops", "operator"});
+  ASSERT_TRUE(judged.ok()) << judged.error().message;
+  EXPECT_EQ(judged.value().code, net::RpcCode::kOk) << judged.value().message;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        auto audit = a->client().AuditList(1);
+        return audit.ok() && audit.value().find(R"("via":"m0")") != std::string::npos &&
+               audit.value().find(R"("name":"ops")") != std::string::npos;
+      },
+      5s));
+
+  // Reload: viewer removed. Its two open connections (viewer_client's and the forger's) are
+  // closed, a new one refused, its requests fail.
+  ASSERT_TRUE(viewer_client.GlobalGet().ok());
+  WriteFile(clients, admin.public_key + " admin\n" + ops.public_key + " ops role=operator\n");
+  ASSERT_EQ(kill(a->pid(), SIGHUP), 0);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return a->LogTail(100000).find("closed 2 connection(s) of removed keys") !=
+               std::string::npos;
+      },
+      10s))
+      << a->LogTail();
+  EXPECT_FALSE(viewer_client.GlobalGet().ok());
+  r = as("viewer", {"global", "get"});
+  EXPECT_EQ(r.code, 1);
+  r = as("ops", {"global", "get"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  // A broken list leaves the old ones in force.
+  WriteFile(clients, "garbage\n");
+  ASSERT_EQ(kill(a->pid(), SIGHUP), 0);
+  ASSERT_TRUE(WaitUntil(
+      [&] { return a->LogTail(100000).find("allow-lists not reloaded") != std::string::npos; },
+      10s));
+  r = as("ops", {"global", "get"});
+  EXPECT_EQ(r.code, 0) << r.err;
 }
 
 }  // namespace

@@ -34,8 +34,8 @@ constexpr milliseconds kFollowWait{5000};
 // A daemon that answers a long-poll at once with nothing new is not re-asked sooner than this.
 constexpr milliseconds kFollowMinInterval{200};
 
-enum FlagBit : unsigned { kGroup = 1, kExtraVars = 2, kFollow = 4, kOut = 8, kWait = 16 };
-constexpr unsigned kAllFlagBits[] = {kGroup, kExtraVars, kFollow, kWait, kOut};
+enum FlagBit : unsigned { kGroup = 1, kExtraVars = 2, kFollow = 4, kOut = 8, kWait = 16, kCount = 32 };
+constexpr unsigned kAllFlagBits[] = {kGroup, kExtraVars, kFollow, kWait, kOut, kCount};
 
 constexpr std::string_view kDefaultKeyFile = "clustermgr.key";
 
@@ -406,6 +406,27 @@ std::string MakeParentDirs(const std::string& path) {
   return "";
 }
 
+int Audit(Context& c) {
+  uint32_t count = 0;  // the daemon's default
+  if (c.args.count) {
+    const std::string& text = *c.args.count;
+    char* end = nullptr;
+    const unsigned long n = std::strtoul(text.c_str(), &end, 10);
+    if (text.empty() || end != text.c_str() + text.size() || text[0] == '-' || n < 1 || n > 1000) {
+      return Usage(c.err, "-n/--count takes a number from 1 to 1000, not \"" + text + "\"");
+    }
+    count = static_cast<uint32_t>(n);
+  }
+  auto r = c.Call([count](net::RpcClient& rpc) { return rpc.AuditList(count); });
+  if (!r.ok()) return Fail(c, r.error());
+  if (c.args.json) {
+    PrintJson(c, JsonFromText(r.value()));
+  } else {
+    PrintAudit(c.out, JsonFromText(r.value()));
+  }
+  return kExitOk;
+}
+
 int Keygen(Context& c) {
   const std::string path = c.args.out.value_or(std::string(kDefaultKeyFile));
   if (path.empty()) return Fail(c.err, "--out needs a file name");
@@ -490,6 +511,9 @@ constexpr Command kCommands[] = {
     {"token", "", 0, 0, 0, 0, "who holds the side-effect token, epoch and quorum", Token, "token"},
     {"status", "", 0, 0, 0, 0, "this instance: version, state size, peers, store", Status,
      "status --json"},
+    {"audit", "[-n N]", 0, 0, kCount, 0,
+     "the newest N (default 50, at most 1000) audit records: who changed what, and the outcome",
+     Audit, "audit -n 20"},
     {"keygen", "[--out PATH]", 0, 0, kOut, 0,
      "write a CURVE key pair: PATH (default clustermgr.key; secret, 0600) and PATH.pub", Keygen,
      "keygen --out ~/.config/clustermgr/admin.key"},
@@ -560,6 +584,8 @@ std::string FlagName(unsigned bit) {
       return "--out";
     case kWait:
       return "-w/--wait";
+    case kCount:
+      return "-n/--count";
     default:
       return "-f/--follow";
   }
@@ -718,7 +744,7 @@ int Run(const std::vector<std::string>& argv, std::ostream& out, std::ostream& e
   }
   const unsigned given = (args.group ? kGroup : 0u) | (args.extra_vars ? kExtraVars : 0u) |
                          (args.follow ? kFollow : 0u) | (args.out ? kOut : 0u) |
-                         (args.wait ? kWait : 0u);
+                         (args.wait ? kWait : 0u) | (args.count ? kCount : 0u);
   for (unsigned bit : kAllFlagBits) {
     if ((given & bit) && !(command->allowed & bit)) {
       return Usage(err, "\"" + name + "\" does not take " + FlagName(bit) + " (" + form + ")");

@@ -38,6 +38,7 @@ ParseResult ParseArgs(const std::vector<std::string>& argv) {
     ("follow,f", po::bool_switch(&args.follow))
     ("wait,w", po::bool_switch(&args.wait))
     ("out", po::value<Strings>())
+    ("count,n", po::value<Strings>())
     ("words", po::value<Strings>());
   // clang-format on
   po::positional_options_description positional;
@@ -73,6 +74,7 @@ ParseResult ParseArgs(const std::vector<std::string>& argv) {
   args.group = Last(vm, "group");
   args.extra_vars = Last(vm, "extra-vars");
   args.out = Last(vm, "out");
+  args.count = Last(vm, "count");
   if (vm.count("words")) args.words = vm["words"].as<Strings>();
   return result;
 }

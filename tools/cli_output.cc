@@ -327,4 +327,29 @@ void PrintJsonText(std::ostream& out, const std::string& text) {
   }
 }
 
+void PrintAudit(std::ostream& out, const Json& records) {
+  if (!records.is_array() || records.empty()) {
+    out << "no audit records\n";
+    return;
+  }
+  auto text = [](const Json& r, const char* key) {
+    auto it = r.find(key);
+    return it != r.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  std::vector<std::vector<std::string>> rows = {
+      {"TIME", "INSTANCE", "CALLER", "ROLE", "OPERATION", "OUTCOME", "REQUEST"}};
+  for (const Json& r : records) {
+    if (!r.is_object()) continue;
+    const auto ms = r.value("ms", std::int64_t{0});
+    std::string caller = text(r, "name");
+    if (caller.empty()) caller = text(r, "key");
+    if (caller.empty()) caller = "-";
+    std::string instance = text(r, "instance");
+    if (!text(r, "via").empty()) instance += " (via " + text(r, "via") + ")";
+    rows.push_back({FormatTime(ms), instance, caller, text(r, "role"), text(r, "operation"),
+                    text(r, "outcome"), text(r, "request")});
+  }
+  PrintTable(out, rows);
+}
+
 }  // namespace clustermgr::cli

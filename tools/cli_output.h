@@ -44,6 +44,9 @@ void PrintJobs(std::ostream& out, const std::vector<net::JobInfo>& jobs);
 void PrintMembers(std::ostream& out, const std::vector<net::MemberInfo>& members);
 void PrintToken(std::ostream& out, const net::TokenInfo& token);
 void PrintStatus(std::ostream& out, const net::StatusInfo& status);
+// Audit records (a JSON array, mgr/audit/audit_trail.h), one table row each: time, instance,
+// caller (name or key) and role, operation, outcome, request.
+void PrintAudit(std::ostream& out, const Json& records);
 // A JSON document from the daemon, pretty-printed (verbatim when it does not parse).
 void PrintJsonText(std::ostream& out, const std::string& text);
 
