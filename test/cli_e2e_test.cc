@@ -29,16 +29,8 @@ class CliEndToEndTest : public ClusterTest<CliEndToEndTest> {
   static void SetUpTestSuite() {
     ClusterOptions options;
     options.daemon_args = {"--log-format=json"};
-    StartSharedCluster(options, [](Cluster& c) -> Status {
-      for (const char* serial : {"1", "2"}) {
-        auto m = c.AddMachine("ox", serial);
-        if (!m.ok()) return m.status();
-      }
-      for (const char* name : {"ox-1", "ox-2"}) {
-        auto n = c.WaitForNode(name, NodeIs::Discovered());
-        if (!n.ok()) return n.status();
-      }
-      return Status::Ok();
+    StartSharedCluster(options, [](Cluster& c) {
+      return c.AddDiscoveredMachines("ox", {"1", "2"});
     });
   }
 

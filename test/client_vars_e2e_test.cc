@@ -27,16 +27,8 @@ class ClientVarsTest : public ClusterTest<ClientVarsTest> {
     // The operator's value is a template: ansible evaluates it.
     options.extra_vars = {{"epoch", "{{ 40 + 2 }}"}};
     options.daemon_args = {"--allow-extra-var", "ansible_port"};
-    StartSharedCluster(options, [](Cluster& c) -> Status {
-      for (const char* serial : {"1", "2", "3"}) {
-        auto m = c.AddMachine("cv", serial);
-        if (!m.ok()) return m.status();
-      }
-      for (const char* name : {"cv-1", "cv-2", "cv-3"}) {
-        auto n = c.WaitForNode(name, NodeIs::Discovered());
-        if (!n.ok()) return n.status();
-      }
-      return Status::Ok();
+    StartSharedCluster(options, [](Cluster& c) {
+      return c.AddDiscoveredMachines("cv", {"1", "2", "3"});
     });
   }
 

@@ -34,16 +34,8 @@ using ::testing::HasSubstr;
 class JobsTest : public ClusterTest<JobsTest> {
  protected:
   static void SetUpTestSuite() {
-    StartSharedCluster({}, [](Cluster& c) -> Status {
-      for (const char* serial : {"1", "2", "3"}) {
-        auto m = c.AddMachine("j", serial);
-        if (!m.ok()) return m.status();
-      }
-      for (const char* name : {"j-1", "j-2", "j-3"}) {
-        auto n = c.WaitForNode(name, NodeIs::Discovered());
-        if (!n.ok()) return n.status();
-      }
-      return Status::Ok();
+    StartSharedCluster({}, [](Cluster& c) {
+      return c.AddDiscoveredMachines("j", {"1", "2", "3"});
     });
   }
 

@@ -29,16 +29,8 @@ using ::testing::HasSubstr;
 class DaemonRequestsTest : public ClusterTest<DaemonRequestsTest> {
  protected:
   static void SetUpTestSuite() {
-    StartSharedCluster({}, [](Cluster& c) -> Status {
-      for (const char* serial : {"1", "2", "3"}) {
-        auto m = c.AddMachine("rq", serial);
-        if (!m.ok()) return m.status();
-      }
-      for (const char* name : {"rq-1", "rq-2", "rq-3"}) {
-        auto n = c.WaitForNode(name, NodeIs::Discovered());
-        if (!n.ok()) return n.status();
-      }
-      return Status::Ok();
+    StartSharedCluster({}, [](Cluster& c) {
+      return c.AddDiscoveredMachines("rq", {"1", "2", "3"});
     });
   }
 

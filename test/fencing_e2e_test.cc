@@ -412,16 +412,8 @@ class FencingDaemonTest : public ClusterTest<FencingDaemonTest> {
   static void SetUpTestSuite() {
     ClusterOptions options;
     options.daemon_args = {"--node-fencing=require"};
-    StartSharedCluster(options, [](Cluster& c) -> Status {
-      for (const char* serial : {"1", "2"}) {
-        auto m = c.AddMachine("fd", serial);
-        if (!m.ok()) return m.status();
-      }
-      for (const char* name : {"fd-1", "fd-2"}) {
-        auto n = c.WaitForNode(name, NodeIs::Discovered());
-        if (!n.ok()) return n.status();
-      }
-      return Status::Ok();
+    StartSharedCluster(options, [](Cluster& c) {
+      return c.AddDiscoveredMachines("fd", {"1", "2"});
     });
   }
   net::RpcClient& rpc() { return cluster()->rpc(); }

@@ -83,16 +83,8 @@ class HttpGatewayTest : public ClusterTest<HttpGatewayTest> {
     port_ = FreeLoopbackPort();
     ClusterOptions options;
     options.daemon_args = {"--http-bind", "127.0.0.1:" + std::to_string(port_)};
-    StartSharedCluster(options, [](Cluster& c) -> Status {
-      for (const char* serial : {"1", "2"}) {
-        auto m = c.AddMachine("h", serial);
-        if (!m.ok()) return m.status();
-      }
-      for (const char* name : {"h-1", "h-2"}) {
-        auto n = c.WaitForNode(name, NodeIs::Discovered());
-        if (!n.ok()) return n.status();
-      }
-      return Status::Ok();
+    StartSharedCluster(options, [](Cluster& c) {
+      return c.AddDiscoveredMachines("h", {"1", "2"});
     });
   }
 

@@ -373,6 +373,19 @@ Status Cluster::WaitUntil(const std::string& what,
   }
 }
 
+Status Cluster::AddDiscoveredMachines(const std::string& label,
+                                      const std::vector<std::string>& serials) {
+  for (const std::string& serial : serials) {
+    auto m = AddMachine(label, serial);
+    if (!m.ok()) return m.status();
+  }
+  for (const std::string& serial : serials) {
+    auto n = WaitForNode(label + "-" + serial, NodeIs::Discovered());
+    if (!n.ok()) return n.status();
+  }
+  return Status::Ok();
+}
+
 Result<net::NodeInfo> Cluster::WaitForNode(const std::string& name, const NodeIs& want,
                                            std::chrono::milliseconds timeout, std::size_t i) {
   net::NodeInfo found;

@@ -196,6 +196,9 @@ class Cluster {
   Result<Machine*> AddMachine(const std::string& label, const std::string& serial,
                               const std::string& addr = "",
                               std::optional<std::size_t> join_manager = std::nullopt);
+  // Starts machines `<label>-<serial>` for each serial and waits until manager 0 lists every
+  // one as Discovered: the usual set-up of a test suite. Errors: AddMachine's, WaitForNode's.
+  Status AddDiscoveredMachines(const std::string& label, const std::vector<std::string>& serials);
   // The machine named `name`, or null.
   Machine* machine(const std::string& name);
   // An address no machine of this cluster has used (and that this call reserves).
