@@ -24,6 +24,9 @@ namespace clustermgr::mgr {
 namespace {
 
 constexpr auto kTick = std::chrono::milliseconds(100);
+// Serf events handled per loop turn: a storm of member events is written in slices of this
+// many, with requests and replication served in between.
+constexpr size_t kSerfEventsPerTurn = 2000;
 
 void Signal(int fd) {
   uint64_t one = 1;
@@ -477,8 +480,12 @@ void Daemon::ElectionTick(uint64_t now_ms) {
   if (act.publish_epoch) tags_->Set(kTagEpoch, std::to_string(*act.publish_epoch));
   if (act.lost_holder) manager_->CancelRunningJob();
   if (act.became_holder) {
-    // Serf events that came while nobody held the token were not applied: apply what Serf shows.
-    for (const auto& [name, obs] : nodes_seen_) manager_->OnNodeObservation(obs, now_ms);
+    // Serf events that came while nobody held the token were not applied: apply what Serf shows,
+    // as one delta (a fleet's worth of changes must not cost a sync each).
+    std::vector<NodeObservation> seen;
+    seen.reserve(nodes_seen_.size());
+    for (const auto& [name, obs] : nodes_seen_) seen.push_back(obs);
+    manager_->OnNodeObservations(seen, now_ms);
     next_orphan_check_ms_ = 0;
   }
   // The holder keeps interrupting jobs of other owners: one may reach it late by replication.
@@ -492,6 +499,7 @@ bool Daemon::MaybeForward(net::IncomingRequest& in, const net::Caller& caller) {
   const bool side_effect = std::holds_alternative<net::CommissionRequest>(in.request) ||
                            std::holds_alternative<net::DecommissionRequest>(in.request) ||
                            std::holds_alternative<net::UpdateRequest>(in.request) ||
+                           std::holds_alternative<net::UpgradeRequest>(in.request) ||
                            std::holds_alternative<net::DiscoverRequest>(in.request) ||
                            std::holds_alternative<net::JobCancelRequest>(in.request);
   if (!side_effect || !in.forwarded_by.empty()) return false;  // never forward twice
@@ -630,6 +638,7 @@ void Daemon::ApplyMonitorEvent(const http::Call& call, const http::MonitorEvent&
                      "holder applies what its Serf agent shows)";
     return;
   }
+  std::vector<NodeObservation> observations;
   for (const http::MonitorNode& node : event.nodes) {
     NodeObservation obs;
     obs.kind = event.disappeared ? NodeObservation::Kind::kDisappeared
@@ -639,8 +648,9 @@ void Daemon::ApplyMonitorEvent(const http::Call& call, const http::MonitorEvent&
     if (!event.disappeared) {
       obs.tags = {{"NodeLabel", node.label}, {"NodeSerial", node.serial}, {"NodeAddr", node.addr}};
     }
-    manager_->OnNodeObservation(obs, now_ms);  // logs and skips an invalid name
+    observations.push_back(std::move(obs));
   }
+  manager_->OnNodeObservations(observations, now_ms);  // logs and skips an invalid name
 }
 
 std::vector<http::MetricFamily> Daemon::Metrics(uint64_t now_ms) {
@@ -811,7 +821,8 @@ http::Health Daemon::Readiness(uint64_t now_ms) {
 
 void Daemon::HandleSerf(uint64_t now_ms) {
   using Kind = net::SerfNodeEvent::Kind;
-  for (const net::SerfNodeEvent& e : serf_mail_.Drain()) {
+  std::vector<NodeObservation> observations;
+  for (const net::SerfNodeEvent& e : serf_mail_.Drain(kSerfEventsPerTurn)) {
     CM_LOG(kDebug) << "serf: " << net::ToString(e);
     if (e.subject == net::SerfNodeEvent::Subject::kManager) {
       replicator_->OnManagerEvent(e);  // ignores our own member (its gossip endpoint)
@@ -857,8 +868,10 @@ void Daemon::HandleSerf(uint64_t now_ms) {
       latest.kind = NodeObservation::Kind::kDiscovered;
     }
     nodes_seen_[e.name] = latest;
-    manager_->OnNodeObservation(obs, now_ms);
+    observations.push_back(std::move(obs));
   }
+  // A storm of member events becomes one write (see Manager::OnNodeObservations).
+  if (!observations.empty()) manager_->OnNodeObservations(observations, now_ms);
 }
 
 void Daemon::HandleJobs(uint64_t now_ms) {
@@ -906,7 +919,7 @@ void Daemon::DoReload() {
   }
   ReloadAllowLists(parsed.options);
   // Only what can change without restarting sockets and the store: playbook settings (with the
-  // roles dir and --node-fencing), extra vars and the log level.
+  // roles dir, --ansible-forks and --node-fencing), extra vars and the log level.
   const DaemonOptions& n = parsed.options;
   options_.playbook_dir = n.playbook_dir.empty() ? options_.playbook_dir : n.playbook_dir;
   options_.configure_playbook = n.configure_playbook;
@@ -914,6 +927,7 @@ void Daemon::DoReload() {
   options_.upgrade_playbook = n.upgrade_playbook;
   options_.ansible_user = n.ansible_user;
   options_.ansible_private_key = n.ansible_private_key;
+  options_.ansible_forks = n.ansible_forks;
   options_.extra_vars = n.extra_vars;
   options_.allow_extra_vars = n.allow_extra_vars;
   options_.ansible_roles_dir = n.ansible_roles_dir;

@@ -69,13 +69,16 @@ net::JobInfo ToJobInfo(const JobRecord& job) {
   info.started_ms = static_cast<int64_t>(job.started_ms);
   info.ended_ms = static_cast<int64_t>(job.ended_ms);
   info.log_line_count = job.log_lines;
+  for (const crdt::HostSummary& h : job.hosts) {
+    info.hosts.push_back({h.host, h.ok, h.changed, h.unreachable, h.failed, h.skipped});
+  }
   return info;
 }
 
 bool IsActive(const JobRecord& job) { return !crdt::IsFinal(job.status); }
 
 const char* KindName(int kind) {
-  static const char* const kNames[] = {"commission", "decommission", "update"};
+  static const char* const kNames[] = {"commission", "decommission", "update", "upgrade"};
   return kNames[kind];
 }
 
@@ -109,6 +112,7 @@ std::optional<R> Manager::Handle(const net::IncomingRequest& in, uint64_t now_ms
           return Decommission(req, now_ms);
         }
         if constexpr (std::is_same_v<T, net::UpdateRequest>) return Update(req, now_ms);
+        if constexpr (std::is_same_v<T, net::UpgradeRequest>) return Upgrade(req, now_ms);
         if constexpr (std::is_same_v<T, net::DiscoverRequest>) return Discover(req, now_ms);
         if constexpr (std::is_same_v<T, net::GlobalGetRequest>) return GlobalGet();
         if constexpr (std::is_same_v<T, net::GlobalSetRequest>) return GlobalSet(req);
@@ -230,7 +234,10 @@ R Manager::JobsList() const {
     return std::tie(a->created_ms, a->id) < std::tie(b->created_ms, b->id);
   });
   net::JobList list;
-  for (const JobRecord* job : jobs) list.jobs.push_back(ToJobInfo(*job));
+  for (const JobRecord* job : jobs) {
+    list.jobs.push_back(ToJobInfo(*job));
+    list.jobs.back().hosts.clear();  // a list stays small; `job get` has the per-host summary
+  }
   return R::Ok(std::move(list));
 }
 
@@ -498,6 +505,7 @@ PlaybookSpec Manager::Spec(const std::string& playbook, std::vector<InventoryHos
   spec.client_host_vars = std::move(vars.per_host);
   spec.user = config.user;
   spec.private_key = config.private_key;
+  spec.forks = config.forks;
   spec.roles_path = options_->ansible_roles_dir;
   // Each run's private dir (inventory, merged extra-vars) lives in the data dir, not in /tmp, so
   // that the runs a killed daemon leaves behind are removed when it starts again.
@@ -507,18 +515,22 @@ PlaybookSpec Manager::Spec(const std::string& playbook, std::vector<InventoryHos
 }
 
 R Manager::Commission(const net::CommissionRequest& req, uint64_t now_ms) {
-  return StartLifecycleJob(JobKind::kCommission, req.names, req.group, req.extra_vars, now_ms);
+  return StartLifecycleJob(JobKind::kCommission, req.names, req.group, req.extra_vars, 0, now_ms);
 }
 R Manager::Decommission(const net::DecommissionRequest& req, uint64_t now_ms) {
-  return StartLifecycleJob(JobKind::kDecommission, req.names, "", req.extra_vars, now_ms);
+  return StartLifecycleJob(JobKind::kDecommission, req.names, "", req.extra_vars, 0, now_ms);
 }
 R Manager::Update(const net::UpdateRequest& req, uint64_t now_ms) {
-  return StartLifecycleJob(JobKind::kUpdate, req.names, req.group, req.extra_vars, now_ms);
+  return StartLifecycleJob(JobKind::kUpdate, req.names, req.group, req.extra_vars, req.serial,
+                           now_ms);
+}
+R Manager::Upgrade(const net::UpgradeRequest& req, uint64_t now_ms) {
+  return StartLifecycleJob(JobKind::kUpgrade, req.names, "", req.extra_vars, req.serial, now_ms);
 }
 
 R Manager::StartLifecycleJob(JobKind kind, const std::vector<std::string>& names,
                              const std::string& group, const std::string& extra_vars,
-                             uint64_t now_ms) {
+                             uint32_t serial, uint64_t now_ms) {
   ExtraVarsParse vars = ParseExtraVars(extra_vars);
   if (!vars.ok()) return Invalid(vars.error);
   if (std::string e = CheckReservedExtraVars(vars.vars, AllowedVars()); !e.empty()) {
@@ -533,11 +545,20 @@ R Manager::StartLifecycleJob(JobKind kind, const std::vector<std::string>& names
   Result<std::vector<NodeMove>> plan =
       kind == JobKind::kCommission     ? PlanCommission(state, request, groups_)
       : kind == JobKind::kDecommission ? PlanDecommission(state, request, groups_)
-                                       : PlanUpdate(state, request, groups_);
+                                       : PlanUpdate(state, request, groups_);  // and upgrade
   if (!plan.ok()) return Error(plan.status());
 
   std::vector<std::string> nodes;
   for (const NodeMove& m : *plan) nodes.push_back(m.node);
+  // A rolling job's batches, in the request's order; one batch when not rolling.
+  std::vector<std::vector<std::string>> batches;
+  const std::size_t per_batch = serial == 0 ? nodes.size() : serial;
+  for (std::size_t i = 0; i < nodes.size(); i += per_batch) {
+    batches.emplace_back(
+        nodes.begin() + static_cast<std::ptrdiff_t>(i),
+        nodes.begin() + static_cast<std::ptrdiff_t>(std::min(nodes.size(), i + per_batch)));
+  }
+  const bool rolling = batches.size() > 1;
   const std::string job_id = NextJobId();
   const AnsibleConfig config = EffectiveConfig(*options_, state.Config());
 
@@ -547,22 +568,34 @@ R Manager::StartLifecycleJob(JobKind kind, const std::vector<std::string>& names
   const std::optional<std::string> new_group = regroup ? std::optional(group) : std::nullopt;
   const RunVars merged = MergedVars(nodes, vars.vars);
   JobScript script{job_id, {}};
-  auto spec = [&](const std::string& playbook, const std::optional<std::string>& g) {
-    return Spec(playbook, Hosts(nodes, g), merged, job_id, token.epoch);
-  };
-  switch (kind) {
-    case JobKind::kCommission:
-      script.steps.push_back(
-          {spec(config.configure_playbook, new_group), {spec(config.cleanup_playbook, new_group)}});
-      break;
-    case JobKind::kDecommission:
-      script.steps.push_back({spec(config.cleanup_playbook, std::nullopt), {}});
-      break;
-    case JobKind::kUpdate:
-      script.steps.push_back({spec(config.cleanup_playbook, std::nullopt), {}});
-      script.steps.push_back(
-          {spec(config.configure_playbook, new_group), {spec(config.cleanup_playbook, new_group)}});
-      break;
+  for (std::size_t b = 0; b < batches.size(); ++b) {
+    const std::vector<std::string>& hosts = batches[b];
+    auto spec = [&](const std::string& playbook, const std::optional<std::string>& g) {
+      return Spec(playbook, Hosts(hosts, g), merged, job_id, token.epoch);
+    };
+    const int batch = rolling ? static_cast<int>(b) : -1;
+    // Configure, cleaning up after a failure; cleanup alone (the old host-groups); upgrade.
+    auto configure = [&] {
+      return JobStep{spec(config.configure_playbook, new_group),
+                     {spec(config.cleanup_playbook, new_group)},
+                     batch};
+    };
+    auto cleanup = [&] { return JobStep{spec(config.cleanup_playbook, std::nullopt), {}, batch}; };
+    switch (kind) {
+      case JobKind::kCommission:
+        script.steps.push_back(configure());
+        break;
+      case JobKind::kDecommission:
+        script.steps.push_back(cleanup());
+        break;
+      case JobKind::kUpdate:
+        script.steps.push_back(cleanup());
+        script.steps.push_back(configure());
+        break;
+      case JobKind::kUpgrade:
+        script.steps.push_back({spec(config.upgrade_playbook, std::nullopt), {}, batch});
+        break;
+    }
   }
 
   std::vector<std::string> fence_warnings;
@@ -577,11 +610,13 @@ R Manager::StartLifecycleJob(JobKind kind, const std::vector<std::string>& names
   job.epoch = token.epoch;
   job.owner = replica_->name();
   job.created_ms = job.started_ms = now_ms;
+  // A rolling job moves only its first batch now; the others wait Allocated (OnBatchDone).
+  const std::set<std::string> moving_now(batches.front().begin(), batches.front().end());
   auto written = replica_->Write(
       [&](crdt::DeltaBuilder& b) {
         for (NodeMove& m : *plan) {
           m.after.updated_ms = now_ms;
-          b.PutNode(m.node, m.after);
+          if (moving_now.count(m.node) != 0) b.PutNode(m.node, m.after);
           if (regroup) b.SetHostGroups(m.node, {group});
           if (kind != JobKind::kDecommission) {
             for (const auto& [k, v] : vars.vars.items()) b.SetNodeVar(m.node, k, v.dump());
@@ -595,9 +630,11 @@ R Manager::StartLifecycleJob(JobKind kind, const std::vector<std::string>& names
   running_job_ = job_id;
   running_kind_ = kind;
   running_is_discover_ = false;
+  running_batches_ = rolling ? std::move(batches) : std::vector<std::vector<std::string>>{};
   StartLog(std::move(fence_warnings));
   CM_LOG(kInfo) << "job " << job_id << ": " << job.desc << " of " << nodes.size()
-                << " node(s) started at epoch " << token.epoch;
+                << " node(s) started at epoch " << token.epoch
+                << (rolling ? ", " + std::to_string(serial) + " at a time" : "");
   executor_->Start(std::move(script));
   return R::Ok(net::JobAccepted{job_id});
 }
@@ -653,6 +690,7 @@ R Manager::Discover(const net::DiscoverRequest& req, uint64_t now_ms) {
   if (!written.ok()) return WriteFailed(written.status());
   running_job_ = job_id;
   running_is_discover_ = true;
+  running_batches_.clear();
   StartLog(std::move(fence_warnings));
   executor_->Start(std::move(script));
   return R::Ok(net::JobAccepted{job_id});
@@ -743,6 +781,10 @@ void Manager::OnJobEvent(JobEvent event, uint64_t now_ms) {
     if (pending_lines_.size() >= kChunkLines) FlushLog(now_ms);
     return;
   }
+  if (event.kind == JobEvent::Kind::kBatchDone) {
+    OnBatchDone(event.batch, now_ms);
+    return;
+  }
   if (dropped_lines_ > 0) {
     pending_lines_.push_back("clustermgr: " + std::to_string(dropped_lines_ - 1) +
                              " more lines were dropped");
@@ -756,6 +798,12 @@ void Manager::OnJobEvent(JobEvent event, uint64_t now_ms) {
                                                              : JobStatus::kFenced;
   const JobKind kind = running_kind_;
   const bool discover = running_is_discover_;
+  std::vector<crdt::HostSummary> hosts;
+  for (const auto& [host, r] : event.recap) {  // a map: sorted by host
+    auto count = [](int n) { return static_cast<uint32_t>(std::max(n, 0)); };
+    hosts.push_back({host, count(r.ok), count(r.changed), count(r.unreachable), count(r.failed),
+                     count(r.skipped)});
+  }
   FinishJob(
       event.job_id, status,
       status == JobStatus::kInterrupted ? "interrupted: clustermgrd was stopped"
@@ -769,14 +817,50 @@ void Manager::OnJobEvent(JobEvent event, uint64_t now_ms) {
         switch (kind) {
           case JobKind::kCommission:
           case JobKind::kUpdate:
+          case JobKind::kUpgrade:
+            // A rolling job's earlier batches are Allocated already, its later ones still are:
+            // neither may move to Unallocated, so only the last batch run changes here.
             return event.succeeded ? NodeStatus::kAllocated : NodeStatus::kUnallocated;
           case JobKind::kDecommission:
             return NodeStatus::kDecommissioned;
         }
         return current;
       },
-      replica_->state().Job(event.job_id) ? replica_->state().Job(event.job_id)->epoch : 0, now_ms);
+      replica_->state().Job(event.job_id) ? replica_->state().Job(event.job_id)->epoch : 0, now_ms,
+      std::move(hosts));
   running_job_.clear();
+  running_batches_.clear();
+}
+
+void Manager::OnBatchDone(int batch, uint64_t now_ms) {
+  if (batch < 0 || static_cast<std::size_t>(batch) + 1 >= running_batches_.size()) return;
+  const JobRecord* job = replica_->state().Job(running_job_);
+  if (!job) return;
+  auto move = [&](crdt::DeltaBuilder& b, const std::vector<std::string>& nodes, NodeStatus from,
+                  NodeStatus to) {
+    for (const std::string& node : nodes) {
+      const InventoryRecord* rec = replica_->state().Node(node);
+      if (!rec || rec->status != from) continue;
+      InventoryRecord after = *rec;
+      after.prev_status = rec->status;
+      after.prev_state = rec->state;
+      after.status = to;
+      after.updated_ms = now_ms;
+      b.PutNode(node, after);
+    }
+  };
+  auto written = replica_->Write(
+      [&](crdt::DeltaBuilder& b) {
+        move(b, running_batches_[static_cast<std::size_t>(batch)], NodeStatus::kMaintenance,
+             NodeStatus::kAllocated);
+        move(b, running_batches_[static_cast<std::size_t>(batch) + 1], NodeStatus::kAllocated,
+             NodeStatus::kMaintenance);
+      },
+      job->epoch);
+  if (!written.ok()) {
+    CM_LOG(kError) << "job " << running_job_ << ": batch " << batch + 1
+                   << " done, node statuses not stored: " << written.status().message();
+  }
 }
 
 void Manager::FlushLog(uint64_t now_ms) {
@@ -806,10 +890,11 @@ void Manager::FlushLog(uint64_t now_ms) {
 
 void Manager::FinishJob(const std::string& job_id, JobStatus status, const std::string& error,
                         const std::function<NodeStatus(const std::string&, NodeStatus)>& next,
-                        uint64_t epoch, uint64_t now_ms) {
+                        uint64_t epoch, uint64_t now_ms, std::vector<crdt::HostSummary> hosts) {
   const JobRecord* current = replica_->state().Job(job_id);
   if (!current) return;
   JobRecord job = *current;
+  if (!hosts.empty()) job.hosts = std::move(hosts);
   job.status = status;
   job.error = status == JobStatus::kComplete ? "" : error;
   job.ended_ms = now_ms;
@@ -879,31 +964,53 @@ void Manager::Tick(uint64_t now_ms) {
 // ----------------------------------------------------------------------------------------
 
 void Manager::OnNodeObservation(const NodeObservation& obs, uint64_t now_ms) {
-  if (!IsValidNodeName(obs.name)) {
-    CM_LOG(kWarn) << "ignoring Serf member with an invalid node name: " << obs.name;
-    return;
-  }
+  OnNodeObservations({obs}, now_ms);
+}
+
+void Manager::OnNodeObservations(const std::vector<NodeObservation>& observations,
+                                 uint64_t now_ms) {
   const TokenStatus token = token_();
-  if (!token.self_holds) return;  // the token holder applies Serf events; others observe
-  const InventoryRecord* current = replica_->state().Node(obs.name);
-  InventoryRecord rec = current ? *current : InventoryRecord{};
-  const NodeState state = obs.kind == NodeObservation::Kind::kDisappeared  ? NodeState::kDisappeared
-                          : obs.kind == NodeObservation::Kind::kDiscovered ? NodeState::kDiscovered
-                                                                           : rec.state;
-  if (state != rec.state) {
-    rec.prev_state = rec.state;
-    rec.prev_status = rec.status;
-    rec.state = state;
+  // The records as the batch leaves them, in the order first changed: a node seen twice (a join,
+  // then an update) is written once, with the latest word.
+  std::map<std::string, InventoryRecord> changed;
+  std::vector<std::string> order;
+  for (const NodeObservation& obs : observations) {
+    if (!IsValidNodeName(obs.name)) {
+      CM_LOG(kWarn) << "ignoring Serf member with an invalid node name: " << obs.name;
+      continue;
+    }
+    if (!token.self_holds) continue;  // the token holder applies Serf events; others observe
+    auto pending = changed.find(obs.name);
+    const InventoryRecord* current =
+        pending != changed.end() ? &pending->second : replica_->state().Node(obs.name);
+    InventoryRecord rec = current ? *current : InventoryRecord{};
+    const NodeState state =
+        obs.kind == NodeObservation::Kind::kDisappeared  ? NodeState::kDisappeared
+        : obs.kind == NodeObservation::Kind::kDiscovered ? NodeState::kDiscovered
+                                                         : rec.state;
+    if (state != rec.state) {
+      rec.prev_state = rec.state;
+      rec.prev_status = rec.status;
+      rec.state = state;
+    }
+    if (!obs.addr.empty()) rec.addr = obs.addr;
+    if (!obs.tags.empty()) rec.tags = obs.tags;
+    if (!obs.serf_status.empty()) rec.serf_status = obs.serf_status;
+    if (current && rec == *current) continue;
+    rec.updated_ms = now_ms;
+    if (pending == changed.end()) order.push_back(obs.name);
+    changed[obs.name] = std::move(rec);
   }
-  if (!obs.addr.empty()) rec.addr = obs.addr;
-  if (!obs.tags.empty()) rec.tags = obs.tags;
-  if (!obs.serf_status.empty()) rec.serf_status = obs.serf_status;
-  if (current && rec == *current) return;
-  rec.updated_ms = now_ms;
-  auto written =
-      replica_->Write([&](crdt::DeltaBuilder& b) { b.PutNode(obs.name, rec); }, token.epoch);
+  if (changed.empty()) return;
+  // One durable delta for the whole batch: a storm of joins costs one sync and one gossip
+  // message, not one per node.
+  auto written = replica_->Write(
+      [&](crdt::DeltaBuilder& b) {
+        for (const std::string& name : order) b.PutNode(name, changed[name]);
+      },
+      token.epoch);
   if (!written.ok()) {
-    CM_LOG(kError) << "node " << obs.name
+    CM_LOG(kError) << changed.size() << " node(s), the first " << order.front()
                    << ": Serf update not stored: " << written.status().message();
   }
 }

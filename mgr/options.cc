@@ -115,6 +115,10 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
     ("ansible-user", po::value(&o.ansible_user)->value_name("USER"), "ansible --user")
     ("ansible-private-key", po::value(&o.ansible_private_key)->value_name("FILE"),
        "ansible --private-key")
+    ("ansible-forks", po::value(&o.ansible_forks)->default_value(o.ansible_forks)
+       ->value_name("N"),
+       "ansible --forks: how many hosts a playbook run works on at once (0: Ansible's default, "
+       "5; a large fleet wants more; the replicated config key ansible.forks overrides it)")
     ("extra-vars", po::value(&o.extra_vars)->default_value(o.extra_vars)->value_name("JSON"),
        "JSON object: base extra-vars of every playbook run (the operator's: ansible templates "
        "them, and they may set any variable)")
@@ -248,6 +252,10 @@ Status ValidateDaemonOptions(const DaemonOptions& o) {
     if (!ValidEndpoint(p)) return bad("--peer: not a ZeroMQ endpoint: " + p);
   }
   if (o.expect < 1) return bad("--expect must be at least 1");
+  if (o.ansible_forks < 0 || o.ansible_forks > kMaxAnsibleForks) {
+    return bad("--ansible-forks must be between 0 and " + std::to_string(kMaxAnsibleForks) +
+               ", not " + std::to_string(o.ansible_forks));
+  }
   if (!o.peers.empty() && !o.expect_given) {
     return bad(
         "--peer given without --expect: pass --expect N, the number of manager instances "

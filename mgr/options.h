@@ -29,6 +29,9 @@ struct DaemonCurve {
 #endif
 inline constexpr const char* kDefaultRolesDir = CLUSTERMGR_ROLES_DIR;
 
+// The largest --ansible-forks (and ansible.forks): beyond it a run's forks exhaust the host.
+inline constexpr int kMaxAnsibleForks = 1000;
+
 struct DaemonOptions {
   std::string name;  // instance id; default: the host name
   std::string data_dir;
@@ -56,6 +59,8 @@ struct DaemonOptions {
   std::string upgrade_playbook = "rolling-upgrade.yml";
   std::string ansible_user;
   std::string ansible_private_key;
+  // ansible-playbook --forks: hosts a run works on at once (0: Ansible's own default, 5).
+  int ansible_forks = 0;
   std::string extra_vars = "{}";  // JSON object: the base layer of every run's extra-vars
   // Reserved extra-var names (mgr/extra_vars.h) that clients may set all the same.
   std::vector<std::string> allow_extra_vars;

@@ -129,5 +129,24 @@ TEST_F(DaemonCurveOptionsTest, NodeFencingDefaultsToWarnAndTakesOnlyItsThreeValu
   EXPECT_EQ(p.text, "clustermgrd: --node-fencing must be require, warn or off, not \"strict\"\n");
 }
 
+TEST_F(DaemonCurveOptionsTest, AnsibleForksIsANumberOfHostsUpToAThousand) {
+  ParsedOptions p = Parse({"--insecure"});
+  ASSERT_FALSE(p.exit_now) << p.text;
+  EXPECT_EQ(p.options.ansible_forks, 0);  // Ansible's own default
+  p = Parse({"--insecure", "--ansible-forks=50"});
+  ASSERT_FALSE(p.exit_now) << p.text;
+  EXPECT_EQ(p.options.ansible_forks, 50);
+  for (const char* bad : {"-1", "1001"}) {
+    p = Parse({"--insecure", std::string("--ansible-forks=") + bad});
+    EXPECT_TRUE(p.exit_now) << bad;
+    EXPECT_EQ(p.exit_code, 2);
+    EXPECT_EQ(p.text, std::string("clustermgrd: --ansible-forks must be between 0 and 1000, not ") +
+                          bad + "\n");
+  }
+  p = Parse({"--insecure", "--ansible-forks=many"});
+  EXPECT_TRUE(p.exit_now);
+  EXPECT_EQ(p.exit_code, 2);
+}
+
 }  // namespace
 }  // namespace clustermgr::mgr

@@ -707,6 +707,7 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
     plan.args.insert(plan.args.end(), {"--extra-vars", "@" + client_file});
   }
   if (!spec_.user.empty()) plan.args.insert(plan.args.end(), {"--user", spec_.user});
+  if (spec_.forks > 0) plan.args.insert(plan.args.end(), {"--forks", std::to_string(spec_.forks)});
   if (!private_key.empty()) plan.args.insert(plan.args.end(), {"--private-key", private_key});
   plan.args.push_back(playbook.path);
   plan.env = env.Entries();

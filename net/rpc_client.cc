@@ -225,8 +225,14 @@ RpcResult<JobAccepted> RpcClient::Decommission(const std::vector<std::string>& n
 }
 
 RpcResult<JobAccepted> RpcClient::Update(const std::vector<std::string>& names,
-                                         const std::string& group, const std::string& extra_vars) {
-  return Expect<JobAccepted>(UpdateRequest{names, group, extra_vars});
+                                         const std::string& group, const std::string& extra_vars,
+                                         std::uint32_t serial) {
+  return Expect<JobAccepted>(UpdateRequest{names, group, extra_vars, serial});
+}
+
+RpcResult<JobAccepted> RpcClient::Upgrade(const std::vector<std::string>& names,
+                                          const std::string& extra_vars, std::uint32_t serial) {
+  return Expect<JobAccepted>(UpgradeRequest{names, extra_vars, serial});
 }
 
 RpcResult<JobAccepted> RpcClient::Discover(const std::vector<std::string>& addrs,

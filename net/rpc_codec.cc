@@ -244,6 +244,17 @@ void Fill(w::JobInfo::Builder b, const JobInfo& j) {
   b.setStartedMs(j.started_ms);
   b.setEndedMs(j.ended_ms);
   b.setLogLineCount(j.log_line_count);
+  auto hosts = b.initHosts(static_cast<unsigned>(j.hosts.size()));
+  for (unsigned i = 0; i < j.hosts.size(); ++i) {
+    const HostSummary& h = j.hosts[i];
+    auto hb = hosts[i];
+    hb.setHost(Txt(h.host));
+    hb.setOk(h.ok);
+    hb.setChanged(h.changed);
+    hb.setUnreachable(h.unreachable);
+    hb.setFailed(h.failed);
+    hb.setSkipped(h.skipped);
+  }
 }
 JobInfo Read(w::JobInfo::Reader r) {
   JobInfo j;
@@ -258,6 +269,10 @@ JobInfo Read(w::JobInfo::Reader r) {
   j.started_ms = r.getStartedMs();
   j.ended_ms = r.getEndedMs();
   j.log_line_count = r.getLogLineCount();
+  for (auto h : r.getHosts()) {
+    j.hosts.push_back({Str(h.getHost()), h.getOk(), h.getChanged(), h.getUnreachable(),
+                       h.getFailed(), h.getSkipped()});
+  }
   return j;
 }
 
@@ -422,7 +437,8 @@ RpcRequest ReadOperation(w::Request::Reader r, bool* unknown) {
     }
     case w::Request::UPDATE: {
       auto c = r.getUpdate();
-      return UpdateRequest{Strs(c.getNames()), Str(c.getGroup()), Str(c.getExtraVars())};
+      return UpdateRequest{Strs(c.getNames()), Str(c.getGroup()), Str(c.getExtraVars()),
+                           c.getSerial()};
     }
     case w::Request::DISCOVER: {
       auto c = r.getDiscover();
@@ -458,6 +474,10 @@ RpcRequest ReadOperation(w::Request::Reader r, bool* unknown) {
     }
     case w::Request::AUDIT_LIST:
       return AuditListRequest{r.getAuditList().getLimit()};
+    case w::Request::UPGRADE: {
+      auto c = r.getUpgrade();
+      return UpgradeRequest{Strs(c.getNames()), Str(c.getExtraVars()), c.getSerial()};
+    }
   }
   *unknown = true;
   return StatusRequest{};
@@ -485,6 +505,12 @@ void WriteOperation(w::Request::Builder b, const RpcRequest& request) {
           SetStrs(c.initNames(r.names.size()), r.names);
           c.setGroup(Txt(r.group));
           c.setExtraVars(Txt(r.extra_vars));
+          c.setSerial(r.serial);
+        } else if constexpr (std::is_same_v<T, UpgradeRequest>) {
+          auto c = b.initUpgrade();
+          SetStrs(c.initNames(r.names.size()), r.names);
+          c.setExtraVars(Txt(r.extra_vars));
+          c.setSerial(r.serial);
         } else if constexpr (std::is_same_v<T, DiscoverRequest>) {
           auto c = b.initDiscover();
           SetStrs(c.initAddrs(r.addrs.size()), r.addrs);

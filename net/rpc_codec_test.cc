@@ -100,8 +100,18 @@ std::vector<RpcPayload> AllPayloads() {
                 {"service-master"},
                 {{"NodeAddr", "10.0.0.1"}, {"NodeLabel", "n"}},
                 R"({"k":"v"})"};
-  JobInfo job{"42", "commission", {"n1"}, JobStatus::kErrored, "playbook failed", 3, "mgr-a", 1000,
-              2000, 3000,         2};
+  JobInfo job{"42",
+              "commission",
+              {"n1"},
+              JobStatus::kErrored,
+              "playbook failed",
+              3,
+              "mgr-a",
+              1000,
+              2000,
+              3000,
+              2,
+              {{"n1", 3, 1, 0, 1, 2}, {"n2", 0, 0, 1, 0, 0}}};
   StatusInfo status{"mgr-a",
                     "0.1.0",
                     1,

@@ -34,8 +34,16 @@ constexpr milliseconds kFollowWait{5000};
 // A daemon that answers a long-poll at once with nothing new is not re-asked sooner than this.
 constexpr milliseconds kFollowMinInterval{200};
 
-enum FlagBit : unsigned { kGroup = 1, kExtraVars = 2, kFollow = 4, kOut = 8, kWait = 16, kCount = 32 };
-constexpr unsigned kAllFlagBits[] = {kGroup, kExtraVars, kFollow, kWait, kOut, kCount};
+enum FlagBit : unsigned {
+  kGroup = 1,
+  kExtraVars = 2,
+  kFollow = 4,
+  kOut = 8,
+  kWait = 16,
+  kCount = 32,
+  kSerial = 64
+};
+constexpr unsigned kAllFlagBits[] = {kGroup, kExtraVars, kFollow, kWait, kOut, kCount, kSerial};
 
 constexpr std::string_view kDefaultKeyFile = "clustermgr.key";
 
@@ -174,9 +182,33 @@ int Decommission(Context& c) {
   return JobStarted(
       c, c.Call([&](net::RpcClient& rpc) { return rpc.Decommission(c.operands, ExtraVars(c)); }));
 }
+// --serial N: 1 to 100000 nodes at a time (0 = all at once: the flag left out). Sets *serial, or
+// returns a usage error's exit code.
+std::optional<int> ParseSerial(Context& c, uint32_t* serial) {
+  *serial = 0;
+  if (!c.args.serial) return std::nullopt;
+  const std::string& text = *c.args.serial;
+  char* end = nullptr;
+  const unsigned long n = std::strtoul(text.c_str(), &end, 10);
+  if (text.empty() || end != text.c_str() + text.size() || text[0] == '-' || n < 1 || n > 100000) {
+    return Usage(c.err, "--serial takes a number of nodes from 1 to 100000, not \"" + text + "\"");
+  }
+  *serial = static_cast<uint32_t>(n);
+  return std::nullopt;
+}
+
 int Update(Context& c) {
+  uint32_t serial = 0;
+  if (auto usage = ParseSerial(c, &serial)) return *usage;
   return JobStarted(c, c.Call([&](net::RpcClient& rpc) {
-    return rpc.Update(c.operands, Group(c), ExtraVars(c));
+    return rpc.Update(c.operands, Group(c), ExtraVars(c), serial);
+  }));
+}
+int Upgrade(Context& c) {
+  uint32_t serial = 0;
+  if (auto usage = ParseSerial(c, &serial)) return *usage;
+  return JobStarted(c, c.Call([&](net::RpcClient& rpc) {
+    return rpc.Upgrade(c.operands, ExtraVars(c), serial);
   }));
 }
 int Discover(Context& c) {
@@ -488,8 +520,17 @@ constexpr Command kCommands[] = {
     {"node update", "NAME [-g GROUP] [-e JSON] [--wait]", 1, 1, kGroup | kExtraVars | kWait, 0,
      "clean up then configure a node; may change its group", Update,
      "node update cluster-node1-0 -g service-worker --wait"},
-    {"nodes update", "NAME... [-g GROUP] [-e JSON] [--wait]", 1, -1, kGroup | kExtraVars | kWait, 0,
-     "update several nodes", Update, "nodes update cluster-node1-0 cluster-node2-0"},
+    {"nodes update", "NAME... [-g GROUP] [-e JSON] [--serial N] [--wait]", 1, -1,
+     kGroup | kExtraVars | kWait | kSerial, 0,
+     "update several nodes; --serial N: N at a time, the others stay in service", Update,
+     "nodes update cluster-node1-0 cluster-node2-0 cluster-node3-0 --serial 1"},
+    {"node upgrade", "NAME [-e JSON] [--wait]", 1, 1, kExtraVars | kWait, 0,
+     "run the upgrade playbook on an allocated node", Upgrade,
+     "node upgrade cluster-node1-0 --wait"},
+    {"nodes upgrade", "NAME... [-e JSON] [--serial N] [--wait]", 1, -1,
+     kExtraVars | kWait | kSerial, 0,
+     "upgrade several nodes; --serial N: N at a time, the others stay in service", Upgrade,
+     "nodes upgrade cluster-node1-0 cluster-node2-0 cluster-node3-0 --serial 1 --wait"},
     {"discover", "IP... [-e JSON] [--wait]", 1, -1, kExtraVars | kWait, 0,
      "configure new addresses so that their nodes join", Discover,
      "discover 10.0.0.5 10.0.0.6 --wait"},
@@ -586,6 +627,8 @@ std::string FlagName(unsigned bit) {
       return "-w/--wait";
     case kCount:
       return "-n/--count";
+    case kSerial:
+      return "--serial";
     default:
       return "-f/--follow";
   }
@@ -607,6 +650,11 @@ HelpRows FlagHelp(unsigned bit) {
     case kWait:
       return {{"  -w, --wait", "follow the job to its end and exit with its outcome"},
               {"", "(on a terminal a live line per host: its task and result)"}};
+    case kCount:
+      return {{"  -n, --count N", "how many of the newest records (default 50, at most 1000)"}};
+    case kSerial:
+      return {{"  --serial N", "rolling: N nodes at a time, in the order given; the others"},
+              {"", "stay in service, and a failed batch stops the job"}};
     default:
       return {{"  -f, --follow", "follow the live log until the job ends"}};
   }
@@ -744,7 +792,8 @@ int Run(const std::vector<std::string>& argv, std::ostream& out, std::ostream& e
   }
   const unsigned given = (args.group ? kGroup : 0u) | (args.extra_vars ? kExtraVars : 0u) |
                          (args.follow ? kFollow : 0u) | (args.out ? kOut : 0u) |
-                         (args.wait ? kWait : 0u) | (args.count ? kCount : 0u);
+                         (args.wait ? kWait : 0u) | (args.count ? kCount : 0u) |
+                         (args.serial ? kSerial : 0u);
   for (unsigned bit : kAllFlagBits) {
     if ((given & bit) && !(command->allowed & bit)) {
       return Usage(err, "\"" + name + "\" does not take " + FlagName(bit) + " (" + form + ")");

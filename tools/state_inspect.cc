@@ -106,19 +106,32 @@ json ValueJson(const crdt::InventoryRecord& r, bool) {
 json ValueJson(const crdt::JobRecord& j, bool) {
   json nodes = json::array();
   for (const std::string& n : j.nodes) nodes.push_back(Str(n));
-  return json{{"id", Str(j.id)},
-              {"desc", Str(j.desc)},
-              {"nodes", nodes},
-              {"host_group", Str(j.host_group)},
-              {"status", std::string(crdt::ToString(j.status))},
-              {"error", Str(j.error)},
-              {"epoch", j.epoch},
-              {"owner", Str(j.owner)},
-              {"created_ms", j.created_ms},
-              {"started_ms", j.started_ms},
-              {"ended_ms", j.ended_ms},
-              {"log_lines", j.log_lines},
-              {"log_chunks", j.log_chunks}};
+  json out{{"id", Str(j.id)},
+           {"desc", Str(j.desc)},
+           {"nodes", nodes},
+           {"host_group", Str(j.host_group)},
+           {"status", std::string(crdt::ToString(j.status))},
+           {"error", Str(j.error)},
+           {"epoch", j.epoch},
+           {"owner", Str(j.owner)},
+           {"created_ms", j.created_ms},
+           {"started_ms", j.started_ms},
+           {"ended_ms", j.ended_ms},
+           {"log_lines", j.log_lines},
+           {"log_chunks", j.log_chunks}};
+  if (!j.hosts.empty()) {  // jobs of older versions have no per-host summary
+    json hosts = json::array();
+    for (const crdt::HostSummary& h : j.hosts) {
+      hosts.push_back({{"host", Str(h.host)},
+                       {"ok", h.ok},
+                       {"changed", h.changed},
+                       {"unreachable", h.unreachable},
+                       {"failed", h.failed},
+                       {"skipped", h.skipped}});
+    }
+    out["hosts"] = hosts;
+  }
+  return out;
 }
 
 template <typename V>

@@ -312,7 +312,7 @@ void Gateway::Routes() {
     mutate(c, net::DecommissionRequest{r.nodes, r.extra_vars}, res);
   });
   post("/update/nodes", [mutate](const ApiRequest& r, const std::string& c, auto& res) {
-    mutate(c, net::UpdateRequest{r.nodes, r.host_group, r.extra_vars}, res);
+    mutate(c, net::UpdateRequest{r.nodes, r.host_group, r.extra_vars, 0}, res);
   });
   post("/discover/nodes", [mutate](const ApiRequest& r, const std::string& c, auto& res) {
     mutate(c, net::DiscoverRequest{r.addrs, r.extra_vars}, res);
