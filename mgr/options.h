@@ -62,7 +62,7 @@ struct DaemonOptions {
   // ansible-playbook --forks: hosts a run works on at once (0: Ansible's own default, 5).
   int ansible_forks = 0;
   std::string extra_vars = "{}";  // JSON object: the base layer of every run's extra-vars
-  // Reserved extra-var names (mgr/extra_vars.h) that clients may set all the same.
+  // Reserved extra-var names (mgr/ansible/extra_vars.h) that clients may set all the same.
   std::vector<std::string> allow_extra_vars;
   // Roles shipped with clustermgr (clustermgr_fence), put first in ANSIBLE_ROLES_PATH of every
   // run, so that playbooks name them without copying them.
@@ -71,7 +71,7 @@ struct DaemonOptions {
   fencing::Mode node_fencing = fencing::Mode::kWarn;
   std::vector<std::string> host_groups = {"service-master", "service-worker"};
   std::string log_level = "info";
-  std::string log_format = "auto";  // auto | text | json (see mgr/log.h)
+  std::string log_format = "auto";  // auto | text | json (see mgr/log/log.h)
   std::string config_file;
   std::vector<std::string> argv;    // the command line these options came from (for SIGHUP)
   bool sync = true;                 // sync every acknowledged write to disk

@@ -27,8 +27,8 @@
 #include <thread>
 #include <vector>
 
+#include "mgr/ansible/playbook_runner.h"
 #include "mgr/fencing/run_report.h"
-#include "mgr/playbook_runner.h"
 
 namespace clustermgr::mgr {
 
