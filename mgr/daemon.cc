@@ -27,6 +27,9 @@ constexpr auto kTick = std::chrono::milliseconds(100);
 // Serf events handled per loop turn: a storm of member events is written in slices of this
 // many, with requests and replication served in between.
 constexpr size_t kSerfEventsPerTurn = 2000;
+// How often the monitor reads the agent's member list beside its (coalesced, so up to seconds
+// late) event stream; it reads a large list less often (net/serf_monitor.h).
+constexpr auto kSerfMembersPoll = std::chrono::milliseconds(250);
 
 void Signal(int fd) {
   uint64_t one = 1;
@@ -216,7 +219,8 @@ Status Daemon::Start() {
     }
   }
   monitor_ = std::make_unique<net::SerfMonitor>(
-      serf, [this](const net::SerfNodeEvent& e) { serf_mail_.Post(e); }, std::move(discovered));
+      serf, [this](const net::SerfNodeEvent& e) { serf_mail_.Post(e); }, std::move(discovered),
+      kSerfMembersPoll);
   tags_ = std::make_unique<TagPublisher>(&monitor_->client());
   tags_->Set("role", std::string(net::kSerfRoleManager));
   tags_->Set(kTagInstance, options_.name);

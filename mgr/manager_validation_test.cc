@@ -289,7 +289,8 @@ TEST_F(ManagerValidationTest, AStormOfObservationsIsOneWriteWithTheLatestWordOnE
   ASSERT_NE(replica_->state().Node("storm-499"), nullptr);
   EXPECT_EQ(replica_->state().Node("storm-0")->state, crdt::NodeState::kDiscovered);
   EXPECT_EQ(replica_->state().Node("storm-7")->state, crdt::NodeState::kDisappeared);
-  EXPECT_EQ(replica_->state().Node("storm-7")->prev_state, crdt::NodeState::kUnknown);
+  // Applied in order: discovered, then gone.
+  EXPECT_EQ(replica_->state().Node("storm-7")->prev_state, crdt::NodeState::kDiscovered);
   EXPECT_EQ(replica_->state().Node("storm-7")->serf_status, "left");
   EXPECT_EQ(replica_->state().Node("bad name"), nullptr);
   // Nothing new: nothing written.
@@ -300,10 +301,12 @@ TEST_F(ManagerValidationTest, AStormOfObservationsIsOneWriteWithTheLatestWordOnE
 
 TEST_F(ManagerValidationTest, UpgradeAndRollingUpdateAreRefusedLikeAnUpdate) {
   // node1 and node2 are Unallocated: an upgrade, like an update, needs Allocated nodes.
+  const std::string refused =
+      "failed to update node1's state in inventory, Error: transition from \"Unallocated\" to "
+      "\"Maintenance\" is not allowed";
   ExpectRefused(net::UpgradeRequest{{"node1", "node2"}, "", 1}, RpcCode::kFailedPrecondition,
-                "transition from \"Unallocated\" to \"Maintenance\" is not allowed");
-  ExpectRefused(net::UpdateRequest{{"node1"}, "", "", 1}, RpcCode::kFailedPrecondition,
-                "transition from \"Unallocated\" to \"Maintenance\" is not allowed");
+                refused);
+  ExpectRefused(net::UpdateRequest{{"node1"}, "", "", 1}, RpcCode::kFailedPrecondition, refused);
   ExpectInvalid(net::UpgradeRequest{{"node1;x"}, "", 1},
                 "invalid node name or address \"node1;x\"" + std::string(kNameRule));
   ExpectRefused(net::UpgradeRequest{{"node9"}, "", 0}, RpcCode::kNotFound,

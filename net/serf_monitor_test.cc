@@ -175,6 +175,30 @@ TEST_F(SerfMonitorTest, SecondEndpointSharesAFleetAndItsStorms) {
   EXPECT_EQ(up->tags.at("epoch"), "9");
 }
 
+// The agent holds member events back while membership is busy: a monitor that polls sees a
+// member the stream has not reported yet (here: never), and its departure too.
+TEST_F(SerfMonitorTest, PollingSeesMembersTheStreamHasNotReportedYet) {
+  SerfClientOptions o;
+  o.address = fake_->address();
+  o.reconnect_min = 10ms;
+  o.reconnect_max = 100ms;
+  monitor_ = std::make_unique<SerfMonitor>(o, queue_.Sink(), std::set<std::string>{}, 20ms);
+  ASSERT_TRUE(monitor_->WaitConnected(5s).ok());
+  ASSERT_TRUE(queue_.WaitFor(Is(Kind::kDisappeared, "node-9"), 5s));
+  auto members = fake_->members();
+  members.push_back(Node("a5", "5"));
+  fake_->SetMembers(members);  // no event on the stream
+  auto found = queue_.WaitFor(Is(Kind::kDiscovered, "node-5"), 5s);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->cause, SerfEventType::kResync);
+  members.back().status = "failed";
+  fake_->SetMembers(members);
+  ASSERT_TRUE(queue_.WaitFor(Is(Kind::kDisappeared, "node-5"), 5s));
+  (void)queue_.Drain();
+  // Nothing changes: the polls report nothing.
+  EXPECT_FALSE(queue_.WaitFor([](const SerfNodeEvent&) { return true; }, 200ms));
+}
+
 TEST(SerfEventQueueTest, WaitForLeavesOtherEventsInOrder) {
   SerfEventQueue q;
   SerfNodeEvent a;

@@ -34,7 +34,7 @@ class RollingJobsTest : public ClusterTest<RollingJobsTest> {
     auto nodes = rpc().NodesGet();
     if (!nodes.ok()) return -1;
     int n = 0;
-    for (const net::NodeInfo& node : *nodes) n += node.status == status;
+    for (const net::NodeInfo& node : nodes.value()) n += node.status == status;
     return n;
   }
 };
@@ -64,8 +64,8 @@ TEST_F(RollingJobsTest, UpgradeRollsOneAtATimeAndAFailedUpdateBatchStopsTheRest)
         most_in_maintenance = std::max(most_in_maintenance, maintenance);
         saw_rolling |= maintenance == 1 && allocated == 3;
         auto job = rpc().JobGet(upgrade.job_id);
-        *last = job.ok() ? std::string(net::ToString(job->job.status)) : job.error().message;
-        return job.ok() && job->job.status != JobStatus::kRunning;
+        *last = job.ok() ? std::string(net::ToString(job.value().job.status)) : job.error().message;
+        return job.ok() && job.value().job.status != JobStatus::kRunning;
       },
       120s, 50ms);
   ASSERT_TRUE(IsOk(ended));

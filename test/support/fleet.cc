@@ -58,7 +58,8 @@ bool InstanceLists(Cluster& cluster, std::size_t i, const std::unordered_set<std
     return false;
   }
   std::size_t matching = 0;
-  for (const net::NodeInfo& n : *nodes) matching += n.state == want && names.count(n.name) != 0;
+  for (const net::NodeInfo& n : nodes.value())
+    matching += n.state == want && names.count(n.name) != 0;
   *last = cluster.manager(i).name() + " lists " + std::to_string(matching) + " of " +
           std::to_string(names.size()) + " as " + std::string(net::ToString(want));
   return matching == names.size();
@@ -96,12 +97,13 @@ Result<std::size_t> WaitForHolder(Cluster& cluster, std::chrono::milliseconds ti
         std::string name;
         for (std::size_t i = 0; i < cluster.size(); ++i) {
           auto t = cluster.rpc(i).Token();
-          if (!t.ok() || t->holder.empty() || !t->has_quorum) {
-            *last = cluster.manager(i).name() + ": " + (t.ok() ? t->reason : t.error().message);
+          if (!t.ok() || t.value().holder.empty() || !t.value().has_quorum) {
+            *last =
+                cluster.manager(i).name() + ": " + (t.ok() ? t.value().reason : t.error().message);
             return false;
           }
-          if (!name.empty() && t->holder != name) return false;
-          name = t->holder;
+          if (!name.empty() && t.value().holder != name) return false;
+          name = t.value().holder;
         }
         for (std::size_t i = 0; i < cluster.size(); ++i) {
           if (cluster.manager(i).name() == name) holder = i;
@@ -276,18 +278,18 @@ Result<double> TimedCommission(Cluster& cluster, std::size_t holder,
   const auto t0 = Clock::now();
   auto job = cluster.rpc(holder).Commission(names, "service-master", "");
   if (!job.ok()) return Status(Code::kInternal, "commission: " + job.error().message);
-  auto detail = cluster.WaitForJobEnd(job->job_id, timeout, holder);
+  auto detail = cluster.WaitForJobEnd(job.value().job_id, timeout, holder);
   if (!detail.ok()) return detail.status();
   const double s = Seconds(Clock::now() - t0);
   if (detail->job.status != net::JobStatus::kComplete) {
-    return Status(Code::kInternal, "job " + job->job_id + " ended " +
+    return Status(Code::kInternal, "job " + job.value().job_id + " ended " +
                                        std::string(net::ToString(detail->job.status)) + ": " +
                                        detail->job.error);
   }
   std::size_t summarized = 0;
   for (const net::HostSummary& h : detail->job.hosts) summarized += h.ok > 0 && h.failed == 0;
   if (summarized != names.size()) {
-    return Status(Code::kInternal, "job " + job->job_id + " summarizes " +
+    return Status(Code::kInternal, "job " + job.value().job_id + " summarizes " +
                                        std::to_string(summarized) + " hosts as ok, not " +
                                        std::to_string(names.size()));
   }
@@ -301,14 +303,15 @@ Result<double> TimedCancel(Cluster& cluster, std::size_t holder,
                            std::chrono::milliseconds timeout) {
   auto job = cluster.rpc(holder).Commission(names, "service-master", R"({"slow": 60})");
   if (!job.ok()) return Status(Code::kInternal, "commission: " + job.error().message);
-  if (Status s = cluster.WaitForLogLine(job->job_id, "TASK [", timeout, holder); !s.ok()) return s;
+  const std::string id = job.value().job_id;
+  if (Status s = cluster.WaitForLogLine(id, "TASK [", timeout, holder); !s.ok()) return s;
   const auto t0 = Clock::now();
-  auto cancelled = cluster.rpc(holder).JobCancel(job->job_id);
+  auto cancelled = cluster.rpc(holder).JobCancel(id);
   if (!cancelled.ok()) return Status(Code::kInternal, "job cancel: " + cancelled.error().message);
-  auto detail = cluster.WaitForJobEnd(job->job_id, timeout, holder);
+  auto detail = cluster.WaitForJobEnd(job.value().job_id, timeout, holder);
   if (!detail.ok()) return detail.status();
   if (detail->job.status != net::JobStatus::kCancelled) {
-    return Status(Code::kInternal, "cancelled job " + job->job_id + " ended " +
+    return Status(Code::kInternal, "cancelled job " + id + " ended " +
                                        std::string(net::ToString(detail->job.status)));
   }
   return Seconds(Clock::now() - t0);
@@ -388,8 +391,8 @@ Result<FleetFigures> RunSimulatedFleet(const SimulatedFleetOptions& options,
     const auto t0 = Clock::now();
     auto nodes = cluster.rpc(follower).NodesGet();
     if (!nodes.ok()) return Status(Code::kInternal, "nodes get: " + nodes.error().message);
-    if (nodes->size() != options.members) {
-      return Status(Code::kInternal, "nodes get listed " + std::to_string(nodes->size()));
+    if (nodes.value().size() != options.members) {
+      return Status(Code::kInternal, "nodes get listed " + std::to_string(nodes.value().size()));
     }
     list_ms.push_back(Millis(Clock::now() - t0));
   }
