@@ -4,7 +4,8 @@
 // the chart from the CSV).
 //
 //   fleet_bench [--agents N (200)] [--members N (10000)] [--storm-seconds S (10)]
-//               [--job-hosts N (500)] [--forks N (50)] [--instances N (3)] [--out-dir DIR]
+//               [--job-hosts N (500)] [--forks N (50)] [--instances N (3)]
+//               [--phase-seconds S (300)] [--out-dir DIR]
 //
 // clustermgrd comes from this program's directory, `serf` and `ansible-playbook` from $PATH.
 // Everything runs on loopback in temp dirs removed at the end.
@@ -21,6 +22,7 @@
 #include <thread>
 
 #include "bench/bench_support.h"
+#include "test/support/cluster.h"
 #include "test/support/fleet.h"
 
 namespace {
@@ -35,6 +37,7 @@ struct Options {
   std::size_t job_hosts = 500;
   int forks = 50;
   std::size_t instances = 3;
+  double phase_seconds = 300;
   std::string out_dir;
 };
 
@@ -53,6 +56,8 @@ Options Parse(int argc, char** argv) {
        "hosts of the commission job (and of the cancelled one); 0: no jobs")
     ("forks", po::value(&o.forks)->default_value(o.forks), "clustermgrd --ansible-forks")
     ("instances", po::value(&o.instances)->default_value(o.instances), "clustermgrd instances")
+    ("phase-seconds", po::value(&o.phase_seconds)->default_value(o.phase_seconds),
+       "the longest each phase may take (e.g. Serf's convergence) before the bench gives up")
     ("out-dir", po::value(&o.out_dir), "where fleet.md and fleet.csv go");
   // clang-format on
   bench::ParseFlags(argc, argv, "fleet_bench", desc);
@@ -109,6 +114,7 @@ int Main(int argc, char** argv) {
   test::RealSerfFleetOptions real;
   real.agents = o.agents;
   real.managers = o.instances;
+  real.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.phase_seconds * 1000));
   auto real_figures = test::RunRealSerfFleet(real, &std::cout);
   if (!real_figures.ok()) bench::Die("real serf agents: " + real_figures.status().message());
   figures.insert(figures.end(), real_figures->begin(), real_figures->end());
@@ -119,7 +125,8 @@ int Main(int argc, char** argv) {
   sim.storm_window = std::chrono::milliseconds(static_cast<int64_t>(o.storm_seconds * 1000));
   sim.job_hosts = o.job_hosts;
   sim.forks = o.forks;
-  sim.timeout = 600s;
+  sim.playbook_dir = test::SourceDir() + "/bench/playbooks";  // trivial ones
+  sim.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.phase_seconds * 1000));
   auto sim_figures = test::RunSimulatedFleet(sim, &std::cout);
   if (!sim_figures.ok()) bench::Die("simulated fleet: " + sim_figures.status().message());
   figures.insert(figures.end(), sim_figures->begin(), sim_figures->end());
@@ -141,12 +148,13 @@ int Main(int argc, char** argv) {
   utsname u{};
   uname(&u);
   md << "# clustermgr with a fleet (scripts/bench-fleet.sh)\n\n"
-     << when << ", " << u.nodename << " (" << std::thread::hardware_concurrency()
-     << " cores), " << build_type << " build, load average " << load_at_start << " at the start, " << load_at_end
+     << when << ", " << u.nodename << " (" << std::thread::hardware_concurrency() << " cores), "
+     << build_type << " build, load average " << load_at_start << " at the start, " << load_at_end
      << " at the end. " << o.instances << " clustermgrd instances; " << o.agents
      << " real `serf agent -profile=local` processes as machines; a Serf RPC stand-in serving "
      << o.members << " members joining within " << o.storm_seconds << " s; jobs of " << o.job_hosts
-     << " hosts with `--ansible-forks " << o.forks << "` and a local connection.\n\n"
+     << " hosts with `--ansible-forks " << o.forks
+     << "`, a local connection and the trivial playbooks of bench/playbooks.\n\n"
      << "| key | value | unit | what limits it |\n|---|---:|---|---|\n";
   for (const auto& f : figures) {
     auto limit = Limits().find(f.key);

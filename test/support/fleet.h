@@ -65,6 +65,9 @@ struct SimulatedFleetOptions {
   // Hosts of the commission job (0: no jobs), run with --ansible-forks=forks.
   std::size_t job_hosts = 500;
   int forks = 50;
+  // The instances' --playbook-dir (empty: the test playbooks); its site.yml must take the extra
+  // var `slow` (seconds to sleep on each host), which the cancelled job sets.
+  std::string playbook_dir{};
   std::chrono::milliseconds timeout{180000};  // for each phase
 };
 
