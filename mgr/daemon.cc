@@ -142,7 +142,8 @@ Status Daemon::Start() {
   rpc_endpoint_ = rpc_->endpoint();
   if (Status s = StartReplication(); !s.ok()) return s;
 
-  executor_ = std::make_unique<JobExecutor>([this](JobEvent e) { job_mail_.Post(std::move(e)); });
+  executor_ = std::make_unique<JobExecutor>([this](JobEvent e) { job_mail_.Post(std::move(e)); },
+                                            std::chrono::milliseconds(options_.lease_ms()));
   manager_ = std::make_unique<Manager>(
       &options_, replica_.get(), executor_.get(), [this] { return CurrentToken(); },
       [this](const net::ReplyTo& to, net::RpcReply reply) { Reply(to, reply); });
@@ -449,6 +450,18 @@ std::map<std::string, ManagerSighting> Daemon::CountableManagers(uint64_t now_ms
   return out;
 }
 
+TokenStatus Daemon::CurrentToken() const {
+  TokenStatus token = election_.Status();
+  const uint64_t recorded = replica_->state().token_epoch.value();
+  if (token.self_holds && recorded > token.epoch) {
+    token.self_holds = false;
+    token.why_not = "a newer token epoch " + std::to_string(recorded) +
+                    " is recorded; this instance's epoch " + std::to_string(token.epoch) +
+                    " stands down";
+  }
+  return token;
+}
+
 void Daemon::ElectionTick(uint64_t now_ms) {
   election_.SetManagers(CountableManagers(now_ms));
   // A restarted daemon's own agent may still carry the epoch its previous run claimed: that
@@ -475,7 +488,18 @@ void Daemon::ElectionTick(uint64_t now_ms) {
     if (!written.ok()) CM_LOG(kError) << "token: epoch not stored: " << written.status().message();
   }
   if (act.publish_epoch) tags_->Set(kTagEpoch, std::to_string(*act.publish_epoch));
-  if (act.lost_holder) manager_->CancelRunningJob();
+  if (act.lost_holder) {
+    executor_->EndLease();
+    manager_->CancelRunningJob();
+  }
+  // The lease: renewed on every tick while this instance may act. Should this loop stop (the
+  // process stopped, wedged, starved), renewals stop and the running playbook's guard stops it
+  // within the lease, before another instance's claim can hold (settle > lease + kill grace).
+  if (CurrentToken().self_holds) {
+    executor_->RenewLease();
+  } else {
+    executor_->EndLease();
+  }
   if (act.became_holder) {
     // Serf events that came while nobody held the token were not applied: apply what Serf shows.
     for (const auto& [name, obs] : nodes_seen_) manager_->OnNodeObservation(obs, now_ms);

@@ -63,7 +63,9 @@ class Daemon {
   static constexpr const char* kTagGossip = "gossip";  // the gossip (PUB) endpoint
   static constexpr const char* kTagCurve = "curve";    // its CURVE public key (Z85)
 
-  TokenStatus CurrentToken() const { return election_.Status(); }
+  // The election's view, except that a holder whose epoch is below the replicated epoch register
+  // (a newer claim was made; the election drops at its next tick) does not act.
+  TokenStatus CurrentToken() const;
   // The other managers the token may count: Serf says alive and replication hears from them.
   std::map<std::string, ManagerSighting> CountableManagers(uint64_t now_ms);
   // Runs the election and carries out what it decides.

@@ -481,6 +481,7 @@ PlaybookSpec Manager::Spec(const std::string& playbook, std::vector<InventoryHos
                            RunVars vars, const std::string& job_id, uint64_t epoch) const {
   const AnsibleConfig config = EffectiveConfig(*options_, replica_->state().Config());
   PlaybookSpec spec;
+  spec.kill_grace = std::chrono::milliseconds(options_->grace_ms());
   spec.playbook_dir = config.playbook_dir;
   spec.playbook = playbook;
   spec.hosts = std::move(hosts);

@@ -95,8 +95,9 @@ TEST(HolderLeaseTest, AStoppedHoldersPlaybookIsGoneBeforeTheNextHoldersRunStarts
   auto job = cluster->rpc(old_holder).Commission({node}, "service-master", R"({"busy": 30})");
   ASSERT_TRUE(job.ok()) << job.error().message;
   const std::string busy_file = cluster->marker_dir() + "/" + node + ".busy";
-  ASSERT_TRUE(Cluster::WaitUntil("the playbook is busy on " + node,
-                                 [&](std::string*) { return !ReadBusy(busy_file).empty(); }, 120s)
+  ASSERT_TRUE(Cluster::WaitUntil(
+                  "the playbook is busy on " + node,
+                  [&](std::string*) { return !ReadBusy(busy_file).empty(); }, 120s)
                   .ok())
       << cluster->Diagnostics();
 
@@ -113,7 +114,8 @@ TEST(HolderLeaseTest, AStoppedHoldersPlaybookIsGoneBeforeTheNextHoldersRunStarts
 
   // The new holder interrupts the stopped one's job; the node becomes free again.
   ASSERT_TRUE(
-      cluster->WaitForNode(node, NodeIs::Status(net::NodeStatus::kUnallocated), 60s, new_holder).ok())
+      cluster->WaitForNode(node, NodeIs::Status(net::NodeStatus::kUnallocated), 60s, new_holder)
+          .ok())
       << cluster->Diagnostics();
   auto again = cluster->rpc(new_holder).Commission({node}, "service-master", R"({"busy": 2})");
   ASSERT_TRUE(again.ok()) << again.error().message;
@@ -130,8 +132,8 @@ TEST(HolderLeaseTest, AStoppedHoldersPlaybookIsGoneBeforeTheNextHoldersRunStarts
   ASSERT_GT(old_last, 0u);
   ASSERT_NE(new_first, UINT64_MAX) << "the new holder's run left no marker";
   EXPECT_LT(old_last, new_first) << "the runs of epochs " << old_epoch << " and " << new_epoch
-                                 << " overlapped on " << node << " for "
-                                 << (old_last - new_first) << " ms";
+                                 << " overlapped on " << node << " for " << (old_last - new_first)
+                                 << " ms";
 }
 
 }  // namespace
