@@ -450,6 +450,29 @@ std::map<std::string, ManagerSighting> Daemon::CountableManagers(uint64_t now_ms
   return out;
 }
 
+void Daemon::StoreRecoveryTick(uint64_t now_ms) {
+  const Status failed = replica_->store().write_error();
+  if (failed.ok()) return;
+  if (store_failed_ms_ == 0) {
+    store_failed_ms_ = std::max<uint64_t>(now_ms, 1);
+    next_store_retry_ms_ = now_ms + 1000;
+    CM_LOG(kError) << "store: a write failed (" << failed.message()
+                   << "); standing down from the side-effect token and retrying every second";
+    election_.SetUnfit("its store refuses writes (" + failed.message() + ")");
+    return;
+  }
+  if (now_ms < next_store_retry_ms_) return;
+  next_store_retry_ms_ = now_ms + 1000;
+  if (Status s = replica_->Recover(); !s.ok()) {
+    CM_LOG(kDebug) << "store: still not writable: " << s.message();
+    return;
+  }
+  CM_LOG(kInfo) << "store: writable again after " << now_ms - store_failed_ms_
+                << " ms; the instance takes part in the token election again";
+  store_failed_ms_ = 0;
+  election_.SetUnfit("");
+}
+
 TokenStatus Daemon::CurrentToken() const {
   TokenStatus token = election_.Status();
   const uint64_t recorded = replica_->state().token_epoch.value();
@@ -1008,6 +1031,7 @@ int Daemon::Run() {
     HandleHttp(now_ms);
     if (now_ms >= next_tick) {
       replicator_->Tick(now_ms);
+      StoreRecoveryTick(now_ms);
       ElectionTick(now_ms);
       manager_->Tick(now_ms);
       notifier_.Tick(now_ms);

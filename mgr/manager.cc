@@ -389,6 +389,9 @@ R Manager::StateDump(const net::StateDumpRequest& req, uint64_t now_ms) {
 
 R Manager::WriteFailed(const ::clustermgr::Status& status) const {
   CM_LOG(kError) << "write failed: " << status.message();
+  if (status.code() == Code::kOutcomeUnknown) {
+    return R::Error(net::RpcCode::kOutcomeUnknown, status.message());
+  }
   return R::Error(net::RpcCode::kInternal, "the write was not stored: " + status.message());
 }
 
