@@ -392,6 +392,9 @@ R Manager::WriteFailed(const ::clustermgr::Status& status) const {
   if (status.code() == Code::kOutcomeUnknown) {
     return R::Error(net::RpcCode::kOutcomeUnknown, status.message());
   }
+  if (status.message().rfind("not stored: ", 0) == 0) {  // read-only store; it reopens by itself
+    return R::Error(net::RpcCode::kUnavailable, status.message());
+  }
   return R::Error(net::RpcCode::kInternal, "the write was not stored: " + status.message());
 }
 

@@ -305,10 +305,21 @@ class SignalsBlocked {
   sigset_t saved_;
 };
 
+// The guard's clock and waits are raw system calls: a preloaded time library (e.g. libfaketime,
+// which a test may put under the daemon) wraps the libc ones with locks that a child forked from
+// a multi-threaded process could find held forever.
 int64_t MonotonicMs() {
   timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);  // async-signal-safe
+  ::syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+// poll() of one fd for POLLIN; timeout_ms < 0: no timeout.
+int PollOne(int fd, int64_t timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  timespec ts{static_cast<time_t>(timeout_ms / 1000),
+              static_cast<long>(timeout_ms % 1000) * 1'000'000};
+  return static_cast<int>(::syscall(SYS_ppoll, &p, 1, timeout_ms < 0 ? nullptr : &ts, nullptr, 0));
 }
 
 // Runs in the guard child, forked from the daemon: async-signal-safe calls only. It joins the
@@ -339,14 +350,12 @@ int64_t MonotonicMs() {
   char bytes[64];
   int64_t deadline = MonotonicMs() + lease_ms;
   for (;;) {
-    int timeout = -1;
+    int64_t timeout = -1;
     if (lease_ms > 0) {
-      const int64_t left = deadline - MonotonicMs();
-      if (left <= 0) break;  // the lease lapsed
-      timeout = static_cast<int>(std::min<int64_t>(left, INT_MAX));
+      timeout = deadline - MonotonicMs();
+      if (timeout <= 0) break;  // the lease lapsed
     }
-    pollfd p{3, POLLIN, 0};
-    const int ready = ::poll(&p, 1, timeout);
+    const int ready = PollOne(3, timeout);
     if (ready < 0 && errno == EINTR) continue;
     if (ready == 0) continue;  // re-checks the deadline
     const ssize_t n = ::read(3, bytes, sizeof bytes);
@@ -367,8 +376,7 @@ int64_t MonotonicMs() {
   for (;;) {
     const int64_t left = kill_at - MonotonicMs();
     if (left <= 0) break;
-    pollfd p{3, POLLIN, 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, INT_MAX)));
+    const int ready = PollOne(3, left);
     if (ready < 0 && errno == EINTR) continue;
     if (ready == 0) break;
     const ssize_t n = ::read(3, bytes, sizeof bytes);
