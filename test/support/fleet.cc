@@ -187,6 +187,9 @@ Result<FleetFigures> RunRealSerfFleet(const RealSerfFleetOptions& options, std::
               "NodeAddr=" + ip};
     p.args.insert(p.args.end(), joins.begin(), joins.end());
     p.output_path = logs + "/" + serial + ".log";
+    // One scheduler thread per agent: hundreds of Go runtimes each sized for the whole host
+    // starve one another (late probe answers read as failures) long before Serf's limits.
+    p.env = {{"GOMAXPROCS", "1"}};
     std::string error;
     auto process = Process::Start(p, &error);
     if (!process) return Status(Code::kUnavailable, "serf agent " + serial + ": " + error);
