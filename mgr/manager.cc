@@ -77,6 +77,17 @@ net::JobInfo ToJobInfo(const JobRecord& job) {
 
 bool IsActive(const JobRecord& job) { return !crdt::IsFinal(job.status); }
 
+// Writes `node` (now `rec`) moved to status `to`, remembering where it was.
+void PutMoved(crdt::DeltaBuilder& b, const std::string& node, const InventoryRecord& rec,
+              NodeStatus to, uint64_t now_ms) {
+  InventoryRecord after = rec;
+  after.prev_status = rec.status;
+  after.prev_state = rec.state;
+  after.status = to;
+  after.updated_ms = now_ms;
+  b.PutNode(node, after);
+}
+
 const char* KindName(int kind) {
   static const char* const kNames[] = {"commission", "decommission", "update", "upgrade"};
   return kNames[kind];
@@ -847,13 +858,7 @@ void Manager::OnBatchDone(int batch, uint64_t now_ms) {
                   NodeStatus to) {
     for (const std::string& node : nodes) {
       const InventoryRecord* rec = replica_->state().Node(node);
-      if (!rec || rec->status != from) continue;
-      InventoryRecord after = *rec;
-      after.prev_status = rec->status;
-      after.prev_state = rec->state;
-      after.status = to;
-      after.updated_ms = now_ms;
-      b.PutNode(node, after);
+      if (rec && rec->status == from) PutMoved(b, node, *rec, to, now_ms);
     }
   };
   auto written = replica_->Write(
@@ -912,12 +917,7 @@ void Manager::FinishJob(const std::string& job_id, JobStatus status, const std::
           if (!rec) continue;
           const NodeStatus to = next(node, rec->status);
           if (to == rec->status || !TransitionAllowed(rec->status, to)) continue;
-          InventoryRecord after = *rec;
-          after.prev_status = rec->status;
-          after.prev_state = rec->state;
-          after.status = to;
-          after.updated_ms = now_ms;
-          b.PutNode(node, after);
+          PutMoved(b, node, *rec, to, now_ms);
         }
         b.PutJob(job);
       },
