@@ -43,7 +43,7 @@ std::vector<RpcRequest> AllRequests() {
           NodesGetRequest{},
           CommissionRequest{{"n1", "n2"}, "service-master", R"({"a":1})"},
           DecommissionRequest{{"n1"}, R"({"b":2})"},
-          UpdateRequest{{"n1", "n3"}, "", "{}"},
+          UpdateRequest{{"n1", "n3"}, "", "{}", 2},
           DiscoverRequest{{"10.0.0.1", "10.0.0.2"}, ""},
           GlobalGetRequest{},
           GlobalSetRequest{R"({"x":"y"})"},
@@ -57,7 +57,8 @@ std::vector<RpcRequest> AllRequests() {
           TokenRequest{},
           StatusRequest{},
           StateDumpRequest{77, 1 << 20, 4096},
-          AuditListRequest{25}};
+          AuditListRequest{25},
+          UpgradeRequest{{"n1", "n2"}, R"({"v":2})", 1}};
 }
 
 // A forwarded request carries its original caller; a client's request carries none.
