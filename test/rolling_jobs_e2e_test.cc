@@ -96,11 +96,11 @@ TEST_F(RollingJobsTest, UpgradeRollsOneAtATimeAndAFailedUpdateBatchStopsTheRest)
   ASSERT_OK_AND_ASSIGN(net::JobDetail failed, cluster()->WaitForJobEnd(update.job_id));
   EXPECT_EQ(failed.job.status, JobStatus::kErrored);
   EXPECT_THAT(failed.job.error, HasSubstr("cleanup.yml"));
-  for (const std::string& node : {"r-1", "r-2"}) {
+  for (const char* node : {"r-1", "r-2"}) {
     ASSERT_OK_AND_ASSIGN(net::NodeInfo n, rpc().NodeGet(node));
     EXPECT_EQ(n.status, NodeStatus::kUnallocated) << node;
   }
-  for (const std::string& node : {"r-3", "r-4"}) {
+  for (const char* node : {"r-3", "r-4"}) {
     ASSERT_OK_AND_ASSIGN(net::NodeInfo n, rpc().NodeGet(node));
     EXPECT_EQ(n.status, NodeStatus::kAllocated) << node;
     EXPECT_EQ(cluster()->CountRuns(node, "cleanup.yml"), 0) << node;
