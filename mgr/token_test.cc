@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace clustermgr::mgr {
 namespace {
 
@@ -151,6 +153,27 @@ TEST(TokenElectionTest, AClaimBelowTheEpochRegisterIsStaleAndIgnored) {
   auto act = b.Tick(5000, 5);
   ASSERT_TRUE(act.publish_epoch);
   EXPECT_EQ(*act.publish_epoch, 6u);
+}
+
+TEST(TokenElectionTest, ADeadMembersEpochDoesNotRaiseTheClaimAndNeverWrapsIt) {
+  constexpr uint64_t kTop = std::numeric_limits<uint64_t>::max();
+  TokenElection a = Make("a", 3);
+  a.SetManagers({{"b", {true, 0, ""}}, {"c", {true, 0, ""}}, {"zz", {false, kTop, ""}}});
+  auto act = a.Tick(0, 3);
+  ASSERT_TRUE(act.publish_epoch);
+  EXPECT_EQ(*act.publish_epoch, 4u);
+  EXPECT_TRUE(a.Tick(1000, 4).became_holder);
+}
+
+TEST(TokenElectionTest, AnAliveClaimFarAboveTheRegisterIsIgnored) {
+  constexpr uint64_t kTop = std::numeric_limits<uint64_t>::max();
+  TokenElection a = Make("a", 3);
+  a.SetManagers({{"b", {true, kTop, ""}}, {"c", {true, 0, ""}}});
+  auto act = a.Tick(0, 3);
+  ASSERT_TRUE(act.publish_epoch);
+  EXPECT_EQ(*act.publish_epoch, 4u);
+  EXPECT_TRUE(a.Tick(1000, 4).became_holder);
+  EXPECT_FALSE(a.Tick(2000, 4).lost_holder);
 }
 
 }  // namespace
