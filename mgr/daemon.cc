@@ -181,6 +181,7 @@ Status Daemon::Start() {
                           {"bytes_published", g.bytes_published},
                           {"bytes_sent", g.bytes_sent},
                           {"clock_refusals", replica_->clock_refusals()},
+                          {"clock_skew_ms", replica_->clock_skew_ms()},
                           {"rpc_connections", rpc_->connections().open()},
                           {"rpc_connections_refused", rpc_->connections().refused()}};
       }});
@@ -785,8 +786,12 @@ std::vector<http::MetricFamily> Daemon::Metrics(uint64_t now_ms) {
   one("clustermgr_store_writable", "1 while the store accepts writes", Type::kGauge,
       status.store_ok ? 1 : 0);
   one("clustermgr_clock_refusals_total",
-      "Peer timestamps refused for being too far ahead of the local clock", Type::kCounter,
-      counter("clock_refusals"));
+      "Peer timestamps further ahead of the local clock than --max-clock-offset-ms (followed, "
+      "and reported)",
+      Type::kCounter, counter("clock_refusals"));
+  one("clustermgr_clock_skew_ms",
+      "How far ahead of the local clock the latest such peer timestamp was (ms)", Type::kGauge,
+      counter("clock_skew_ms"));
   one("clustermgr_bad_messages_total", "Gossip messages dropped as malformed", Type::kCounter,
       counter("bad_messages"));
   one("clustermgr_start_time_seconds", "When this clustermgrd started (Unix time)", Type::kGauge,

@@ -153,7 +153,8 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
        "\"outcome unknown\"")
     ("max-clock-offset-ms", po::value(&o.max_clock_offset_ms)
        ->default_value(o.max_clock_offset_ms)->value_name("MS"),
-       "refuse peer timestamps further ahead of the local clock than this")
+       "report peer timestamps further ahead of the local clock than this (log, status); "
+       "the clock still follows them, so that no later write is lost")
     ("token-settle-ms", po::value(&o.token_settle_ms)->default_value(o.token_settle_ms)
        ->value_name("MS"),
        "a side-effect token claim holds after this long without a rival claim");

@@ -13,11 +13,17 @@
 // gap is seen, and when a peer's report shows it is ahead) a syncRequest with the applied vector
 // goes to each peer; the peer answers with the missing deltas from its delta log, at most
 // `max_reply_deltas` / `max_reply_bytes` per reply (`more`: ask again at once), or with a
-// snapshot offer when its log no longer reaches back (store kNotFound). The snapshot is the
-// peer's state and applied vector at offer time, split by SplitSnapshot (chunks of at most
+// snapshot offer when its log no longer reaches back for some origin. Which of the two is
+// decided over every origin before the first delta goes out, so a requester never applies one
+// origin's old deltas and then a snapshot. The snapshot is the peer's state, applied vector and
+// hybrid clock at offer time, split by SplitSnapshot (chunks of at most
 // `chunk.max_entries` entries / ~`chunk.max_bytes`), pulled `snapshot_window` chunks at a time,
 // each re-asked after `fetch_retry_ms`; host-group elements are held back and applied with the
-// last chunk, which carries the OR-set context and the covered vector (ApplySnapshot). The SUB
+// last chunk, which carries the OR-set context and the covered vector (ApplySnapshot). The
+// snapshot is authoritative for what it covers: with the last chunk, local LWW entries whose
+// write the covered vector includes but which no chunk held are removed (a delete beat them and
+// was collected; without this a value deleted long ago could come back), the clock rises to the
+// sender's, and the own seq to what the snapshot covers of this instance's history. The SUB
 // socket is connected before any snapshot is asked for (ZeroMQ Clone pattern): deltas published
 // meanwhile wait in the buffer and apply on top. While a snapshot is being fetched no other
 // syncRequest is sent; a transfer without progress for `snapshot_idle_ms` is abandoned (chunks

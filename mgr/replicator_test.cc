@@ -728,6 +728,7 @@ TEST(ReplicatorTest, AWriteMadeAfterSeeingAFastPeersWriteWinsOverIt) {
   }
   // The skew is reported, not silently absorbed.
   EXPECT_GT(a.replica().clock_refusals(), 0u);
+  EXPECT_GE(a.replica().clock_skew_ms(), 2500u);
 }
 
 TEST(ReplicatorTest, AppliedPeerStampsRaiseThePersistedClockHighWater) {
