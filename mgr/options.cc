@@ -11,6 +11,7 @@
 #include "mgr/ansible/ansible_inventory.h"
 #include "mgr/ansible/extra_vars.h"
 #include "mgr/http/gateway.h"
+#include "net/gossip_endpoint.h"
 
 namespace clustermgr::mgr {
 namespace po = boost::program_options;
@@ -86,6 +87,9 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
     ("gossip-bind", po::value(&o.gossip_bind)->default_value(o.gossip_bind)
        ->value_name("ENDPOINT"),
        "replication endpoint; further replication sockets use the next ports")
+    ("gossip-advertise", po::value(&o.gossip_advertise)->value_name("ENDPOINT"),
+       "replication endpoint peers are told to connect to (default: --gossip-bind, a wildcard "
+       "host replaced by this host's interface address); its port + 1 must reach the next one")
     ("peer", po::value(&o.peers)->composing()->value_name("ENDPOINT"),
        "another instance's gossip endpoint (repeatable)")
     ("serf-rpc", po::value(&o.serf_rpc)->default_value(o.serf_rpc)->value_name("ADDR"),
@@ -244,6 +248,15 @@ Status ValidateDaemonOptions(const DaemonOptions& o) {
   if (!ValidEndpoint(o.rpc_bind)) return bad("--rpc-bind: not a ZeroMQ endpoint: " + o.rpc_bind);
   if (!ValidEndpoint(o.gossip_bind)) {
     return bad("--gossip-bind: not a ZeroMQ endpoint: " + o.gossip_bind);
+  }
+  if (!o.gossip_advertise.empty()) {
+    if (!ValidEndpoint(o.gossip_advertise) || !net::AntiEntropyEndpoint(o.gossip_advertise).ok()) {
+      return bad("--gossip-advertise: not a usable gossip endpoint (tcp://HOST:PORT): " +
+                 o.gossip_advertise);
+    }
+    if (net::ConnectableEndpoint(o.gossip_advertise, "x") != o.gossip_advertise) {
+      return bad("--gossip-advertise: a wildcard host cannot be reached: " + o.gossip_advertise);
+    }
   }
   for (const auto& p : o.peers) {
     if (!ValidEndpoint(p)) return bad("--peer: not a ZeroMQ endpoint: " + p);

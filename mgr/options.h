@@ -34,6 +34,7 @@ struct DaemonOptions {
   std::string data_dir;
   std::string rpc_bind = "tcp://127.0.0.1:9007";
   std::string gossip_bind = "tcp://127.0.0.1:9008";
+  std::string gossip_advertise;  // told to peers; empty: --gossip-bind (a wildcard host resolved)
   std::vector<std::string> peers;
   std::string serf_rpc = "127.0.0.1:7373";
   std::string serf_auth_key;

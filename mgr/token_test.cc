@@ -176,5 +176,26 @@ TEST(TokenElectionTest, AnAliveClaimFarAboveTheRegisterIsIgnored) {
   EXPECT_FALSE(a.Tick(2000, 4).lost_holder);
 }
 
+TEST(TokenElectionTest, EpochTagsAreParsedStrictly) {
+  EXPECT_EQ(ParseEpochTag("0"), 0u);
+  EXPECT_EQ(ParseEpochTag("42"), 42u);
+  EXPECT_EQ(ParseEpochTag("18446744073709551615"), std::numeric_limits<uint64_t>::max());
+  for (const char* bad : {"", "-1", "+1", " 1", "1 ", "0x10", "1e3", "18446744073709551616",
+                          "99999999999999999999", "000000000000000000001"}) {
+    EXPECT_EQ(ParseEpochTag(bad), std::nullopt) << bad;
+  }
+}
+
+TEST(TokenElectionTest, WithTheRegisterAtTheTopNobodyClaimsAndStatusSaysWhy) {
+  constexpr uint64_t kTop = std::numeric_limits<uint64_t>::max();
+  TokenElection a = Make("a", 3);
+  a.SetManagers({{"b", {true, 0, ""}}, {"c", {true, 0, ""}}});
+  EXPECT_FALSE(a.Tick(0, kTop).publish_epoch);
+  EXPECT_FALSE(a.Tick(10'000, kTop).publish_epoch);
+  EXPECT_EQ(a.Status().why_not,
+            "no manager holds the side-effect token: the epoch register is at the top of its "
+            "range");
+}
+
 }  // namespace
 }  // namespace clustermgr::mgr

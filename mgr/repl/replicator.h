@@ -144,6 +144,15 @@ class Replicator {
   // Unix ms of the last message heard from each peer instance, by instance name (the latest over
   // its endpoints). The token counts a manager alive only while it is heard from (mgr/token.h).
   std::map<std::string, uint64_t> LastContactByName() const;
+  // The instance name and Unix ms of the last message heard from the peer at the gossip endpoint
+  // Serf member `member` gave in its tags; nullopt when that peer was never heard from. Binds a
+  // Serf member to what replication knows of it: a member whose tags name an instance that
+  // does not answer at the member's endpoint is not that instance.
+  struct Heard {
+    std::string name;
+    uint64_t last_contact_ms = 0;
+  };
+  std::optional<Heard> HeardThroughMember(const std::string& member) const;
   // True when this instance has applied everything the peer instance `name` last reported having
   // applied, and is not restoring a snapshot. False when it has no report from that peer yet.
   bool CaughtUpWith(const std::string& name) const;
