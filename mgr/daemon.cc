@@ -442,9 +442,9 @@ std::map<std::string, ManagerSighting> Daemon::CountableManagers(uint64_t now_ms
     }
     if (m.alive) {
       const auto heard = replicator_->HeardThroughMember(member);
-      const bool counted = heard && heard->name == seen.instance &&
-                           now_ms - std::min(now_ms, heard->last_contact_ms) <=
-                               options_.token_contact_ms;
+      const bool counted =
+          heard && heard->name == seen.instance &&
+          now_ms - std::min(now_ms, heard->last_contact_ms) <= options_.token_contact_ms;
       if (counted) {
         m.behind_it = !replicator_->CaughtUpWith(seen.instance);
       } else {
@@ -865,8 +865,8 @@ void Daemon::HandleSerf(uint64_t now_ms) {
       }
       if (instance == options_.name) {
         if (warned_members_.insert(e.member).second) {
-          CM_LOG(kWarn) << "token: Serf member " << e.member << " names this instance ("
-                        << instance << ") but does not give its gossip endpoint: ignored";
+          CM_LOG(kWarn) << "token: Serf member " << e.member << " names this instance (" << instance
+                        << ") but does not give its gossip endpoint: ignored";
         }
         continue;
       }

@@ -96,8 +96,8 @@ TEST_F(DaemonCurveOptionsTest, PeersNeedAnExplicitExpect) {
 }
 
 TEST_F(DaemonCurveOptionsTest, GossipAdvertiseMustBeAReachableGossipEndpoint) {
-  ParsedOptions p = Parse({"--insecure", "--gossip-bind=tcp://0.0.0.0:9108",
-                           "--gossip-advertise=tcp://10.1.2.3:9108"});
+  ParsedOptions p = Parse(
+      {"--insecure", "--gossip-bind=tcp://0.0.0.0:9108", "--gossip-advertise=tcp://10.1.2.3:9108"});
   EXPECT_FALSE(p.exit_now) << p.text;
   EXPECT_EQ(p.options.gossip_advertise, "tcp://10.1.2.3:9108");
   for (const char* bad : {"tcp://0.0.0.0:9108", "tcp://*:9108", "tcp://10.1.2.3", "nonsense",

@@ -12,9 +12,9 @@
 //     or in the tag of a counted manager) + 1. Only counted managers' tags weigh: any agent can
 //     join Serf with manager tags. A tag's epoch is a plain decimal (ParseEpochTag) and counts
 //     only up to kMaxEpochLead above the register; the arithmetic never wraps (with the
-//     register at the top of the range nobody can claim, and Status says why). Every job and every write a job makes carries its epoch,
-//     and the LWW order puts the epoch first, so a deposed holder's late writes lose to the new
-//     holder's.
+//     register at the top of the range nobody can claim, and Status says why). Every job and every
+//     write a job makes carries its epoch, and the LWW order puts the epoch first, so a deposed
+//     holder's late writes lose to the new holder's.
 //   * Settle and preference: a claim is announced in the tag (`epoch=<E>`) and becomes a hold
 //     only after a settle period in which no higher (epoch, name) claim was seen. To avoid
 //     duelling claims, an eligible instance waits rank * settle before claiming, where rank is

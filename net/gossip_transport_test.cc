@@ -64,7 +64,8 @@ TEST(ZmqGossipTransportTest, AWildcardBindIsAdvertisedAsAReachableEndpoint) {
   ASSERT_TRUE(wild.ok()) << wild.status().ToString();
   const std::string port = std::to_string(TcpPort((*wild)->bound_endpoint()));
   EXPECT_EQ((*wild)->bound_endpoint(), "tcp://0.0.0.0:" + port);
-  EXPECT_EQ((*wild)->endpoint(), ConnectableEndpoint((*wild)->bound_endpoint(), InterfaceAddress()));
+  EXPECT_EQ((*wild)->endpoint(),
+            ConnectableEndpoint((*wild)->bound_endpoint(), InterfaceAddress()));
   EXPECT_EQ((*wild)->endpoint().find("0.0.0.0"), std::string::npos) << (*wild)->endpoint();
   // Told what to advertise, it advertises that.
   ZmqGossipTransport::Options told;
@@ -72,8 +73,9 @@ TEST(ZmqGossipTransportTest, AWildcardBindIsAdvertisedAsAReachableEndpoint) {
   auto t = ZmqGossipTransport::Bind(ctx, "tcp://*:*", told);
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   EXPECT_EQ((*t)->endpoint(), "tcp://gossip.example:7000");
-  EXPECT_EQ((*t)->anti_entropy_endpoint(),
-            *AntiEntropyEndpoint("tcp://0.0.0.0:" + std::to_string(TcpPort((*t)->bound_endpoint()))));
+  EXPECT_EQ(
+      (*t)->anti_entropy_endpoint(),
+      *AntiEntropyEndpoint("tcp://0.0.0.0:" + std::to_string(TcpPort((*t)->bound_endpoint()))));
 }
 
 TEST(ZmqGossipTransportTest, PublishesSendsAndReplies) {

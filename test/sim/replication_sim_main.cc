@@ -22,13 +22,12 @@ namespace {
 
 void Usage(std::ostream& out) {
   out << "usage: replication-sim [--seeds N] [--first SEED] [--seed SEED] [--replicas N]\n"
-         "                       [--steps N] [--verbose] [--require-collection]\n"
+         "                       [--steps N] [--verbose]\n"
          "  --seeds N     run N seeds, from --first (default 1); default 200\n"
          "  --seed SEED   run that one seed (replay a failure)\n"
          "  --replicas N  replicas per run (default 3)\n"
-         "  --steps N     scheduler steps before the faults heal (default 120)\n"
-         "  --verbose     print every step and the replicas' log\n"
-         "  --require-collection  healing also waits until every tombstone is collected\n";
+         "  --steps N     scheduler steps per round of faults (default 100)\n"
+         "  --verbose     print every step and the replicas' log\n";
 }
 
 bool ParseCount(const char* text, uint64_t* out) {
@@ -44,8 +43,8 @@ bool ParseCount(const char* text, uint64_t* out) {
 
 int main(int argc, char** argv) {
   using namespace clustermgr;
-  uint64_t seeds = 200, first = 1, replicas = 3, steps = 120;
-  bool one = false, verbose = false, require_collection = false;
+  uint64_t seeds = 200, first = 1, replicas = 3, steps = 100;
+  bool one = false, verbose = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
@@ -55,9 +54,6 @@ int main(int argc, char** argv) {
       return 0;
     } else if (arg == "--verbose") {
       verbose = true;
-      continue;
-    } else if (arg == "--require-collection") {
-      require_collection = true;
       continue;
     } else if (arg == "--seeds") {
       ok = ParseCount(value, &seeds);
@@ -99,14 +95,12 @@ int main(int argc, char** argv) {
     o.replicas = static_cast<int>(replicas);
     o.steps = static_cast<int>(steps);
     o.verbose = verbose;
-    o.require_collection = require_collection;
     if (verbose) std::cout << "seed " << seed << ":\n";
     const sim::SimResult r = sim::RunSimulation(o);
     if (!r.ok) {
       std::cout << "FAILED seed " << seed << ": " << r.failure << "\n"
                 << "replay: replication-sim --seed " << seed << " --replicas " << replicas
-                << " --steps " << steps << (require_collection ? " --require-collection" : "")
-                << " --verbose\n";
+                << " --steps " << steps << " --verbose\n";
       return 1;
     }
     writes += r.writes;

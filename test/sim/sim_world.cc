@@ -125,8 +125,7 @@ class World {
 
   SimResult Run() {
     for (int i = 0; i < options_.replicas; ++i) {
-      nodes_.push_back(
-          std::make_unique<SimNode>(&net_, "r" + std::to_string(i), limits_, now_));
+      nodes_.push_back(std::make_unique<SimNode>(&net_, "r" + std::to_string(i), limits_, now_));
       if (!nodes_.back()->Open(&result_.failure)) return Fail(result_.failure);
     }
     for (auto& n : nodes_) Connect(*n);
@@ -195,8 +194,19 @@ class World {
     }
     return held;
   }
-  // Losing n's data dir loses nothing: another live replica holds every delta it issued.
-  bool Replaceable(SimNode& n) { return HeldElsewhere(n) >= n.replica().last_seq(); }
+  // Losing n's data dir loses nothing: for every origin, another live replica has applied as
+  // much as n has (n may hold the only copy of a restored or wiped replica's deltas).
+  bool Replaceable(SimNode& n) {
+    const crdt::VersionVector mine = n.replica().Applied();
+    for (const auto& [origin, seq] : mine.entries()) {
+      bool held = false;
+      for (SimNode* other : Up()) {
+        held = held || (other != &n && other->replica().Applied().Get(origin) >= seq);
+      }
+      if (!held) return false;
+    }
+    return HeldElsewhere(n) >= n.replica().last_seq();
+  }
 
   void Step() {
     const uint64_t roll = Rand(1000);
@@ -312,9 +322,8 @@ class World {
     Reopen(*n);
     if (!result_.ok) return;
     n->write_after_seq = std::max(n->write_after_seq, issued);
-    Say(n->name() + " is restored from its backup (seq " +
-        std::to_string(n->replica().last_seq()) + ", had issued " + std::to_string(issued) +
-        ")");
+    Say(n->name() + " is restored from its backup (seq " + std::to_string(n->replica().last_seq()) +
+        ", had issued " + std::to_string(issued) + ")");
     ++result_.restores;
   }
 
@@ -362,16 +371,19 @@ class World {
            s.jobs.tombstones() + s.job_logs.tombstones() + s.config.tombstones();
   }
 
-  // Every up replica agrees, nothing is in flight or being restored (and, if required, every
-  // tombstone is collected).
+  // Every up replica agrees, nothing is in flight or being restored, every tombstone collected.
   bool Converged(std::string* why) {
     SimNode* first = nullptr;
     for (SimNode* n : Up()) {
       if (n->replicator().fetching_snapshot() || n->replicator().buffered_deltas() > 0) {
-        *why = n->name() + " is still restoring or buffering";
+        *why = n->name() +
+               (n->replicator().fetching_snapshot()
+                    ? " is still restoring a snapshot"
+                    : " still buffers " + std::to_string(n->replicator().buffered_deltas()) +
+                          " deltas behind a gap; applied " + n->replica().Applied().ToString());
         return false;
       }
-      if (size_t t = Tombstones(n->replica().state()); t > 0 && options_.require_collection) {
+      if (size_t t = Tombstones(n->replica().state()); t > 0) {
         *why = n->name() + " still holds " + std::to_string(t) + " tombstones";
         return false;
       }

@@ -7,13 +7,15 @@
 // partitions; small delta logs force snapshots, and tombstones are collected as the protocol
 // decides. Then every fault heals, every replica comes back, and the run checks:
 //   * causality: every write is stamped above the entry its replica held for that key;
-//   * convergence: every replica has the same applied vector and the same live state;
+//   * convergence: every replica has the same applied vector and the same live state, and
+//     every tombstone is collected everywhere;
 //   * no loss, no resurrection: each key holds the value of the highest-stamped write ever
 //     made to it (absent when that write is a delete).
-// Writes are never lost by the faults drawn: a replica is wiped or restored from its backup
-// only while another live replica holds every delta it issued, and a restored replica writes
-// again only once it has caught up with its own history (an operator restoring an old backup
-// uses --restore-from-peers for the same reason).
+// A second round of faults follows the first heal, so wipes and restores meet collected
+// tombstones and trimmed logs. Writes are never lost by the faults drawn: a replica is wiped or
+// restored from its backup only while other live replicas hold everything it has applied, and a
+// restored replica writes again only once it has caught up with its own history (an operator
+// restoring an old backup uses --restore-from-peers for the same reason).
 //
 // Everything (scheduler, network, clocks) runs on the calling thread; a seed replays exactly.
 #pragma once
@@ -26,12 +28,8 @@ namespace clustermgr::sim {
 struct SimOptions {
   uint64_t seed = 1;
   int replicas = 3;
-  int steps = 120;       // scheduler steps before the faults heal
+  int steps = 100;       // scheduler steps per round (two rounds, each ending in a heal)
   bool verbose = false;  // print each step (for replaying a failing seed)
-  // Healing also waits until every tombstone is collected everywhere (a liveness check of
-  // collection; off by default: seed 280 shows one replica never collecting after a restore
-  // from a backup, not yet explained).
-  bool require_collection = false;
 };
 
 struct SimResult {
@@ -42,9 +40,9 @@ struct SimResult {
   uint64_t crashes = 0;
   uint64_t wipes = 0;
   uint64_t restores = 0;
-  uint64_t snapshots = 0;   // applied, over all replicas
-  uint64_t collected = 0;   // tombstones collected, over all replicas
-  uint64_t settle_ms = 0;   // simulated time from healing to convergence
+  uint64_t snapshots = 0;  // applied, over all replicas
+  uint64_t collected = 0;  // tombstones collected, over all replicas
+  uint64_t settle_ms = 0;  // simulated time from healing to convergence
 };
 
 // Runs one simulation. Never throws for a protocol failure: it is reported in the result.
