@@ -20,9 +20,9 @@ packages=(
   curl openssl python3-prometheus-client  # HTTP conformance and /metrics tests
   clang-14 libclang-rt-14-dev
   serf ansible-core
-  faketime  # libfaketime: an instance whose wall clock runs fast (replication tests)
   iproute2 procps
   nftables  # fault-suite: packet loss where tc netem is missing (test/faults)
+  faketime  # libfaketime: skews one instance's wall clock (test/faults, replication tests)
 )
 
 missing=()

@@ -77,6 +77,11 @@ class Replica {
                             const crdt::StateKeys* complete = nullptr);
   // The applied version vector (store::Store::Applied()).
   crdt::VersionVector Applied() const { return store_->Applied(); }
+  // After a failed store write: reopens the store (store::Store::Reopen) and takes up what it
+  // holds - the clock above its high-water mark, the own seq at least its last stored one (a
+  // write whose outcome was unknown may have landed). Errors: the store's; then it stays
+  // read-only and Recover may be called again.
+  Status Recover();
   // Peer timestamps seen further ahead of the wall clock than max_clock_offset_ms, so far.
   uint64_t clock_refusals() const { return clock_refusals_; }
   // How far ahead of the wall clock (ms) the latest of those was; 0 when none was seen.
