@@ -429,12 +429,12 @@ std::map<std::string, ManagerSighting> Daemon::CountableManagers(uint64_t now_ms
   // on without waiting for a restart, and an impostor counts for nothing.
   std::map<std::string, ManagerSighting> out;
   std::set<std::string> silent;  // members alive in Serf but not counted
-  for (const auto& [member, seen] : managers_seen_) {
+  for (auto& [member, seen] : managers_seen_) {
     ManagerSighting m = seen.sighting;
-    m.epoch = 0;
+    uint64_t tag_epoch = 0;
     if (!seen.epoch_tag.empty()) {
       if (auto epoch = ParseEpochTag(seen.epoch_tag)) {
-        m.epoch = *epoch;
+        tag_epoch = *epoch;
       } else if (warned_members_.insert(member).second) {
         CM_LOG(kWarn) << "token: Serf member " << member << " (instance " << seen.instance
                       << ") has an epoch tag that is not a plain decimal: \"" << seen.epoch_tag
@@ -448,11 +448,15 @@ std::map<std::string, ManagerSighting> Daemon::CountableManagers(uint64_t now_ms
           now_ms - std::min(now_ms, heard->last_contact_ms) <= options_.token_contact_ms;
       if (counted) {
         m.behind_it = !replicator_->CaughtUpWith(seen.instance);
+        seen.counted_epoch = std::max(seen.counted_epoch, tag_epoch);
       } else {
         m.alive = false;
         silent.insert(member);
       }
     }
+    // A counted member's claim is its tag; one that does not count (any more) weighs with what
+    // it claimed while it did: a failed holder's epoch was used, an impostor's never was.
+    m.epoch = m.alive ? tag_epoch : seen.counted_epoch;
     // One sighting per instance: a counted member wins over any other that names it.
     auto [it, added] = out.try_emplace(seen.instance, m);
     if (!added && m.alive && !it->second.alive) it->second = m;

@@ -157,8 +157,9 @@ class Daemon {
   // Serf members with manager tags, by member name: a member reusing another's instance name
   // neither overwrites nor ends that one's sighting.
   struct SerfManager {
-    std::string instance;   // its `instance` tag
-    std::string epoch_tag;  // its `epoch` tag as given (parsed strictly when counted)
+    std::string instance;        // its `instance` tag
+    std::string epoch_tag;       // its `epoch` tag as given (parsed strictly when counted)
+    uint64_t counted_epoch = 0;  // the highest epoch it claimed while it counted
     ManagerSighting sighting;
   };
   std::map<std::string, SerfManager> managers_seen_;

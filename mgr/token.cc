@@ -115,12 +115,12 @@ TokenElection::Actions TokenElection::Tick(uint64_t now_ms, uint64_t highest_epo
   if (!eligible_since_ms_) eligible_since_ms_ = now_ms;
   if (now_ms < *eligible_since_ms_ + static_cast<uint64_t>(Rank()) * Settle()) return {};
 
-  // Above every epoch used: the register, and what counted managers' tags claim (a claim whose
-  // register write has not arrived yet). A dead member's tag or an unbelievable one weighs
-  // nothing: any agent can carry manager tags.
+  // Above every epoch used: the register, and what managers' tags claim (a claim whose register
+  // write has not arrived yet, a failed holder's included: the daemon gives a manager that no
+  // longer counts the epoch it claimed while it did). An unbelievable claim weighs nothing.
   uint64_t highest = highest_epoch;
   for (const auto& [name, m] : others_) {
-    if (m.alive && Believable(m.epoch)) highest = std::max(highest, m.epoch);
+    if (Believable(m.epoch)) highest = std::max(highest, m.epoch);
   }
   exhausted_ = highest == std::numeric_limits<uint64_t>::max();
   if (exhausted_) return {};

@@ -9,10 +9,12 @@
 //     manager's agent AND replication having heard from the daemon within --token-contact-ms:
 //     a crashed or hung daemon beside a live agent stops counting, and its claim with it.
 //   * Fencing epoch: a claim takes epoch = (highest epoch seen, in the replicated max-register
-//     or in the tag of a counted manager) + 1. Only counted managers' tags weigh: any agent can
-//     join Serf with manager tags. A tag's epoch is a plain decimal (ParseEpochTag) and counts
-//     only up to kMaxEpochLead above the register; the arithmetic never wraps (with the
-//     register at the top of the range nobody can claim, and Status says why). Every job and every
+//     or in a manager's tag) + 1. Only what counted managers claimed weighs (the daemon gives a
+//     manager that no longer counts the epoch it claimed while it did, 0 for one that never
+//     counted): any agent can join Serf with manager tags. A tag's epoch is a plain decimal
+//     (ParseEpochTag) and counts only up to kMaxEpochLead above the register; the arithmetic
+//     never wraps (with the register at the top of the range nobody can claim, and Status says
+//     why). Every job and every
 //     write a job makes carries its epoch, and the LWW order puts the epoch first, so a deposed
 //     holder's late writes lose to the new holder's.
 //   * Settle and preference: a claim is announced in the tag (`epoch=<E>`) and becomes a hold

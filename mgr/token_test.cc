@@ -173,7 +173,7 @@ TEST(TokenElectionTest, AClaimBelowTheEpochRegisterIsStaleAndIgnored) {
   EXPECT_EQ(*act.publish_epoch, 6u);
 }
 
-TEST(TokenElectionTest, ADeadMembersEpochDoesNotRaiseTheClaimAndNeverWrapsIt) {
+TEST(TokenElectionTest, AnUnbelievableEpochDoesNotRaiseTheClaimAndNeverWrapsIt) {
   constexpr uint64_t kTop = std::numeric_limits<uint64_t>::max();
   TokenElection a = Make("a", 3);
   a.SetManagers({{"b", {true, 0, ""}}, {"c", {true, 0, ""}}, {"zz", {false, kTop, ""}}});

@@ -706,15 +706,21 @@ TEST(ReplicatorTest, AnInstanceRestoredFromAnOlderCopyTakesItsLostDeltasBackBefo
   EXPECT_NE(c.node(1).replica().state().globals.Get("z"), nullptr);
 }
 
-TEST(ReplicatorTest, AWriteMadeAfterSeeingAFastPeersWriteWinsOverIt) {
-  // b's wall clock runs 3 s ahead, beyond the 500 ms offset limit. a writes the key after it
-  // has applied b's write: its write must order above, whatever a's wall clock says.
-  Cluster c(TestSeed());
+// Two peers: a, its wall clock on time, and b, 3 s fast (beyond the 500 ms offset limit).
+std::pair<Node&, Node&> OnTimeAndFast(Cluster& c) {
   NodeOptions fast;
   fast.clock_offset_ms = 3000;
   Node& a = c.Add("a");
   Node& b = c.Add("b", fast);
   c.ConnectAll();
+  return {a, b};
+}
+
+TEST(ReplicatorTest, AWriteMadeAfterSeeingAFastPeersWriteWinsOverIt) {
+  // b's wall clock runs 3 s ahead, beyond the 500 ms offset limit. a writes the key after it
+  // has applied b's write: its write must order above, whatever a's wall clock says.
+  Cluster c(TestSeed());
+  auto [a, b] = OnTimeAndFast(c);
   ASSERT_TRUE(c.Settle());
   b.Write([](crdt::DeltaBuilder& w) { w.SetGlobal("k", "\"fromB\""); });
   c.Pump();
@@ -735,11 +741,7 @@ TEST(ReplicatorTest, AppliedPeerStampsRaiseThePersistedClockHighWater) {
   // After a restart the clock starts at the persisted high-water: it must cover the stamps of
   // peers' entries this instance applied (deltas and snapshots), not only its own.
   Cluster c(TestSeed());
-  NodeOptions fast;
-  fast.clock_offset_ms = 3000;
-  Node& a = c.Add("a");
-  Node& b = c.Add("b", fast);
-  c.ConnectAll();
+  auto [a, b] = OnTimeAndFast(c);
   b.Write([](crdt::DeltaBuilder& w) { w.SetGlobal("k", "1"); });
   ASSERT_TRUE(c.Settle());
   const crdt::HlcTimestamp peer = b.replica().state().globals.Find("k")->tag.stamp.hlc;

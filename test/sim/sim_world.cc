@@ -87,8 +87,10 @@ class SimNode {
   }
   void set_offset(int64_t ms) { offset_ms_ = ms; }
   int64_t offset() const { return offset_ms_; }
-  // A restored replica writes again only once it holds its own history up to this seq.
-  uint64_t write_after_seq = 0;
+  // A wiped or restored replica writes again only once it has applied this much (what the others
+  // held when it lost its data): before that its writes are concurrent with history it has not
+  // seen, and a delete there may already be collected.
+  crdt::VersionVector write_after;
 
  private:
   net::FakeGossipNetwork* net_;
@@ -186,6 +188,14 @@ class World {
     auto up = Up();
     return up.empty() ? nullptr : up[Rand(up.size())];
   }
+  // What the other live replicas have applied, together.
+  crdt::VersionVector AppliedElsewhere(SimNode& n) {
+    crdt::VersionVector all;
+    for (SimNode* other : Up()) {
+      if (other != &n) all.Merge(other->replica().Applied());
+    }
+    return all;
+  }
   // The most of `n`'s own deltas another live replica holds.
   uint64_t HeldElsewhere(SimNode& n) {
     uint64_t held = 0;
@@ -235,7 +245,7 @@ class World {
 
   void Write() {
     SimNode* n = PickUp();
-    if (!n || n->replica().last_seq() < n->write_after_seq) return;
+    if (!n || !n->replica().Applied().Dominates(n->write_after)) return;
     const std::string key = "k" + std::to_string(Rand(kKeys));
     const bool erase = Chance(0.3);
     const std::string value = "\"" + n->name() + "-" + std::to_string(++write_count_) + "\"";
@@ -296,10 +306,10 @@ class World {
     SimNode* n = PickUp();
     if (!n || !Replaceable(*n)) return;
     Say(n->name() + " is wiped");
+    n->write_after = AppliedElsewhere(*n);
     n->Close();
     n->NewDir();
     n->ForgetBackup();
-    n->write_after_seq = 0;
     Reopen(*n);
     ++result_.wipes;
   }
@@ -317,11 +327,11 @@ class World {
     SimNode* n = PickUp();
     if (!n || !n->has_backup() || !Replaceable(*n)) return;
     const uint64_t issued = HeldElsewhere(*n);
+    n->write_after = AppliedElsewhere(*n);
     n->Close();
     n->RestoreBackup();
     Reopen(*n);
     if (!result_.ok) return;
-    n->write_after_seq = std::max(n->write_after_seq, issued);
     Say(n->name() + " is restored from its backup (seq " + std::to_string(n->replica().last_seq()) +
         ", had issued " + std::to_string(issued) + ")");
     ++result_.restores;

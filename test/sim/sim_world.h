@@ -13,9 +13,11 @@
 //     made to it (absent when that write is a delete).
 // A second round of faults follows the first heal, so wipes and restores meet collected
 // tombstones and trimmed logs. Writes are never lost by the faults drawn: a replica is wiped or
-// restored from its backup only while other live replicas hold everything it has applied, and a
-// restored replica writes again only once it has caught up with its own history (an operator
-// restoring an old backup uses --restore-from-peers for the same reason).
+// restored from its backup only while other live replicas hold everything it has applied, and
+// it writes again only once it has caught up with what they held (before that its writes are
+// concurrent with history it has not seen — a delete there may be collected already, an old
+// backup's seqs used already; an operator uses --restore-from-peers and waits for readiness for
+// the same reasons).
 //
 // Everything (scheduler, network, clocks) runs on the calling thread; a seed replays exactly.
 #pragma once
