@@ -8,10 +8,10 @@
 #include <set>
 
 #include "clustermgr_version.h"
+#include "mgr/ansible/extra_vars.h"
 #include "mgr/audit/audit_trail.h"
-#include "mgr/extra_vars.h"
 #include "mgr/fencing/playbook_check.h"
-#include "mgr/log.h"
+#include "mgr/log/log.h"
 #include "store/codec.h"
 
 namespace clustermgr::mgr {
@@ -389,6 +389,12 @@ R Manager::StateDump(const net::StateDumpRequest& req, uint64_t now_ms) {
 
 R Manager::WriteFailed(const ::clustermgr::Status& status) const {
   CM_LOG(kError) << "write failed: " << status.message();
+  if (status.code() == Code::kOutcomeUnknown) {
+    return R::Error(net::RpcCode::kOutcomeUnknown, status.message());
+  }
+  if (status.message().rfind("not stored: ", 0) == 0) {  // read-only store; it reopens by itself
+    return R::Error(net::RpcCode::kUnavailable, status.message());
+  }
   return R::Error(net::RpcCode::kInternal, "the write was not stored: " + status.message());
 }
 
@@ -481,11 +487,12 @@ PlaybookSpec Manager::Spec(const std::string& playbook, std::vector<InventoryHos
                            RunVars vars, const std::string& job_id, uint64_t epoch) const {
   const AnsibleConfig config = EffectiveConfig(*options_, replica_->state().Config());
   PlaybookSpec spec;
+  spec.kill_grace = std::chrono::milliseconds(options_->grace_ms());
   spec.playbook_dir = config.playbook_dir;
   spec.playbook = playbook;
   spec.hosts = std::move(hosts);
   // The job's identity reaches the playbook, so side effects can be traced to one job and epoch.
-  // Reserved for clients (mgr/extra_vars.h kManagerVars), so a playbook can trust them.
+  // Reserved for clients (mgr/ansible/extra_vars.h kManagerVars), so a playbook can trust them.
   vars.operator_common["clustermgr_job_id"] = job_id;
   vars.operator_common["clustermgr_epoch"] = epoch;
   for (auto& [host, own] : vars.operator_per_host) {

@@ -60,7 +60,7 @@ struct DaemonOptions {
   std::string ansible_user;
   std::string ansible_private_key;
   std::string extra_vars = "{}";  // JSON object: the base layer of every run's extra-vars
-  // Reserved extra-var names (mgr/extra_vars.h) that clients may set all the same.
+  // Reserved extra-var names (mgr/ansible/extra_vars.h) that clients may set all the same.
   std::vector<std::string> allow_extra_vars;
   // Roles shipped with clustermgr (clustermgr_fence), put first in ANSIBLE_ROLES_PATH of every
   // run, so that playbooks name them without copying them.
@@ -69,7 +69,7 @@ struct DaemonOptions {
   fencing::Mode node_fencing = fencing::Mode::kWarn;
   std::vector<std::string> host_groups = {"service-master", "service-worker"};
   std::string log_level = "info";
-  std::string log_format = "auto";  // auto | text | json (see mgr/log.h)
+  std::string log_format = "auto";  // auto | text | json (see mgr/log/log.h)
   std::string config_file;
   std::vector<std::string> argv;    // the command line these options came from (for SIGHUP)
   bool sync = true;                 // sync every acknowledged write to disk
@@ -81,7 +81,14 @@ struct DaemonOptions {
   uint64_t delta_log_limit = 10'000;  // deltas kept per origin to catch peers up
   double test_drop_gossip = 0;        // TEST ONLY: share of received gossip messages dropped
   uint64_t max_clock_offset_ms = 500;
-  uint64_t token_settle_ms = 2000;  // a token claim holds after this long without a rival
+  uint64_t token_settle_ms = 4000;  // a token claim holds after this long without a rival
+  // The holder's lease: its playbooks are stopped when its event loop has not renewed the lease
+  // for this long; then SIGTERM, and SIGKILL after the kill grace. 0: not given,
+  // i.e. 3/8 (lease) and 1/2 (kill grace) of token_settle_ms. Rule: settle > lease + grace.
+  uint64_t token_lease_ms = 0;
+  uint64_t kill_grace_ms = 0;
+  uint64_t lease_ms() const { return token_lease_ms ? token_lease_ms : token_settle_ms * 3 / 8; }
+  uint64_t grace_ms() const { return kill_grace_ms ? kill_grace_ms : token_settle_ms / 2; }
   // The token counts another manager alive only if replication heard from it within this long
   // (besides Serf calling it alive): a dead or hung daemon beside a live Serf agent loses it.
   uint64_t token_contact_ms = 5000;

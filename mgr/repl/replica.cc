@@ -1,8 +1,8 @@
-#include "mgr/replica.h"
+#include "mgr/repl/replica.h"
 
 #include <algorithm>
 
-#include "mgr/log.h"
+#include "mgr/log/log.h"
 
 namespace clustermgr::mgr {
 
@@ -91,6 +91,14 @@ Status Replica::ApplyRemote(const std::vector<crdt::Delta>& deltas) {
   }
   if (Status s = store_->Commit(deltas, clock_.last(), own); !s.ok()) return s;
   seq_ = std::max(seq_, own);
+  return Status::Ok();
+}
+
+Status Replica::Recover() {
+  if (Status s = store_->Reopen(); !s.ok()) return s;
+  const store::Metadata meta = store_->metadata();
+  clock_.RestoreAtLeast(meta.hlc_high_water);
+  seq_ = std::max(seq_, meta.local_seq);
   return Status::Ok();
 }
 
