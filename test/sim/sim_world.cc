@@ -306,7 +306,7 @@ class World {
     SimNode* n = PickUp();
     if (!n || !Replaceable(*n)) return;
     Say(n->name() + " is wiped");
-    n->write_after = AppliedElsewhere(*n);
+    n->write_after.Merge(AppliedElsewhere(*n));
     n->Close();
     n->NewDir();
     n->ForgetBackup();
@@ -327,7 +327,7 @@ class World {
     SimNode* n = PickUp();
     if (!n || !n->has_backup() || !Replaceable(*n)) return;
     const uint64_t issued = HeldElsewhere(*n);
-    n->write_after = AppliedElsewhere(*n);
+    n->write_after.Merge(AppliedElsewhere(*n));
     n->Close();
     n->RestoreBackup();
     Reopen(*n);
