@@ -54,7 +54,7 @@
 #include <string>
 #include <vector>
 
-#include "crdt/status.h"
+#include "base/status.h"
 #include "mgr/replica.h"
 #include "mgr/snapshot_chunks.h"
 #include "mgr/tombstone_stability.h"

@@ -32,7 +32,7 @@
 #include <vector>
 #include <zmq.hpp>
 
-#include "crdt/status.h"
+#include "base/status.h"
 #include "net/connection_limit.h"
 #include "net/curve_keys.h"
 #include "net/gossip_codec.h"
