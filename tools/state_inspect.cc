@@ -13,7 +13,6 @@
 #include "net/rpc_client.h"
 #include "store/codec.h"
 #include "store/inspect.h"
-#include "store/state_compare.h"
 #include "tools/command_line.h"
 
 namespace clustermgr::tools {
@@ -278,7 +277,7 @@ void DiffMap(const char* section, const crdt::LwwMap<K, V>& a, const crdt::LwwMa
       line(j->first, nullptr, &j->second);
       ++j;
     } else {
-      if (!store::EntryEqual(i->second, j->second)) line(i->first, &i->second, &j->second);
+      if (i->second != j->second) line(i->first, &i->second, &j->second);
       ++i;
       ++j;
     }
