@@ -98,3 +98,20 @@ function(clustermgr_programs)
     target_link_libraries(${prog} PRIVATE ${P_LIBS})
   endforeach()
 endfunction()
+
+# clustermgr_link_check(LIB): every object of LIB, linked into a program with nothing but LIB's
+# declared dependencies, must resolve. A sub-layer that calls into the layer above it (or one
+# beside it that it does not list) fails the build. Not under CLUSTERMGR_FUZZ (instrumented
+# objects need the fuzzer's runtime to link).
+function(clustermgr_link_check lib)
+  if(CLUSTERMGR_FUZZ)
+    return()
+  endif()
+  set(main ${CMAKE_CURRENT_BINARY_DIR}/${lib}_link_check_main.cc)
+  file(CONFIGURE OUTPUT ${main} CONTENT "int main() { return 0; }\n")
+  add_executable(${lib}_link_check ${main})
+  clustermgr_target_defaults(${lib}_link_check)
+  target_link_libraries(${lib}_link_check PRIVATE "$<LINK_LIBRARY:WHOLE_ARCHIVE,${lib}>")
+  set_target_properties(${lib}_link_check PROPERTIES RUNTIME_OUTPUT_DIRECTORY
+                                                     ${CMAKE_CURRENT_BINARY_DIR})
+endfunction()

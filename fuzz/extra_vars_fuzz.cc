@@ -1,6 +1,6 @@
-// Fuzzes what a playbook run is built from (mgr/extra_vars.h, mgr/ansible_inventory.h): user
-// extra-vars text through ParseExtraVars, the four-layer MergeExtraVars, and an inventory of
-// names, addresses and groups through RenderInventory.
+// Fuzzes what a playbook run is built from (mgr/ansible/extra_vars.h,
+// mgr/ansible/ansible_inventory.h): user extra-vars text through ParseExtraVars, the four-layer
+// MergeExtraVars, and an inventory of names, addresses and groups through RenderInventory.
 //
 // Input: consumed with FuzzedDataProvider: four extra-vars texts (config, globals, node,
 // request), small or default limits, then up to 8 hosts (name, address, up to 3 groups).
@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "fuzz/fuzz_check.h"
-#include "mgr/ansible_inventory.h"
-#include "mgr/extra_vars.h"
+#include "mgr/ansible/ansible_inventory.h"
+#include "mgr/ansible/extra_vars.h"
 
 namespace {
 

@@ -28,11 +28,11 @@
 
 #include "crdt/hlc.h"
 #include "fuzz/fuzz_check.h"
-#include "mgr/job_executor.h"
-#include "mgr/log.h"
+#include "mgr/ansible/job_executor.h"
+#include "mgr/log/log.h"
 #include "mgr/manager.h"
 #include "mgr/options.h"
-#include "mgr/replica.h"
+#include "mgr/repl/replica.h"
 #include "net/rpc_codec.h"
 #include "store/temp_dir.h"
 

@@ -14,11 +14,11 @@
 #include <vector>
 
 #include "clustermgr_version.h"
+#include "mgr/ansible/extra_vars.h"
 #include "mgr/audit/audit_trail.h"
-#include "mgr/extra_vars.h"
-#include "mgr/log.h"
-#include "mgr/restore.h"
-#include "mgr/state_digest.h"
+#include "mgr/log/log.h"
+#include "mgr/repl/restore.h"
+#include "mgr/repl/state_digest.h"
 
 namespace clustermgr::mgr {
 namespace {

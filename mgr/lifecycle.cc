@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <set>
 
-#include "mgr/ansible_inventory.h"
+#include "mgr/ansible/ansible_inventory.h"
 
 namespace clustermgr::mgr {
 namespace {

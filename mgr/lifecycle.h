@@ -40,7 +40,8 @@ crdt::NodeStatus SafeStatus(crdt::NodeStatus status);
 
 // Checks the form of a node reference from a request (a node name or a management address)
 // before it is looked up, so that hostile text is refused with a clear error and never echoed
-// raw. kInvalidArgument unless IsValidNodeName or IsValidNodeAddr (mgr/ansible_inventory.h):
+// raw. kInvalidArgument unless IsValidNodeName or IsValidNodeAddr
+// (mgr/ansible/ansible_inventory.h):
 //   `invalid node name or address <n>: use 1 to 253 letters, digits, '_', '-', '.' (and ':',
 //    '%' in an IP address)`   (<n> JSON-quoted and shortened, see QuoteForMessage)
 Status CheckNodeRef(const std::string& name_or_addr);

@@ -8,10 +8,10 @@
 #include <set>
 
 #include "clustermgr_version.h"
+#include "mgr/ansible/extra_vars.h"
 #include "mgr/audit/audit_trail.h"
-#include "mgr/extra_vars.h"
 #include "mgr/fencing/playbook_check.h"
-#include "mgr/log.h"
+#include "mgr/log/log.h"
 #include "store/codec.h"
 
 namespace clustermgr::mgr {
@@ -485,7 +485,7 @@ PlaybookSpec Manager::Spec(const std::string& playbook, std::vector<InventoryHos
   spec.playbook = playbook;
   spec.hosts = std::move(hosts);
   // The job's identity reaches the playbook, so side effects can be traced to one job and epoch.
-  // Reserved for clients (mgr/extra_vars.h kManagerVars), so a playbook can trust them.
+  // Reserved for clients (mgr/ansible/extra_vars.h kManagerVars), so a playbook can trust them.
   vars.operator_common["clustermgr_job_id"] = job_id;
   vars.operator_common["clustermgr_epoch"] = epoch;
   for (auto& [host, own] : vars.operator_per_host) {

@@ -17,12 +17,12 @@
 #include <string>
 #include <vector>
 
-#include "mgr/ansible_config.h"
-#include "mgr/extra_vars.h"
-#include "mgr/job_executor.h"
+#include "mgr/ansible/ansible_config.h"
+#include "mgr/ansible/extra_vars.h"
+#include "mgr/ansible/job_executor.h"
 #include "mgr/lifecycle.h"
 #include "mgr/options.h"
-#include "mgr/replica.h"
+#include "mgr/repl/replica.h"
 #include "mgr/token.h"
 #include "net/rpc_server.h"
 #include "net/rpc_types.h"
@@ -39,7 +39,7 @@ struct NodeObservation {
   std::string serf_status;
 };
 
-// What replication (mgr/replicator.h) knows, for `members` and `status`; unset when alone.
+// What replication (mgr/repl/replicator.h) knows, for `members` and `status`; unset when alone.
 struct ReplicationView {
   std::function<std::vector<net::MemberInfo>()> members;  // this instance first
   std::function<void(net::StatusInfo*)> fill_status;      // peers, applied vector, digest, ...

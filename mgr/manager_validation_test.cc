@@ -15,11 +15,11 @@
 #include <zmq.hpp>
 
 #include "crdt/hlc.h"
-#include "mgr/ansible_config.h"
-#include "mgr/job_executor.h"
+#include "mgr/ansible/ansible_config.h"
+#include "mgr/ansible/job_executor.h"
 #include "mgr/manager.h"
 #include "mgr/options.h"
-#include "mgr/replica.h"
+#include "mgr/repl/replica.h"
 #include "net/rpc.capnp.h"
 #include "net/rpc_codec.h"
 #include "net/rpc_server.h"

@@ -8,8 +8,8 @@
 #include <sstream>
 
 #include "clustermgr_version.h"
-#include "mgr/ansible_inventory.h"
-#include "mgr/extra_vars.h"
+#include "mgr/ansible/ansible_inventory.h"
+#include "mgr/ansible/extra_vars.h"
 #include "mgr/http/gateway.h"
 
 namespace clustermgr::mgr {

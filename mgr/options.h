@@ -57,7 +57,7 @@ struct DaemonOptions {
   std::string ansible_user;
   std::string ansible_private_key;
   std::string extra_vars = "{}";  // JSON object: the base layer of every run's extra-vars
-  // Reserved extra-var names (mgr/extra_vars.h) that clients may set all the same.
+  // Reserved extra-var names (mgr/ansible/extra_vars.h) that clients may set all the same.
   std::vector<std::string> allow_extra_vars;
   // Roles shipped with clustermgr (clustermgr_fence), put first in ANSIBLE_ROLES_PATH of every
   // run, so that playbooks name them without copying them.
@@ -66,7 +66,7 @@ struct DaemonOptions {
   fencing::Mode node_fencing = fencing::Mode::kWarn;
   std::vector<std::string> host_groups = {"service-master", "service-worker"};
   std::string log_level = "info";
-  std::string log_format = "auto";  // auto | text | json (see mgr/log.h)
+  std::string log_format = "auto";  // auto | text | json (see mgr/log/log.h)
   std::string config_file;
   std::vector<std::string> argv;    // the command line these options came from (for SIGHUP)
   bool sync = true;                 // sync every acknowledged write to disk

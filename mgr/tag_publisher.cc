@@ -1,6 +1,6 @@
 #include "mgr/tag_publisher.h"
 
-#include "mgr/log.h"
+#include "mgr/log/log.h"
 
 namespace clustermgr::mgr {
 

@@ -1,6 +1,6 @@
 // GossipTransport: the sockets of replication (net/gossip.capnp has the protocol and the socket
-// layout; net/gossip_endpoint.h the endpoint scheme). The replicator (mgr/replicator.h) decides
-// everything; a transport only frames, bounds, decodes and moves messages.
+// layout; net/gossip_endpoint.h the endpoint scheme). The replicator (mgr/repl/replicator.h)
+// decides everything; a transport only frames, bounds, decodes and moves messages.
 //
 // ZmqGossipTransport is the real one: a PUB and a ROUTER bound from the gossip endpoint, one SUB
 // connected to every peer's PUB, one DEALER per peer connected to the peer's ROUTER. ZeroMQ

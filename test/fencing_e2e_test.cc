@@ -25,7 +25,7 @@
 #include <thread>
 #include <vector>
 
-#include "mgr/job_executor.h"
+#include "mgr/ansible/job_executor.h"
 #include "test/support/cluster.h"
 #include "test/support/cluster_test_util.h"
 

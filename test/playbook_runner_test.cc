@@ -2,7 +2,7 @@
 // connection, no ssh). Each test works in its own temp dir, with HOME pointed there too, so
 // nothing of a run lands in the real ~/.ansible.
 
-#include "mgr/playbook_runner.h"
+#include "mgr/ansible/playbook_runner.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -21,8 +21,8 @@
 #include <thread>
 #include <vector>
 
-#include "mgr/extra_vars.h"
-#include "mgr/line_log_test_util.h"
+#include "mgr/ansible/extra_vars.h"
+#include "mgr/testing/line_log_test_util.h"
 
 namespace clustermgr::mgr {
 namespace {

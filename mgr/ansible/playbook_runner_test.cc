@@ -2,7 +2,7 @@
 // with a fake ansible-playbook (a /bin/sh script), which is fast and can misbehave on purpose.
 // test/playbook_runner_test.cc runs the real ansible-playbook.
 
-#include "mgr/playbook_runner.h"
+#include "mgr/ansible/playbook_runner.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -19,7 +19,7 @@
 #include <sstream>
 #include <thread>
 
-#include "mgr/line_log_test_util.h"
+#include "mgr/testing/line_log_test_util.h"
 
 namespace clustermgr::mgr {
 namespace {

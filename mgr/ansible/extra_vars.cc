@@ -1,4 +1,4 @@
-#include "mgr/extra_vars.h"
+#include "mgr/ansible/extra_vars.h"
 
 #include <cstdint>
 #include <utility>

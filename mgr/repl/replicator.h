@@ -33,8 +33,8 @@
 // or from the key a peer's own request came with (all checked against --curve-peers). Unreachable
 // peers cost a failed non-blocking send per tick: ZeroMQ reconnects with backoff in the background.
 //
-// Tombstones: every `anti_entropy_ms` the two-round rule of mgr/tombstone_stability.h runs over
-// this instance and all known peers; a stable vector goes to Store::CollectTombstones.
+// Tombstones: every `anti_entropy_ms` the two-round rule of mgr/repl/tombstone_stability.h runs
+// over this instance and all known peers; a stable vector goes to Store::CollectTombstones.
 //
 // --ack-replicas: AwaitReplicas parks a reply until `replicas` distinct peers report an applied
 // vector covering (own origin, seq) or the deadline passes. Deltas are then published with
@@ -55,9 +55,9 @@
 #include <vector>
 
 #include "base/status.h"
-#include "mgr/replica.h"
-#include "mgr/snapshot_chunks.h"
-#include "mgr/tombstone_stability.h"
+#include "mgr/repl/replica.h"
+#include "mgr/repl/snapshot_chunks.h"
+#include "mgr/repl/tombstone_stability.h"
 #include "net/gossip_transport.h"
 #include "net/rpc_types.h"
 #include "net/serf_membership.h"

@@ -1,7 +1,7 @@
-#include "mgr/ansible_config.h"
+#include "mgr/ansible/ansible_config.h"
 
-#include "mgr/ansible_inventory.h"
-#include "mgr/extra_vars.h"
+#include "mgr/ansible/ansible_inventory.h"
+#include "mgr/ansible/extra_vars.h"
 
 namespace clustermgr::mgr {
 namespace {

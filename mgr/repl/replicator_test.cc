@@ -1,7 +1,7 @@
 // Unit tests of the replicator over FakeGossipNetwork: real replicas (LevelDB in temp dirs, not
 // synced), a manual clock, and a network that drops, duplicates, reorders and partitions.
 // Randomized tests print their seed; CLUSTERMGR_SEED replays one.
-#include "mgr/replicator.h"
+#include "mgr/repl/replicator.h"
 
 #include <gtest/gtest.h>
 

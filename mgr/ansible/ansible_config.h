@@ -53,7 +53,7 @@ inline constexpr size_t kMaxConfigSetBytes = 256 * 1024;
 // document over kMaxConfigSetBytes, not an object, another section, an unknown key, a wrong
 // type, a playbook name outside the playbook dir, a string with control characters,
 // extra_variables beyond the extra-vars limits or setting a reserved name not in
-// `allowed_vars` (mgr/extra_vars.h, message prefixed with `ansible.extra_variables: `), an
+// `allowed_vars` (mgr/ansible/extra_vars.h, message prefixed with `ansible.extra_variables: `), an
 // operator_extra_variables other than the daemon's own. Values in messages are quoted with
 // QuoteForMessage.
 Result<std::map<std::string, std::string>> ParseConfigSet(

@@ -1,10 +1,10 @@
-#include "mgr/replicator.h"
+#include "mgr/repl/replicator.h"
 
 #include <algorithm>
 #include <random>
 #include <utility>
 
-#include "mgr/log.h"
+#include "mgr/log/log.h"
 #include "net/gossip_endpoint.h"
 #include "store/codec.h"
 

@@ -23,7 +23,7 @@
 #include <thread>
 #include <vector>
 
-#include "mgr/playbook_runner.h"
+#include "mgr/ansible/playbook_runner.h"
 
 namespace clustermgr::mgr {
 

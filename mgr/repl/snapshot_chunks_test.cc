@@ -1,4 +1,4 @@
-#include "mgr/snapshot_chunks.h"
+#include "mgr/repl/snapshot_chunks.h"
 
 #include <gtest/gtest.h>
 

@@ -1,8 +1,8 @@
-#include "mgr/replica.h"
+#include "mgr/repl/replica.h"
 
 #include <algorithm>
 
-#include "mgr/log.h"
+#include "mgr/log/log.h"
 
 namespace clustermgr::mgr {
 

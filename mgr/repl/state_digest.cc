@@ -1,4 +1,4 @@
-#include "mgr/state_digest.h"
+#include "mgr/repl/state_digest.h"
 
 #include <string>
 #include <string_view>

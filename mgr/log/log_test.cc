@@ -1,4 +1,4 @@
-#include "mgr/log.h"
+#include "mgr/log/log.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
 // Two kinds of variables: the operator's (extra_vars, host_vars: the daemon's own --extra-vars
 // and what clustermgr sets), written as JSON, which ansible templates like any variable; and
 // the clients' (client_vars, client_host_vars), written as YAML whose every string carries
-// Ansible's `!unsafe` tag (mgr/extra_vars.h ToUnsafeYaml), so that a Jinja expression in a
+// Ansible's `!unsafe` tag (mgr/ansible/extra_vars.h ToUnsafeYaml), so that a Jinja expression in a
 // client's value is never evaluated on the manager host. A host's vars go to
 // <dir>/host_vars/<host>/{operator.json,client.yml}.
 //
@@ -57,7 +57,7 @@
 #include <utility>
 #include <vector>
 
-#include "mgr/ansible_inventory.h"
+#include "mgr/ansible/ansible_inventory.h"
 
 namespace clustermgr::mgr {
 

@@ -148,7 +148,7 @@ nlohmann::json SeparateOperatorVars(const nlohmann::json& operator_vars, nlohman
 // that some hosts lack), and goes to the inventory's host_vars. A key is never in both, so the
 // higher precedence of --extra-vars cannot hide a host's own value.
 // The clients' and the operator's values are split separately (they are written differently,
-// see mgr/playbook_runner.h); a key is in at most one of the four for any host.
+// see mgr/ansible/playbook_runner.h); a key is in at most one of the four for any host.
 struct RunVars {
   nlohmann::json common = nlohmann::json::object();
   std::map<std::string, nlohmann::json> per_host;  // host -> object; hosts with nothing omitted

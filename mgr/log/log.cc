@@ -1,4 +1,4 @@
-#include "mgr/log.h"
+#include "mgr/log/log.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "mgr/ansible_inventory.h"
+#include "mgr/ansible/ansible_inventory.h"
 
 #include <gtest/gtest.h>
 

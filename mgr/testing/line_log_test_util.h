@@ -1,6 +1,6 @@
-// Test helper shared by the PlaybookRun tests (mgr/playbook_runner_test.cc with fake programs,
-// test/playbook_runner_test.cc with the real ansible-playbook): collects the output lines a run
-// delivers on the runner's thread and lets the test thread wait for one.
+// Test helper shared by the PlaybookRun tests (mgr/ansible/playbook_runner_test.cc with fake
+// programs, test/playbook_runner_test.cc with the real ansible-playbook): collects the output lines
+// a run delivers on the runner's thread and lets the test thread wait for one.
 #pragma once
 
 #include <chrono>
@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "mgr/playbook_runner.h"
+#include "mgr/ansible/playbook_runner.h"
 
 namespace clustermgr::mgr {
 

@@ -1,4 +1,4 @@
-#include "mgr/tombstone_stability.h"
+#include "mgr/repl/tombstone_stability.h"
 
 namespace clustermgr::mgr {
 

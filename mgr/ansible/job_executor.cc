@@ -1,4 +1,4 @@
-#include "mgr/job_executor.h"
+#include "mgr/ansible/job_executor.h"
 
 #include <algorithm>
 #include <set>

@@ -1,4 +1,4 @@
-#include "mgr/playbook_runner.h"
+#include "mgr/ansible/playbook_runner.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -24,7 +24,7 @@
 #include <filesystem>
 #include <memory>
 
-#include "mgr/extra_vars.h"
+#include "mgr/ansible/extra_vars.h"
 
 extern char** environ;
 

@@ -1,4 +1,4 @@
-#include "mgr/restore.h"
+#include "mgr/repl/restore.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
