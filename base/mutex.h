@@ -40,8 +40,10 @@ class SCOPED_CAPABILITY MutexLock {
   MutexLock(const MutexLock&) = delete;
   MutexLock& operator=(const MutexLock&) = delete;
 
-  // Releases early (for example before a callback that may take the same mutex).
+  // Releases early (for example before a callback that may take the same mutex), and takes it
+  // again.
   void Unlock() RELEASE() { lock_.unlock(); }
+  void Lock() ACQUIRE() { lock_.lock(); }
   // For std::condition_variable::wait/wait_until/wait_for, which release and retake it.
   std::unique_lock<std::mutex>& native() { return lock_; }
 

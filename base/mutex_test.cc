@@ -41,13 +41,15 @@ TEST(MutexTest, GuardsACountAcrossThreads) {
   b.join();
 }
 
-TEST(MutexLockTest, UnlockReleasesEarly) {
+TEST(MutexLockTest, UnlockReleasesEarlyAndLockTakesAgain) {
   Mutex mu;
   MutexLock lock(mu);
   EXPECT_FALSE(mu.native().try_lock());
   lock.Unlock();
   ASSERT_TRUE(mu.native().try_lock());
   mu.native().unlock();
+  lock.Lock();
+  EXPECT_FALSE(mu.native().try_lock());
 }
 
 }  // namespace

@@ -1,16 +1,15 @@
 // Thread-safety annotations: let clang's -Wthread-safety prove that a member guarded by a mutex
 // is only touched with that mutex held.
 //
-//   std::mutex mu_;
+//   Mutex mu_;                          // base/mutex.h
 //   int count_ GUARDED_BY(mu_);
 //   void Bump() EXCLUDES(mu_);          // takes mu_ itself
 //   void BumpLocked() REQUIRES(mu_);    // the caller holds mu_
 //
 // The macros expand to clang attributes under clang and to nothing elsewhere (gcc ignores them),
-// so annotated code builds everywhere and is checked wherever clang builds it. libstdc++'s
-// std::mutex carries no capability attribute, so the analysis treats a std::lock_guard as opaque;
-// the annotations still document the guard and clang checks the REQUIRES/EXCLUDES contracts
-// between functions that name the same capability.
+// so annotated code builds everywhere and is checked wherever clang builds it (-Wthread-safety,
+// on in every clang build). libstdc++'s std::mutex carries no capability attribute: guard with
+// the Mutex of base/mutex.h, which has one.
 #pragma once
 
 #if defined(__clang__)

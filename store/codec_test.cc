@@ -7,8 +7,8 @@
 #include <random>
 #include <string>
 
-#include "store/random_replica.h"
 #include "store/records.capnp.h"
+#include "store/testing/random_replica.h"
 
 namespace clustermgr::store {
 namespace {

@@ -9,11 +9,11 @@
 #include <thread>
 #include <vector>
 
-#include "store/fault_injection_env.h"
 #include "store/inspect.h"
-#include "store/random_replica.h"
 #include "store/store.h"
-#include "store/temp_dir.h"
+#include "store/testing/fault_injection_env.h"
+#include "store/testing/random_replica.h"
+#include "store/testing/temp_dir.h"
 
 namespace clustermgr::store {
 namespace {
@@ -129,7 +129,7 @@ TEST_F(FaultInjectionTest, SyncErrorIsAllOrNothingOnReopen) {
   ClusterState with = before;
   with.Join(failed.state);
   const ClusterState after = store->State();
-  EXPECT_TRUE(after == before) || (after == with);
+  EXPECT_TRUE(after == before || after == with);
   store.reset();
   ExpectVerifies();
 }

@@ -19,8 +19,8 @@
 #include "store/codec.h"
 #include "store/inspect.h"
 #include "store/keys.h"
-#include "store/random_replica.h"
-#include "store/temp_dir.h"
+#include "store/testing/random_replica.h"
+#include "store/testing/temp_dir.h"
 
 namespace clustermgr::store {
 namespace {

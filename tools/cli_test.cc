@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "net/fake_rpc_handler.h"
+#include "net/testing/fake_rpc_handler.h"
 #include "tools/cli_args.h"
 #include "tools/cli_endpoints.h"
 #include "tools/job_progress.h"
@@ -286,11 +286,26 @@ TEST_F(CliTest, EachCommandHasItsOwnHelp) {
   EXPECT_TRUE(fake_.Received().empty());
   // Every help fits in 100 columns.
   std::vector<std::string> helps = {Usage()};
-  for (const char* cmd :
-       {"node get", "nodes get", "node commission", "nodes commission", "node decommission",
-        "nodes decommission", "node update", "nodes update", "discover", "global get",
-        "global set", "job get", "jobs list", "job cancel", "config get", "config set", "members",
-        "token", "status", "keygen"}) {
+  for (const char* cmd : {"node get",
+                          "nodes get",
+                          "node commission",
+                          "nodes commission",
+                          "node decommission",
+                          "nodes decommission",
+                          "node update",
+                          "nodes update",
+                          "discover",
+                          "global get",
+                          "global set",
+                          "job get",
+                          "jobs list",
+                          "job cancel",
+                          "config get",
+                          "config set",
+                          "members",
+                          "token",
+                          "status",
+                          "keygen"}) {
     helps.push_back(CommandHelp(cmd));
     EXPECT_FALSE(helps.back().empty()) << cmd;
   }
