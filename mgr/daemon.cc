@@ -142,7 +142,8 @@ Status Daemon::Start() {
   rpc_endpoint_ = rpc_->endpoint();
   if (Status s = StartReplication(); !s.ok()) return s;
 
-  executor_ = std::make_unique<JobExecutor>([this](JobEvent e) { job_mail_.Post(std::move(e)); });
+  executor_ = std::make_unique<JobExecutor>([this](JobEvent e) { job_mail_.Post(std::move(e)); },
+                                            std::chrono::milliseconds(options_.lease_ms()));
   manager_ = std::make_unique<Manager>(
       &options_, replica_.get(), executor_.get(), [this] { return CurrentToken(); },
       [this](const net::ReplyTo& to, net::RpcReply reply) { Reply(to, reply); });
@@ -449,6 +450,41 @@ std::map<std::string, ManagerSighting> Daemon::CountableManagers(uint64_t now_ms
   return out;
 }
 
+void Daemon::StoreRecoveryTick(uint64_t now_ms) {
+  const Status failed = replica_->store().write_error();
+  if (failed.ok()) return;
+  if (store_failed_ms_ == 0) {
+    store_failed_ms_ = std::max<uint64_t>(now_ms, 1);
+    next_store_retry_ms_ = now_ms + 1000;
+    CM_LOG(kError) << "store: a write failed (" << failed.message()
+                   << "); standing down from the side-effect token and retrying every second";
+    election_.SetUnfit("its store refuses writes (" + failed.message() + ")");
+    return;
+  }
+  if (now_ms < next_store_retry_ms_) return;
+  next_store_retry_ms_ = now_ms + 1000;
+  if (Status s = replica_->Recover(); !s.ok()) {
+    CM_LOG(kDebug) << "store: still not writable: " << s.message();
+    return;
+  }
+  CM_LOG(kInfo) << "store: writable again after " << now_ms - store_failed_ms_
+                << " ms; the instance takes part in the token election again";
+  store_failed_ms_ = 0;
+  election_.SetUnfit("");
+}
+
+TokenStatus Daemon::CurrentToken() const {
+  TokenStatus token = election_.Status();
+  const uint64_t recorded = replica_->state().token_epoch.value();
+  if (token.self_holds && recorded > token.epoch) {
+    token.self_holds = false;
+    token.why_not = "a newer token epoch " + std::to_string(recorded) +
+                    " is recorded; this instance's epoch " + std::to_string(token.epoch) +
+                    " stands down";
+  }
+  return token;
+}
+
 void Daemon::ElectionTick(uint64_t now_ms) {
   election_.SetManagers(CountableManagers(now_ms));
   // A restarted daemon's own agent may still carry the epoch its previous run claimed: that
@@ -475,7 +511,18 @@ void Daemon::ElectionTick(uint64_t now_ms) {
     if (!written.ok()) CM_LOG(kError) << "token: epoch not stored: " << written.status().message();
   }
   if (act.publish_epoch) tags_->Set(kTagEpoch, std::to_string(*act.publish_epoch));
-  if (act.lost_holder) manager_->CancelRunningJob();
+  if (act.lost_holder) {
+    executor_->EndLease();
+    manager_->CancelRunningJob();
+  }
+  // The lease: renewed on every tick while this instance may act. Should this loop stop (the
+  // process stopped, wedged, starved), renewals stop and the running playbook's guard stops it
+  // within the lease, before another instance's claim can hold (settle > lease + kill grace).
+  if (CurrentToken().self_holds) {
+    executor_->RenewLease();
+  } else {
+    executor_->EndLease();
+  }
   if (act.became_holder) {
     // Serf events that came while nobody held the token were not applied: apply what Serf shows.
     for (const auto& [name, obs] : nodes_seen_) manager_->OnNodeObservation(obs, now_ms);
@@ -984,6 +1031,7 @@ int Daemon::Run() {
     HandleHttp(now_ms);
     if (now_ms >= next_tick) {
       replicator_->Tick(now_ms);
+      StoreRecoveryTick(now_ms);
       ElectionTick(now_ms);
       manager_->Tick(now_ms);
       notifier_.Tick(now_ms);

@@ -389,6 +389,12 @@ R Manager::StateDump(const net::StateDumpRequest& req, uint64_t now_ms) {
 
 R Manager::WriteFailed(const ::clustermgr::Status& status) const {
   CM_LOG(kError) << "write failed: " << status.message();
+  if (status.code() == Code::kOutcomeUnknown) {
+    return R::Error(net::RpcCode::kOutcomeUnknown, status.message());
+  }
+  if (status.message().rfind("not stored: ", 0) == 0) {  // read-only store; it reopens by itself
+    return R::Error(net::RpcCode::kUnavailable, status.message());
+  }
   return R::Error(net::RpcCode::kInternal, "the write was not stored: " + status.message());
 }
 
@@ -481,6 +487,7 @@ PlaybookSpec Manager::Spec(const std::string& playbook, std::vector<InventoryHos
                            RunVars vars, const std::string& job_id, uint64_t epoch) const {
   const AnsibleConfig config = EffectiveConfig(*options_, replica_->state().Config());
   PlaybookSpec spec;
+  spec.kill_grace = std::chrono::milliseconds(options_->grace_ms());
   spec.playbook_dir = config.playbook_dir;
   spec.playbook = playbook;
   spec.hosts = std::move(hosts);

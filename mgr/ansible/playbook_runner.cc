@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -304,14 +305,41 @@ class SignalsBlocked {
   sigset_t saved_;
 };
 
+// The guard's clock and waits are raw system calls: a preloaded time library (e.g. libfaketime,
+// which a test may put under the daemon) wraps the libc ones with locks that a child forked from
+// a multi-threaded process could find held forever.
+int64_t MonotonicMs() {
+  timespec ts{};
+  ::syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+// poll() of one fd for POLLIN; timeout_ms < 0: no timeout.
+int PollOne(int fd, int64_t timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  timespec ts{static_cast<time_t>(timeout_ms / 1000),
+              static_cast<long>(timeout_ms % 1000) * 1'000'000};
+  return static_cast<int>(::syscall(SYS_ppoll, &p, 1, timeout_ms < 0 ? nullptr : &ts, nullptr, 0));
+}
+
 // Runs in the guard child, forked from the daemon: async-signal-safe calls only. It joins the
 // run's process group and waits on `fd`, its end of a socket pair with the thread running the
-// playbook: one byte means the run is over (exit quietly); end-of-file means that thread's process
-// died without saying so, and then the whole group is killed - ansible-playbook's forked workers
-// and their tasks do not get the leader's PR_SET_PDEATHSIG and would otherwise run on.
-[[noreturn]] void GuardChild(int fd, pid_t pgid) {
+// playbook:
+//   'x'          the run is over: exit quietly;
+//   'h'          a lease renewal: the lease runs for another `lease_ms` from now;
+//   end-of-file  that thread's process died without saying so: the whole group is killed -
+//                ansible-playbook's forked workers and their tasks do not get the leader's
+//                PR_SET_PDEATHSIG and would otherwise run on.
+// With a lease (lease_ms > 0), no renewal for lease_ms means the daemon can no longer vouch for
+// its token (its loop is stopped, wedged or gone): the guard says 'L' on the socket, sends the
+// group SIGTERM (which it ignores itself), and SIGKILL after grace_ms. It does not share the
+// daemon's fate: a SIGSTOPped daemon stops renewing, and the guard acts alone.
+[[noreturn]] void GuardChild(int fd, pid_t pgid, int64_t lease_ms, int64_t grace_ms) {
   ::setpgid(0, pgid);
   ResetSignalsToDefault();
+  struct sigaction ign {};
+  ign.sa_handler = SIG_IGN;
+  ::sigaction(SIGTERM, &ign, nullptr);  // the group's SIGTERM is for the playbook, not for us
   // Hold nothing of the daemon (its sockets, its store), only the control socket, as fd 3.
   if (fd != 3 && ::dup2(fd, 3) < 0) ::_exit(1);
   if (::close_range(0, 2, 0) != 0 || ::close_range(4, ~0U, 0) != 0) {
@@ -319,14 +347,47 @@ class SignalsBlocked {
       if (i != 3) ::close(i);
     }
   }
-  char byte = 0;
+  char bytes[64];
+  int64_t deadline = MonotonicMs() + lease_ms;
   for (;;) {
-    const ssize_t n = ::read(3, &byte, 1);
+    int64_t timeout = -1;
+    if (lease_ms > 0) {
+      timeout = deadline - MonotonicMs();
+      if (timeout <= 0) break;  // the lease lapsed
+    }
+    const int ready = PollOne(3, timeout);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) continue;  // re-checks the deadline
+    const ssize_t n = ::read(3, bytes, sizeof bytes);
     if (n < 0 && errno == EINTR) continue;
-    if (n == 1) ::_exit(0);
-    break;
+    if (n <= 0) {
+      ::kill(-pgid, SIGKILL);  // the daemon died; the guard itself is in the group
+      ::_exit(0);
+    }
+    for (ssize_t i = 0; i < n; ++i) {
+      if (bytes[i] == 'x') ::_exit(0);
+      if (bytes[i] == 'h') deadline = MonotonicMs() + lease_ms;
+    }
   }
-  ::kill(-pgid, SIGKILL);  // the guard itself is in the group
+  const char lapsed = 'L';
+  (void)::send(3, &lapsed, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  ::kill(-pgid, SIGTERM);
+  const int64_t kill_at = MonotonicMs() + grace_ms;
+  for (;;) {
+    const int64_t left = kill_at - MonotonicMs();
+    if (left <= 0) break;
+    const int ready = PollOne(3, left);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) break;
+    const ssize_t n = ::read(3, bytes, sizeof bytes);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // the daemon died meanwhile: kill now
+    // 'x': the run is over - its thread has killed what was left of the group already.
+    for (ssize_t i = 0; i < n; ++i) {
+      if (bytes[i] == 'x') ::_exit(0);
+    }
+  }
+  ::kill(-pgid, SIGKILL);
   ::_exit(0);
 }
 
@@ -540,6 +601,14 @@ PlaybookRun::PlaybookRun(PlaybookSpec spec) : spec_(std::move(spec)) {
 
 PlaybookRun::~PlaybookRun() {
   if (cancel_fd_ >= 0) ::close(cancel_fd_);
+}
+
+void PlaybookRun::RenewLease() {
+  std::lock_guard<std::mutex> lock(lease_mu_);
+  if (lease_fd_ < 0) return;
+  const char renew = 'h';
+  // Never blocks; a full socket means the guard is not reading, and renewals are idempotent.
+  (void)::send(lease_fd_, &renew, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 void PlaybookRun::Cancel() {
@@ -771,10 +840,14 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
       {
         SignalsBlocked blocked;
         guard = ::fork();
-        if (guard == 0) GuardChild(guard_end.get(), pid);
+        if (guard == 0) {
+          GuardChild(guard_end.get(), pid, spec_.lease.count(), spec_.kill_grace.count());
+        }
       }
       if (guard > 0) {
         ::setpgid(guard, pid);  // also here, so that a cancel right away reaches it
+        std::lock_guard<std::mutex> lock(lease_mu_);
+        lease_fd_ = guard_ctl.get();
       } else {
         guard_ctl.Reset();
       }
@@ -786,6 +859,10 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
   }
   auto release_guard = [&] {
     if (guard <= 0) return;
+    {
+      std::lock_guard<std::mutex> lock(lease_mu_);
+      lease_fd_ = -1;
+    }
     const char done = 'x';
     // Fails harmlessly when the guard is gone already (killed with a cancelled group).
     (void)::send(guard_ctl.get(), &done, 1, MSG_NOSIGNAL);
@@ -834,10 +911,34 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
     }
   };
 
+  // The guard says 'L' when the lease lapsed; it signals the group itself.
+  bool guard_open = guard > 0 && spec_.lease.count() > 0;
+  bool lease_lapsed = false;
+  auto read_guard = [&] {
+    char byte = 0;
+    const ssize_t n = ::recv(guard_ctl.get(), &byte, 1, MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    if (n <= 0) {
+      guard_open = false;  // the guard is gone (killed with the group)
+      return;
+    }
+    if (byte == 'L' && !lease_lapsed) {
+      lease_lapsed = true;
+      if (!signalled_term) {  // the guard sent SIGTERM; SIGKILL follows after the grace
+        signalled_term = true;
+        kill_at = Clock::now() + spec_.kill_grace;
+      }
+    }
+  };
+
   while (!exited) {
-    pollfd fds[3];
+    pollfd fds[4];
     nfds_t nfds = 0;
-    int out_idx = -1, pid_idx = -1, cancel_idx = -1;
+    int out_idx = -1, pid_idx = -1, cancel_idx = -1, guard_idx = -1;
+    if (guard_open) {
+      guard_idx = static_cast<int>(nfds);
+      fds[nfds++] = {guard_ctl.get(), POLLIN, 0};
+    }
     if (output_open) {
       out_idx = static_cast<int>(nfds);
       fds[nfds++] = {out_read.get(), POLLIN, 0};
@@ -858,6 +959,7 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
     }
     int ready = ::poll(fds, nfds, timeout_ms);
     if (ready < 0 && errno != EINTR) break;  // cannot happen with valid fds; reap below
+    if (ready > 0 && guard_idx >= 0 && fds[guard_idx].revents != 0) read_guard();
     if (ready > 0 && pid_idx >= 0 && fds[pid_idx].revents != 0) check_exited();
     if (!pidfd.valid()) check_exited();
     if (exited) break;
@@ -872,6 +974,8 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
       signalled_kill = true;
     }
   }
+  // A lapse that raced with the exit: the guard says 'L' before it signals the group.
+  if (guard_open && !lease_lapsed) read_guard();
   if (signalled_term) {
     // Whatever of the cancelled group is still alive (workers, a module's `sleep`) goes now;
     // the unreaped leader keeps the group id from being reused meanwhile.
@@ -896,7 +1000,13 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
   if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) result.term_signal = WTERMSIG(status);
 
-  if (signalled_term) {
+  if (lease_lapsed) {
+    result.outcome = PlaybookOutcome::kCancelled;
+    result.cancelled = true;
+    result.lease_lapsed = true;
+    result.error = "stopped: the side-effect token's lease lapsed (not renewed for " +
+                   std::to_string(spec_.lease.count()) + " ms)";
+  } else if (signalled_term) {
     result.outcome = PlaybookOutcome::kCancelled;
     result.cancelled = true;
     result.error = "cancelled";

@@ -16,9 +16,11 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
+#include "mgr/ansible/job_executor.h"
 #include "mgr/testing/line_log_test_util.h"
 
 namespace clustermgr::mgr {
@@ -27,6 +29,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::Contains;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 class ScopedTempDir {
@@ -408,6 +411,120 @@ TEST_F(FakeAnsibleTest, CancelEscalatesToSigkillAfterTheGrace) {
   EXPECT_EQ(r.outcome, PlaybookOutcome::kCancelled);
   EXPECT_EQ(r.term_signal, SIGKILL);
   EXPECT_EQ(LiveGroupMembers(r.pid), std::vector<int>{});
+}
+
+TEST_F(FakeAnsibleTest, ALapsedLeaseStopsTheWholeGroup) {
+  LineLog log;
+  // Both ignore SIGTERM: the grace ends with SIGKILL for the whole group.
+  PlaybookSpec spec = Spec("trap '' TERM\nsleep 600 &\necho started\nwhile :; do wait; done\n");
+  spec.lease = std::chrono::milliseconds(300);
+  spec.kill_grace = std::chrono::milliseconds(200);
+  PlaybookRun run(spec);
+  const auto t0 = std::chrono::steady_clock::now();
+  PlaybookResult r = run.Run(log.callback());  // nobody renews the lease
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(took, std::chrono::milliseconds(300));
+  EXPECT_LT(took, std::chrono::seconds(5));
+  EXPECT_EQ(r.outcome, PlaybookOutcome::kCancelled);
+  EXPECT_TRUE(r.lease_lapsed);
+  EXPECT_EQ(r.error, "stopped: the side-effect token's lease lapsed (not renewed for 300 ms)");
+  EXPECT_EQ(r.term_signal, SIGKILL);
+  EXPECT_EQ(LiveGroupMembers(r.pid), std::vector<int>{});
+  EXPECT_TRUE(RunsDirEmpty());
+}
+
+TEST_F(FakeAnsibleTest, ARenewedLeaseLetsTheRunFinish) {
+  LineLog log;
+  PlaybookSpec spec = Spec("sleep 1\necho done\n");
+  spec.lease = std::chrono::milliseconds(300);
+  PlaybookRun run(spec);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool over = false;
+  std::thread renewer([&] {  // the event loop, ticking every 50 ms
+    std::unique_lock<std::mutex> lock(mu);
+    while (!cv.wait_for(lock, std::chrono::milliseconds(50), [&] { return over; })) {
+      run.RenewLease();
+    }
+  });
+  PlaybookResult r = run.Run(log.callback());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    over = true;
+  }
+  cv.notify_one();
+  renewer.join();
+  EXPECT_TRUE(r.ok()) << r.error;
+  EXPECT_FALSE(r.lease_lapsed);
+  EXPECT_THAT(log.lines(), Contains("done"));
+}
+
+// Collects what a JobExecutor posts; waits for its kFinished.
+class ExecutorEvents {
+ public:
+  JobExecutor::Post post() {
+    return [this](JobEvent e) {
+      std::lock_guard<std::mutex> lock(mu_);
+      events_.push_back(std::move(e));
+      cv_.notify_all();
+    };
+  }
+  std::optional<JobEvent> WaitFinished(std::chrono::seconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    std::optional<JobEvent> done;
+    cv_.wait_for(lock, timeout, [&] {
+      for (const JobEvent& e : events_) {
+        if (e.kind == JobEvent::Kind::kFinished) done = e;
+      }
+      return done.has_value();
+    });
+    return done;
+  }
+  std::vector<std::string> lines() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> out;
+    for (const JobEvent& e : events_) {
+      if (e.kind == JobEvent::Kind::kLine) out.push_back(e.line);
+    }
+    return out;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<JobEvent> events_;
+};
+
+TEST_F(FakeAnsibleTest, AJobStartsNoStepWithoutACurrentLease) {
+  ExecutorEvents events;
+  JobExecutor executor(events.post(), std::chrono::milliseconds(300));
+  // Never renewed (the token was never held, or the loop stopped vouching for it).
+  executor.Start(JobScript{"j1", {{Spec("echo step-1\n"), {Spec("echo recovery\n")}}}});
+  std::optional<JobEvent> done = events.WaitFinished(std::chrono::seconds(10));
+  ASSERT_TRUE(done);
+  EXPECT_FALSE(done->succeeded);
+  EXPECT_TRUE(done->cancelled);
+  EXPECT_EQ(done->error,
+            "not running playbook site.yml: this instance's side-effect token lease lapsed");
+  EXPECT_THAT(events.lines(), Not(Contains("step-1")));
+  EXPECT_THAT(events.lines(), Not(Contains("recovery")));
+}
+
+TEST_F(FakeAnsibleTest, ALeaseThatLapsesMidStepStopsTheJobWithoutFurtherSteps) {
+  ExecutorEvents events;
+  JobExecutor executor(events.post(), std::chrono::milliseconds(300));
+  executor.RenewLease();  // once: the step starts, then nobody renews
+  PlaybookSpec slow = Spec("echo step-1\nsleep 30\n");
+  slow.kill_grace = std::chrono::milliseconds(200);
+  executor.Start(JobScript{"j2", {{slow, {Spec("echo recovery\n")}}, {Spec("echo step-2\n"), {}}}});
+  std::optional<JobEvent> done = events.WaitFinished(std::chrono::seconds(10));
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(done->cancelled);
+  EXPECT_EQ(done->error,
+            "site.yml: stopped: the side-effect token's lease lapsed (not renewed for 300 ms)");
+  EXPECT_THAT(events.lines(), Contains("step-1"));
+  EXPECT_THAT(events.lines(), Not(Contains("step-2")));
+  EXPECT_THAT(events.lines(), Not(Contains("recovery")));
 }
 
 TEST_F(FakeAnsibleTest, CancelBeforeRunDoesNotStartAnything) {
