@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds (warnings are errors) and runs every test except the soak label,
-# then builds the libFuzzer targets with clang and runs each briefly (ctest label fuzz), then
-# runs the mgr and integration tests under ThreadSanitizer (scripts/tsan.sh, clang).
+# then builds the libFuzzer targets with clang and runs each briefly (ctest label fuzz).
 # Usage: scripts/test.sh [extra ctest args...]; BUILD_DIR overrides the build directory,
-# FUZZ_BUILD_DIR the fuzz build's (default build-fuzz), TSAN_BUILD_DIR the ThreadSanitizer
-# build's (default build-tsan); SKIP_FUZZ=1 and SKIP_TSAN=1 skip those steps.
+# FUZZ_BUILD_DIR the fuzz build's (default build-fuzz), SKIP_FUZZ=1 skips the fuzz step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build}
@@ -16,7 +14,4 @@ if [[ ${SKIP_FUZZ:-0} != 1 ]]; then
   # Only the fuzz targets and the layers they link are built (not tools/, tests or benchmarks).
   BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz} ./scripts/fuzz.sh --build-only
   ctest --test-dir "${FUZZ_BUILD_DIR:-build-fuzz}" -j2 --output-on-failure -L fuzz
-fi
-if [[ ${SKIP_TSAN:-0} != 1 ]]; then
-  BUILD_DIR=${TSAN_BUILD_DIR:-build-tsan} ./scripts/tsan.sh
 fi
