@@ -5,8 +5,8 @@
 #
 #   scripts/tsan.sh [--build-only] [extra ctest args...]
 #
-# BUILD_DIR overrides build-tsan; JOBS (default 2) the build's parallelism. CI runs it from
-# scripts/test.sh. clang also checks the thread-safety annotations (-Wthread-safety) here.
+# BUILD_DIR overrides build-tsan; JOBS (default 2) the build's parallelism. clang also checks
+# the thread-safety annotations (-Wthread-safety) here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
