@@ -153,7 +153,7 @@ TEST_F(FaultInjectionTest, ReopenAfterAWriteErrorResumesWithEverythingAcknowledg
   EXPECT_NE(reopened.message().find("Too many open files"), std::string::npos)
       << reopened.message();
   EXPECT_FALSE(store->write_error().ok());
-  EXPECT_TRUE(StateEqual(store->State(), before)) << "a failed reopen keeps the loaded state";
+  EXPECT_TRUE(store->State() == before) << "a failed reopen keeps the loaded state";
   EXPECT_EQ(store->Commit({r.Next(4)}, r.hlc(), r.seq()).code(), Code::kIoError);
 
   // The descriptors are back: the same Store reopens and takes writes, nothing acknowledged lost.
@@ -161,16 +161,16 @@ TEST_F(FaultInjectionTest, ReopenAfterAWriteErrorResumesWithEverythingAcknowledg
   env_.SetOpenError(false);
   ASSERT_TRUE(store->Reopen().ok());
   EXPECT_TRUE(store->write_error().ok());
-  EXPECT_TRUE(StateEqual(store->State(), before));
+  EXPECT_TRUE(store->State() == before);
   Delta again = r.Next(4);
   ClusterState expected = before;
   expected.Join(again.state);
   ASSERT_TRUE(store->Commit({again}, r.hlc(), r.seq()).ok());
-  EXPECT_TRUE(StateEqual(store->State(), expected));
+  EXPECT_TRUE(store->State() == expected);
   store.reset();
   store = Open();
   ASSERT_TRUE(store);
-  EXPECT_TRUE(StateEqual(store->State(), expected));
+  EXPECT_TRUE(store->State() == expected);
   store.reset();
   ExpectVerifies();
 }
