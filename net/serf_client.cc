@@ -22,8 +22,6 @@ namespace clustermgr::net {
 
 using serf_client_detail::Clock;
 using serf_client_detail::Command;
-using serf_client_detail::DoneFn;
-using serf_client_detail::Errno;
 using serf_client_detail::Millis;
 using serf_client_detail::ReplyKind;
 

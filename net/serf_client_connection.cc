@@ -45,7 +45,6 @@ using serf_client_detail::Clock;
 using serf_client_detail::DoneFn;
 using serf_client_detail::Errno;
 using serf_client_detail::Millis;
-using serf_client_detail::ReplyKind;
 
 // ---- reader thread ----
 

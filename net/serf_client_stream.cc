@@ -35,9 +35,7 @@ constexpr std::size_t kMaxHeldRecords = 100000;
 }  // namespace
 
 using serf_client_detail::Clock;
-using serf_client_detail::DoneFn;
 using serf_client_detail::Errno;
-using serf_client_detail::Millis;
 using serf_client_detail::ReplyKind;
 
 void SerfClient::Impl::ReadAvailable() {
