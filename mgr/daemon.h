@@ -13,8 +13,8 @@
 #include <string>
 #include <zmq.hpp>
 
+#include "base/status.h"
 #include "crdt/hlc.h"
-#include "crdt/status.h"
 #include "mgr/ansible/job_executor.h"
 #include "mgr/forwarder.h"
 #include "mgr/http/gateway.h"

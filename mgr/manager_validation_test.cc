@@ -23,7 +23,7 @@
 #include "net/rpc.capnp.h"
 #include "net/rpc_codec.h"
 #include "net/rpc_server.h"
-#include "store/temp_dir.h"
+#include "store/testing/temp_dir.h"
 
 namespace clustermgr::mgr {
 namespace {

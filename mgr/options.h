@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "crdt/status.h"
+#include "base/status.h"
 #include "mgr/fencing/mode.h"
 #include "mgr/http/gateway.h"
 #include "net/curve_keys.h"

@@ -8,7 +8,7 @@
 // here ever blocks: sends use ZMQ_DONTWAIT and report failure instead of waiting, DEALERs use
 // ZMQ_IMMEDIATE so nothing queues for a peer that is not connected (Send returns false), and
 // the ROUTER uses ZMQ_ROUTER_MANDATORY so a reply to a peer that went away fails visibly.
-// FakeGossipTransport (net/fake_gossip_transport.h) is the in-memory double for unit tests.
+// FakeGossipTransport (net/testing/fake_gossip_transport.h) is the in-memory double for unit tests.
 //
 // Hostile input: every received frame is bounded (ZMQ_MAXMSGSIZE drops the connection of a peer
 // sending more), decoded by DecodeGossip with its limits, and dropped and counted when it is
@@ -32,7 +32,7 @@
 #include <vector>
 #include <zmq.hpp>
 
-#include "crdt/status.h"
+#include "base/status.h"
 #include "net/connection_limit.h"
 #include "net/curve_keys.h"
 #include "net/gossip_codec.h"

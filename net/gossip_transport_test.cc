@@ -6,8 +6,8 @@
 #include <chrono>
 #include <functional>
 
-#include "net/fake_gossip_transport.h"
 #include "net/gossip_endpoint.h"
+#include "net/testing/fake_gossip_transport.h"
 
 namespace clustermgr::net {
 namespace {

@@ -7,8 +7,8 @@
 #include <string>
 #include <thread>
 
-#include "net/serf_event_queue.h"
-#include "net/serf_fake_agent.h"
+#include "net/testing/serf_event_queue.h"
+#include "net/testing/serf_fake_agent.h"
 
 namespace clustermgr::net {
 namespace {

@@ -16,10 +16,12 @@
 #include <random>
 #include <utility>
 
+#include "store/change_records.h"
 #include "store/codec.h"
 #include "store/contents.h"
 #include "store/dir_copy.h"
 #include "store/keys.h"
+#include "store/open_data_dir.h"
 
 namespace clustermgr::store {
 
@@ -76,76 +78,6 @@ struct Store::Change {
 
 namespace {
 
-uint64_t NowMillis() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
-
-std::string NewIncarnation() {
-  std::random_device rd;
-  const uint64_t r = (uint64_t{rd()} << 32) ^ uint64_t { rd() };
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(r));
-  return buf;
-}
-
-std::string Errno(int err) { return std::strerror(err); }
-
-// The dir exists (created 0700 if allowed), is a directory and is usable.
-Status PrepareDir(const std::string& dir, bool create) {
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) {
-    if (errno != ENOENT) {
-      return Status(Code::kIoError, "cannot access data dir " + dir + ": " + Errno(errno));
-    }
-    if (!create) return Status(Code::kNotFound, "data dir " + dir + " does not exist");
-    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-      return Status(Code::kIoError, "cannot create data dir " + dir + ": " + Errno(errno));
-    }
-    if (::stat(dir.c_str(), &st) != 0) {
-      return Status(Code::kIoError, "cannot access data dir " + dir + ": " + Errno(errno));
-    }
-  }
-  if (!S_ISDIR(st.st_mode)) {
-    return Status(Code::kInvalidArgument, "data dir " + dir + " is not a directory");
-  }
-  if (::access(dir.c_str(), R_OK | W_OK | X_OK) != 0) {
-    return Status(Code::kIoError, "data dir " + dir + " is not usable: " + Errno(errno));
-  }
-  // A store is created only in an empty dir (or one holding a store): a mistyped --data-dir
-  // pointing at someone's home must not be filled with LevelDB files.
-  std::error_code ec;
-  if (!std::filesystem::exists(dir + "/CURRENT", ec)) {
-    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-      const std::string name = e.path().filename().string();
-      if (name != "lost+found" && name != "LOCK" && name != "LOG" && name != "LOG.old") {
-        return Status(Code::kFailedPrecondition, "data dir " + dir +
-                                                     " holds files but no store (found " + name +
-                                                     "); use an empty or new directory");
-      }
-    }
-  }
-  return Status::Ok();
-}
-
-Status FromOpen(const leveldb::Status& s, const std::string& dir) {
-  const std::string msg = s.ToString();
-  if (s.IsIOError() && msg.find("LOCK") != std::string::npos &&
-      (msg.find("already held") != std::string::npos ||
-       msg.find("temporarily unavailable") != std::string::npos)) {
-    return Status(Code::kUnavailable,
-                  "data dir " + dir + " is in use by another clustermgrd (LevelDB lock held)");
-  }
-  if (s.IsInvalidArgument() && msg.find("does not exist") != std::string::npos) {
-    return Status(Code::kNotFound, "data dir " + dir + " holds no store");
-  }
-  if (s.IsCorruption()) {
-    return Status(Code::kCorruption, "data dir " + dir + ": LevelDB found corruption: " + msg);
-  }
-  return Status(Code::kIoError, "cannot open the store in data dir " + dir + ": " + msg);
-}
-
 template <typename K, typename V, typename KeyFn, typename EncodeFn>
 void PutWinners(const LwwMap<K, V>& incoming, const LwwMap<K, V>& current, KeyFn key,
                 EncodeFn encode, leveldb::WriteBatch* batch, bool* empty) {
@@ -187,13 +119,6 @@ size_t DeleteCoveredAbsent(const LwwMap<K, V>& map, const VersionVector& covered
 
 std::string StrKey(std::string (*fn)(std::string_view), const std::string& k) { return fn(k); }
 
-std::map<std::string, ContextPart> ContextParts(const crdt::CausalContext& ctx) {
-  std::map<std::string, ContextPart> parts;
-  for (const auto& [origin, counter] : ctx.compact().entries()) parts[origin].compact = counter;
-  for (const crdt::Dot& d : ctx.cloud()) parts[d.origin].cloud.push_back(d.counter);
-  return parts;
-}
-
 void JoinLwwSections(const ClusterState& from, ClusterState* into) {
   into->globals.Join(from.globals);
   into->node_vars.Join(from.node_vars);
@@ -213,83 +138,20 @@ Store::~Store() = default;
 
 namespace {
 
-// Opens `path` (shown to operators as `shown`) and loads it.
-struct Opened {
-  std::unique_ptr<leveldb::DB> db;
-  Metadata meta;
-  StoreContents contents;
-};
-
-Result<Opened> OpenAt(const std::string& path, const std::string& shown, const Options& options) {
-  if (options.delta_log_limit == 0) {
-    return Status(Code::kInvalidArgument, "delta_log_limit must be at least 1");
-  }
-  if (Status s = PrepareDir(path, options.create_if_missing); !s.ok()) return s;
-  leveldb::Options lo;
-  lo.create_if_missing = options.create_if_missing;
-  lo.paranoid_checks = true;
-  if (options.env) lo.env = options.env;
-  leveldb::DB* raw = nullptr;
-  if (leveldb::Status s = leveldb::DB::Open(lo, path, &raw); !s.ok()) return FromOpen(s, shown);
-  Opened out;
-  out.db.reset(raw);
-
-  std::string value;
-  leveldb::Status got = out.db->Get(leveldb::ReadOptions(), MetaKey(), &value);
-  if (got.IsNotFound()) {
-    std::unique_ptr<leveldb::Iterator> it(out.db->NewIterator(leveldb::ReadOptions()));
-    it->SeekToFirst();
-    if (it->Valid()) {
-      return Status(Code::kCorruption, "data dir " + shown +
-                                           " holds records but no metadata record (key " +
-                                           EscapeKey(MetaKey()) + ")");
-    }
-    if (!it->status().ok()) return FromOpen(it->status(), shown);
-    if (!options.create_if_missing) {
-      return Status(Code::kNotFound, "data dir " + shown + " holds no store");
-    }
-    if (options.instance_name.empty()) {
-      return Status(Code::kInvalidArgument,
-                    "creating the store in data dir " + shown + " needs an instance name");
-    }
-    out.meta.schema_version = kSchemaVersion;
-    out.meta.instance = options.instance_name;
-    out.meta.incarnation = NewIncarnation();
-    out.meta.created_ms = NowMillis();
-    leveldb::WriteOptions wo;
-    wo.sync = true;
-    if (leveldb::Status s = out.db->Put(wo, MetaKey(), EncodeMeta(out.meta)); !s.ok()) {
-      return Status(Code::kIoError,
-                    "cannot initialize the store in data dir " + shown + ": " + s.ToString());
-    }
-  } else if (!got.ok()) {
-    return FromOpen(got, shown);
-  } else {
-    auto meta = DecodeMeta(value);
-    if (!meta.ok()) {
-      return Status(Code::kCorruption, "data dir " + shown + ": record " + EscapeKey(MetaKey()) +
-                                           ": " + meta.status().message());
-    }
-    if (meta->schema_version != kSchemaVersion) {
-      return Status(Code::kFailedPrecondition, "data dir " + shown + " has store schema version " +
-                                                   std::to_string(meta->schema_version) +
-                                                   "; this build reads version " +
-                                                   std::to_string(kSchemaVersion));
-    }
-    if (!options.instance_name.empty() && meta->instance != options.instance_name) {
-      return Status(Code::kFailedPrecondition, "data dir " + shown + " belongs to instance \"" +
-                                                   meta->instance + "\", not \"" +
-                                                   options.instance_name + "\"");
-    }
-    out.meta = std::move(*meta);
-  }
-
-  LoadOptions load;
-  load.decode_deltas = true;
-  if (Status s = LoadContents(out.db.get(), load, &out.contents, nullptr); !s.ok()) {
-    return Status(s.code(), "data dir " + shown + ": " + s.message());
-  }
-  return out;
+// Tombstones every replica has seen (`stable`) are deleted from every LWW section of `state`;
+// returns how many.
+size_t DeleteAllCollected(const ClusterState& state, const VersionVector& stable,
+                          leveldb::WriteBatch* batch) {
+  return DeleteCollected(state.globals, stable, &GlobalKey, batch) +
+         DeleteCollected(
+             state.node_vars, stable,
+             [](const crdt::NodeVarKey& k) { return NodeVarKey(k.first, k.second); }, batch) +
+         DeleteCollected(state.inventory, stable, &InventoryKey, batch) +
+         DeleteCollected(state.jobs, stable, &JobKey, batch) +
+         DeleteCollected(
+             state.job_logs, stable,
+             [](const crdt::JobLogKey& k) { return JobLogKey(k.first, k.second); }, batch) +
+         DeleteCollected(state.config, stable, &ConfigKey, batch);
 }
 
 }  // namespace
@@ -509,18 +371,7 @@ Status Store::Submit(Writer* w) {
 Status Store::WriteChange(Change& c) {
   leveldb::WriteBatch& batch = c.batch;
   if (c.stable) {
-    const VersionVector& stable = *c.stable;
-    c.collected =
-        DeleteCollected(state_.globals, stable, &GlobalKey, &batch) +
-        DeleteCollected(
-            state_.node_vars, stable,
-            [](const crdt::NodeVarKey& k) { return NodeVarKey(k.first, k.second); }, &batch) +
-        DeleteCollected(state_.inventory, stable, &InventoryKey, &batch) +
-        DeleteCollected(state_.jobs, stable, &JobKey, &batch) +
-        DeleteCollected(
-            state_.job_logs, stable,
-            [](const crdt::JobLogKey& k) { return JobLogKey(k.first, k.second); }, &batch) +
-        DeleteCollected(state_.config, stable, &ConfigKey, &batch);
+    c.collected = DeleteAllCollected(state_, *c.stable, &batch);
     c.empty = c.collected == 0;
   } else {
     const ClusterState& in = *c.joined;
@@ -558,38 +409,7 @@ Status Store::WriteChange(Change& c) {
     PutWinners(in.config, state_.config, str(&ConfigKey), &EncodeTextEntry, &batch, &c.empty);
 
     if (!in.host_groups.empty()) {
-      // Memory is joined only after durability, so the new set is built on a copy here,
-      // outside the state lock, diffed against the old one, and swapped in once durable. (The
-      // copy is O(set); host-group changes are rare: commissions and updates.)
-      crdt::OrSet<crdt::HostGroupKey> next = state_.host_groups;
-      next.Join(in.host_groups);
-      const auto& before = state_.host_groups.entries();
-      const auto& after = next.entries();
-      auto a = before.begin();
-      auto b = after.begin();
-      while (a != before.end() || b != after.end()) {
-        if (b == after.end() || (a != before.end() && a->first < b->first)) {
-          batch.Delete(HostGroupKey(a->first.first, a->first.second));
-          ++a;
-        } else if (a == before.end() || b->first < a->first) {
-          batch.Put(HostGroupKey(b->first.first, b->first.second), EncodeElement(b->second));
-          ++b;
-        } else {
-          if (a->second != b->second) {
-            batch.Put(HostGroupKey(b->first.first, b->first.second), EncodeElement(b->second));
-          }
-          ++a;
-          ++b;
-        }
-      }
-      const auto old_parts = ContextParts(state_.host_groups.context());
-      for (const auto& [origin, part] : ContextParts(next.context())) {
-        auto it = old_parts.find(origin);
-        if (it == old_parts.end() || it->second != part) {
-          batch.Put(HostGroupContextKey(origin), EncodeContextPart(part));
-        }
-      }
-      if (next != state_.host_groups) {
+      if (auto next = PutHostGroups(state_.host_groups, in.host_groups, &batch)) {
         c.empty = false;
         c.host_groups = std::move(next);
       }
@@ -600,64 +420,12 @@ Status Store::WriteChange(Change& c) {
     }
 
     // The delta log and the applied vector.
-    std::map<std::string, std::set<uint64_t>> seqs;  // origin -> seqs in this change
-    std::map<std::string, std::map<uint64_t, const std::string*>> adds;
-    for (const auto& [d, encoded] : c.deltas) {
-      seqs[d->origin].insert(d->seq);
-      auto have = log_index_.find(d->origin);
-      if (d->seq > applied_.Get(d->origin) &&
-          (have == log_index_.end() || !have->second.count(d->seq))) {
-        adds[d->origin].emplace(d->seq, encoded);
-      }
-    }
-    static const std::set<uint64_t> kNone;
-    for (auto& [origin, added] : adds) {
-      auto it = log_index_.find(origin);
-      const std::set<uint64_t>& have = it == log_index_.end() ? kNone : it->second;
-      // Keep the delta_log_limit highest seqs of have + added: drop the lowest.
-      uint64_t excess = have.size() + added.size() > options_.delta_log_limit
-                            ? have.size() + added.size() - options_.delta_log_limit
-                            : 0;
-      auto h = have.begin();
-      while (excess > 0) {
-        if (h != have.end() && (added.empty() || *h < added.begin()->first)) {
-          batch.Delete(DeltaLogKey(origin, *h));
-          c.log_dropped[origin].push_back(*h);
-          ++h;
-        } else {
-          added.erase(added.begin());
-        }
-        --excess;
-      }
-      for (const auto& [seq, encoded] : added) {
-        batch.Put(DeltaLogKey(origin, seq), *encoded);
-        c.log_added[origin].push_back(seq);
-        c.empty = false;
-      }
-    }
-    std::set<std::string> origins;
-    for (const auto& [origin, s] : seqs) origins.insert(origin);
-    if (c.covered) {
-      for (const auto& [origin, n] : c.covered->entries()) origins.insert(origin);
-    }
-    for (const std::string& origin : origins) {
-      const uint64_t old = applied_.Get(origin);
-      uint64_t a = old;
-      if (c.covered) a = std::max(a, c.covered->Get(origin));
-      auto logged = log_index_.find(origin);
-      auto mine = seqs.find(origin);
-      for (;;) {
-        const bool next = (mine != seqs.end() && mine->second.count(a + 1)) ||
-                          (logged != log_index_.end() && logged->second.count(a + 1));
-        if (!next) break;
-        ++a;
-      }
-      if (a > old) {
-        batch.Put(AppliedKey(origin), EncodeApplied(a));
-        c.applied[origin] = a;
-        c.empty = false;
-      }
-    }
+    LogUpdate log =
+        PutDeltaLog(c.deltas, c.covered, log_index_, applied_, options_.delta_log_limit, &batch);
+    if (!log.added.empty() || !log.applied.empty()) c.empty = false;
+    c.applied = std::move(log.applied);
+    c.log_added = std::move(log.added);
+    c.log_dropped = std::move(log.dropped);
 
     // The metadata: counters only ever rise.
     c.meta = meta_;

@@ -47,9 +47,9 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "crdt/cluster_state.h"
 #include "crdt/hlc.h"
-#include "crdt/status.h"
 #include "crdt/version_vector.h"
 #include "store/metadata.h"
 

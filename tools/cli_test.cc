@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "net/fake_rpc_handler.h"
+#include "net/testing/fake_rpc_handler.h"
 #include "tools/cli_args.h"
 #include "tools/cli_endpoints.h"
 #include "tools/job_progress.h"

@@ -18,7 +18,7 @@
 #include <set>
 #include <string>
 
-#include "crdt/status.h"
+#include "base/status.h"
 #include "mgr/options.h"
 
 namespace clustermgr::mgr {

@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "crdt/cluster_state.h"
 #include "crdt/hlc.h"
-#include "crdt/status.h"
 #include "store/store.h"
 
 namespace clustermgr::mgr {

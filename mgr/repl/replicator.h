@@ -60,7 +60,7 @@
 #include <string>
 #include <vector>
 
-#include "crdt/status.h"
+#include "base/status.h"
 #include "mgr/repl/replica.h"
 #include "mgr/repl/snapshot_chunks.h"
 #include "mgr/repl/tombstone_stability.h"

@@ -10,9 +10,9 @@
 #include <iostream>
 #include <random>
 
-#include "net/fake_gossip_transport.h"
+#include "net/testing/fake_gossip_transport.h"
 #include "store/codec.h"
-#include "store/temp_dir.h"
+#include "store/testing/temp_dir.h"
 
 namespace clustermgr::mgr {
 namespace {

@@ -15,8 +15,8 @@
 #include "mgr/log/log.h"
 #include "mgr/repl/replica.h"
 #include "mgr/repl/replicator.h"
-#include "net/fake_gossip_transport.h"
-#include "store/temp_dir.h"
+#include "net/testing/fake_gossip_transport.h"
+#include "store/testing/temp_dir.h"
 
 namespace clustermgr::sim {
 namespace {

@@ -36,7 +36,7 @@
 #include <string>
 #include <vector>
 
-#include "crdt/status.h"
+#include "base/status.h"
 #include "net/rpc_client.h"
 #include "net/rpc_types.h"
 #include "test/support/process.h"

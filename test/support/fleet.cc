@@ -13,7 +13,7 @@
 #include <unordered_set>
 #include <utility>
 
-#include "net/serf_fake_agent.h"
+#include "net/testing/serf_fake_agent.h"
 #include "test/support/cluster.h"
 #include "test/support/process.h"
 

@@ -6,10 +6,10 @@
 //                       127.1.x.y address), started at once and joined to the managers' agents,
 //                       watched by M clustermgrd instances; then a mass departure.
 //   RunSimulatedFleet   M clustermgrd instances whose Serf agents are endpoints of one
-//                       FakeSerfAgent (net/serf_fake_agent.h) serving a simulated fleet: a storm of
-//                       N member joins, reads of the inventory, memory, a restart; then a job over
-//                       many of those hosts (a trivial playbook with a local connection) and a
-//                       second one cancelled while it runs.
+//                       FakeSerfAgent (net/testing/serf_fake_agent.h) serving a simulated fleet: a
+//                       storm of N member joins, reads of the inventory, memory, a restart; then a
+//                       job over many of those hosts (a trivial playbook with a local connection)
+//                       and a second one cancelled while it runs.
 //
 // Each returns its figures (key, value, unit) in the order measured; keys are those of
 // fleet.csv. Keys of the simulated fleet end in the fleet's size ("_10k" for 10,000, "_1k" for

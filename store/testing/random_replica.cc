@@ -1,4 +1,4 @@
-#include "store/random_replica.h"
+#include "store/testing/random_replica.h"
 
 #include <utility>
 #include <vector>

@@ -1,4 +1,4 @@
-#include "net/serf_fake_agent.h"
+#include "net/testing/serf_fake_agent.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
