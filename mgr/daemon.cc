@@ -182,6 +182,7 @@ Status Daemon::Start() {
                           {"bytes_published", g.bytes_published},
                           {"bytes_sent", g.bytes_sent},
                           {"clock_refusals", replica_->clock_refusals()},
+                          {"clock_skew_ms", replica_->clock_skew_ms()},
                           {"rpc_connections", rpc_->connections().open()},
                           {"rpc_connections_refused", rpc_->connections().refused()}};
       }});
@@ -224,6 +225,8 @@ Status Daemon::Start() {
   if (options_.curve) tags_->Set(kTagCurve, options_.curve->self.public_key);
 
   if (!options_.http_bind.empty()) {
+    http_access_.instance = options_.name;
+    http_access_.plain_role = net::ParseRole(options_.http_loopback_role).value_or(net::Role::kReader);
     auto gateway = http::Gateway::Start(
         GatewayOptionsOf(options_), [this](http::Call call) { http_mail_.Post(std::move(call)); },
         [](std::string_view text) { return ParseExtraVars(text).error; });
@@ -243,8 +246,9 @@ Status Daemon::Start() {
   ElectionTick(NowMs());
 
   CM_LOG(kInfo) << "clustermgrd " << CLUSTERMGR_VERSION << " serving " << rpc_endpoint_
-                << ", gossip " << gossip_->endpoint() << " (anti-entropy "
-                << gossip_->anti_entropy_endpoint() << ")"
+                << ", gossip " << gossip_->bound_endpoint() << " advertised as "
+                << gossip_->endpoint() << " (anti-entropy " << gossip_->anti_entropy_endpoint()
+                << ")"
                 << " as origin " << replica_->origin() << " (data " << options_.data_dir << ")";
   return Status::Ok();
 }
@@ -295,6 +299,7 @@ int Daemon::ApplyAccess(const DaemonCurve& curve) {
   }
   zap_->SetPolicy(std::move(policy));
   callers_ = std::move(callers);
+  if (!options_.curve_clients_file.empty()) http_access_.clients = curve.clients;
   int closed = 0;
   for (auto it = connections_.begin(); it != connections_.end();) {
     if (callers_.count(it->second.key)) {
@@ -328,10 +333,8 @@ Result<net::Caller> Daemon::Identify(const net::IncomingRequest& in) const {
     }
     return net::Caller{f.key, f.name, *role};
   };
-  // The HTTP gateway authenticated its caller itself (certificate subject or loopback); how a
-  // subject maps to a role is the gateway's (mgr/http/). Until it names one, such a caller keeps
-  // the powers the gateway gives it.
-  if (in.reply_to.gateway) return net::Caller{"", in.caller, net::Role::kAdmin};
+  // Resolved by HandleHttp (mgr/http/http_caller.h).
+  if (in.reply_to.gateway) return in.gateway_caller;
   if (!options_.curve) {
     if (!in.forwarded_by.empty()) return forwarded();
     return net::Caller{};  // plain TCP: no identities, everyone is an admin
@@ -375,6 +378,7 @@ std::string Daemon::PeerServerKey(const std::string& instance) const {
 
 Status Daemon::StartReplication() {
   net::ZmqGossipTransport::Options transport;
+  transport.advertise = options_.gossip_advertise;
   if (options_.curve) {
     net::ZmqGossipTransport::Options::Curve curve;
     curve.self = options_.curve->self;
@@ -420,30 +424,57 @@ std::map<std::string, ManagerSighting> Daemon::CountableManagers(uint64_t now_ms
   // Without a connection to our own Serf agent we cannot see anyone: count nobody.
   if (!serf_connected_) return {};
   // Serf's "alive" is the agent's, not the daemon's: a crashed or hung clustermgrd beside a live
-  // agent keeps its tags. Count a manager only while replication hears from it too (every
-  // anti-entropy round answers), so its token moves on without waiting for a restart.
-  const std::map<std::string, uint64_t> heard = replicator_->LastContactByName();
-  std::map<std::string, ManagerSighting> out = managers_seen_;
-  std::set<std::string> silent;
-  for (auto& [name, m] : out) {
-    if (!m.alive) continue;
-    m.behind_it = !replicator_->CaughtUpWith(name);
-    auto it = heard.find(name);
-    if (it != heard.end() && now_ms - std::min(now_ms, it->second) <= options_.token_contact_ms) {
-      continue;
+  // agent keeps its tags. And any agent that joins Serf can carry manager tags. So a member
+  // counts only while replication hears, at the gossip endpoint the member gives, from the
+  // instance the member names (every anti-entropy round answers): a dead daemon's token moves
+  // on without waiting for a restart, and an impostor counts for nothing.
+  std::map<std::string, ManagerSighting> out;
+  std::set<std::string> silent;  // members alive in Serf but not counted
+  for (auto& [member, seen] : managers_seen_) {
+    ManagerSighting m = seen.sighting;
+    uint64_t tag_epoch = 0;
+    if (!seen.epoch_tag.empty()) {
+      if (auto epoch = ParseEpochTag(seen.epoch_tag)) {
+        tag_epoch = *epoch;
+      } else if (warned_members_.insert(member).second) {
+        CM_LOG(kWarn) << "token: Serf member " << member << " (instance " << seen.instance
+                      << ") has an epoch tag that is not a plain decimal: \"" << seen.epoch_tag
+                      << "\"; ignored";
+      }
     }
-    m.alive = false;
-    silent.insert(name);
+    if (m.alive) {
+      const auto heard = replicator_->HeardThroughMember(member);
+      const bool counted =
+          heard && heard->name == seen.instance &&
+          now_ms - std::min(now_ms, heard->last_contact_ms) <= options_.token_contact_ms;
+      if (counted) {
+        m.behind_it = !replicator_->CaughtUpWith(seen.instance);
+        seen.counted_epoch = std::max(seen.counted_epoch, tag_epoch);
+      } else {
+        m.alive = false;
+        silent.insert(member);
+      }
+    }
+    // A counted member's claim is its tag; one that does not count (any more) weighs with what
+    // it claimed while it did: a failed holder's epoch was used, an impostor's never was.
+    m.epoch = m.alive ? tag_epoch : seen.counted_epoch;
+    // One sighting per instance: a counted member wins over any other that names it.
+    auto [it, added] = out.try_emplace(seen.instance, m);
+    if (!added && m.alive && !it->second.alive) it->second = m;
   }
-  for (const std::string& name : silent) {
-    if (!silent_managers_.count(name)) {
-      CM_LOG(kInfo) << "token: manager " << name << " is alive in Serf but replication has not "
-                    << "heard from it for " << options_.token_contact_ms << " ms: not counted";
+  for (const std::string& member : silent) {
+    if (!silent_managers_.count(member)) {
+      CM_LOG(kInfo) << "token: manager " << managers_seen_.at(member).instance << " (Serf member "
+                    << member << ") is alive in Serf but replication has not heard from it "
+                    << "at its gossip endpoint for " << options_.token_contact_ms
+                    << " ms: not counted";
     }
   }
-  for (const std::string& name : silent_managers_) {
-    if (!silent.count(name) && out.count(name) && out.at(name).alive) {
-      CM_LOG(kInfo) << "token: manager " << name << " is heard from again: counted";
+  for (const std::string& member : silent_managers_) {
+    auto it = managers_seen_.find(member);
+    if (!silent.count(member) && it != managers_seen_.end() && it->second.sighting.alive) {
+      CM_LOG(kInfo) << "token: manager " << it->second.instance << " (Serf member " << member
+                    << ") is heard from again: counted";
     }
   }
   silent_managers_ = std::move(silent);
@@ -488,8 +519,12 @@ TokenStatus Daemon::CurrentToken() const {
 void Daemon::ElectionTick(uint64_t now_ms) {
   election_.SetManagers(CountableManagers(now_ms));
   // A restarted daemon's own agent may still carry the epoch its previous run claimed: that
-  // epoch was used, so it counts like the replicated register.
-  const uint64_t highest = std::max(replica_->state().token_epoch.value(), own_tag_epoch_);
+  // epoch was used, so it counts like the replicated register (if believable).
+  const uint64_t register_epoch = replica_->state().token_epoch.value();
+  const uint64_t highest =
+      own_tag_epoch_ - std::min(own_tag_epoch_, register_epoch) <= TokenElection::kMaxEpochLead
+          ? std::max(register_epoch, own_tag_epoch_)
+          : register_epoch;
   const TokenElection::Actions act = election_.Tick(now_ms, highest);
   if (!act.reason.empty()) CM_LOG(kInfo) << "token: " << act.reason;
   // More managers alive than --expect counts: two sides of a partition could each hold a
@@ -615,7 +650,7 @@ void Daemon::HandleRequest(net::IncomingRequest& in, uint64_t now_ms) {
   const bool mutation = net::IsMutation(in.request);
   if (mutation) {
     CM_LOG(kInfo) << via << ": " << net::OperationName(in.request) << " by "
-                  << (in.reply_to.gateway ? in.caller : net::Describe(*caller))
+                  << net::Describe(*caller)
                   << (in.caller_key.empty() || caller->key == in.caller_key ? ""
                                                                             : " " + caller->key)
                   << (in.forwarded_by.empty() ? "" : " (forwarded by " + in.forwarded_by + ")");
@@ -640,11 +675,16 @@ void Daemon::HandleRequest(net::IncomingRequest& in, uint64_t now_ms) {
 
 void Daemon::HandleHttp(uint64_t now_ms) {
   for (http::Call& call : http_mail_.Drain()) {
+    Result<net::Caller> caller = http::ResolveCaller(call.caller, http_access_);
+    if (!caller.ok() && !std::holds_alternative<http::HealthProbe>(call.ask)) {
+      RefuseHttp(call, caller.status().message(), now_ms);
+      continue;
+    }
     if (auto* request = std::get_if<net::RpcRequest>(&call.ask)) {
       net::IncomingRequest in;
       in.reply_to = call.reply_to;
       in.protocol_version = net::kRpcProtocolVersion;
-      in.caller = call.caller;
+      in.gateway_caller = *caller;
       in.request = std::move(*request);
       Stamp(&in.reply_to, in.request);
       HandleRequest(in, now_ms);
@@ -657,16 +697,32 @@ void Daemon::HandleHttp(uint64_t now_ms) {
                         probe->readiness ? Readiness(now_ms) : http::Health{true, ""});
       }
     } else if (auto* event = std::get_if<http::MonitorEvent>(&call.ask)) {
+      // What a monitor event does is a discovery's (or a node's disappearance): operator work.
+      if (!net::RoleAllows(caller->role, net::Role::kOperator)) {
+        RefuseHttp(call, net::Describe(*caller) + " may not post monitor events: it needs the " +
+                             "operator role", now_ms);
+        continue;
+      }
       ApplyMonitorEvent(call, *event, now_ms);
     }
   }
+}
+
+void Daemon::RefuseHttp(const http::Call& call, const std::string& why, uint64_t now_ms) {
+  CM_LOG(kWarn) << "http: refused: " << why;
+  const net::RpcReply refused = net::RpcReply::Error(net::RpcCode::kPermissionDenied, why);
+  if (const auto* request = std::get_if<net::RpcRequest>(&call.ask)) {
+    Audit(net::Caller{"", http::Describe(call.caller), net::Role::kReader}, *request, "", refused,
+          now_ms);
+  }
+  if (http_ && call.reply_to.request_id != 0) http_->Complete(call.reply_to.request_id, refused);
 }
 
 void Daemon::ApplyMonitorEvent(const http::Call& call, const http::MonitorEvent& event,
                                uint64_t now_ms) {
   const char* kind = event.disappeared ? "Disappeared" : "Discovered";
   CM_LOG(kInfo) << "http: monitor event " << kind << " of " << event.nodes.size() << " node(s) by "
-                << call.caller;
+                << http::Describe(call.caller);
   if (event.nodes.empty()) {
     CM_LOG(kWarn) << "http: monitor event " << kind << " names no node: nothing to do";
     return;
@@ -822,7 +878,9 @@ std::vector<http::MetricFamily> Daemon::Metrics(uint64_t now_ms) {
   for (const auto& [name, obs] : nodes_seen_) {
     (obs.kind == NodeObservation::Kind::kDisappeared ? nodes_gone : nodes_alive) += 1;
   }
-  for (const auto& [name, m] : managers_seen_) (m.alive ? managers_alive : managers_gone) += 1;
+  for (const auto& [member, m] : managers_seen_) {
+    (m.sighting.alive ? managers_alive : managers_gone) += 1;
+  }
   serf->samples = {{{{"kind", "node"}, {"state", "alive"}}, nodes_alive},
                    {{{"kind", "node"}, {"state", "gone"}}, nodes_gone},
                    {{{"kind", "manager"}, {"state", "alive"}}, managers_alive},
@@ -832,8 +890,12 @@ std::vector<http::MetricFamily> Daemon::Metrics(uint64_t now_ms) {
   one("clustermgr_store_writable", "1 while the store accepts writes", Type::kGauge,
       status.store_ok ? 1 : 0);
   one("clustermgr_clock_refusals_total",
-      "Peer timestamps refused for being too far ahead of the local clock", Type::kCounter,
-      counter("clock_refusals"));
+      "Peer timestamps further ahead of the local clock than --max-clock-offset-ms (followed, "
+      "and reported)",
+      Type::kCounter, counter("clock_refusals"));
+  one("clustermgr_clock_skew_ms",
+      "How far ahead of the local clock the latest such peer timestamp was (ms)", Type::kGauge,
+      counter("clock_skew_ms"));
   one("clustermgr_bad_messages_total", "Gossip messages dropped as malformed", Type::kCounter,
       counter("bad_messages"));
   one("clustermgr_start_time_seconds", "When this clustermgrd started (Unix time)", Type::kGauge,
@@ -864,25 +926,36 @@ void Daemon::HandleSerf(uint64_t now_ms) {
       replicator_->OnManagerEvent(e);  // ignores our own member (its gossip endpoint)
       auto it = e.tags.find(kTagInstance);
       const std::string instance = it != e.tags.end() ? it->second : e.name;
-      if (instance == options_.name) {  // our own agent: remember what our tag ever claimed
-        auto own = e.tags.find(kTagEpoch);
-        if (own != e.tags.end()) {
-          own_tag_epoch_ =
-              std::max<uint64_t>(own_tag_epoch_, std::strtoull(own->second.c_str(), nullptr, 10));
+      auto gossip = e.tags.find(kTagGossip);
+      const bool own = instance == options_.name && gossip != e.tags.end() &&
+                       gossip->second == gossip_->endpoint();
+      if (own) {  // our own agent: remember what our tag ever claimed
+        auto tag = e.tags.find(kTagEpoch);
+        if (tag != e.tags.end()) {
+          own_tag_epoch_ = std::max(own_tag_epoch_, ParseEpochTag(tag->second).value_or(0));
         }
         continue;
       }
-      ManagerSighting& m = managers_seen_[instance];
+      if (instance == options_.name) {
+        if (warned_members_.insert(e.member).second) {
+          CM_LOG(kWarn) << "token: Serf member " << e.member << " names this instance (" << instance
+                        << ") but does not give its gossip endpoint: ignored";
+        }
+        continue;
+      }
+      SerfManager& seen = managers_seen_[e.member];
+      seen.instance = instance;
+      ManagerSighting& m = seen.sighting;
       m.alive = e.kind != Kind::kDisappeared;
       auto epoch = e.tags.find(kTagEpoch);
-      m.epoch = epoch != e.tags.end() ? std::strtoull(epoch->second.c_str(), nullptr, 10) : 0;
+      seen.epoch_tag = epoch != e.tags.end() ? epoch->second : "";
       auto rpc = e.tags.find(kTagRpc);
       m.rpc = rpc != e.tags.end() ? rpc->second : "";
       if (auto key = e.tags.find(kTagCurve); options_.curve && key != e.tags.end()) {
         if (peer_keys_.count(key->second)) {
           manager_keys_[instance] = key->second;
         } else {
-          manager_keys_.erase(instance);
+          // Not erased: another member may be reusing the instance name of a trusted one.
           CM_LOG(kWarn) << "curve: manager instance " << instance << " publishes key "
                         << key->second << ", which is not in --curve-peers: not trusted";
         }

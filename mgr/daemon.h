@@ -100,6 +100,8 @@ class Daemon {
   std::vector<http::MetricFamily> Metrics(uint64_t now_ms);
   http::Health Readiness(uint64_t now_ms);
   void ApplyMonitorEvent(const http::Call& call, const http::MonitorEvent& event, uint64_t now_ms);
+  // Answers an HTTP call refused for its caller's identity or role (logged and audited).
+  void RefuseHttp(const http::Call& call, const std::string& why, uint64_t now_ms);
   void HandleForwarded();
   // On stop: ends the running job (Interrupted, nodes safe) before the loop returns.
   void FinishRunningJob();
@@ -124,6 +126,7 @@ class Daemon {
   std::string default_peer_key_;          // the one key a peer can have, when it is clear
   std::map<std::string, std::string> manager_keys_;  // instance -> `curve=` tag (allowed ones)
   std::map<std::string, net::Caller> callers_;       // listed key -> name and role
+  http::HttpAccess http_access_;  // how HTTP callers get roles (the client list, options)
   struct SeenConnection {
     std::string key;
     std::string peer;  // getpeername when first seen: the fd is only trusted while it matches
@@ -154,7 +157,16 @@ class Daemon {
   TokenElection election_;
   // What Serf last said of each node and each other manager instance.
   std::map<std::string, NodeObservation> nodes_seen_;
-  std::map<std::string, ManagerSighting> managers_seen_;
+  // Serf members with manager tags, by member name: a member reusing another's instance name
+  // neither overwrites nor ends that one's sighting.
+  struct SerfManager {
+    std::string instance;        // its `instance` tag
+    std::string epoch_tag;       // its `epoch` tag as given (parsed strictly when counted)
+    uint64_t counted_epoch = 0;  // the highest epoch it claimed while it counted
+    ManagerSighting sighting;
+  };
+  std::map<std::string, SerfManager> managers_seen_;
+  std::set<std::string> warned_members_;  // Serf members whose bad manager tags were logged
   std::atomic<bool> serf_connected_{false};
   std::atomic<bool> serf_reported_{false};  // the first connection attempt was logged
   // Managers Serf calls alive that replication has not heard from lately (logged on change).

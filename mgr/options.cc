@@ -11,6 +11,8 @@
 #include "mgr/ansible/ansible_inventory.h"
 #include "mgr/ansible/extra_vars.h"
 #include "mgr/http/gateway.h"
+#include "net/access.h"
+#include "net/gossip_endpoint.h"
 
 namespace clustermgr::mgr {
 namespace po = boost::program_options;
@@ -86,6 +88,9 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
     ("gossip-bind", po::value(&o.gossip_bind)->default_value(o.gossip_bind)
        ->value_name("ENDPOINT"),
        "replication endpoint; further replication sockets use the next ports")
+    ("gossip-advertise", po::value(&o.gossip_advertise)->value_name("ENDPOINT"),
+       "replication endpoint peers are told to connect to (default: --gossip-bind, a wildcard "
+       "host replaced by this host's interface address); its port + 1 must reach the next one")
     ("peer", po::value(&o.peers)->composing()->value_name("ENDPOINT"),
        "another instance's gossip endpoint (repeatable)")
     ("serf-rpc", po::value(&o.serf_rpc)->default_value(o.serf_rpc)->value_name("ADDR"),
@@ -141,7 +146,12 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
     ("http-client-ca", po::value(&o.http_client_ca)->value_name("FILE"),
        "HTTPS: PEM CA that signs the client certificates the gateway accepts (required with TLS)")
     ("http-insecure", po::bool_switch(&o.http_insecure),
-       "allow plain HTTP without client authentication on a non-loopback --http-bind");
+       "allow plain HTTP without client authentication on a non-loopback --http-bind")
+    ("http-loopback-role", po::value(&o.http_loopback_role)->default_value(o.http_loopback_role)
+       ->value_name("ROLE"),
+       "reader|operator|admin: the role of plain-HTTP callers (from loopback, or from anywhere "
+       "with --http-insecure); a TLS caller's role is that of the client allow-list line named "
+       "by its certificate's subject or CN");
   tuning.add_options()
     ("sync", po::value(&o.sync)->default_value(o.sync)->value_name("BOOL"),
        "sync each acknowledged write to disk")
@@ -153,7 +163,8 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
        "\"outcome unknown\"")
     ("max-clock-offset-ms", po::value(&o.max_clock_offset_ms)
        ->default_value(o.max_clock_offset_ms)->value_name("MS"),
-       "refuse peer timestamps further ahead of the local clock than this")
+       "report peer timestamps further ahead of the local clock than this (log, status); "
+       "the clock still follows them, so that no later write is lost")
     ("token-settle-ms", po::value(&o.token_settle_ms)->default_value(o.token_settle_ms)
        ->value_name("MS"),
        "a side-effect token claim holds after this long without a rival claim; must exceed "
@@ -251,6 +262,15 @@ Status ValidateDaemonOptions(const DaemonOptions& o) {
   if (!ValidEndpoint(o.gossip_bind)) {
     return bad("--gossip-bind: not a ZeroMQ endpoint: " + o.gossip_bind);
   }
+  if (!o.gossip_advertise.empty()) {
+    if (!ValidEndpoint(o.gossip_advertise) || !net::AntiEntropyEndpoint(o.gossip_advertise).ok()) {
+      return bad("--gossip-advertise: not a usable gossip endpoint (tcp://HOST:PORT): " +
+                 o.gossip_advertise);
+    }
+    if (net::ConnectableEndpoint(o.gossip_advertise, "x") != o.gossip_advertise) {
+      return bad("--gossip-advertise: a wildcard host cannot be reached: " + o.gossip_advertise);
+    }
+  }
   for (const auto& p : o.peers) {
     if (!ValidEndpoint(p)) return bad("--peer: not a ZeroMQ endpoint: " + p);
   }
@@ -327,6 +347,10 @@ Status ValidateDaemonOptions(const DaemonOptions& o) {
     }
   } else if (Status s = http::CheckGatewayOptions(GatewayOptionsOf(o)); !s.ok()) {
     return s;
+  }
+  if (!net::ParseRole(o.http_loopback_role)) {
+    return bad("--http-loopback-role must be reader, operator or admin: " +
+               QuoteForMessage(o.http_loopback_role));
   }
   // Last, so that the other mistakes of a command line are named first.
   if (o.insecure &&

@@ -34,6 +34,7 @@ struct DaemonOptions {
   std::string data_dir;
   std::string rpc_bind = "tcp://127.0.0.1:9007";
   std::string gossip_bind = "tcp://127.0.0.1:9008";
+  std::string gossip_advertise;  // told to peers; empty: --gossip-bind (a wildcard host resolved)
   std::vector<std::string> peers;
   std::string serf_rpc = "127.0.0.1:7373";
   std::string serf_auth_key;
@@ -48,6 +49,9 @@ struct DaemonOptions {
   std::string http_tls_key;
   std::string http_client_ca;
   bool http_insecure = false;  // plain HTTP on a non-loopback --http-bind
+  // The role of plain-HTTP callers (loopback, or any address with --http-insecure):
+  // reader|operator|admin (mgr/http/http_caller.h).
+  std::string http_loopback_role = "admin";
   int expect = 1;
   bool expect_given = false;  // --expect was set (command line or file), not defaulted
   std::string playbook_dir;

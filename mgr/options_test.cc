@@ -95,6 +95,19 @@ TEST_F(DaemonCurveOptionsTest, PeersNeedAnExplicitExpect) {
   EXPECT_FALSE(p.options.expect_given);
 }
 
+TEST_F(DaemonCurveOptionsTest, GossipAdvertiseMustBeAReachableGossipEndpoint) {
+  ParsedOptions p = Parse(
+      {"--insecure", "--gossip-bind=tcp://0.0.0.0:9108", "--gossip-advertise=tcp://10.1.2.3:9108"});
+  EXPECT_FALSE(p.exit_now) << p.text;
+  EXPECT_EQ(p.options.gossip_advertise, "tcp://10.1.2.3:9108");
+  for (const char* bad : {"tcp://0.0.0.0:9108", "tcp://*:9108", "tcp://10.1.2.3", "nonsense",
+                          "tcp://10.1.2.3:65535"}) {
+    p = Parse({"--insecure", std::string("--gossip-advertise=") + bad});
+    EXPECT_EQ(p.exit_code, 2) << bad;
+    EXPECT_EQ(p.text.rfind("clustermgrd: --gossip-advertise: ", 0), 0u) << p.text;
+  }
+}
+
 TEST_F(DaemonCurveOptionsTest, HelpGroupsOptionsAndNamesTheirValues) {
   ParsedOptions p = Parse({"--help"});
   EXPECT_TRUE(p.exit_now);

@@ -134,6 +134,9 @@ class ZmqGossipTransport final : public GossipTransport {
       std::string default_key;
     };
     std::optional<Curve> curve;
+    // The endpoint peers are told (endpoint(): in messages and the Serf tag); empty: the bound
+    // one, a wildcard host ("*", "0.0.0.0", "::") replaced by InterfaceAddress().
+    std::string advertise;
   };
 
   // Binds the PUB at `gossip_endpoint` and the ROUTER at its anti-entropy endpoint. A tcp port
@@ -145,7 +148,9 @@ class ZmqGossipTransport final : public GossipTransport {
                                                           Options options);
   ~ZmqGossipTransport() override;
 
+  // The advertised endpoint (Options::advertise).
   const std::string& endpoint() const override { return endpoint_; }
+  const std::string& bound_endpoint() const { return bound_; }
   const std::string& anti_entropy_endpoint() const { return ae_endpoint_; }
   // Besides the base errors: kFailedPrecondition when CURVE is on and no key is known for `peer`.
   Status Connect(const std::string& peer) override;
@@ -170,7 +175,8 @@ class ZmqGossipTransport final : public GossipTransport {
 
   zmq::context_t& context_;
   Options options_;
-  std::string endpoint_;
+  std::string endpoint_;  // advertised
+  std::string bound_;
   std::string ae_endpoint_;
   zmq::socket_t pub_;
   zmq::socket_t router_;

@@ -38,9 +38,10 @@ struct Store::Writer {
   std::vector<std::string> encoded;  // EncodeDelta of each delta, made by the caller's thread
   HlcTimestamp hlc;
   uint64_t local_seq = 0;
-  // kSnapshot
+  // kSnapshot (and hlc, local_seq)
   const ClusterState* chunk = nullptr;
   const VersionVector* covered = nullptr;
+  const crdt::StateKeys* complete = nullptr;
   // kCollect
   const VersionVector* stable = nullptr;
   size_t collected = 0;
@@ -57,6 +58,7 @@ struct Store::Change {
   ClusterState scratch;                  // the join of a group's deltas
   std::vector<std::pair<const crdt::Delta*, const std::string*>> deltas;  // with encodings
   const VersionVector* covered = nullptr;
+  const crdt::StateKeys* complete = nullptr;  // with covered: drop covered entries it lacks
   HlcTimestamp hlc;
   uint64_t local_seq = 0;
   const VersionVector* stable = nullptr;  // set: collect tombstones instead
@@ -169,11 +171,18 @@ size_t DeleteCollected(const LwwMap<K, V>& map, const VersionVector& stable, Key
   return n;
 }
 
-template <typename K, typename V>
-void MaxOwnHlc(const LwwMap<K, V>& map, const std::string& origin, HlcTimestamp* max) {
+// Deletes the entries of `map` that `covered` covers and `keep` lacks (LwwMap::DropCoveredAbsent).
+template <typename K, typename V, typename KeyFn>
+size_t DeleteCoveredAbsent(const LwwMap<K, V>& map, const VersionVector& covered,
+                           const std::set<K>& keep, KeyFn key, leveldb::WriteBatch* batch) {
+  size_t n = 0;
   for (const auto& [k, entry] : map.entries()) {
-    if (entry.tag.stamp.origin == origin) *max = std::max(*max, entry.tag.stamp.hlc);
+    if (covered.Covers(entry.tag.dot()) && !keep.count(k)) {
+      batch->Delete(key(k));
+      ++n;
+    }
   }
+  return n;
 }
 
 std::string StrKey(std::string (*fn)(std::string_view), const std::string& k) { return fn(k); }
@@ -398,10 +407,15 @@ Status Store::Commit(const std::vector<crdt::Delta>& deltas, HlcTimestamp hlc_hi
   return Submit(&w);
 }
 
-Status Store::ApplySnapshot(const ClusterState& chunk, const VersionVector& covered) {
+Status Store::ApplySnapshot(const ClusterState& chunk, const VersionVector& covered,
+                            HlcTimestamp hlc_high_water, uint64_t local_seq,
+                            const crdt::StateKeys* complete) {
   Writer w(Writer::Kind::kSnapshot);
   w.chunk = &chunk;
   w.covered = &covered;
+  w.hlc = hlc_high_water;
+  w.local_seq = local_seq;
+  w.complete = complete;
   return Submit(&w);
 }
 
@@ -462,6 +476,9 @@ Status Store::Submit(Writer* w) {
       case Writer::Kind::kSnapshot:
         change.joined = w->chunk;
         change.covered = w->covered;
+        change.complete = w->complete;
+        change.hlc = w->hlc;
+        change.local_seq = w->local_seq;
         break;
       case Writer::Kind::kCollect:
         change.stable = w->stable;
@@ -510,6 +527,22 @@ Status Store::WriteChange(Change& c) {
     auto str = [](std::string (*fn)(std::string_view)) {
       return [fn](const std::string& k) { return StrKey(fn, k); };
     };
+    if (c.complete && c.covered) {
+      const VersionVector& cov = *c.covered;
+      const crdt::StateKeys& keep = *c.complete;
+      const size_t dropped =
+          DeleteCoveredAbsent(state_.globals, cov, keep.globals, str(&GlobalKey), &batch) +
+          DeleteCoveredAbsent(
+              state_.node_vars, cov, keep.node_vars,
+              [](const crdt::NodeVarKey& k) { return NodeVarKey(k.first, k.second); }, &batch) +
+          DeleteCoveredAbsent(state_.inventory, cov, keep.inventory, str(&InventoryKey), &batch) +
+          DeleteCoveredAbsent(state_.jobs, cov, keep.jobs, str(&JobKey), &batch) +
+          DeleteCoveredAbsent(
+              state_.job_logs, cov, keep.job_logs,
+              [](const crdt::JobLogKey& k) { return JobLogKey(k.first, k.second); }, &batch) +
+          DeleteCoveredAbsent(state_.config, cov, keep.config, str(&ConfigKey), &batch);
+      if (dropped > 0) c.empty = false;
+    }
     PutWinners(in.globals, state_.globals, str(&GlobalKey), &EncodeTextEntry, &batch, &c.empty);
     PutWinners(
         in.node_vars, state_.node_vars,
@@ -629,14 +662,8 @@ Status Store::WriteChange(Change& c) {
     // The metadata: counters only ever rise.
     c.meta = meta_;
     c.meta.local_seq = std::max(meta_.local_seq, c.local_seq);
-    HlcTimestamp hlc = std::max(meta_.hlc_high_water, c.hlc);
-    MaxOwnHlc(in.globals, origin_, &hlc);
-    MaxOwnHlc(in.node_vars, origin_, &hlc);
-    MaxOwnHlc(in.inventory, origin_, &hlc);
-    MaxOwnHlc(in.jobs, origin_, &hlc);
-    MaxOwnHlc(in.job_logs, origin_, &hlc);
-    MaxOwnHlc(in.config, origin_, &hlc);
-    c.meta.hlc_high_water = hlc;
+    // Every stamp applied, a peer's too: a restarted clock must order above all of them.
+    c.meta.hlc_high_water = std::max({meta_.hlc_high_water, c.hlc, in.NewestHlc()});
     if (c.meta != meta_) {
       batch.Put(MetaKey(), EncodeMeta(c.meta));
       c.empty = false;
@@ -659,6 +686,7 @@ Status Store::WriteChange(Change& c) {
     state_.CollectTombstones(*c.stable);
     return Status::Ok();
   }
+  if (c.complete && c.covered) state_.DropCoveredAbsent(*c.covered, *c.complete);
   JoinLwwSections(*c.joined, &state_);
   if (c.host_groups) state_.host_groups = std::move(*c.host_groups);
   for (const auto& [origin, seq] : c.applied) applied_.Advance(origin, seq);

@@ -409,13 +409,44 @@ TEST(StoreTest, MetadataCountersOnlyRise) {
   ASSERT_TRUE(store->Commit({}, HlcTimestamp::Make(4000, 2), 3).ok());
   EXPECT_EQ(store->metadata().hlc_high_water, HlcTimestamp::Make(4000, 2));
   EXPECT_EQ(store->metadata().local_seq, 5u);
-  // A peer's stamps do not move this instance's high-water mark.
+  // A peer's stamps raise it too: a restarted clock must order above every stamp applied.
   ASSERT_TRUE(store->Commit({SetGlobal("peer/1", 9000, "b", "1")}, {}, 0).ok());
-  EXPECT_EQ(store->metadata().hlc_high_water, HlcTimestamp::Make(4000, 2));
+  EXPECT_EQ(store->metadata().hlc_high_water, HlcTimestamp::Make(10'000, 0));
+  // So do a snapshot's entries and the clock it carries, and its cover of this origin.
+  ClusterState chunk = SetGlobal("peer/1", 9500, "c", "1").state;
+  crdt::VersionVector covered;
+  covered.Advance(me, 8);
+  ASSERT_TRUE(store->ApplySnapshot(chunk, covered, HlcTimestamp::Make(20'000, 1), 8).ok());
+  EXPECT_EQ(store->metadata().hlc_high_water, HlcTimestamp::Make(20'000, 1));
+  EXPECT_EQ(store->metadata().local_seq, 8u);
   store.reset();
   store = MustOpen(dir, NewOptions());
-  EXPECT_EQ(store->metadata().hlc_high_water, HlcTimestamp::Make(4000, 2));
-  EXPECT_EQ(store->metadata().local_seq, 5u);
+  EXPECT_EQ(store->metadata().hlc_high_water, HlcTimestamp::Make(20'000, 1));
+  EXPECT_EQ(store->metadata().local_seq, 8u);
+}
+
+TEST(StoreTest, ACompleteSnapshotDeletesCoveredEntriesItLacks) {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("data");
+  auto store = MustOpen(dir, NewOptions());
+  // Two writes of a peer: "gone" (seq 1) was since deleted and the tombstone collected there;
+  // "later" (seq 3) is beyond what the snapshot covers.
+  ASSERT_TRUE(store->Commit({SetGlobal("peer/1", 1, "gone", "1")}, {}, 0).ok());
+  ASSERT_TRUE(store->Commit({SetGlobal("peer/1", 3, "later", "1")}, {}, 0).ok());
+  ClusterState chunk = SetGlobal("peer/1", 2, "kept", "1").state;
+  crdt::StateKeys keys;
+  keys.Add(chunk);
+  crdt::VersionVector covered;
+  covered.Advance("peer/1", 2);
+  ASSERT_TRUE(store->ApplySnapshot(chunk, covered, {}, 0, &keys).ok());
+  EXPECT_EQ(store->State().globals.Find("gone"), nullptr);
+  EXPECT_NE(store->State().globals.Get("kept"), nullptr);
+  EXPECT_NE(store->State().globals.Get("later"), nullptr);
+  store.reset();
+  store = MustOpen(dir, NewOptions());  // on disk too
+  EXPECT_EQ(store->State().globals.Find("gone"), nullptr);
+  EXPECT_NE(store->State().globals.Get("kept"), nullptr);
+  EXPECT_NE(store->State().globals.Get("later"), nullptr);
 }
 
 TEST(StoreTest, SnapshotsJoinAndRaiseApplied) {

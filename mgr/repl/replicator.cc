@@ -33,6 +33,7 @@ struct Replicator::Session {
   std::string requester;  // its gossip endpoint
   std::vector<std::string> chunks;
   crdt::VersionVector covered;
+  crdt::HlcTimestamp hlc;  // the clock when the snapshot was taken
   uint64_t last_used_ms = 0;
 };
 
@@ -41,6 +42,8 @@ struct Replicator::Fetch {
   uint64_t id = 0;
   uint32_t chunks = 0;
   crdt::VersionVector covered;
+  crdt::HlcTimestamp hlc;  // the sender's clock when it took the snapshot
+  crdt::StateKeys keys;    // of every chunk received: what the snapshot holds
   std::vector<bool> have;
   uint32_t have_count = 0;
   uint32_t cursor = 0;                 // next index never asked for
@@ -455,9 +458,25 @@ void Replicator::OnSyncRequest(const std::string& identity, Peer& peer,
   const crdt::VersionVector mine = Applied();
   net::SyncReply reply;
   reply.applied = mine;
-  size_t bytes = 0;
+  // Snapshot or deltas is decided before any delta goes out: deltas of one origin applied
+  // before a snapshot taken later could bring back a write whose delete the snapshot no longer
+  // shows (collected). Every origin's log must reach back to what the requester has.
   bool snapshot = false;
+  const std::map<std::string, store::DeltaLogRange> log = replica_->store().DeltaLog();
   for (const auto& [origin, have] : mine.entries()) {
+    const uint64_t theirs = request.applied.Get(origin);
+    if (have <= theirs) continue;
+    auto range = log.find(origin);
+    auto next = replica_->store().EncodedDeltasSince(origin, theirs, 1);
+    if (range == log.end() || range->second.last < have ||
+        (!next.ok() && next.status().code() == Code::kNotFound)) {
+      snapshot = true;
+      break;
+    }
+  }
+  size_t bytes = 0;
+  for (const auto& [origin, have] : mine.entries()) {
+    if (snapshot) break;
     const uint64_t theirs = request.applied.Get(origin);
     if (have <= theirs) continue;
     const size_t room = options_.max_reply_deltas - reply.deltas.size();
@@ -515,7 +534,8 @@ net::SnapshotOffer Replicator::Offer(const std::string& requester,
     if (s.requester != requester) continue;
     if (!theirs.Dominates(s.covered)) {  // still useful: a transfer in progress, or re-asked
       s.last_used_ms = now_ms;
-      return net::SnapshotOffer{s.id, static_cast<uint32_t>(s.chunks.size()), s.covered};
+      return net::SnapshotOffer{s.id, static_cast<uint32_t>(s.chunks.size()), s.covered,
+                                s.hlc.packed()};
     }
     sessions_.erase(it);  // it has all of that: a newer snapshot is needed
     break;
@@ -533,6 +553,7 @@ net::SnapshotOffer Replicator::Offer(const std::string& requester,
   s->requester = requester;
   // The state and the applied vector belong together: this thread is the store's only writer.
   s->covered = Applied();
+  s->hlc = replica_->clock().last();
   for (const crdt::ClusterState& chunk : SplitSnapshot(replica_->state(), options_.chunk)) {
     s->chunks.push_back(store::EncodeState(chunk));
   }
@@ -540,7 +561,8 @@ net::SnapshotOffer Replicator::Offer(const std::string& requester,
   ++counters_.snapshots_served;
   CM_LOG(kInfo) << "replication: serving a snapshot of " << s->chunks.size() << " chunks to "
                 << requester << " covering " << s->covered.ToString();
-  net::SnapshotOffer offer{s->id, static_cast<uint32_t>(s->chunks.size()), s->covered};
+  net::SnapshotOffer offer{s->id, static_cast<uint32_t>(s->chunks.size()), s->covered,
+                           s->hlc.packed()};
   sessions_.emplace(s->id, std::move(s));
   return offer;
 }
@@ -581,6 +603,7 @@ void Replicator::OnSyncReply(Peer& peer, net::SyncReply reply, uint64_t now_ms) 
   fetch_->id = offer.id;
   fetch_->chunks = offer.chunks;
   fetch_->covered = offer.covered;
+  fetch_->hlc = crdt::HlcTimestamp::FromPacked(offer.hlc_high_water);
   fetch_->have.assign(offer.chunks, false);
   fetch_->progress_ms = now_ms;
   fetch_->started_ms = now_ms;
@@ -635,6 +658,7 @@ void Replicator::OnSnapshotChunk(Peer& peer, net::SnapshotChunk chunk, uint64_t 
   f.have[chunk.index] = true;
   ++f.have_count;
   f.progress_ms = now_ms;
+  f.keys.Add(*state);
   if (chunk.index + 1 == f.chunks) {
     f.last = std::move(state).value();
   } else {
@@ -650,8 +674,11 @@ void Replicator::OnSnapshotChunk(Peer& peer, net::SnapshotChunk chunk, uint64_t 
     SendFetches(now_ms);
     return;
   }
+  // The last chunk makes the snapshot authoritative for what it covers: entries this instance
+  // holds from writes the sender had applied, but which the snapshot lacks, were beaten by a
+  // delete the sender has since collected; they go.
   crdt::ClusterState last = f.assembly.Finish(std::move(*f.last));
-  if (Status s = replica_->ApplySnapshotChunk(last, f.covered); !s.ok()) {
+  if (Status s = replica_->ApplySnapshotChunk(last, f.covered, f.hlc, &f.keys); !s.ok()) {
     ++counters_.store_errors;
     AbandonFetch("cannot store the last chunk: " + s.message());
     return;
@@ -841,6 +868,14 @@ std::map<std::string, uint64_t> Replicator::LastContactByName() const {
     last = std::max(last, p->last_contact_ms);
   }
   return out;
+}
+
+std::optional<Replicator::Heard> Replicator::HeardThroughMember(const std::string& member) const {
+  auto endpoint = serf_members_.find(member);
+  if (endpoint == serf_members_.end()) return std::nullopt;
+  auto peer = peers_.find(endpoint->second);
+  if (peer == peers_.end() || peer->second->last_contact_ms == 0) return std::nullopt;
+  return Heard{peer->second->name, peer->second->last_contact_ms};
 }
 
 bool Replicator::CaughtUpWith(const std::string& name) const {
