@@ -294,6 +294,9 @@ RpcReply FakeManager::Answer(const RpcRequest& request) {
         } else if constexpr (std::is_same_v<T, UpdateRequest>) {
           if (auto refused = CheckNodes(r.names)) return *refused;
           return StartJob("update", r.names);
+        } else if constexpr (std::is_same_v<T, UpgradeRequest>) {
+          if (auto refused = CheckNodes(r.names)) return *refused;
+          return StartJob("upgrade", r.names);
         } else if constexpr (std::is_same_v<T, DiscoverRequest>) {
           return StartJob("discover", r.addrs);
         } else if constexpr (std::is_same_v<T, GlobalGetRequest>) {
