@@ -103,6 +103,19 @@ bool ClusterState::empty() const {
          jobs.empty() && job_logs.empty() && config.empty() && token_epoch.value() == 0;
 }
 
+std::set<std::string> NodesTouched(const ClusterState& base, const ClusterState& delta) {
+  std::set<std::string> nodes;
+  for (const auto& [name, entry] : delta.inventory.entries()) nodes.insert(name);
+  for (const auto& [key, entry] : delta.node_vars.entries()) nodes.insert(key.first);
+  for (const auto& [element, dots] : delta.host_groups.entries()) nodes.insert(element.first);
+  if (!delta.host_groups.context().empty()) {
+    for (const HostGroupKey& element : base.host_groups.CoveredBy(delta.host_groups.context())) {
+      nodes.insert(element.first);
+    }
+  }
+  return nodes;
+}
+
 std::map<std::string, std::string> ClusterState::Globals() const { return LiveStrings(globals); }
 std::map<std::string, std::string> ClusterState::Config() const { return LiveStrings(config); }
 

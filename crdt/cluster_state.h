@@ -60,6 +60,13 @@ struct ClusterState {
   std::map<std::string, std::string> Config() const;
 };
 
+// The nodes whose reads (inventory record, remembered extra-vars, host-groups) joining `delta`
+// into `base` may change: every node `delta` names in those sections, and every node of `base`
+// holding a host-group whose add `delta`'s causal context covers (the join may remove it). Over
+// a batch of deltas joined in turn, the union against the batch's base is complete: a group an
+// earlier delta of the batch added is named by that delta.
+std::set<std::string> NodesTouched(const ClusterState& base, const ClusterState& delta);
+
 // The keys of a state's LWW sections, without their values: what a whole snapshot held, for
 // DropCoveredAbsent once its last chunk has arrived.
 struct StateKeys {

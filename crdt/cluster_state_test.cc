@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -459,6 +460,38 @@ TEST(ClusterStateTest, JoinWithItselfChangesNothing) {
   const ClusterState copy = r.state();
   r.state().Join(r.state());
   EXPECT_EQ(r.state(), copy);
+}
+
+TEST(ClusterStateTest, NodesTouchedNamesWhatADeltaMayChangeOfEachNode) {
+  Replica a("a");
+  const ClusterState base_before = a.state();
+  ClusterState d1 = a.Write([](DeltaBuilder& b) {
+    b.PutNode("n1", InventoryRecord{});
+    b.SetNodeVar("n2", "dns", "\"x\"");
+    b.AddHostGroup("n3", "web");
+    b.SetGlobal("ntp", "\"y\"");  // not a node's
+  });
+  EXPECT_EQ(NodesTouched(base_before, d1), (std::set<std::string>{"n1", "n2", "n3"}));
+
+  // A remove carries no element, only the dots it saw: the node is found in the base.
+  Replica b("b");
+  b.state().Join(a.state());
+  const ClusterState base = b.state();
+  ClusterState removal = b.Write([](DeltaBuilder& w) { w.RemoveHostGroup("n3", "web"); });
+  ASSERT_TRUE(removal.host_groups.entries().empty());
+  EXPECT_EQ(NodesTouched(base, removal), std::set<std::string>{"n3"});
+  EXPECT_TRUE(NodesTouched(ClusterState{}, removal).empty()) << "nothing there to remove";
+
+  // Erasing a remembered var names its node; a job or a log chunk names none.
+  ClusterState erase = b.Write([](DeltaBuilder& w) {
+    w.EraseNodeVar("n2", "dns");
+    JobRecord job;
+    job.id = "j1";
+    job.nodes = {"n1"};
+    w.PutJob(job);
+    w.PutJobLogChunk("j1", 0, "line");
+  });
+  EXPECT_EQ(NodesTouched(b.state(), erase), std::set<std::string>{"n2"});
 }
 
 TEST(DeltaTest, CarriesOriginAndSeq) {

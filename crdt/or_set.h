@@ -106,6 +106,23 @@ class OrSet {
     context_.Merge(other.context_);
   }
 
+  // The elements holding a dot that `context` covers: those a join with a set of that context may
+  // remove (found through the dot index, as Join finds them, without a walk over the set).
+  std::set<E> CoveredBy(const CausalContext& context) const {
+    std::set<E> out;
+    for (const auto& [origin, counter] : context.compact().entries()) {
+      for (auto it = index_.lower_bound(Dot{origin, 0});
+           it != index_.end() && it->first.origin == origin && it->first.counter <= counter; ++it) {
+        out.insert(it->second);
+      }
+    }
+    for (const Dot& dot : context.cloud()) {
+      auto [from, to] = index_.equal_range(dot);
+      for (auto it = from; it != to; ++it) out.insert(it->second);
+    }
+    return out;
+  }
+
   const Entries& entries() const { return entries_; }
   const CausalContext& context() const { return context_; }
   size_t size() const { return entries_.size(); }

@@ -43,8 +43,11 @@ Result<crdt::Delta> Replica::Write(const std::function<void(crdt::DeltaBuilder&)
   build(builder);
   if (builder.empty()) return crdt::Delta{};
   crdt::Delta delta{origin_, tag.seq, std::move(builder).Take()};
+  NodesChange touched;
+  if (!nodes_observers_.empty()) touched.names = crdt::NodesTouched(base, delta.state);
   if (Status s = store_->Commit({delta}, tag.stamp.hlc, tag.seq); !s.ok()) return s;
   seq_ = tag.seq;
+  TellNodes(touched);
   for (const Observer& observer : observers_) observer(delta);
   return delta;
 }
@@ -86,8 +89,13 @@ Status Replica::ApplyRemote(const std::vector<crdt::Delta>& deltas) {
                    << ": the data dir is older than this instance's history; start it with "
                       "--restore-from-peers to get a fresh origin";
   }
+  NodesChange touched;
+  if (!nodes_observers_.empty()) {
+    for (const crdt::Delta& d : deltas) touched.names.merge(crdt::NodesTouched(state(), d.state));
+  }
   if (Status s = store_->Commit(deltas, clock_.last(), own); !s.ok()) return s;
   seq_ = std::max(seq_, own);
+  TellNodes(touched);
   return Status::Ok();
 }
 
@@ -97,6 +105,7 @@ Status Replica::Recover() {
   clock_.RestoreAtLeast(meta.hlc_high_water);
   clock_.RestoreAtLeast(state().NewestHlc());
   seq_ = std::max(seq_, meta.local_seq);
+  TellNodes({.all = true, .names = {}});
   return Status::Ok();
 }
 
@@ -115,7 +124,20 @@ Status Replica::ApplySnapshotChunk(const crdt::ClusterState& chunk,
     return s;
   }
   seq_ = std::max(seq_, own);
+  TellNodes({.all = true, .names = {}});  // a chunk may also drop what the snapshot no longer holds
   return Status::Ok();
+}
+
+uint64_t Replica::AddNodesObserver(NodesObserver observer) {
+  nodes_observers_.emplace(++last_nodes_observer_, std::move(observer));
+  return last_nodes_observer_;
+}
+
+void Replica::RemoveNodesObserver(uint64_t id) { nodes_observers_.erase(id); }
+
+void Replica::TellNodes(const NodesChange& change) {
+  if (!change.all && change.names.empty()) return;
+  for (const auto& [id, observer] : nodes_observers_) observer(change);
 }
 
 }  // namespace clustermgr::mgr

@@ -11,8 +11,10 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,6 +36,14 @@ class Replica {
     uint64_t delta_log_limit = 10'000;
   };
   using Observer = std::function<void(const crdt::Delta&)>;
+  // What a change joined into the state may have changed of the nodes' reads (their inventory
+  // record, remembered extra-vars or host-groups; crdt::NodesTouched): `names`, or every node
+  // when `all` (a snapshot chunk, a reopened store).
+  struct NodesChange {
+    bool all = false;
+    std::set<std::string> names;
+  };
+  using NodesObserver = std::function<void(const NodesChange&)>;
 
   // Opens (or creates) the store and restores the clock above its high-water mark. Errors: the
   // store's (kIoError for a dir in use or unusable, kCorruption).
@@ -55,6 +65,13 @@ class Replica {
                             std::optional<uint64_t> epoch = std::nullopt);
 
   void AddObserver(Observer observer) { observers_.push_back(std::move(observer)); }
+
+  // Node observers hear of every change the state takes, local or remote (Write, ApplyRemote,
+  // ApplySnapshotChunk, Recover), once it is joined; a change that fails is not told (the state
+  // is then unchanged). Nothing is computed for them while there are none. Returns an id for
+  // RemoveNodesObserver; an observer must be removed before what it calls into goes away.
+  uint64_t AddNodesObserver(NodesObserver observer);
+  void RemoveNodesObserver(uint64_t id);
 
   // Persists and joins deltas received from peers (any origins, in one store batch). Their LWW
   // timestamps are first merged into the clock, so that every later local write orders above
@@ -104,6 +121,10 @@ class Replica {
   uint64_t clock_skew_ms_ = 0;
   std::optional<uint64_t> skew_logged_ms_;  // wall clock of the last skew warning
   std::vector<Observer> observers_;
+  std::map<uint64_t, NodesObserver> nodes_observers_;
+  uint64_t last_nodes_observer_ = 0;
+  // Tells the node observers of `change` (after a successful join).
+  void TellNodes(const NodesChange& change);
 };
 
 }  // namespace clustermgr::mgr
