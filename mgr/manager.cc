@@ -50,10 +50,6 @@ net::RpcCode ToRpcCode(Code code) {
 R Error(const Status& status) { return R::Error(ToRpcCode(status.code()), status.message()); }
 R Invalid(std::string text) { return R::Error(net::RpcCode::kInvalidArgument, std::move(text)); }
 
-net::NodeStatus ToNet(NodeStatus s) {
-  return static_cast<net::NodeStatus>(static_cast<int>(s) + 1);  // net has kUnspecified first
-}
-net::NodeState ToNet(NodeState s) { return static_cast<net::NodeState>(static_cast<int>(s)); }
 net::JobStatus ToNet(JobStatus s) { return static_cast<net::JobStatus>(static_cast<int>(s) + 1); }
 
 net::JobInfo ToJobInfo(const JobRecord& job) {
@@ -110,7 +106,8 @@ Manager::Manager(const DaemonOptions* options, Replica* replica, JobExecutor* ex
       executor_(executor),
       token_(std::move(token)),
       reply_(std::move(reply)),
-      groups_(options->host_groups) {}
+      groups_(options->host_groups),
+      node_infos_(replica) {}
 
 std::optional<R> Manager::Handle(const net::IncomingRequest& in, uint64_t now_ms) {
   return std::visit(
@@ -151,27 +148,6 @@ std::optional<R> Manager::Handle(const net::IncomingRequest& in, uint64_t now_ms
 
 // ---- reads -------------------------------------------------------------------------------------
 
-net::NodeInfo Manager::ToNodeInfo(const std::string& name, const InventoryRecord& rec) const {
-  const ClusterState& state = replica_->state();
-  net::NodeInfo info;
-  info.name = name;
-  info.addr = rec.addr;
-  info.status = ToNet(rec.status);
-  info.state = ToNet(rec.state);
-  info.prev_status = ToNet(rec.prev_status);
-  info.prev_state = ToNet(rec.prev_state);
-  info.host_groups = state.HostGroups(name);
-  for (const auto& [k, v] : rec.tags) info.monitoring.emplace_back(k, v);
-  if (!rec.serf_status.empty()) info.monitoring.emplace_back("serf_status", rec.serf_status);
-  std::sort(info.monitoring.begin(), info.monitoring.end());
-  json vars = json::object();
-  for (const auto& [k, text] : state.NodeVars(name)) {
-    vars[k] = json::parse(text, nullptr, false);
-  }
-  info.extra_vars = vars.dump();
-  return info;
-}
-
 R Manager::NodeGet(const net::NodeGetRequest& req) const {
   if (::clustermgr::Status s = CheckNodeRef(req.name); !s.ok()) return Error(s);
   auto name = ResolveNode(replica_->state(), req.name);
@@ -179,16 +155,10 @@ R Manager::NodeGet(const net::NodeGetRequest& req) const {
     return R::Error(net::RpcCode::kNotFound,
                     "node with name or address \"" + req.name + "\" doesn't exists");
   }
-  return R::Ok(ToNodeInfo(*name, *replica_->state().Node(*name)));
+  return R::Ok(*node_infos_.Find(*name));
 }
 
-R Manager::NodesGet() const {
-  net::NodeList list;
-  for (const auto& [name, entry] : replica_->state().inventory.entries()) {
-    if (!entry.tombstone()) list.nodes.push_back(ToNodeInfo(name, *entry.value));
-  }
-  return R::Ok(std::move(list));
-}
+R Manager::NodesGet() const { return R::Ok(node_infos_.List()); }
 
 R Manager::GlobalGet() const {
   json globals = json::object();

@@ -22,6 +22,7 @@
 #include "mgr/ansible/job_executor.h"
 #include "mgr/lifecycle.h"
 #include "mgr/options.h"
+#include "mgr/reads/node_info_cache.h"
 #include "mgr/repl/replica.h"
 #include "mgr/token.h"
 #include "net/rpc_server.h"
@@ -147,7 +148,6 @@ class Manager {
                  const std::function<crdt::NodeStatus(const std::string&, crdt::NodeStatus)>& next,
                  uint64_t epoch, uint64_t now_ms, std::vector<crdt::HostSummary> hosts = {});
   void AnswerFollowers(uint64_t now_ms, bool deadline_only);
-  net::NodeInfo ToNodeInfo(const std::string& name, const crdt::InventoryRecord& rec) const;
   R WriteFailed(const ::clustermgr::Status& status) const;
   // --allow-extra-var: reserved names clients may set all the same.
   std::set<std::string> AllowedVars() const;
@@ -158,6 +158,7 @@ class Manager {
   TokenFn token_;
   Reply reply_;
   HostGroups groups_;
+  mutable NodeInfoCache node_infos_;  // filled by reads
   ReplicationView replication_;
 
   // The job this instance runs, and its log lines not yet written.
