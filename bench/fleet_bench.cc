@@ -7,6 +7,9 @@
 //               [--job-hosts N (500)] [--forks N (50)] [--instances N (3)]
 //               [--phase-seconds S (300)] [--out-dir DIR]
 //
+// --agents 0 skips the real Serf agents (only the simulated fleet runs); --job-hosts 0 skips the
+// jobs.
+//
 // clustermgrd comes from this program's directory, `serf` and `ansible-playbook` from $PATH.
 // Everything runs on loopback in temp dirs removed at the end.
 #include <sys/utsname.h>
@@ -47,7 +50,8 @@ Options Parse(int argc, char** argv) {
   po::options_description desc("fleet_bench options");
   // clang-format off
   desc.add_options()
-    ("agents", po::value(&o.agents)->default_value(o.agents), "real serf agents as machines")
+    ("agents", po::value(&o.agents)->default_value(o.agents),
+       "real serf agents as machines; 0: none (only the simulated fleet)")
     ("members", po::value(&o.members)->default_value(o.members),
        "simulated members served by the Serf RPC stand-in")
     ("storm-seconds", po::value(&o.storm_seconds)->default_value(o.storm_seconds),
@@ -61,7 +65,7 @@ Options Parse(int argc, char** argv) {
     ("out-dir", po::value(&o.out_dir), "where fleet.md and fleet.csv go");
   // clang-format on
   bench::ParseFlags(argc, argv, "fleet_bench", desc);
-  if (o.agents < 1 || o.members < 1 || o.storm_seconds <= 0 || o.instances < 1 || o.forks < 0 ||
+  if (o.members < 1 || o.storm_seconds <= 0 || o.instances < 1 || o.forks < 0 ||
       2 * o.job_hosts > o.members) {
     std::fprintf(stderr,
                  "fleet_bench: counts must be positive and --members at least 2 * --job-hosts\n");
@@ -111,13 +115,15 @@ int Main(int argc, char** argv) {
               build_type.c_str(), load_at_start.c_str());
 
   test::FleetFigures figures;
-  test::RealSerfFleetOptions real;
-  real.agents = o.agents;
-  real.managers = o.instances;
-  real.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.phase_seconds * 1000));
-  auto real_figures = test::RunRealSerfFleet(real, &std::cout);
-  if (!real_figures.ok()) bench::Die("real serf agents: " + real_figures.status().message());
-  figures.insert(figures.end(), real_figures->begin(), real_figures->end());
+  if (o.agents > 0) {
+    test::RealSerfFleetOptions real;
+    real.agents = o.agents;
+    real.managers = o.instances;
+    real.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.phase_seconds * 1000));
+    auto real_figures = test::RunRealSerfFleet(real, &std::cout);
+    if (!real_figures.ok()) bench::Die("real serf agents: " + real_figures.status().message());
+    figures.insert(figures.end(), real_figures->begin(), real_figures->end());
+  }
 
   test::SimulatedFleetOptions sim;
   sim.members = o.members;
