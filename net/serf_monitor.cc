@@ -55,8 +55,8 @@ void SerfMonitor::Run() {
       auto members = client_->Members();
       std::chrono::microseconds interval = poll_interval_;
       if (members.ok()) {
-        interval = std::max(
-            interval, std::chrono::microseconds(50) * static_cast<int64_t>(members.value().size()));
+        interval = std::max(interval, std::chrono::microseconds(250) *
+                                          static_cast<int64_t>(members.value().size()));
         event = SerfMemberEvent{SerfEventType::kResync, "resync", std::move(members).value()};
       }
       next_poll = Clock::now() + interval;
