@@ -99,12 +99,26 @@ class Daemon {
   // On stop: ends the running job (Interrupted, nodes safe) before the loop returns.
   void FinishRunningJob();
   void HandleSerf(uint64_t now_ms);
+  // Connection changes the Serf client's thread posted: logged; tags re-applied on reconnect.
+  void HandleSerfConnections();
   void HandleJobs(uint64_t now_ms);
   void DoReload();
   // SIGHUP: re-reads the allow-lists `from` names (the old ones stay on an error).
   void ReloadAllowLists(const DaemonOptions& from);
+  // The phases of Start(), in order.
+  // Moves the data dir aside for --restore-from-peers, opens the replica, clears old run dirs.
+  Status OpenStore();
+  Status StartRpc();
   // Binds the gossip sockets and starts the replicator with the --peer peers.
   Status StartReplication();
+  // The job executor, the manager and the forwarder.
+  void StartManager();
+  // The Serf monitor and the tags this instance publishes.
+  void StartSerf();
+  // The HTTP gateway, with --http-bind.
+  Status StartHttp();
+  // Replication's part of the `status` answer.
+  void FillReplicationStatus(net::StatusInfo* info);
   static uint64_t NowMs();
   // CURVE: starts the ZAP handler (before any server socket binds). No-op with --insecure.
   Status StartCurve();
@@ -128,6 +142,7 @@ class Daemon {
   std::unique_ptr<net::RpcServer> rpc_;
   Mailbox<JobEvent> job_mail_;
   Mailbox<net::SerfNodeEvent> serf_mail_;
+  Mailbox<net::SerfConnectionEvent> serf_conn_mail_;  // the Serf client's thread posts here
   Mailbox<ForwardedReply> forward_mail_;
   std::unique_ptr<JobExecutor> executor_;
   std::unique_ptr<Manager> manager_;
@@ -150,8 +165,8 @@ class Daemon {
   // What Serf last said of each node and each other manager instance.
   std::map<std::string, NodeObservation> nodes_seen_;
   std::map<std::string, ManagerSighting> managers_seen_;
-  std::atomic<bool> serf_connected_{false};
-  std::atomic<bool> serf_reported_{false};  // the first connection attempt was logged
+  bool serf_connected_ = false;
+  bool serf_reported_ = false;  // the first connection attempt was logged
   // Managers Serf calls alive that replication has not heard from lately (logged on change).
   std::set<std::string> silent_managers_;
   uint64_t own_tag_epoch_ = 0;  // the highest epoch our own agent's tag ever showed

@@ -1,0 +1,156 @@
+#include <algorithm>
+#include <cstdlib>
+
+#include "mgr/daemon.h"
+#include "mgr/log/log.h"
+
+// The election glue: what Serf and replication say of the other managers goes into the token
+// election (mgr/token.h), and what the election decides is carried out here.
+
+namespace clustermgr::mgr {
+
+std::map<std::string, ManagerSighting> Daemon::CountableManagers(uint64_t now_ms) {
+  // Without a connection to our own Serf agent we cannot see anyone: count nobody.
+  if (!serf_connected_) return {};
+  // Serf's "alive" is the agent's, not the daemon's: a crashed or hung clustermgrd beside a live
+  // agent keeps its tags. Count a manager only while replication hears from it too (every
+  // anti-entropy round answers), so its token moves on without waiting for a restart.
+  const std::map<std::string, uint64_t> heard = replicator_->LastContactByName();
+  std::map<std::string, ManagerSighting> out = managers_seen_;
+  std::set<std::string> silent;
+  for (auto& [name, m] : out) {
+    if (!m.alive) continue;
+    m.behind_it = !replicator_->CaughtUpWith(name);
+    auto it = heard.find(name);
+    if (it != heard.end() && now_ms - std::min(now_ms, it->second) <= options_.token_contact_ms) {
+      continue;
+    }
+    m.alive = false;
+    silent.insert(name);
+  }
+  for (const std::string& name : silent) {
+    if (!silent_managers_.count(name)) {
+      CM_LOG(kInfo) << "token: manager " << name << " is alive in Serf but replication has not "
+                    << "heard from it for " << options_.token_contact_ms << " ms: not counted";
+    }
+  }
+  for (const std::string& name : silent_managers_) {
+    if (!silent.count(name) && out.count(name) && out.at(name).alive) {
+      CM_LOG(kInfo) << "token: manager " << name << " is heard from again: counted";
+    }
+  }
+  silent_managers_ = std::move(silent);
+  return out;
+}
+
+void Daemon::ElectionTick(uint64_t now_ms) {
+  election_.SetManagers(CountableManagers(now_ms));
+  // A restarted daemon's own agent may still carry the epoch its previous run claimed: that
+  // epoch was used, so it counts like the replicated register.
+  const uint64_t highest = std::max(replica_->state().token_epoch.value(), own_tag_epoch_);
+  const TokenElection::Actions act = election_.Tick(now_ms, highest);
+  if (!act.reason.empty()) CM_LOG(kInfo) << "token: " << act.reason;
+  // More managers alive than --expect counts: two sides of a partition could each hold a
+  // quorum. Said loudly, once per new count.
+  const int visible = election_.Status().visible;
+  if (visible > options_.expect && visible != undercount_logged_) {
+    CM_LOG(kWarn) << "WARNING: " << visible << " manager instances are visible but --expect is "
+                  << options_.expect << " (quorum " << options_.expect / 2 + 1
+                  << "): a partition may elect two token holders; restart every instance with "
+                     "--expect "
+                  << visible;
+    undercount_logged_ = visible;
+  } else if (visible <= options_.expect) {
+    undercount_logged_ = 0;
+  }
+  if (act.record_epoch) {
+    const uint64_t epoch = *act.record_epoch;
+    auto written = replica_->Write([&](crdt::DeltaBuilder& b) { b.RaiseEpoch(epoch); }, epoch);
+    if (!written.ok()) CM_LOG(kError) << "token: epoch not stored: " << written.status().message();
+  }
+  if (act.publish_epoch) tags_->Set(kTagEpoch, std::to_string(*act.publish_epoch));
+  if (act.lost_holder) manager_->CancelRunningJob();
+  if (act.became_holder) {
+    // Serf events that came while nobody held the token were not applied: apply what Serf shows.
+    for (const auto& [name, obs] : nodes_seen_) manager_->OnNodeObservation(obs, now_ms);
+    next_orphan_check_ms_ = 0;
+  }
+  // The holder keeps interrupting jobs of other owners: one may reach it late by replication.
+  if (election_.Status().self_holds && now_ms >= next_orphan_check_ms_) {
+    manager_->InterruptOrphanedJobs(now_ms);
+    next_orphan_check_ms_ = now_ms + 1000;
+  }
+}
+
+void Daemon::HandleSerfConnections() {
+  for (const net::SerfConnectionEvent& e : serf_conn_mail_.Drain()) {
+    // Log changes only. The first attempt is always reported (a wrong auth key or address says
+    // so at once).
+    const bool first = !serf_reported_;
+    const bool changed = serf_connected_ != e.connected;
+    serf_reported_ = true;
+    serf_connected_ = e.connected;
+    if (!changed && !first) continue;
+    if (e.connected) {
+      CM_LOG(kInfo) << "serf: connected to " << options_.serf_rpc;
+      tags_->Resync();  // the agent may have restarted and forgotten our tags
+    } else {
+      CM_LOG(kWarn) << "serf: not connected (retrying): " << e.reason.ToString();
+    }
+  }
+}
+
+void Daemon::HandleSerf(uint64_t now_ms) {
+  HandleSerfConnections();
+  using Kind = net::SerfNodeEvent::Kind;
+  for (const net::SerfNodeEvent& e : serf_mail_.Drain()) {
+    CM_LOG(kDebug) << "serf: " << net::ToString(e);
+    if (e.subject == net::SerfNodeEvent::Subject::kManager) {
+      replicator_->OnManagerEvent(e);  // ignores our own member (its gossip endpoint)
+      auto it = e.tags.find(kTagInstance);
+      const std::string instance = it != e.tags.end() ? it->second : e.name;
+      if (instance == options_.name) {  // our own agent: remember what our tag ever claimed
+        auto own = e.tags.find(kTagEpoch);
+        if (own != e.tags.end()) {
+          own_tag_epoch_ =
+              std::max<uint64_t>(own_tag_epoch_, std::strtoull(own->second.c_str(), nullptr, 10));
+        }
+        continue;
+      }
+      ManagerSighting& m = managers_seen_[instance];
+      m.alive = e.kind != Kind::kDisappeared;
+      auto epoch = e.tags.find(kTagEpoch);
+      m.epoch = epoch != e.tags.end() ? std::strtoull(epoch->second.c_str(), nullptr, 10) : 0;
+      auto rpc = e.tags.find(kTagRpc);
+      m.rpc = rpc != e.tags.end() ? rpc->second : "";
+      if (auto key = e.tags.find(kTagCurve); options_.curve && key != e.tags.end()) {
+        if (peer_keys_.count(key->second)) {
+          manager_keys_[instance] = key->second;
+        } else {
+          manager_keys_.erase(instance);
+          CM_LOG(kWarn) << "curve: manager instance " << instance << " publishes key "
+                        << key->second << ", which is not in --curve-peers: not trusted";
+        }
+      }
+      continue;
+    }
+    NodeObservation obs;
+    obs.kind = e.kind == Kind::kDiscovered    ? NodeObservation::Kind::kDiscovered
+               : e.kind == Kind::kDisappeared ? NodeObservation::Kind::kDisappeared
+                                              : NodeObservation::Kind::kUpdated;
+    obs.name = e.name;
+    obs.addr = e.address;
+    obs.tags = e.tags;
+    obs.serf_status = e.status;
+    // Remember the latest word on each node as a state (an update of a present node is still
+    // "discovered"), so a new holder can apply it.
+    NodeObservation latest = obs;
+    if (latest.kind == NodeObservation::Kind::kUpdated) {
+      latest.kind = NodeObservation::Kind::kDiscovered;
+    }
+    nodes_seen_[e.name] = latest;
+    manager_->OnNodeObservation(obs, now_ms);
+  }
+}
+
+}  // namespace clustermgr::mgr
