@@ -110,7 +110,7 @@ R Manager::GlobalSet(const net::GlobalSetRequest& req) {
 }
 
 R Manager::ConfigSet(const net::ConfigSetRequest& req) {
-  auto config = ParseConfigSet(req.config, *options_, AllowedVars());
+  auto config = ParseConfigSet(req.config, AnsibleDefaultsOf(*options_), AllowedVars());
   if (!config.ok()) return Error(config.status());
   auto written = replica_->Write([&](crdt::DeltaBuilder& b) { b.ReplaceConfig(*config); });
   if (!written.ok()) return WriteFailed(written.status());

@@ -52,7 +52,7 @@ std::string Manager::NextJobId() const {
 
 RunVars Manager::MergedVars(const std::vector<std::string>& nodes, const json& request) const {
   const ClusterState& state = replica_->state();
-  const AnsibleConfig config = EffectiveConfig(*options_, state.Config());
+  const AnsibleConfig config = EffectiveConfig(AnsibleDefaultsOf(*options_), state.Config());
   const std::set<std::string> allowed(options_->allow_extra_vars.begin(),
                                       options_->allow_extra_vars.end());
   // Replicated client layers were checked when written, by whichever instance took them (maybe
@@ -95,7 +95,8 @@ std::vector<InventoryHost> Manager::Hosts(const std::vector<std::string>& nodes,
 
 PlaybookSpec Manager::Spec(const std::string& playbook, std::vector<InventoryHost> hosts,
                            RunVars vars, const std::string& job_id, uint64_t epoch) const {
-  const AnsibleConfig config = EffectiveConfig(*options_, replica_->state().Config());
+  const AnsibleConfig config =
+      EffectiveConfig(AnsibleDefaultsOf(*options_), replica_->state().Config());
   PlaybookSpec spec;
   spec.playbook_dir = config.playbook_dir;
   spec.playbook = playbook;
@@ -155,7 +156,7 @@ R Manager::StartLifecycleJob(JobKind kind, const std::vector<std::string>& names
   std::vector<std::string> nodes;
   for (const NodeMove& m : *plan) nodes.push_back(m.node);
   const std::string job_id = NextJobId();
-  const AnsibleConfig config = EffectiveConfig(*options_, state.Config());
+  const AnsibleConfig config = EffectiveConfig(AnsibleDefaultsOf(*options_), state.Config());
 
   // The script is built before the write, from the state as it was: the cleanup of an update
   // runs against the old host-groups, the configure against the new ones.
@@ -250,7 +251,8 @@ R Manager::Discover(const net::DiscoverRequest& req, uint64_t now_ms) {
   for (size_t i = 0; i < req.addrs.size(); ++i) {
     hosts.push_back({"node" + std::to_string(i + 1), req.addrs[i], {"cluster-node"}});
   }
-  const AnsibleConfig config = EffectiveConfig(*options_, replica_->state().Config());
+  const AnsibleConfig config =
+      EffectiveConfig(AnsibleDefaultsOf(*options_), replica_->state().Config());
   JobScript script{job_id, {}};
   script.steps.push_back(
       {Spec(config.configure_playbook, hosts, MergedVars({}, vars.vars), job_id, token.epoch), {}});

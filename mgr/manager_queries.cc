@@ -172,8 +172,8 @@ void Manager::AnswerFollowers(uint64_t now_ms, bool deadline_only) {
 }
 
 R Manager::ConfigGet() const {
-  return R::Ok(
-      net::JsonText{ToJson(EffectiveConfig(*options_, replica_->state().Config())).dump()});
+  return R::Ok(net::JsonText{
+      ToJson(EffectiveConfig(AnsibleDefaultsOf(*options_), replica_->state().Config())).dump()});
 }
 
 R Manager::Token() const {

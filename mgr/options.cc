@@ -37,6 +37,21 @@ bool ValidEndpoint(const std::string& e) {
 
 }  // namespace
 
+AnsibleConfig AnsibleDefaultsOf(const DaemonOptions& options) {
+  AnsibleConfig c;
+  c.playbook_dir = options.playbook_dir;
+  c.configure_playbook = options.configure_playbook;
+  c.cleanup_playbook = options.cleanup_playbook;
+  c.upgrade_playbook = options.upgrade_playbook;
+  c.user = options.ansible_user;
+  c.private_key = options.ansible_private_key;
+  c.operator_extra_variables = nlohmann::json::parse(options.extra_vars, nullptr, false);
+  if (!c.operator_extra_variables.is_object()) {
+    c.operator_extra_variables = nlohmann::json::object();
+  }
+  return c;
+}
+
 http::GatewayOptions GatewayOptionsOf(const DaemonOptions& o) {
   http::GatewayOptions g;
   g.bind = o.http_bind;
