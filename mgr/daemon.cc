@@ -139,7 +139,8 @@ Status Daemon::StartRpc() {
 }
 
 void Daemon::StartManager() {
-  executor_ = std::make_unique<JobExecutor>([this](JobEvent e) { job_mail_.Post(std::move(e)); });
+  executor_ = std::make_unique<JobExecutor>([this](JobEvent e) { job_mail_.Post(std::move(e)); },
+                                            std::chrono::milliseconds(options_.lease_ms()));
   manager_ = std::make_unique<Manager>(
       &options_, replica_.get(), executor_.get(), [this] { return CurrentToken(); },
       [this](const net::ReplyTo& to, net::RpcReply reply) { Reply(to, reply); });
@@ -387,6 +388,7 @@ int Daemon::Run() {
     HandleHttp(now_ms);
     if (now_ms >= next_tick) {
       replicator_->Tick(now_ms);
+      StoreRecoveryTick(now_ms);
       ElectionTick(now_ms);
       manager_->Tick(now_ms);
       notifier_.Tick(now_ms);

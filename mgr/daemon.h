@@ -63,9 +63,14 @@ class Daemon {
   static constexpr const char* kTagGossip = "gossip";  // the gossip (PUB) endpoint
   static constexpr const char* kTagCurve = "curve";    // its CURVE public key (Z85)
 
-  TokenStatus CurrentToken() const { return election_.Status(); }
+  // The election's view, except that a holder whose epoch is below the replicated epoch register
+  // (a newer claim was made; the election drops at its next tick) does not act.
+  TokenStatus CurrentToken() const;
   // The other managers the token may count: Serf says alive and replication hears from them.
   std::map<std::string, ManagerSighting> CountableManagers(uint64_t now_ms);
+  // While the store refuses writes: stand down from the token and reopen the store every
+  // second until it accepts writes again; then resume.
+  void StoreRecoveryTick(uint64_t now_ms);
   // Runs the election and carries out what it decides.
   void ElectionTick(uint64_t now_ms);
   // A side-effecting request at a non-holder goes to the holder; true when it was forwarded.
@@ -171,6 +176,9 @@ class Daemon {
   std::set<std::string> silent_managers_;
   uint64_t own_tag_epoch_ = 0;  // the highest epoch our own agent's tag ever showed
   uint64_t next_orphan_check_ms_ = 0;
+  // A failed store write: since when (0: the store is writable) and the next reopen attempt.
+  uint64_t store_failed_ms_ = 0;
+  uint64_t next_store_retry_ms_ = 0;
   std::string rpc_endpoint_;
   uint64_t started_ms_ = 0;
   int stop_fd_ = -1;

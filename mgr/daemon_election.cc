@@ -43,6 +43,41 @@ std::map<std::string, ManagerSighting> Daemon::CountableManagers(uint64_t now_ms
   return out;
 }
 
+void Daemon::StoreRecoveryTick(uint64_t now_ms) {
+  const Status failed = replica_->store().write_error();
+  if (failed.ok()) return;
+  if (store_failed_ms_ == 0) {
+    store_failed_ms_ = std::max<uint64_t>(now_ms, 1);
+    next_store_retry_ms_ = now_ms + 1000;
+    CM_LOG(kError) << "store: a write failed (" << failed.message()
+                   << "); standing down from the side-effect token and retrying every second";
+    election_.SetUnfit("its store refuses writes (" + failed.message() + ")");
+    return;
+  }
+  if (now_ms < next_store_retry_ms_) return;
+  next_store_retry_ms_ = now_ms + 1000;
+  if (Status s = replica_->Recover(); !s.ok()) {
+    CM_LOG(kDebug) << "store: still not writable: " << s.message();
+    return;
+  }
+  CM_LOG(kInfo) << "store: writable again after " << now_ms - store_failed_ms_
+                << " ms; the instance takes part in the token election again";
+  store_failed_ms_ = 0;
+  election_.SetUnfit("");
+}
+
+TokenStatus Daemon::CurrentToken() const {
+  TokenStatus token = election_.Status();
+  const uint64_t recorded = replica_->state().token_epoch.value();
+  if (token.self_holds && recorded > token.epoch) {
+    token.self_holds = false;
+    token.why_not = "a newer token epoch " + std::to_string(recorded) +
+                    " is recorded; this instance's epoch " + std::to_string(token.epoch) +
+                    " stands down";
+  }
+  return token;
+}
+
 void Daemon::ElectionTick(uint64_t now_ms) {
   election_.SetManagers(CountableManagers(now_ms));
   // A restarted daemon's own agent may still carry the epoch its previous run claimed: that
@@ -69,7 +104,18 @@ void Daemon::ElectionTick(uint64_t now_ms) {
     if (!written.ok()) CM_LOG(kError) << "token: epoch not stored: " << written.status().message();
   }
   if (act.publish_epoch) tags_->Set(kTagEpoch, std::to_string(*act.publish_epoch));
-  if (act.lost_holder) manager_->CancelRunningJob();
+  if (act.lost_holder) {
+    executor_->EndLease();
+    manager_->CancelRunningJob();
+  }
+  // The lease: renewed on every tick while this instance may act. Should this loop stop (the
+  // process stopped, wedged, starved), renewals stop and the running playbook's guard stops it
+  // within the lease, before another instance's claim can hold (settle > lease + kill grace).
+  if (CurrentToken().self_holds) {
+    executor_->RenewLease();
+  } else {
+    executor_->EndLease();
+  }
   if (act.became_holder) {
     // Serf events that came while nobody held the token were not applied: apply what Serf shows.
     for (const auto& [name, obs] : nodes_seen_) manager_->OnNodeObservation(obs, now_ms);

@@ -89,6 +89,12 @@ std::optional<R> Manager::Handle(const net::IncomingRequest& in, uint64_t now_ms
 
 R Manager::WriteFailed(const ::clustermgr::Status& status) const {
   CM_LOG(kError) << "write failed: " << status.message();
+  if (status.code() == Code::kOutcomeUnknown) {
+    return R::Error(net::RpcCode::kOutcomeUnknown, status.message());
+  }
+  if (status.message().rfind("not stored: ", 0) == 0) {  // read-only store; it reopens by itself
+    return R::Error(net::RpcCode::kUnavailable, status.message());
+  }
   return R::Error(net::RpcCode::kInternal, "the write was not stored: " + status.message());
 }
 

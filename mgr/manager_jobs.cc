@@ -98,6 +98,7 @@ PlaybookSpec Manager::Spec(const std::string& playbook, std::vector<InventoryHos
   const AnsibleConfig config =
       EffectiveConfig(AnsibleDefaultsOf(*options_), replica_->state().Config());
   PlaybookSpec spec;
+  spec.kill_grace = std::chrono::milliseconds(options_->grace_ms());
   spec.playbook_dir = config.playbook_dir;
   spec.playbook = playbook;
   spec.hosts = std::move(hosts);

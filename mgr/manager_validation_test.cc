@@ -164,6 +164,27 @@ TEST(DaemonOptionsValidationTest, HostGroupsOutsideTheSafeSetAreRefused) {
   EXPECT_TRUE(ValidateDaemonOptions(o).ok());
 }
 
+TEST(DaemonOptionsValidationTest, TheSettlePeriodMustExceedLeasePlusKillGrace) {
+  DaemonOptions o;
+  o.name = "v1";
+  o.data_dir = "/tmp/x";
+  o.insecure = true;
+  EXPECT_EQ(o.lease_ms(), 1500u);  // 3/8 and 1/2 of the default settle period, 4000 ms
+  EXPECT_EQ(o.grace_ms(), 2000u);
+  EXPECT_TRUE(ValidateDaemonOptions(o).ok());
+  o.token_lease_ms = 1500;
+  o.kill_grace_ms = 2500;
+  Status s = ValidateDaemonOptions(o);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_EQ(
+      s.message(),
+      "--token-settle-ms (4000) must exceed --token-lease-ms + --kill-grace-ms (1500 + 2500)");
+  o.token_settle_ms = 4001;
+  EXPECT_TRUE(ValidateDaemonOptions(o).ok());
+  o.token_lease_ms = 50;
+  EXPECT_EQ(ValidateDaemonOptions(o).message(), "--token-lease-ms must be at least 100");
+}
+
 // ---- extra-vars
 // ----------------------------------------------------------------------------------
 

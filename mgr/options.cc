@@ -182,7 +182,14 @@ void DescribeHttpAndTuning(DaemonOptions& o, OptionTables& t) {
        "refuse peer timestamps further ahead of the local clock than this")
     ("token-settle-ms", po::value(&o.token_settle_ms)->default_value(o.token_settle_ms)
        ->value_name("MS"),
-       "a side-effect token claim holds after this long without a rival claim");
+       "a side-effect token claim holds after this long without a rival claim; must exceed "
+       "--token-lease-ms + --kill-grace-ms")
+    ("token-lease-ms", po::value(&o.token_lease_ms)->value_name("MS"),
+       "the holder's playbooks are stopped when its event loop has not renewed its lease for "
+       "this long (default: 3/8 of --token-settle-ms)")
+    ("kill-grace-ms", po::value(&o.kill_grace_ms)->value_name("MS"),
+       "a stopped playbook gets SIGTERM, then SIGKILL after this long (default: 1/2 of "
+       "--token-settle-ms)");
   t.hidden.add_options()
     ("anti-entropy-ms", po::value(&o.anti_entropy_ms)->default_value(o.anti_entropy_ms),
        "period of anti-entropy rounds")
@@ -305,6 +312,13 @@ Status ValidateDaemonOptions(const DaemonOptions& o) {
     return bad("--token-contact-ms must be at least twice --anti-entropy-ms");
   }
   if (o.delta_log_limit < 1) return bad("--delta-log-limit must be at least 1");
+  if (o.lease_ms() < 100) return bad("--token-lease-ms must be at least 100");
+  if (o.token_settle_ms <= o.lease_ms() + o.grace_ms()) {
+    // A deposed holder's playbook must be gone before a new holder's claim holds.
+    return bad("--token-settle-ms (" + std::to_string(o.token_settle_ms) +
+               ") must exceed --token-lease-ms + --kill-grace-ms (" + std::to_string(o.lease_ms()) +
+               " + " + std::to_string(o.grace_ms()) + ")");
+  }
   if (!(o.test_drop_gossip >= 0 && o.test_drop_gossip < 1)) {
     return bad("--test-drop-gossip must be a share from 0 to below 1");
   }

@@ -79,7 +79,14 @@ struct DaemonOptions {
   uint64_t delta_log_limit = 10'000;  // deltas kept per origin to catch peers up
   double test_drop_gossip = 0;        // TEST ONLY: share of received gossip messages dropped
   uint64_t max_clock_offset_ms = 500;
-  uint64_t token_settle_ms = 2000;  // a token claim holds after this long without a rival
+  uint64_t token_settle_ms = 4000;  // a token claim holds after this long without a rival
+  // The holder's lease: its playbooks are stopped when its event loop has not renewed the lease
+  // for this long; then SIGTERM, and SIGKILL after the kill grace. 0: not given,
+  // i.e. 3/8 (lease) and 1/2 (kill grace) of token_settle_ms. Rule: settle > lease + grace.
+  uint64_t token_lease_ms = 0;
+  uint64_t kill_grace_ms = 0;
+  uint64_t lease_ms() const { return token_lease_ms ? token_lease_ms : token_settle_ms * 3 / 8; }
+  uint64_t grace_ms() const { return kill_grace_ms ? kill_grace_ms : token_settle_ms / 2; }
   // The token counts another manager alive only if replication heard from it within this long
   // (besides Serf calling it alive): a dead or hung daemon beside a live Serf agent loses it.
   uint64_t token_contact_ms = 5000;

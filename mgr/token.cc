@@ -53,6 +53,11 @@ TokenElection::Actions TokenElection::Tick(uint64_t now_ms, uint64_t highest_epo
     highest_seen_ = highest_epoch;
     highest_changed_ms_ = now_ms;
   }
+  if (!unfit_.empty()) {
+    eligible_since_ms_.reset();
+    if (phase_ != Phase::kIdle) return Drop("stands down: " + unfit_);
+    return {};
+  }
   const bool has_quorum = visible() >= quorum();
   const auto best = BestOtherClaim();
   const bool outranked = best && *best > std::pair<uint64_t, std::string>{epoch_, config_.self};
@@ -130,6 +135,10 @@ TokenStatus TokenElection::Status() const {
     s.holder_rpc = others_.at(best->second).rpc;
     s.why_not = "the side-effect token is held by " + s.holder + " (epoch " +
                 std::to_string(s.holder_epoch) + ")";
+    return s;
+  }
+  if (!unfit_.empty()) {
+    s.why_not = "no manager holds the side-effect token yet; this instance stands down: " + unfit_;
     return s;
   }
   s.why_not = phase_ == Phase::kClaiming

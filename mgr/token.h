@@ -86,6 +86,11 @@ class TokenElection {
   // Advances the election. `highest_epoch` is the replicated max-register.
   Actions Tick(uint64_t now_ms, uint64_t highest_epoch);
 
+  // While `reason` is not empty this instance neither holds nor claims the token (a holder
+  // drops at the next Tick): it cannot record what its side effects do (its store refuses
+  // writes). Empty again: it may claim as usual.
+  void SetUnfit(std::string reason) { unfit_ = std::move(reason); }
+
   TokenStatus Status() const;
   int quorum() const { return config_.expect / 2 + 1; }
   int visible() const;
@@ -103,6 +108,7 @@ class TokenElection {
   Actions Drop(std::string reason);
 
   Config config_;
+  std::string unfit_;
   std::map<std::string, ManagerSighting> others_;
   Phase phase_ = Phase::kIdle;
   uint64_t epoch_ = 0;  // claimed or held epoch

@@ -20,6 +20,24 @@ TEST(TokenElectionTest, AloneHoldsAtOnceWithANewEpoch) {
   EXPECT_EQ(e.Status().epoch, 8u);
 }
 
+TEST(TokenElectionTest, AnUnfitInstanceStandsDownAndClaimsAgainOnceFit) {
+  TokenElection e = Make("a", 1);
+  ASSERT_TRUE(e.Tick(0, 0).became_holder);
+  e.SetUnfit("its store refuses writes (disk full)");
+  auto act = e.Tick(100, 1);
+  EXPECT_TRUE(act.lost_holder);
+  EXPECT_EQ(act.reason, "stands down: its store refuses writes (disk full)");
+  EXPECT_FALSE(e.Tick(200, 1).record_epoch) << "no claim while unfit";
+  EXPECT_FALSE(e.Status().self_holds);
+  EXPECT_EQ(e.Status().why_not,
+            "no manager holds the side-effect token yet; this instance stands down: its store "
+            "refuses writes (disk full)");
+  e.SetUnfit("");
+  act = e.Tick(300, 1);
+  EXPECT_TRUE(act.became_holder);
+  EXPECT_EQ(e.Status().epoch, 2u);
+}
+
 TEST(TokenElectionTest, NoQuorumNoClaimAndTheReasonSaysWhy) {
   TokenElection e = Make("a", 2);
   e.SetManagers({{"b", {false, 0, ""}}});

@@ -70,6 +70,10 @@ void FaultInjectionEnv::Synced(const std::string& fname) {
 
 leveldb::Status FaultInjectionEnv::NewWritableFile(const std::string& fname,
                                                    leveldb::WritableFile** result) {
+  if (open_error_) {
+    ++injected_;
+    return leveldb::Status::IOError(fname, "Too many open files (injected)");
+  }
   leveldb::WritableFile* file = nullptr;
   leveldb::Status s = target()->NewWritableFile(fname, &file);
   if (!s.ok()) return s;
@@ -83,6 +87,10 @@ leveldb::Status FaultInjectionEnv::NewWritableFile(const std::string& fname,
 
 leveldb::Status FaultInjectionEnv::NewAppendableFile(const std::string& fname,
                                                      leveldb::WritableFile** result) {
+  if (open_error_) {
+    ++injected_;
+    return leveldb::Status::IOError(fname, "Too many open files (injected)");
+  }
   leveldb::WritableFile* file = nullptr;
   leveldb::Status s = target()->NewAppendableFile(fname, &file);
   if (!s.ok()) return s;

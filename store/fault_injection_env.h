@@ -34,6 +34,9 @@ class FaultInjectionEnv : public leveldb::EnvWrapper {
   void SetSyncError(bool on) { sync_error_ = on; }
   // Fails only the next N syncs (then syncs work again).
   void FailNextSyncs(int n) { fail_syncs_ = n; }
+  // While set, opening a file for writing (NewWritableFile, NewAppendableFile) fails with "Too
+  // many open files", as when the process has no descriptor left (EMFILE).
+  void SetOpenError(bool on) { open_error_ = on; }
   int injected_errors() const { return injected_; }
 
   // Forgets unsynced data, see above. Errors: kIoError when a file cannot be truncated/removed.
@@ -63,6 +66,7 @@ class FaultInjectionEnv : public leveldb::EnvWrapper {
 
   std::atomic<bool> write_error_{false};
   std::atomic<bool> sync_error_{false};
+  std::atomic<bool> open_error_{false};
   std::atomic<int> fail_syncs_{0};
   std::atomic<int> injected_{0};
   std::mutex mu_;

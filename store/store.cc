@@ -351,8 +351,40 @@ Store::WriteStats Store::write_stats() const {
 }
 
 Status Store::ReadOnlyError() const {
-  return Status(Code::kIoError, "store is read-only after a failed write: " +
-                                    write_error_.message() + "; reopen to continue");
+  return Status(Code::kIoError, "not stored: the store is read-only after a failed write (" +
+                                    write_error_.message() + ") until it is reopened");
+}
+
+Status Store::Reopen() {
+  if (copy_) {
+    return Status(Code::kFailedPrecondition,
+                  "store opened read-only (a copy of data dir " + dir_ + ")");
+  }
+  std::lock_guard qlock(queue_mu_);
+  if (write_error_.ok()) return Status::Ok();
+  if (!queue_.empty()) return Status(Code::kUnavailable, "writes are in flight");
+  std::unique_lock slock(state_mu_);
+  db_.reset();  // releases LevelDB's lock on the dir
+  Options options = options_;
+  options.create_if_missing = false;
+  auto opened = OpenAt(dir_, dir_, options);
+  if (!opened.ok()) {
+    return Status(opened.status().code(),
+                  "reopening data dir " + dir_ + " failed: " + opened.status().message());
+  }
+  if (opened->meta.origin() != origin_) {
+    return Status(Code::kFailedPrecondition, "data dir " + dir_ + " now holds origin " +
+                                                 opened->meta.origin() + ", not " + origin_);
+  }
+  // Memory is joined only after durability, so what is on disk holds at least what memory held
+  // (and the failed batch, should it have landed after all).
+  db_ = std::move(opened->db);
+  meta_ = std::move(opened->meta);
+  state_ = std::move(opened->contents.state);
+  applied_ = std::move(opened->contents.applied);
+  log_index_ = std::move(opened->contents.delta_log);
+  write_error_ = Status::Ok();
+  return Status::Ok();
 }
 
 Status Store::Commit(const std::vector<crdt::Delta>& deltas, HlcTimestamp hlc_high_water,
@@ -615,7 +647,10 @@ Status Store::WriteChange(Change& c) {
   leveldb::WriteOptions wo;
   wo.sync = options_.sync;
   if (leveldb::Status s = db_->Write(wo, &batch); !s.ok()) {
-    return Status(Code::kIoError, "writing to data dir " + dir_ + " failed: " + s.ToString());
+    // LevelDB cannot say whether a batch whose write or sync failed will be found on reopen.
+    return Status(Code::kOutcomeUnknown, "outcome unknown: writing to data dir " + dir_ +
+                                             " failed (" + s.ToString() +
+                                             "); the change may or may not have been stored");
   }
 
   // Durable: join into memory.
@@ -642,6 +677,8 @@ Result<std::vector<std::string>> Store::EncodedDeltasSince(const std::string& or
                                                            size_t max_count) const {
   std::vector<std::string> out;
   if (max_count == 0) return out;
+  std::shared_lock lock(state_mu_);  // Reopen swaps db_ under the exclusive lock
+  if (!db_) return Status(Code::kIoError, "data dir " + dir_ + " is not open");
   const std::string prefix = DeltaLogPrefix(origin);
   leveldb::ReadOptions ro;
   ro.verify_checksums = true;
@@ -661,7 +698,6 @@ Result<std::vector<std::string>> Store::EncodedDeltasSince(const std::string& or
                   "reading the delta log of " + origin + ": " + it->status().ToString());
   }
   if (!out.empty()) return out;
-  std::shared_lock lock(state_mu_);
   if (!newer_logged && applied_.Get(origin) <= after_seq) return out;  // nothing newer exists
   std::string starts = "is empty";
   if (auto l = log_index_.find(origin); l != log_index_.end() && !l->second.empty()) {

@@ -11,10 +11,11 @@
 // entries that win against the current state, host-group elements whose dots change, the
 // host-group context parts of the origins whose context changes, the epoch register, the
 // applied records that move, delta log puts and trims, and the metadata. If the write fails,
-// memory is left as it was, the call returns kIoError, and the store refuses every later write
-// with kIoError "store is read-only after a failed write: ...; reopen to continue": after a
-// failed sync LevelDB itself cannot tell whether the batch will be found on reopen, so the only
-// safe continuation is to reopen and reload. A failed batch is all-or-nothing on reopen.
+// memory is left as it was, the call returns kOutcomeUnknown ("outcome unknown: writing to data
+// dir ... failed (...)"), and the store refuses every later write with kIoError "not stored: the
+// store is read-only after a failed write (...) until it is reopened": after a failed write or
+// sync LevelDB itself cannot tell whether the batch will be found on reopen, so the only safe
+// continuation is to reopen and reload (Reopen). A failed batch is all-or-nothing on reopen.
 //
 // Group commit and the concurrency contract. Every method is thread-safe. Writers queue; the
 // writer at the head of the queue (the leader) takes every queued Commit behind it (up to a
@@ -137,9 +138,9 @@ class Store {
   // a gap is joined and logged, and counts once the gap is filled), and the metadata:
   // local_seq = max(stored, `local_seq`), HLC high-water = max(stored, `hlc_high_water`, the
   // HLC of every entry stamped by origin()). Duplicates are harmless (joins are idempotent).
-  // Returns once the batch holding them is durable and joined. Errors: kIoError (the write
-  // failed, or the store is read-only after an earlier failure); kFailedPrecondition on a
-  // read-only copy.
+  // Returns once the batch holding them is durable and joined. Errors: kOutcomeUnknown (this
+  // batch's write failed), kIoError (the store is read-only after an earlier failure: nothing
+  // was written); kFailedPrecondition on a read-only copy.
   Status Commit(const std::vector<crdt::Delta>& deltas, crdt::HlcTimestamp hlc_high_water,
                 uint64_t local_seq);
 
@@ -168,6 +169,14 @@ class Store {
 
   // Ok, or the failure that made the store read-only.
   Status write_error() const;
+
+  // After a failed write: closes LevelDB, opens the dir again and reloads everything from it
+  // (which holds at least what memory held, and the failed batch if it landed after all), and
+  // accepts writes again. Ok at once when no write failed. Errors: those of Open (e.g. kIoError
+  // while the disk is still full or no file descriptor is free: the store stays read-only, and
+  // Reopen may be called again later); kUnavailable while writes are queued; kFailedPrecondition
+  // on a read-only copy. Readers see the old state or the reloaded one, never a mix.
+  Status Reopen();
 
   // Successful writing calls, and the LevelDB batches that carried them (group commit shows as
   // calls > batches; calls that changed nothing write no batch).

@@ -1,11 +1,14 @@
 #include "mgr/ansible/ansible_process.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -79,14 +82,41 @@ class SignalsBlocked {
   sigset_t saved_;
 };
 
+// The guard's clock and waits are raw system calls: a preloaded time library (e.g. libfaketime,
+// which a test may put under the daemon) wraps the libc ones with locks that a child forked from
+// a multi-threaded process could find held forever.
+int64_t MonotonicMs() {
+  timespec ts{};
+  ::syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+// poll() of one fd for POLLIN; timeout_ms < 0: no timeout.
+int PollOne(int fd, int64_t timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  timespec ts{static_cast<time_t>(timeout_ms / 1000),
+              static_cast<long>(timeout_ms % 1000) * 1'000'000};
+  return static_cast<int>(::syscall(SYS_ppoll, &p, 1, timeout_ms < 0 ? nullptr : &ts, nullptr, 0));
+}
+
 // Runs in the guard child, forked from the daemon: async-signal-safe calls only. It joins the
 // run's process group and waits on `fd`, its end of a socket pair with the thread running the
-// playbook: one byte means the run is over (exit quietly); end-of-file means that thread's process
-// died without saying so, and then the whole group is killed - ansible-playbook's forked workers
-// and their tasks do not get the leader's PR_SET_PDEATHSIG and would otherwise run on.
-[[noreturn]] void GuardChild(int fd, pid_t pgid) {
+// playbook:
+//   'x'          the run is over: exit quietly;
+//   'h'          a lease renewal: the lease runs for another `lease_ms` from now;
+//   end-of-file  that thread's process died without saying so: the whole group is killed -
+//                ansible-playbook's forked workers and their tasks do not get the leader's
+//                PR_SET_PDEATHSIG and would otherwise run on.
+// With a lease (lease_ms > 0), no renewal for lease_ms means the daemon can no longer vouch for
+// its token (its loop is stopped, wedged or gone): the guard says 'L' on the socket, sends the
+// group SIGTERM (which it ignores itself), and SIGKILL after grace_ms. It does not share the
+// daemon's fate: a SIGSTOPped daemon stops renewing, and the guard acts alone.
+[[noreturn]] void GuardChild(int fd, pid_t pgid, int64_t lease_ms, int64_t grace_ms) {
   ::setpgid(0, pgid);
   ResetSignalsToDefault();
+  struct sigaction ign {};
+  ign.sa_handler = SIG_IGN;
+  ::sigaction(SIGTERM, &ign, nullptr);  // the group's SIGTERM is for the playbook, not for us
   // Hold nothing of the daemon (its sockets, its store), only the control socket, as fd 3.
   if (fd != 3 && ::dup2(fd, 3) < 0) ::_exit(1);
   if (::close_range(0, 2, 0) != 0 || ::close_range(4, ~0U, 0) != 0) {
@@ -94,14 +124,47 @@ class SignalsBlocked {
       if (i != 3) ::close(i);
     }
   }
-  char byte = 0;
+  char bytes[64];
+  int64_t deadline = MonotonicMs() + lease_ms;
   for (;;) {
-    const ssize_t n = ::read(3, &byte, 1);
+    int64_t timeout = -1;
+    if (lease_ms > 0) {
+      timeout = deadline - MonotonicMs();
+      if (timeout <= 0) break;  // the lease lapsed
+    }
+    const int ready = PollOne(3, timeout);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) continue;  // re-checks the deadline
+    const ssize_t n = ::read(3, bytes, sizeof bytes);
     if (n < 0 && errno == EINTR) continue;
-    if (n == 1) ::_exit(0);
-    break;
+    if (n <= 0) {
+      ::kill(-pgid, SIGKILL);  // the daemon died; the guard itself is in the group
+      ::_exit(0);
+    }
+    for (ssize_t i = 0; i < n; ++i) {
+      if (bytes[i] == 'x') ::_exit(0);
+      if (bytes[i] == 'h') deadline = MonotonicMs() + lease_ms;
+    }
   }
-  ::kill(-pgid, SIGKILL);  // the guard itself is in the group
+  const char lapsed = 'L';
+  (void)::send(3, &lapsed, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  ::kill(-pgid, SIGTERM);
+  const int64_t kill_at = MonotonicMs() + grace_ms;
+  for (;;) {
+    const int64_t left = kill_at - MonotonicMs();
+    if (left <= 0) break;
+    const int ready = PollOne(3, left);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) break;
+    const ssize_t n = ::read(3, bytes, sizeof bytes);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // the daemon died meanwhile: kill now
+    // 'x': the run is over - its thread has killed what was left of the group already.
+    for (ssize_t i = 0; i < n; ++i) {
+      if (bytes[i] == 'x') ::_exit(0);
+    }
+  }
+  ::kill(-pgid, SIGKILL);
   ::_exit(0);
 }
 
@@ -165,7 +228,7 @@ std::string StartChild(ExecPlan& plan, Child* child) {
   return "";
 }
 
-std::string GroupGuard::Start(pid_t pgid) {
+std::string GroupGuard::Start(pid_t pgid, int64_t lease_ms, int64_t grace_ms) {
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return ErrnoText(errno);
   ctl_.Reset(pair[0]);
@@ -173,7 +236,7 @@ std::string GroupGuard::Start(pid_t pgid) {
   {
     SignalsBlocked blocked;
     pid_ = ::fork();
-    if (pid_ == 0) GuardChild(guard_end.get(), pgid);
+    if (pid_ == 0) GuardChild(guard_end.get(), pgid, lease_ms, grace_ms);
   }
   if (pid_ < 0) {
     const int err = errno;

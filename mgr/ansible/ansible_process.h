@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -36,7 +37,9 @@ struct Child {
 std::string StartChild(ExecPlan& plan, Child* child);
 
 // A small process forked into the run's group that SIGKILLs the group should this process die
-// before Release (see playbook_runner.h).
+// before Release, and with a lease, stops the group when renewals stop (see playbook_runner.h).
+// Its control socket carries, to the guard: 'x' the run is over, 'h' a lease renewal; from the
+// guard: 'L' the lease lapsed (it has sent the group SIGTERM; SIGKILL follows after the grace).
 class GroupGuard {
  public:
   GroupGuard() = default;
@@ -44,8 +47,11 @@ class GroupGuard {
   GroupGuard(const GroupGuard&) = delete;
   GroupGuard& operator=(const GroupGuard&) = delete;
 
-  // Forks the guard into group `pgid`. "" or the strerror text of why there is none.
-  std::string Start(pid_t pgid);
+  // Forks the guard into group `pgid`; lease_ms 0: no lease. "" or the strerror text of why
+  // there is none.
+  std::string Start(pid_t pgid, int64_t lease_ms, int64_t grace_ms);
+  // The control socket (-1 when there is no guard).
+  int ctl_fd() const { return pid_ > 0 ? ctl_.get() : -1; }
   // Tells the guard the run is over and reaps it. Idempotent.
   void Release();
 

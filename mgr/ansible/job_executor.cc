@@ -35,6 +35,17 @@ bool JobExecutor::Cancel(const std::string& job_id) {
   return true;
 }
 
+void JobExecutor::RenewLease() {
+  std::lock_guard<std::mutex> lock(mu_);
+  lease_until_ = std::chrono::steady_clock::now() + lease_;
+  if (current_) current_->RenewLease();
+}
+
+void JobExecutor::EndLease() {
+  std::lock_guard<std::mutex> lock(mu_);
+  lease_until_ = {};
+}
+
 bool JobExecutor::Busy() const {
   std::lock_guard<std::mutex> lock(mu_);
   return !running_job_.empty();
@@ -84,11 +95,27 @@ JobExecutor::RunOutcome JobExecutor::RunPlaybook(const std::string& job_id, Play
       return RunOutcome::kFenced;
     }
   }
+  spec.lease = lease_;
   PlaybookRun run(spec);
+  bool lapsed = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (cancelled_) return RunOutcome::kFailed;
-    current_ = &run;
+    // The token was lost, or the loop has not vouched for it for a lease period: nothing of
+    // this job may start any more, recovery playbooks included.
+    lapsed = lease_.count() > 0 && std::chrono::steady_clock::now() >= lease_until_;
+    if (lapsed) {
+      cancelled_ = true;
+    } else {
+      current_ = &run;
+    }
+  }
+  if (lapsed) {
+    const std::string why = "not running playbook " + spec.playbook +
+                            ": this instance's side-effect token lease lapsed";
+    line("clustermgr: " + why);
+    if (error->empty()) *error = why;
+    return RunOutcome::kFailed;
   }
   line("clustermgr: running playbook " + spec.playbook);
   fencing::RunReport report;
@@ -99,7 +126,9 @@ JobExecutor::RunOutcome JobExecutor::RunPlaybook(const std::string& job_id, Play
   {
     std::lock_guard<std::mutex> lock(mu_);
     current_ = nullptr;
+    if (result.lease_lapsed) cancelled_ = true;  // no recovery, no further step
   }
+  if (result.lease_lapsed) line("clustermgr: " + spec.playbook + ": " + result.error);
   for (const auto& [host, message] : report.fenced()) {
     if (tally->fenced.emplace(host, message).second) {
       line("clustermgr: " + host + " is fenced (" + message +

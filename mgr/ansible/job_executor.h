@@ -11,10 +11,19 @@
 // done for the others. kFinished lists the fenced hosts, and a last log line sums up each host
 // ("clustermgr: hosts: node-a ok, node-b fenced (host has seen epoch 4, this run carries 3)").
 //
-// Threading: Start() and Cancel() are called by the event loop thread; the playbooks run on the
-// executor's own thread. The destructor cancels a running job and joins the thread.
+// The holder's lease. With a lease period, the event loop calls RenewLease() on every tick while
+// this instance holds the side-effect token, and EndLease() when it stops holding it. A step
+// (and a recovery playbook) starts only while the lease is current - this is how the token is
+// re-checked between steps - and each playbook's guard process stops the run when renewals stop
+// reaching it for a lease period (PlaybookSpec::lease), even when the daemon itself is stopped.
+// A job stopped either way ends as cancelled, its error saying the lease lapsed.
+//
+// Threading: Start(), Cancel(), RenewLease() and EndLease() are called by the event loop thread;
+// the playbooks run on the executor's own thread. The destructor cancels a running job and joins
+// the thread.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -54,7 +63,9 @@ class JobExecutor {
  public:
   using Post = std::function<void(JobEvent)>;  // must be thread-safe (Mailbox::Post)
 
-  explicit JobExecutor(Post post) : post_(std::move(post)) {}
+  // `lease` 0: no lease (steps start whenever, runs have no lease).
+  explicit JobExecutor(Post post, std::chrono::milliseconds lease = std::chrono::milliseconds(0))
+      : post_(std::move(post)), lease_(lease) {}
   ~JobExecutor();
   JobExecutor(const JobExecutor&) = delete;
   JobExecutor& operator=(const JobExecutor&) = delete;
@@ -68,6 +79,10 @@ class JobExecutor {
   // kFinished is posted) is too late: kFinished reports success, not cancelled.
   bool Cancel(const std::string& job_id);
   bool Busy() const;
+  // The lease runs for another period from now; the running playbook's guard hears of it.
+  void RenewLease();
+  // The lease ends now: no further step starts (the running playbook is left to Cancel()).
+  void EndLease();
 
  private:
   enum class RunOutcome {
@@ -83,11 +98,13 @@ class JobExecutor {
                          std::string* error);
 
   Post post_;
+  const std::chrono::milliseconds lease_;
   std::thread worker_;
   mutable std::mutex mu_;  // guards the fields below
   std::string running_job_;
   bool cancelled_ = false;
   PlaybookRun* current_ = nullptr;
+  std::chrono::steady_clock::time_point lease_until_{};  // with a lease: renewed until then
 };
 
 }  // namespace clustermgr::mgr

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -116,11 +117,14 @@ std::vector<std::string> Arguments(const std::string& program, const PlaybookSpe
 // cancel (the eventfd) sends SIGTERM to the group, then SIGKILL after the grace.
 class RunWatch {
  public:
-  RunWatch(pid_t pid, Fd output, int cancel_fd, std::chrono::milliseconds kill_grace,
+  // `guard_fd`: the guard's control socket when the run has a lease (it says 'L' when the lease
+  // lapsed), -1 otherwise.
+  RunWatch(pid_t pid, Fd output, int cancel_fd, int guard_fd, std::chrono::milliseconds kill_grace,
            std::size_t max_line_bytes, const LineCallback& on_line)
       : pid_(pid),
         output_(std::move(output)),
         cancel_fd_(cancel_fd),
+        guard_fd_(guard_fd),
         kill_grace_(kill_grace),
         splitter_(max_line_bytes),
         on_line_(on_line),
@@ -134,15 +138,23 @@ class RunWatch {
   void KillCancelledGroup();
   // Reads what is left of the output and emits a last partial line.
   void Finish();
+  // Reads a lease lapse that raced with the exit (the guard says 'L' before it signals).
+  void CheckLeaseAfterExit() {
+    if (guard_fd_ >= 0 && !lease_lapsed_) ReadGuard();
+  }
   bool cancelled() const { return signalled_term_; }
+  bool lease_lapsed() const { return lease_lapsed_; }
 
  private:
   void CheckExited();
+  void ReadGuard();
   void ReadOutput(bool nonblocking_drain);
 
   pid_t pid_;
   Fd output_;
   int cancel_fd_;
+  int guard_fd_;  // -1 once the guard is gone
+  bool lease_lapsed_ = false;
   std::chrono::milliseconds kill_grace_;
   OutputLineSplitter splitter_;
   const LineCallback& on_line_;
@@ -161,6 +173,23 @@ void RunWatch::CheckExited() {
   if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
       info.si_pid == pid_) {
     exited_ = true;
+  }
+}
+
+void RunWatch::ReadGuard() {
+  char byte = 0;
+  const ssize_t n = ::recv(guard_fd_, &byte, 1, MSG_DONTWAIT);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+  if (n <= 0) {
+    guard_fd_ = -1;  // the guard is gone (killed with the group)
+    return;
+  }
+  if (byte == 'L' && !lease_lapsed_) {
+    lease_lapsed_ = true;
+    if (!signalled_term_) {  // the guard sent SIGTERM; SIGKILL follows after the grace
+      signalled_term_ = true;
+      kill_at_ = Clock::now() + kill_grace_;
+    }
   }
 }
 
@@ -184,9 +213,13 @@ void RunWatch::ReadOutput(bool nonblocking_drain) {
 
 void RunWatch::UntilExit() {
   while (!exited_) {
-    pollfd fds[3];
+    pollfd fds[4];
     nfds_t nfds = 0;
-    int out_idx = -1, pid_idx = -1, cancel_idx = -1;
+    int out_idx = -1, pid_idx = -1, cancel_idx = -1, guard_idx = -1;
+    if (guard_fd_ >= 0) {
+      guard_idx = static_cast<int>(nfds);
+      fds[nfds++] = {guard_fd_, POLLIN, 0};
+    }
     if (output_open_) {
       out_idx = static_cast<int>(nfds);
       fds[nfds++] = {output_.get(), POLLIN, 0};
@@ -207,6 +240,7 @@ void RunWatch::UntilExit() {
     }
     int ready = ::poll(fds, nfds, timeout_ms);
     if (ready < 0 && errno != EINTR) break;  // cannot happen with valid fds; reap below
+    if (ready > 0 && guard_idx >= 0 && fds[guard_idx].revents != 0) ReadGuard();
     if (ready > 0 && pid_idx >= 0 && fds[pid_idx].revents != 0) CheckExited();
     if (!pidfd_.valid()) CheckExited();
     if (exited_) break;
@@ -242,10 +276,17 @@ void RunWatch::Finish() {
 }
 
 // The result of a run whose process was reaped with `status`.
-void SetOutcome(int status, bool cancelled, PlaybookResult* result) {
+void SetOutcome(int status, const RunWatch& watch, std::chrono::milliseconds lease,
+                PlaybookResult* result) {
   if (WIFEXITED(status)) result->exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) result->term_signal = WTERMSIG(status);
-  if (cancelled) {
+  if (watch.lease_lapsed()) {
+    result->outcome = PlaybookOutcome::kCancelled;
+    result->cancelled = true;
+    result->lease_lapsed = true;
+    result->error = "stopped: the side-effect token's lease lapsed (not renewed for " +
+                    std::to_string(lease.count()) + " ms)";
+  } else if (watch.cancelled()) {
     result->outcome = PlaybookOutcome::kCancelled;
     result->cancelled = true;
     result->error = "cancelled";
@@ -270,6 +311,14 @@ PlaybookRun::PlaybookRun(PlaybookSpec spec) : spec_(std::move(spec)) {
 
 PlaybookRun::~PlaybookRun() {
   if (cancel_fd_ >= 0) ::close(cancel_fd_);
+}
+
+void PlaybookRun::RenewLease() {
+  std::lock_guard<std::mutex> lock(lease_mu_);
+  if (lease_fd_ < 0) return;
+  const char renew = 'h';
+  // Never blocks; a full socket means the guard is not reading, and renewals are idempotent.
+  (void)::send(lease_fd_, &renew, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 void PlaybookRun::Cancel() {
@@ -334,14 +383,24 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
   pid_.store(child.pid);
 
   run::GroupGuard guard;
-  if (std::string err = guard.Start(child.pid); !err.empty()) {
+  if (std::string err = guard.Start(child.pid, spec_.lease.count(), spec_.kill_grace.count());
+      !err.empty()) {
     on_line("clustermgr: warning: no guard process for this run (" + err +
             "); should clustermgrd die, the playbook's workers may run on");
+  } else {
+    std::lock_guard<std::mutex> lock(lease_mu_);
+    lease_fd_ = guard.ctl_fd();
   }
-  RunWatch watch(child.pid, std::move(child.output), cancel_fd_, spec_.kill_grace,
+  RunWatch watch(child.pid, std::move(child.output), cancel_fd_,
+                 spec_.lease.count() > 0 ? guard.ctl_fd() : -1, spec_.kill_grace,
                  spec_.max_line_bytes, on_line);
   watch.UntilExit();
+  watch.CheckLeaseAfterExit();
   if (watch.cancelled()) watch.KillCancelledGroup();
+  {
+    std::lock_guard<std::mutex> lock(lease_mu_);
+    lease_fd_ = -1;
+  }
   guard.Release();
   watch.Finish();
 
@@ -350,7 +409,7 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
   while (::waitpid(child.pid, &status, 0) < 0) {
     if (errno != EINTR) break;
   }
-  SetOutcome(status, watch.cancelled(), &result);
+  SetOutcome(status, watch, spec_.lease, &result);
   return result;
 }
 

@@ -43,6 +43,11 @@
 // run's group and holding nothing of it but one end of a socket pair, SIGKILLs the whole group
 // when that socket closes before Run() said the run is over (i.e. the daemon died).
 //
+// The lease (PlaybookSpec::lease): the same guard stops the run when the daemon stops renewing
+// it (RenewLease, on every tick of the token holder's event loop): SIGTERM to the group, SIGKILL
+// after kill_grace. Being a process of its own, it acts while the daemon is stopped (SIGSTOP),
+// wedged or starved; Run() then reports kCancelled with lease_lapsed set.
+//
 // The pieces, each in its file: playbook_path.h (the playbook confined to its directory),
 // run_environment.h (the child's environment, the program), run_files.h (the private directory
 // and its files), ansible_process.h (fork/exec and the guard), output_lines.h (lines, UTF-8).
@@ -55,6 +60,7 @@
 #include <cstddef>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -91,8 +97,12 @@ struct PlaybookSpec {
   std::vector<std::pair<std::string, std::string>> env;
   // Where the private temp dir is made; empty: $TMPDIR, else /tmp.
   std::string temp_parent;
-  // Time between SIGTERM and SIGKILL on Cancel().
+  // Time between SIGTERM and SIGKILL on Cancel() and when the lease lapses.
   std::chrono::milliseconds kill_grace{5000};
+  // The token holder's lease; 0: none. While the run lasts, RenewLease() must be called at
+  // least this often: the guard process stops the run's process group (SIGTERM, SIGKILL after
+  // kill_grace) as soon as it has not been renewed for this long, whatever the daemon does.
+  std::chrono::milliseconds lease{0};
   // Output lines longer than this many bytes are cut and end with a truncation marker.
   std::size_t max_line_bytes = 16 * 1024;
 };
@@ -110,6 +120,7 @@ struct [[nodiscard]] PlaybookResult {
   int exit_code = -1;   // exit status when the process exited; -1 otherwise
   int term_signal = 0;  // the signal that ended the process; 0 otherwise
   bool cancelled = false;
+  bool lease_lapsed = false;  // the guard stopped the run: the lease was not renewed in time
   // Empty iff kSucceeded; otherwise one line for the job's error field, e.g.
   //   `ansible-playbook exited with status 2 (one or more hosts failed)`
   //   `ansible-playbook was killed by signal 9`
@@ -141,6 +152,10 @@ class PlaybookRun {
   // Asks the run to stop. Idempotent; thread-safe; async-signal-unsafe.
   void Cancel();
 
+  // Renews the lease (PlaybookSpec::lease) for another period from now; does nothing before the
+  // guard is started or after the run. Thread-safe; never blocks.
+  void RenewLease();
+
   // The ansible-playbook process (= process group) id while it runs, 0 before it is started;
   // once Run() returned, the id is reaped and may belong to another process. Thread-safe; for
   // diagnostics and tests.
@@ -151,7 +166,9 @@ class PlaybookRun {
   std::atomic<bool> cancel_requested_{false};
   std::atomic<bool> started_{false};
   std::atomic<int> pid_{0};
-  int cancel_fd_ = -1;  // eventfd that wakes Run() on Cancel()
+  std::mutex lease_mu_;  // guards lease_fd_
+  int lease_fd_ = -1;    // the guard's control socket while the guard runs
+  int cancel_fd_ = -1;   // eventfd that wakes Run() on Cancel()
   int cancel_fd_errno_ = 0;
 };
 

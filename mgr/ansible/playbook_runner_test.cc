@@ -358,6 +358,52 @@ TEST_F(FakeAnsibleTest, CancelEscalatesToSigkillAfterTheGrace) {
   EXPECT_EQ(LiveGroupMembers(r.pid), std::vector<int>{});
 }
 
+TEST_F(FakeAnsibleTest, ALapsedLeaseStopsTheWholeGroup) {
+  LineLog log;
+  // Both ignore SIGTERM: the grace ends with SIGKILL for the whole group.
+  PlaybookSpec spec = Spec("trap '' TERM\nsleep 600 &\necho started\nwhile :; do wait; done\n");
+  spec.lease = std::chrono::milliseconds(300);
+  spec.kill_grace = std::chrono::milliseconds(200);
+  PlaybookRun run(spec);
+  const auto t0 = std::chrono::steady_clock::now();
+  PlaybookResult r = run.Run(log.callback());  // nobody renews the lease
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(took, std::chrono::milliseconds(300));
+  EXPECT_LT(took, std::chrono::seconds(5));
+  EXPECT_EQ(r.outcome, PlaybookOutcome::kCancelled);
+  EXPECT_TRUE(r.lease_lapsed);
+  EXPECT_EQ(r.error, "stopped: the side-effect token's lease lapsed (not renewed for 300 ms)");
+  EXPECT_EQ(r.term_signal, SIGKILL);
+  EXPECT_EQ(LiveGroupMembers(r.pid), std::vector<int>{});
+  EXPECT_TRUE(RunsDirEmpty());
+}
+
+TEST_F(FakeAnsibleTest, ARenewedLeaseLetsTheRunFinish) {
+  LineLog log;
+  PlaybookSpec spec = Spec("sleep 1\necho done\n");
+  spec.lease = std::chrono::milliseconds(300);
+  PlaybookRun run(spec);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool over = false;
+  std::thread renewer([&] {  // the event loop, ticking every 50 ms
+    std::unique_lock<std::mutex> lock(mu);
+    while (!cv.wait_for(lock, std::chrono::milliseconds(50), [&] { return over; })) {
+      run.RenewLease();
+    }
+  });
+  PlaybookResult r = run.Run(log.callback());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    over = true;
+  }
+  cv.notify_one();
+  renewer.join();
+  EXPECT_TRUE(r.ok()) << r.error;
+  EXPECT_FALSE(r.lease_lapsed);
+  EXPECT_THAT(log.lines(), Contains("done"));
+}
+
 TEST_F(FakeAnsibleTest, CancelBeforeRunDoesNotStartAnything) {
   LineLog log;
   PlaybookRun run(Spec("echo should-not-run\n"));

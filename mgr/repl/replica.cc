@@ -94,6 +94,14 @@ Status Replica::ApplyRemote(const std::vector<crdt::Delta>& deltas) {
   return Status::Ok();
 }
 
+Status Replica::Recover() {
+  if (Status s = store_->Reopen(); !s.ok()) return s;
+  const store::Metadata meta = store_->metadata();
+  clock_.RestoreAtLeast(meta.hlc_high_water);
+  seq_ = std::max(seq_, meta.local_seq);
+  return Status::Ok();
+}
+
 Status Replica::ApplySnapshotChunk(const crdt::ClusterState& chunk,
                                    const crdt::VersionVector& covered) {
   ObserveTimestamps(chunk);

@@ -69,6 +69,11 @@ class Replica {
   Status ApplySnapshotChunk(const crdt::ClusterState& chunk, const crdt::VersionVector& covered);
   // The applied version vector (store::Store::Applied()).
   crdt::VersionVector Applied() const { return store_->Applied(); }
+  // After a failed store write: reopens the store (store::Store::Reopen) and takes up what it
+  // holds - the clock above its high-water mark, the own seq at least its last stored one (a
+  // write whose outcome was unknown may have landed). Errors: the store's; then it stays
+  // read-only and Recover may be called again.
+  Status Recover();
   // Remote timestamps too far ahead of the local clock, so far.
   uint64_t clock_refusals() const { return clock_refusals_; }
 

@@ -1,7 +1,11 @@
 #include "test/faults/fault_cluster.h"
 
+#include <fcntl.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -18,6 +22,9 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
+
+// libfaketime's build for multi-threaded programs (Debian package libfaketime).
+constexpr const char* kFaketimeLibrary = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
 
 std::string Tail(const std::string& path, std::size_t bytes) {
   std::ifstream in(path, std::ios::binary);
@@ -138,7 +145,44 @@ NsInstance::NsInstance(int index, std::string ns, std::string dir,
       std::vector<std::pair<std::string, std::string>>{{"role", "clustermgr"}}, dir_ + "/serf.log");
 }
 
-NsInstance::~NsInstance() { Kill(); }
+NsInstance::~NsInstance() {
+  Kill();
+  if (mounted_) ::umount2(data_dir_.c_str(), MNT_DETACH);
+}
+
+bool NsInstance::MountDataDir(int mib, std::string* error) {
+  fs::create_directories(data_dir_);
+  const std::string opts = "size=" + std::to_string(mib) + "m,mode=0700";
+  if (::mount("tmpfs", data_dir_.c_str(), "tmpfs", 0, opts.c_str()) != 0) {
+    *error = "mount tmpfs on " + data_dir_ + ": " + std::strerror(errno);
+    return false;
+  }
+  mounted_ = true;
+  return true;
+}
+
+void NsInstance::SetClockOffset(const std::string& spec) {
+  const std::string file = dir_ + "/faketime";
+  {
+    std::ofstream out(file + ".new", std::ios::trunc);
+    out << spec << "\n";
+  }
+  fs::rename(file + ".new", file);  // never a half-written spec
+}
+
+void NsInstance::FillDisk() {
+  const int fd = ::open((data_dir_ + "/filler").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return;
+  const std::string chunk(1 << 20, 'f');
+  while (::write(fd, chunk.data(), chunk.size()) > 0) {
+  }
+  const std::string small(4096, 'f');  // the last partial megabyte too
+  while (::write(fd, small.data(), small.size()) > 0) {
+  }
+  ::close(fd);
+}
+
+void NsInstance::FreeDisk() { ::unlink((data_dir_ + "/filler").c_str()); }
 
 void NsInstance::Kill() {
   if (process_) process_->Kill();
@@ -150,7 +194,10 @@ std::string NsInstance::ExitText() {
   return test::Process::DescribeStatus(*process_->exit_status());
 }
 
-void NsInstance::Wipe() { test::RemoveTree(data_dir_); }
+void NsInstance::Wipe() {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(data_dir_, ec)) fs::remove_all(entry.path(), ec);
+}
 
 std::string NsInstance::LogTail(std::size_t bytes) const { return Tail(log_path(), bytes); }
 
@@ -167,13 +214,20 @@ bool NsInstance::Start(std::string* error, const std::vector<std::string>& extra
   args.insert(args.end(), base_args_.begin(), base_args_.end());
   args.insert(args.end(), extra.begin(), extra.end());
   std::string why;
-  process_ =
-      StartIn(ns_, test::BinDir() + "/clustermgrd", args, log_path(), {{"HOME", home_dir_}}, &why);
+  if (!fs::exists(dir_ + "/faketime")) SetClockOffset("+0");
+  process_ = StartIn(ns_, test::BinDir() + "/clustermgrd", args, log_path(),
+                     {{"HOME", home_dir_},
+                      {"LD_PRELOAD", kFaketimeLibrary},
+                      {"FAKETIME_TIMESTAMP_FILE", dir_ + "/faketime"},
+                      {"FAKETIME_CACHE_DURATION", "1"},
+                      {"FAKETIME_DONT_FAKE_MONOTONIC", "1"}},
+                     &why);
   if (!process_) {
     *error = "clustermgrd " + name_ + ": " + why;
     return false;
   }
-  net::RpcClient probe(rpc_url_, net::RpcClient::Options{300ms, net::kMaxReplyBytes, "", std::nullopt});
+  net::RpcClient probe(rpc_url_,
+                       net::RpcClient::Options{300ms, net::kMaxReplyBytes, "", std::nullopt});
   const auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {
     if (!process_->Running()) {
@@ -203,21 +257,25 @@ std::unique_ptr<FaultCluster> FaultCluster::Start(NetLab& lab, int managers, int
   }
   c->marker_dir_ = c->dir_ + "/markers";
   fs::create_directories(c->marker_dir_);
-  const nlohmann::json vars = {{"ansible_connection", "local"}, {"marker_dir", c->marker_dir_}};
+  const nlohmann::json vars = {
+      {"ansible_connection", "local"}, {"marker_dir", c->marker_dir_}, {"busy", 1}};
   const std::vector<std::string> base = {"--playbook-dir=" + test::TestPlaybookDir(),
                                          "--ansible-roles-dir=" + test::ShippedRolesDir(),
                                          "--node-fencing=require",
                                          "--extra-vars=" + vars.dump(),
                                          "--expect=" + std::to_string(managers),
-                                         "--token-settle-ms=500",
+                                         "--token-settle-ms=1500",
                                          "--anti-entropy-ms=300",
+                                         "--delta-log-limit=40",
                                          "--log-level=info"};
   for (int i = 1; i <= managers; ++i) {
     const std::string idir = c->dir_ + "/m" + std::to_string(i);
     fs::create_directories(idir);
     c->instances_.push_back(
         std::make_unique<NsInstance>(i, lab.Ns("m" + std::to_string(i)), idir, base));
+    if (!c->instances_.back()->MountDataDir(64, error)) return nullptr;
   }
+  c->machines_ns_ = lab.Ns("mach");
   for (std::size_t i = 0; i < c->instances_.size(); ++i) {
     std::vector<std::string> join;
     if (i > 0) join.push_back(c->instances_[0]->agent().gossip_address());
@@ -253,6 +311,25 @@ FaultCluster::~FaultCluster() {
 }
 
 std::vector<std::string> FaultCluster::MachineNames() const { return machine_names_; }
+
+bool FaultCluster::StartRogue(const std::string& instance, const std::string& epoch,
+                              std::string* error) {
+  StopRogue();
+  ++rogues_;
+  std::vector<std::string> all;
+  for (auto& in : instances_) all.push_back(in->agent().gossip_address());
+  rogue_ = std::make_unique<NsAgent>(machines_ns_, "rogue-" + std::to_string(rogues_),
+                                     NetLab::MachineAddr(), 8090, 8190,
+                                     std::vector<std::pair<std::string, std::string>>{
+                                         {"role", "clustermgr"},
+                                         {"instance", instance},
+                                         {"epoch", epoch},
+                                         {"rpc", "tcp://" + NetLab::MachineAddr() + ":9"}},
+                                     dir_ + "/rogue-" + std::to_string(rogues_) + ".log");
+  return rogue_->Start(all, error);
+}
+
+void FaultCluster::StopRogue() { rogue_.reset(); }
 
 std::vector<std::string> FaultCluster::OtherAgents(std::size_t i) const {
   std::vector<std::string> out;

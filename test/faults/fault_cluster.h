@@ -8,9 +8,15 @@
 // 10.213.0.20:<8000+k> and serves RPC on <8100+k>. Fixed ports are safe: each namespace is
 // private to this run.
 //
-// Daemons run with --insecure --expect=N --token-settle-ms=500 --anti-entropy-ms=300, the test
-// playbooks and extra-vars {"ansible_connection": "local", "marker_dir": <dir>/markers}; their
-// HOME is a per-instance dir (ansible writes nothing to the real one).
+// Daemons run with --insecure --expect=N --token-settle-ms=1500 (lease 562 ms, kill grace 750 ms)
+// --anti-entropy-ms=300 --delta-log-limit=40 (so that restores need snapshots), the test
+// playbooks and extra-vars {"ansible_connection": "local", "marker_dir": <dir>/markers, "busy":
+// 1} (each run records "<epoch> <job> <ms>" in <markers>/<node>.busy while it works); their HOME
+// is a per-instance dir (ansible writes nothing to the real one).
+//
+// Each instance's data dir is a tmpfs of its own (FillDisk fills it), and each clustermgrd runs
+// under libfaketime (LD_PRELOAD) reading its wall-clock offset from <dir>/faketime
+// (SetClockOffset; the monotonic clock is left alone), so a schedule can skew one instance.
 //
 // Lifetime: the destructor kills every process (SIGKILL to each process group) and removes the
 // run dir unless `keep`. Thread-safety: one control thread drives it; the URLs are immutable
@@ -69,13 +75,24 @@ class NsInstance {
   bool Running() { return process_ && process_->Running(); }
   // How the last run ended ("exited with 0", "killed by SIGKILL") or "is running".
   std::string ExitText();
-  void Wipe();  // removes the data dir (the daemon must not run)
+  void Wipe();  // empties the data dir (the daemon must not run)
   std::string LogTail(std::size_t bytes = 3000) const;
+  pid_t pid() const { return process_ ? process_->pid() : 0; }
+  // libfaketime's spec for this instance's wall clock: "+0", "+3s", "-2s", "+0 x1.02" (drift).
+  // Taken up within about a second.
+  void SetClockOffset(const std::string& spec);
+  // Mounts the data dir's tmpfs (size in MiB); false with *error. The destructor unmounts it.
+  bool MountDataDir(int mib, std::string* error);
+  // Fills the data dir's file system with a filler file (ENOSPC for the daemon); FreeDisk
+  // removes it.
+  void FillDisk();
+  void FreeDisk();
 
  private:
   int index_;
   std::string ns_, name_, dir_, data_dir_, home_dir_, rpc_url_;
   std::vector<std::string> base_args_;
+  bool mounted_ = false;
   std::unique_ptr<NsAgent> agent_;
   std::unique_ptr<test::Process> process_;
 };
@@ -95,12 +112,20 @@ class FaultCluster {
   std::vector<std::string> MachineNames() const;
   // Gossip addresses of every manager agent except instance i (0-based), for a rejoin.
   std::vector<std::string> OtherAgents(std::size_t i) const;
+  // Starts a Serf agent in the machines' namespace that claims to be a manager: tags role=
+  // clustermgr, instance=`instance`, epoch=`epoch`, joined to every manager's agent. False with
+  // *error. StopRogue kills it.
+  bool StartRogue(const std::string& instance, const std::string& epoch, std::string* error);
+  void StopRogue();
 
  private:
   std::string dir_, marker_dir_;
   bool keep_ = false;
   std::vector<std::unique_ptr<NsInstance>> instances_;
   std::vector<std::unique_ptr<NsAgent>> machines_;
+  std::unique_ptr<NsAgent> rogue_;
+  std::string machines_ns_;
+  int rogues_ = 0;
   std::vector<std::string> machine_names_;
 };
 

@@ -167,6 +167,12 @@ int main(int argc, char** argv) {
               << "writes lost: " << total.writes_lost << "\n"
               << "jobs checked: " << total.jobs_checked << "\n"
               << "time with two token holders: " << total.dual_holder_ms << " ms\n"
+              << "playbook runs checked: " << total.runs_checked
+              << "; overlapping runs of different epochs: outside partitions="
+              << total.overlaps_outside << ", inside partitions=" << total.overlaps_in_partitions
+              << "\n"
+              << "token held again after " << total.token_moves
+              << " healed faults; worst: " << total.worst_token_move_ms << " ms\n"
               << "worst convergence after heal: " << total.worst_convergence_ms << " ms\n"
               << "duplicate side effects: outside partitions=" << total.duplicates_outside
               << ", inside partitions=" << total.duplicates_in_partitions << "\n"

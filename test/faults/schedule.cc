@@ -1,15 +1,19 @@
 #include "test/faults/schedule.h"
 
+#include <signal.h>
 #include <sys/wait.h>
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -31,6 +35,17 @@ const std::vector<std::pair<std::string, std::string>>& FaultKinds() {
       {"serf-restart", "restart a manager's Serf agent"},
       {"loss", "drop a share of packets (one manager or all)"},
       {"delay", "delay packets (one manager or all)"},
+      {"clock", "skew a manager's wall clock (libfaketime): a jump of up to +-3 s, or a drift"},
+      {"disk-full", "fill a manager's data dir (a tmpfs of its own) for the hold, then free it"},
+      {"rogue-serf",
+       "a Serf member that is no manager joins with manager tags (a huge or negative epoch, "
+       "sometimes a live manager's name)"},
+      {"stall",
+       "SIGSTOP the token holder's clustermgrd (mid-playbook when one runs) beyond the contact "
+       "window, then SIGCONT"},
+      {"restore",
+       "kill a manager, empty its data dir and restart it with --restore-from-peers once peers "
+       "have collected tombstones and trimmed their delta logs"},
   };
   return kKinds;
 }
@@ -51,6 +66,11 @@ void Tally::Add(const Tally& t) {
   fenced_checks += t.fenced_checks;
   stale_after_newer += t.stale_after_newer;
   dual_holder_ms += t.dual_holder_ms;
+  overlaps_outside += t.overlaps_outside;
+  overlaps_in_partitions += t.overlaps_in_partitions;
+  runs_checked += t.runs_checked;
+  token_moves += t.token_moves;
+  worst_token_move_ms = std::max(worst_token_move_ms, t.worst_token_move_ms);
   failed += t.failed;
 }
 
@@ -90,8 +110,8 @@ struct PlannedFault {
   int target = 0;  // manager index 0-based; -1 = the machines' link
   int hold_ms = 0;
   int gap_ms = 0;
-  int amount = 0;        // loss %, delay ms
-  bool restore = false;  // wipe: with --restore-from-peers
+  int amount = 0;        // loss %, delay ms; clock: offset ms
+  bool restore = false;  // wipe: with --restore-from-peers; clock: drift; rogue: reuse a name
   std::string ToString() const {
     std::string s = kind + " " +
                     (target < 0 ? std::string("mach") : "m" + std::to_string(target + 1)) +
@@ -99,7 +119,16 @@ struct PlannedFault {
     if (kind == "loss") s += " " + std::to_string(amount) + "%";
     if (kind == "delay") s += " " + std::to_string(amount) + "ms";
     if (kind == "wipe") s += restore ? " --restore-from-peers" : " (empty dir)";
+    if (kind == "clock") s += " " + ClockSpec();
+    if (kind == "rogue-serf" && restore) s += " reusing a live name";
     return s + ", then " + std::to_string(gap_ms) + "ms calm";
+  }
+  // clock: libfaketime's spec for the offset (seconds with a fraction), or a drift.
+  std::string ClockSpec() const {
+    if (restore) return "+0 x1.02";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%+.3fs", amount / 1000.0);
+    return buf;
   }
 };
 
@@ -114,10 +143,15 @@ std::vector<PlannedFault> Plan(uint64_t seed, std::chrono::seconds duration, int
     f.kind = kinds[static_cast<std::size_t>(uni(0, static_cast<int>(kinds.size()) - 1))].first;
     f.target = uni(0, managers - 1);
     if ((f.kind == "loss" || f.kind == "delay") && uni(0, 3) == 0) f.target = -1;
-    f.hold_ms = f.kind == "kill" || f.kind == "wipe" || f.kind == "serf-restart" ? uni(200, 3000)
-                                                                                 : uni(2000, 8000);
+    f.hold_ms =
+        f.kind == "kill" || f.kind == "wipe" || f.kind == "serf-restart" || f.kind == "restore"
+            ? uni(200, 3000)
+            : uni(2000, 8000);
+    // A stall must outlast the contact window (5 s) for the others to take over.
+    if (f.kind == "stall") f.hold_ms = uni(6000, 9000);
     f.gap_ms = uni(1000, 4000);
     f.amount = f.kind == "loss" ? uni(10, 40) : uni(40, 150);
+    if (f.kind == "clock") f.amount = uni(-3000, 3000);
     f.restore = uni(0, 1) == 1;
     total += f.hold_ms + f.gap_ms + 1500;  // ~1.5 s for a restart / heal itself
     plan.push_back(f);
@@ -194,6 +228,8 @@ class Schedule {
   void CheckEpochs(Clients& c);
   void CheckFencing();
   void CheckStateDiff();
+  void CheckRunOverlaps();
+  void CheckTokenMoves();
 
   NetLab& lab_;
   ScheduleOptions o_;
@@ -211,6 +247,8 @@ class Schedule {
   std::vector<std::string> epoch_violations_;
   // Poll rounds in which more than one instance said it held the token: (time, "m1@3 m2@4").
   std::vector<std::pair<int64_t, std::string>> dual_;
+  // Every poll round: (time, how many instances said they held the token).
+  std::vector<std::pair<int64_t, int>> holder_rounds_;
 };
 
 bool Schedule::WaitForHolder(std::chrono::milliseconds timeout, std::string* last) {
@@ -248,8 +286,13 @@ void Schedule::GlobalWriter(uint64_t seed) {
     op.id = history_.NextOpId();
     op.kind = "global";
     op.instance = Name(i);
-    op.value =
-        json{{"w", "s" + std::to_string(o_.index) + "-g" + std::to_string(n)}, {"n", n}}.dump();
+    // A set replaces the whole map: the rotating key of the set before is deleted, so
+    // tombstones are made (and collected) all along.
+    op.value = json{
+        {"w", "s" + std::to_string(o_.index) + "-g" + std::to_string(n)},
+        {"n", n},
+        {"k" + std::to_string(n % 5),
+         n}}.dump();
     op.start_ms = NowMs();
     Classify(c[i].GlobalSet(op.value), &op);
     history_.Add(op);
@@ -363,6 +406,10 @@ void Schedule::Poller() {
       highest[i] = std::max(highest[i], v.highest_epoch);
       if (v.epoch != 0) seen[i] = std::max(seen[i], v.epoch);
     }
+    {
+      std::lock_guard lock(epoch_mu_);
+      holder_rounds_.emplace_back(round_ms, self_count);
+    }
     if (self_count > 1) {
       std::lock_guard lock(epoch_mu_);
       if (dual_.empty() || round_ms - dual_.back().first > 2000) {
@@ -401,6 +448,71 @@ bool Schedule::Inject(const PlannedFault& f) {
     }
     e.detail = f.kind == "wipe" ? (f.restore ? "wipe, --restore-from-peers" : "wipe, empty dir")
                                 : "SIGKILL";
+  } else if (f.kind == "restore") {
+    NsInstance& in = cluster_->at(static_cast<std::size_t>(f.target));
+    in.Kill();
+    in.Wipe();
+    {
+      std::lock_guard lock(epoch_mu_);
+      ++wipe_gen_[static_cast<std::size_t>(f.target)];
+    }
+    hold();
+    if (!in.Start(&error, {"--restore-from-peers"})) {
+      Log("restart failed: " + error);
+      result_.infra_error = true;
+      return Fail("restart after restore", error, {e.target});
+    }
+    e.detail = "wipe, --restore-from-peers (peers' logs trimmed at 40 deltas)";
+  } else if (f.kind == "clock") {
+    NsInstance& in = cluster_->at(static_cast<std::size_t>(f.target));
+    in.SetClockOffset(f.ClockSpec());
+    hold();
+    in.SetClockOffset("+0");
+    e.detail = f.ClockSpec();
+  } else if (f.kind == "disk-full") {
+    NsInstance& in = cluster_->at(static_cast<std::size_t>(f.target));
+    in.FillDisk();
+    hold();
+    in.FreeDisk();
+    e.detail = "tmpfs full";
+  } else if (f.kind == "rogue-serf") {
+    // A huge epoch, or "-1" (which a lenient parser turns into the same), under a made-up name or
+    // a live manager's.
+    const std::string name = f.restore ? Name(static_cast<std::size_t>(f.target)) : "zz";
+    const std::string epoch = f.amount % 2 == 0 ? "18446744073709551615" : "-1";
+    if (!cluster_->StartRogue(name, epoch, &error)) {
+      result_.infra_error = true;
+      return Fail("start a rogue Serf member", error, {});
+    }
+    hold();
+    cluster_->StopRogue();
+    e.detail = "instance=" + name + " epoch=" + epoch;
+  } else if (f.kind == "stall") {
+    // The holder, preferably while it runs a playbook (waits up to 5 s for one).
+    std::optional<std::size_t> holder;
+    {
+      Clients c(urls_, 800ms);
+      const auto until = Clock::now() + 5s;
+      do {
+        for (std::size_t i = 0; i < urls_.size(); ++i) {
+          auto t = c[i].Token();
+          if (t.ok() && t.value().self_holds) holder = i;
+        }
+        if (holder) {
+          auto active = c[*holder].JobGet("active");
+          if (active.ok() && !net::JobEnded(active.value().job.status)) break;
+        }
+      } while (Clock::now() < until && clients_stop_.Pause(200ms));
+    }
+    const std::size_t target = holder.value_or(static_cast<std::size_t>(f.target));
+    e.target = Name(target);
+    NsInstance& in = cluster_->at(target);
+    const pid_t pid = in.pid();
+    if (pid > 0) ::kill(pid, SIGSTOP);
+    Log("stopped " + e.target + " (pid " + std::to_string(pid) + ")");
+    hold();
+    if (pid > 0) ::kill(pid, SIGCONT);
+    e.detail = "SIGSTOP " + std::to_string(f.hold_ms) + " ms";
   } else if (f.kind == "serf-restart") {
     NsInstance& in = cluster_->at(static_cast<std::size_t>(f.target));
     in.agent().Kill();
@@ -849,12 +961,112 @@ void Schedule::CheckStateDiff() {
   }
 }
 
+// Each playbook run appends "<epoch> <job> <ms>" to <markers>/<node>.busy every 100 ms while it
+// works (the test playbooks' `busy` task): a run's span is its first to its last mark. Two runs
+// of different epochs whose spans overlap on one node ran at the same time: outside partition
+// windows (and the 10 s after) that fails the schedule - a deposed holder's playbook must be
+// stopped (lease, kill grace) before a new holder's claim holds.
+void Schedule::CheckRunOverlaps() {
+  struct Span {
+    uint64_t epoch = 0;
+    std::string job;
+    int64_t first = INT64_MAX, last = 0;
+  };
+  const std::vector<FaultEvent> faults = history_.Faults();
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(cluster_->marker_dir(), ec)) {
+    if (entry.path().extension() != ".busy") continue;
+    const std::string node = entry.path().stem().string();
+    std::map<std::string, Span> spans;  // by job
+    std::ifstream in(entry.path());
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream ls(line);
+      Span mark;
+      int64_t ms = 0;
+      if (!(ls >> mark.epoch >> mark.job >> ms)) continue;
+      Span& s = spans[mark.job];
+      s.epoch = mark.epoch;
+      s.job = mark.job;
+      s.first = std::min(s.first, ms);
+      s.last = std::max(s.last, ms);
+    }
+    result_.tally.runs_checked += static_cast<int>(spans.size());
+    for (auto a = spans.begin(); a != spans.end(); ++a) {
+      for (auto b = std::next(a); b != spans.end(); ++b) {
+        const Span& x = a->second;
+        const Span& y = b->second;
+        if (x.epoch == y.epoch || x.last < y.first || y.last < x.first) continue;
+        const int64_t from = std::max(x.first, y.first);
+        const int64_t to = std::min(x.last, y.last);
+        bool in_partition = false;
+        for (const FaultEvent& f : faults) {
+          if (f.partition() && f.start_ms <= to && f.end_ms + 10000 >= from) in_partition = true;
+        }
+        const std::string what = "on " + node + " job " + x.job + " (epoch " +
+                                 std::to_string(x.epoch) + ") and job " + y.job + " (epoch " +
+                                 std::to_string(y.epoch) + ") both ran from " + history_.Rel(from) +
+                                 " to " + history_.Rel(to);
+        if (in_partition) {
+          ++result_.tally.overlaps_in_partitions;
+          history_.Note("overlap (in a partition): " + what);
+          continue;
+        }
+        ++result_.tally.overlaps_outside;
+        Fail("no overlapping playbook runs of different epochs outside partitions", what,
+             {x.job, y.job, node});
+        return;
+      }
+    }
+  }
+}
+
+// After each fault heals, some instance holds the token again within a bound (unless the next
+// fault came first): Serf failure detection (~5-8 s), the contact window (5 s), the settle period,
+// catching up, a restart.
+void Schedule::CheckTokenMoves() {
+  constexpr int64_t kBoundMs = 30000;
+  const std::vector<FaultEvent> faults = history_.Faults();
+  std::vector<std::pair<int64_t, int>> rounds;
+  {
+    std::lock_guard lock(epoch_mu_);
+    rounds = holder_rounds_;
+  }
+  for (std::size_t k = 0; k < faults.size(); ++k) {
+    const FaultEvent& f = faults[k];
+    const int64_t next = k + 1 < faults.size() ? faults[k + 1].start_ms : INT64_MAX;
+    std::optional<int64_t> held;
+    for (const auto& [ms, holders] : rounds) {
+      if (ms >= f.end_ms && holders == 1) {
+        held = ms;
+        break;
+      }
+    }
+    if (held && *held <= next) {
+      ++result_.tally.token_moves;
+      result_.tally.worst_token_move_ms =
+          std::max(result_.tally.worst_token_move_ms, *held - f.end_ms);
+    }
+    const int64_t limit = f.end_ms + kBoundMs;
+    if ((!held || *held > limit) && next > limit) {
+      Fail("the token is held again within 30 s of each heal",
+           "after " + f.kind + " " + f.target + " (" + f.detail + ") healed at " +
+               history_.Rel(f.end_ms) + " no instance held the token " +
+               (held ? "until " + history_.Rel(*held) : std::string("for the rest of the run")),
+           {"token at", f.target});
+      return;
+    }
+  }
+}
+
 void Schedule::Check() {
   Clients c(urls_, 5000ms);
   CheckGlobals(c);
   if (result_.ok) CheckNodes(c);
   if (result_.ok) CheckJobs(c);
   if (result_.ok) CheckEpochs(c);
+  if (result_.ok) CheckRunOverlaps();
+  if (result_.ok) CheckTokenMoves();
   if (result_.ok) CheckFencing();
   if (result_.ok) CheckStateDiff();
 }

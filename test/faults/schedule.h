@@ -40,7 +40,15 @@ struct Tally {
   int fenced_checks = 0;
   int stale_after_newer = 0;
   int64_t dual_holder_ms = 0;  // time two instances both said they held the token
-  int failed = 0;              // schedules with a failed check (--keep-going)
+  // Playbook runs of different epochs alive at the same time on one node (the runs' busy
+  // markers), outside and inside partition windows; runs checked.
+  int overlaps_outside = 0;
+  int overlaps_in_partitions = 0;
+  int runs_checked = 0;
+  // Healed faults after which the token was held again, and the longest that took.
+  int token_moves = 0;
+  int64_t worst_token_move_ms = 0;
+  int failed = 0;  // schedules with a failed check (--keep-going)
   void Add(const Tally& t);
 };
 

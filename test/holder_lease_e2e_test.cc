@@ -1,0 +1,140 @@
+// The token holder's lease, end to end: three real clustermgrd instances beside their Serf
+// agents, the real ansible-playbook with a local connection. A holder whose daemon is stopped
+// (SIGSTOP) mid-playbook keeps its Serf agent; the others stop counting it after the contact
+// window and elect a new holder. The stopped daemon's playbook must be gone before the new
+// holder's run on the same node starts.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "test/support/cluster.h"
+
+namespace clustermgr::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// One line of <node>.busy: a run of epoch `epoch` was alive at `ms`.
+struct BusyMark {
+  uint64_t epoch = 0;
+  std::string job;
+  uint64_t ms = 0;
+};
+
+std::vector<BusyMark> ReadBusy(const std::string& path) {
+  std::vector<BusyMark> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream words(line);
+    BusyMark m;
+    if (words >> m.epoch >> m.job >> m.ms) out.push_back(m);
+  }
+  return out;
+}
+
+// Resumes a stopped process when the test ends, however it ends.
+class ResumeOnExit {
+ public:
+  explicit ResumeOnExit(pid_t pid) : pid_(pid) {}
+  ~ResumeOnExit() { ::kill(pid_, SIGCONT); }
+  ResumeOnExit(const ResumeOnExit&) = delete;
+  ResumeOnExit& operator=(const ResumeOnExit&) = delete;
+
+ private:
+  pid_t pid_;
+};
+
+TEST(HolderLeaseTest, AStoppedHoldersPlaybookIsGoneBeforeTheNextHoldersRunStarts) {
+  ClusterOptions options;
+  options.managers = 3;
+  // Lease 750 ms and kill grace 1000 ms (3/8 and 1/2 of the settle period).
+  options.daemon_args = {"--token-settle-ms", "2000"};
+  auto started = Cluster::Start(options);
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  std::unique_ptr<Cluster> cluster = std::move(started).value();
+
+  std::size_t holder = 0;
+  auto one_holder = [&](const std::set<std::size_t>& among, uint64_t above) {
+    return Cluster::WaitUntil(
+        "one holder above epoch " + std::to_string(above),
+        [&](std::string* last) {
+          std::set<std::string> named;
+          int self = 0;
+          *last = "";
+          for (std::size_t i : among) {
+            auto t = cluster->rpc(i).Token();
+            if (!t.ok()) return false;
+            *last += cluster->manager(i).name() + ": " + t.value().holder + "@" +
+                     std::to_string(t.value().epoch) + "; ";
+            named.insert(t.value().holder);
+            if (t.value().self_holds && t.value().epoch > above) {
+              ++self;
+              holder = i;
+            }
+          }
+          return named.size() == 1 && self == 1;
+        },
+        60s, 50ms);
+  };
+  ASSERT_TRUE(one_holder({0, 1, 2}, 0).ok()) << cluster->Diagnostics();
+  const std::size_t old_holder = holder;
+  const uint64_t old_epoch = cluster->rpc(old_holder).Token().value().epoch;
+  ASSERT_TRUE(cluster->AddDiscoveredMachines("lease", {"0"}).ok());
+  const std::string node = "lease-0";
+  ASSERT_TRUE(cluster->WaitForNode(node, NodeIs::Discovered(), 30s, old_holder).ok());
+
+  // A long playbook on the node at the holder.
+  auto job = cluster->rpc(old_holder).Commission({node}, "service-master", R"({"busy": 30})");
+  ASSERT_TRUE(job.ok()) << job.error().message;
+  const std::string busy_file = cluster->marker_dir() + "/" + node + ".busy";
+  ASSERT_TRUE(Cluster::WaitUntil(
+                  "the playbook is busy on " + node,
+                  [&](std::string*) { return !ReadBusy(busy_file).empty(); }, 120s)
+                  .ok())
+      << cluster->Diagnostics();
+
+  // Stop the holder's daemon; its Serf agent and its playbook's processes go on.
+  const pid_t stopped = cluster->manager(old_holder).pid();
+  ASSERT_EQ(::kill(stopped, SIGSTOP), 0);
+  ResumeOnExit resume(stopped);
+
+  std::set<std::size_t> others = {0, 1, 2};
+  others.erase(old_holder);
+  ASSERT_TRUE(one_holder(others, old_epoch).ok()) << cluster->Diagnostics();
+  const std::size_t new_holder = holder;
+  const uint64_t new_epoch = cluster->rpc(new_holder).Token().value().epoch;
+
+  // The new holder interrupts the stopped one's job; the node becomes free again.
+  ASSERT_TRUE(
+      cluster->WaitForNode(node, NodeIs::Status(net::NodeStatus::kUnallocated), 60s, new_holder)
+          .ok())
+      << cluster->Diagnostics();
+  auto again = cluster->rpc(new_holder).Commission({node}, "service-master", R"({"busy": 2})");
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  auto done = cluster->WaitForJobEnd(again.value().job_id, 120s, new_holder);
+  ASSERT_TRUE(done.ok()) << done.status().message();
+  EXPECT_EQ(done.value().job.status, net::JobStatus::kComplete);
+
+  // Markers: the old run's last sign of life comes before the new run's first.
+  uint64_t old_last = 0, new_first = UINT64_MAX;
+  for (const BusyMark& m : ReadBusy(busy_file)) {
+    if (m.epoch == old_epoch) old_last = std::max(old_last, m.ms);
+    if (m.epoch == new_epoch) new_first = std::min(new_first, m.ms);
+  }
+  ASSERT_GT(old_last, 0u);
+  ASSERT_NE(new_first, UINT64_MAX) << "the new holder's run left no marker";
+  EXPECT_LT(old_last, new_first) << "the runs of epochs " << old_epoch << " and " << new_epoch
+                                 << " overlapped on " << node << " for " << (old_last - new_first)
+                                 << " ms";
+}
+
+}  // namespace
+}  // namespace clustermgr::test
