@@ -61,32 +61,10 @@ TEST(HolderLeaseTest, AStoppedHoldersPlaybookIsGoneBeforeTheNextHoldersRunStarts
   ASSERT_TRUE(started.ok()) << started.status().message();
   std::unique_ptr<Cluster> cluster = std::move(started).value();
 
-  std::size_t holder = 0;
-  auto one_holder = [&](const std::set<std::size_t>& among, uint64_t above) {
-    return Cluster::WaitUntil(
-        "one holder above epoch " + std::to_string(above),
-        [&](std::string* last) {
-          std::set<std::string> named;
-          int self = 0;
-          *last = "";
-          for (std::size_t i : among) {
-            auto t = cluster->rpc(i).Token();
-            if (!t.ok()) return false;
-            *last += cluster->manager(i).name() + ": " + t.value().holder + "@" +
-                     std::to_string(t.value().epoch) + "; ";
-            named.insert(t.value().holder);
-            if (t.value().self_holds && t.value().epoch > above) {
-              ++self;
-              holder = i;
-            }
-          }
-          return named.size() == 1 && self == 1;
-        },
-        60s, 50ms);
-  };
-  ASSERT_TRUE(one_holder({0, 1, 2}, 0).ok()) << cluster->Diagnostics();
-  const std::size_t old_holder = holder;
-  const uint64_t old_epoch = cluster->rpc(old_holder).Token().value().epoch;
+  auto first = cluster->WaitForOneHolder({0, 1, 2});
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  const std::size_t old_holder = first->index;
+  const uint64_t old_epoch = first->epoch;
   ASSERT_TRUE(cluster->AddDiscoveredMachines("lease", {"0"}).ok());
   const std::string node = "lease-0";
   ASSERT_TRUE(cluster->WaitForNode(node, NodeIs::Discovered(), 30s, old_holder).ok());
@@ -106,11 +84,14 @@ TEST(HolderLeaseTest, AStoppedHoldersPlaybookIsGoneBeforeTheNextHoldersRunStarts
   ASSERT_EQ(::kill(stopped, SIGSTOP), 0);
   ResumeOnExit resume(stopped);
 
-  std::set<std::size_t> others = {0, 1, 2};
-  others.erase(old_holder);
-  ASSERT_TRUE(one_holder(others, old_epoch).ok()) << cluster->Diagnostics();
-  const std::size_t new_holder = holder;
-  const uint64_t new_epoch = cluster->rpc(new_holder).Token().value().epoch;
+  std::vector<std::size_t> others;
+  for (std::size_t i = 0; i < 3; ++i) {
+    if (i != old_holder) others.push_back(i);
+  }
+  auto next = cluster->WaitForOneHolder(others, old_epoch);
+  ASSERT_TRUE(next.ok()) << next.status().message();
+  const std::size_t new_holder = next->index;
+  const uint64_t new_epoch = next->epoch;
 
   // The new holder interrupts the stopped one's job; the node becomes free again.
   ASSERT_TRUE(

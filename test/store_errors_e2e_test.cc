@@ -86,34 +86,10 @@ TEST(StoreErrorsTest, AFullDiskMakesTheHolderStandDownAndItResumesOnceSpaceIsFre
   }
   for (std::size_t i = 0; i < 3; ++i) ASSERT_TRUE(cluster->manager(i).Start().ok());
 
-  std::size_t holder = 0;
-  uint64_t epoch = 0;
-  auto one_holder = [&](uint64_t above) {
-    return Cluster::WaitUntil(
-        "one holder above epoch " + std::to_string(above),
-        [&](std::string* last) {
-          std::set<std::string> named;
-          int self = 0;
-          *last = "";
-          for (std::size_t i = 0; i < 3; ++i) {
-            auto t = cluster->rpc(i).Token();
-            if (!t.ok()) return false;
-            *last += cluster->manager(i).name() + ": " + t.value().holder + "@" +
-                     std::to_string(t.value().epoch) + " (" + t.value().reason + "); ";
-            named.insert(t.value().holder);
-            if (t.value().self_holds && t.value().epoch > above) {
-              ++self;
-              holder = i;
-              epoch = t.value().epoch;
-            }
-          }
-          return named.size() == 1 && self == 1;
-        },
-        60s, 50ms);
-  };
-  ASSERT_TRUE(one_holder(0).ok()) << cluster->Diagnostics();
-  const std::size_t full = holder;
-  const uint64_t full_epoch = epoch;
+  auto first = cluster->WaitForOneHolder({0, 1, 2});
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  const std::size_t full = first->index;
+  const uint64_t full_epoch = first->epoch;
   ASSERT_TRUE(cluster->rpc(full).GlobalSet(R"({"a": 1})").ok());
 
   // The disk fills up; writes go on until one fails (a few may still fit in a partly used page).
@@ -134,8 +110,9 @@ TEST(StoreErrorsTest, AFullDiskMakesTheHolderStandDownAndItResumesOnceSpaceIsFre
   auto status = cluster->rpc(full).Status();
   ASSERT_TRUE(status.ok());
   EXPECT_FALSE(status.value().store_ok);
-  ASSERT_TRUE(one_holder(full_epoch).ok()) << cluster->Diagnostics();
-  EXPECT_NE(holder, full);
+  auto next = cluster->WaitForOneHolder({0, 1, 2}, full_epoch);
+  ASSERT_TRUE(next.ok()) << next.status().message();
+  EXPECT_NE(next->index, full);
   auto refused = cluster->rpc(full).GlobalSet(R"({"a": 1000})");
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().message.find("not stored: "), 0u) << refused.error().message;

@@ -16,9 +16,11 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
+#include "mgr/ansible/job_executor.h"
 #include "mgr/testing/line_log_test_util.h"
 
 namespace clustermgr::mgr {
@@ -27,6 +29,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::Contains;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 class ScopedTempDir {
@@ -402,6 +405,74 @@ TEST_F(FakeAnsibleTest, ARenewedLeaseLetsTheRunFinish) {
   EXPECT_TRUE(r.ok()) << r.error;
   EXPECT_FALSE(r.lease_lapsed);
   EXPECT_THAT(log.lines(), Contains("done"));
+}
+
+// Collects what a JobExecutor posts; waits for its kFinished.
+class ExecutorEvents {
+ public:
+  JobExecutor::Post post() {
+    return [this](JobEvent e) {
+      std::lock_guard<std::mutex> lock(mu_);
+      events_.push_back(std::move(e));
+      cv_.notify_all();
+    };
+  }
+  std::optional<JobEvent> WaitFinished(std::chrono::seconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    std::optional<JobEvent> done;
+    cv_.wait_for(lock, timeout, [&] {
+      for (const JobEvent& e : events_) {
+        if (e.kind == JobEvent::Kind::kFinished) done = e;
+      }
+      return done.has_value();
+    });
+    return done;
+  }
+  std::vector<std::string> lines() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> out;
+    for (const JobEvent& e : events_) {
+      if (e.kind == JobEvent::Kind::kLine) out.push_back(e.line);
+    }
+    return out;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<JobEvent> events_;
+};
+
+TEST_F(FakeAnsibleTest, AJobStartsNoStepWithoutACurrentLease) {
+  ExecutorEvents events;
+  JobExecutor executor(events.post(), std::chrono::milliseconds(300));
+  // Never renewed (the token was never held, or the loop stopped vouching for it).
+  executor.Start(JobScript{"j1", {{Spec("echo step-1\n"), {Spec("echo recovery\n")}}}});
+  std::optional<JobEvent> done = events.WaitFinished(std::chrono::seconds(10));
+  ASSERT_TRUE(done);
+  EXPECT_FALSE(done->succeeded);
+  EXPECT_TRUE(done->cancelled);
+  EXPECT_EQ(done->error,
+            "not running playbook site.yml: this instance's side-effect token lease lapsed");
+  EXPECT_THAT(events.lines(), Not(Contains("step-1")));
+  EXPECT_THAT(events.lines(), Not(Contains("recovery")));
+}
+
+TEST_F(FakeAnsibleTest, ALeaseThatLapsesMidStepStopsTheJobWithoutFurtherSteps) {
+  ExecutorEvents events;
+  JobExecutor executor(events.post(), std::chrono::milliseconds(300));
+  executor.RenewLease();  // once: the step starts, then nobody renews
+  PlaybookSpec slow = Spec("echo step-1\nsleep 30\n");
+  slow.kill_grace = std::chrono::milliseconds(200);
+  executor.Start(JobScript{"j2", {{slow, {Spec("echo recovery\n")}}, {Spec("echo step-2\n"), {}}}});
+  std::optional<JobEvent> done = events.WaitFinished(std::chrono::seconds(10));
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(done->cancelled);
+  EXPECT_EQ(done->error,
+            "site.yml: stopped: the side-effect token's lease lapsed (not renewed for 300 ms)");
+  EXPECT_THAT(events.lines(), Contains("step-1"));
+  EXPECT_THAT(events.lines(), Not(Contains("step-2")));
+  EXPECT_THAT(events.lines(), Not(Contains("recovery")));
 }
 
 TEST_F(FakeAnsibleTest, CancelBeforeRunDoesNotStartAnything) {

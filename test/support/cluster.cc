@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -356,6 +357,34 @@ Machine* Cluster::machine(const std::string& name) {
     if (m->name() == name) return m.get();
   }
   return nullptr;
+}
+
+Result<Cluster::Holder> Cluster::WaitForOneHolder(const std::vector<std::size_t>& among,
+                                                  uint64_t above,
+                                                  std::chrono::milliseconds timeout) {
+  Holder holder;
+  Status s = WaitUntil(
+      "one token holder above epoch " + std::to_string(above),
+      [&](std::string* last) {
+        std::set<std::string> named;
+        int self = 0;
+        *last = "";
+        for (std::size_t i : among) {
+          auto t = rpc(i).Token();
+          if (!t.ok()) return false;
+          *last += manager(i).name() + ": " + t.value().holder + "@" +
+                   std::to_string(t.value().epoch) + " (" + t.value().reason + "); ";
+          named.insert(t.value().holder);
+          if (t.value().self_holds && t.value().epoch > above) {
+            ++self;
+            holder = {i, t.value().epoch};
+          }
+        }
+        return named.size() == 1 && self == 1;
+      },
+      timeout, std::chrono::milliseconds(50));
+  if (!s.ok()) return Status(s.code(), s.message() + "\n" + Diagnostics());
+  return holder;
 }
 
 Status Cluster::WaitUntil(const std::string& what,

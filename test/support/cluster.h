@@ -218,6 +218,15 @@ class Cluster {
   Status WaitForLogLine(const std::string& job_id, const std::string& needle,
                         std::chrono::milliseconds timeout = std::chrono::seconds(60),
                         std::size_t i = 0);
+  // Waits until the instances in `among` all name one holder, and that holder says it holds the
+  // token at an epoch above `above`; returns its index and epoch. Errors: the deadline passed
+  // (the message shows the last answers and Diagnostics()).
+  struct Holder {
+    std::size_t index = 0;
+    uint64_t epoch = 0;
+  };
+  Result<Holder> WaitForOneHolder(const std::vector<std::size_t>& among, uint64_t above = 0,
+                                  std::chrono::milliseconds timeout = std::chrono::seconds(60));
   // Polls `condition` every `interval` until it returns true. `last` may be set by the condition
   // to what it saw, for the error message.
   static Status WaitUntil(const std::string& what,
