@@ -180,6 +180,9 @@ void Daemon::StartSerf() {
 
 Status Daemon::StartHttp() {
   if (options_.http_bind.empty()) return Status::Ok();
+  http_access_.instance = options_.name;
+  http_access_.plain_role =
+      net::ParseRole(options_.http_loopback_role).value_or(net::Role::kReader);
   auto gateway = http::Gateway::Start(
       GatewayOptionsOf(options_), [this](http::Call call) { http_mail_.Post(std::move(call)); },
       [](std::string_view text) { return ParseExtraVars(text).error; });

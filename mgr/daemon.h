@@ -100,6 +100,8 @@ class Daemon {
   std::vector<http::MetricFamily> Metrics(uint64_t now_ms);
   http::Health Readiness(uint64_t now_ms);
   void ApplyMonitorEvent(const http::Call& call, const http::MonitorEvent& event, uint64_t now_ms);
+  // Answers an HTTP call refused for its caller's identity or role (logged and audited).
+  void RefuseHttp(const http::Call& call, const std::string& why, uint64_t now_ms);
   void HandleForwarded();
   // On stop: ends the running job (Interrupted, nodes safe) before the loop returns.
   void FinishRunningJob();
@@ -138,6 +140,7 @@ class Daemon {
   std::string default_peer_key_;          // the one key a peer can have, when it is clear
   std::map<std::string, std::string> manager_keys_;  // instance -> `curve=` tag (allowed ones)
   std::map<std::string, net::Caller> callers_;       // listed key -> name and role
+  http::HttpAccess http_access_;  // how HTTP callers get roles (the client list, options)
   struct SeenConnection {
     std::string key;
     std::string peer;  // getpeername when first seen: the fd is only trusted while it matches

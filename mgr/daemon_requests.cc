@@ -65,6 +65,7 @@ int Daemon::ApplyAccess(const DaemonCurve& curve) {
   }
   zap_->SetPolicy(std::move(policy));
   callers_ = std::move(callers);
+  if (!options_.curve_clients_file.empty()) http_access_.clients = curve.clients;
   int closed = 0;
   for (auto it = connections_.begin(); it != connections_.end();) {
     if (callers_.count(it->second.key)) {
@@ -98,10 +99,8 @@ Result<net::Caller> Daemon::Identify(const net::IncomingRequest& in) const {
     }
     return net::Caller{f.key, f.name, *role};
   };
-  // The HTTP gateway authenticated its caller itself (certificate subject or loopback); how a
-  // subject maps to a role is the gateway's (mgr/http/). Until it names one, such a caller keeps
-  // the powers the gateway gives it.
-  if (in.reply_to.gateway) return net::Caller{"", in.caller, net::Role::kAdmin};
+  // Resolved by HandleHttp (mgr/http/http_caller.h).
+  if (in.reply_to.gateway) return in.gateway_caller;
   if (!options_.curve) {
     if (!in.forwarded_by.empty()) return forwarded();
     return net::Caller{};  // plain TCP: no identities, everyone is an admin
@@ -223,7 +222,7 @@ void Daemon::HandleRequest(net::IncomingRequest& in, uint64_t now_ms) {
   const bool mutation = net::IsMutation(in.request);
   if (mutation) {
     CM_LOG(kInfo) << via << ": " << net::OperationName(in.request) << " by "
-                  << (in.reply_to.gateway ? in.caller : net::Describe(*caller))
+                  << net::Describe(*caller)
                   << (in.caller_key.empty() || caller->key == in.caller_key ? ""
                                                                             : " " + caller->key)
                   << (in.forwarded_by.empty() ? "" : " (forwarded by " + in.forwarded_by + ")");
@@ -248,11 +247,16 @@ void Daemon::HandleRequest(net::IncomingRequest& in, uint64_t now_ms) {
 
 void Daemon::HandleHttp(uint64_t now_ms) {
   for (http::Call& call : http_mail_.Drain()) {
+    Result<net::Caller> caller = http::ResolveCaller(call.caller, http_access_);
+    if (!caller.ok() && !std::holds_alternative<http::HealthProbe>(call.ask)) {
+      RefuseHttp(call, caller.status().message(), now_ms);
+      continue;
+    }
     if (auto* request = std::get_if<net::RpcRequest>(&call.ask)) {
       net::IncomingRequest in;
       in.reply_to = call.reply_to;
       in.protocol_version = net::kRpcProtocolVersion;
-      in.caller = call.caller;
+      in.gateway_caller = *caller;
       in.request = std::move(*request);
       Stamp(&in.reply_to, in.request);
       HandleRequest(in, now_ms);
@@ -265,16 +269,34 @@ void Daemon::HandleHttp(uint64_t now_ms) {
                         probe->readiness ? Readiness(now_ms) : http::Health{true, ""});
       }
     } else if (auto* event = std::get_if<http::MonitorEvent>(&call.ask)) {
+      // What a monitor event does is a discovery's (or a node's disappearance): operator work.
+      if (!net::RoleAllows(caller->role, net::Role::kOperator)) {
+        RefuseHttp(call,
+                   net::Describe(*caller) + " may not post monitor events: it needs the " +
+                       "operator role",
+                   now_ms);
+        continue;
+      }
       ApplyMonitorEvent(call, *event, now_ms);
     }
   }
+}
+
+void Daemon::RefuseHttp(const http::Call& call, const std::string& why, uint64_t now_ms) {
+  CM_LOG(kWarn) << "http: refused: " << why;
+  const net::RpcReply refused = net::RpcReply::Error(net::RpcCode::kPermissionDenied, why);
+  if (const auto* request = std::get_if<net::RpcRequest>(&call.ask)) {
+    Audit(net::Caller{"", http::Describe(call.caller), net::Role::kReader}, *request, "", refused,
+          now_ms);
+  }
+  if (http_ && call.reply_to.request_id != 0) http_->Complete(call.reply_to.request_id, refused);
 }
 
 void Daemon::ApplyMonitorEvent(const http::Call& call, const http::MonitorEvent& event,
                                uint64_t now_ms) {
   const char* kind = event.disappeared ? "Disappeared" : "Discovered";
   CM_LOG(kInfo) << "http: monitor event " << kind << " of " << event.nodes.size() << " node(s) by "
-                << call.caller;
+                << http::Describe(call.caller);
   if (event.nodes.empty()) {
     CM_LOG(kWarn) << "http: monitor event " << kind << " names no node: nothing to do";
     return;

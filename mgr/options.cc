@@ -11,6 +11,7 @@
 #include "mgr/ansible/ansible_inventory.h"
 #include "mgr/ansible/extra_vars.h"
 #include "mgr/http/gateway.h"
+#include "net/access.h"
 
 namespace clustermgr::mgr {
 namespace po = boost::program_options;
@@ -167,7 +168,12 @@ void DescribeHttpAndTuning(DaemonOptions& o, OptionTables& t) {
     ("http-client-ca", po::value(&o.http_client_ca)->value_name("FILE"),
        "HTTPS: PEM CA that signs the client certificates the gateway accepts (required with TLS)")
     ("http-insecure", po::bool_switch(&o.http_insecure),
-       "allow plain HTTP without client authentication on a non-loopback --http-bind");
+       "allow plain HTTP without client authentication on a non-loopback --http-bind")
+    ("http-loopback-role", po::value(&o.http_loopback_role)->default_value(o.http_loopback_role)
+       ->value_name("ROLE"),
+       "reader|operator|admin: the role of plain-HTTP callers (from loopback, or from anywhere "
+       "with --http-insecure); a TLS caller's role is that of the client allow-list line named "
+       "by its certificate's subject or CN");
   t.tuning.add_options()
     ("sync", po::value(&o.sync)->default_value(o.sync)->value_name("BOOL"),
        "sync each acknowledged write to disk")
@@ -372,6 +378,10 @@ Status ValidateDaemonOptions(const DaemonOptions& o) {
     }
   } else if (Status s = http::CheckGatewayOptions(GatewayOptionsOf(o)); !s.ok()) {
     return s;
+  }
+  if (!net::ParseRole(o.http_loopback_role)) {
+    return bad("--http-loopback-role must be reader, operator or admin: " +
+               QuoteForMessage(o.http_loopback_role));
   }
   // Last, so that the other mistakes of a command line are named first.
   if (o.insecure &&

@@ -49,6 +49,9 @@ struct DaemonOptions {
   std::string http_tls_key;
   std::string http_client_ca;
   bool http_insecure = false;  // plain HTTP on a non-loopback --http-bind
+  // The role of plain-HTTP callers (loopback, or any address with --http-insecure):
+  // reader|operator|admin (mgr/http/http_caller.h).
+  std::string http_loopback_role = "admin";
   int expect = 1;
   bool expect_given = false;  // --expect was set (command line or file), not defaulted
   std::string playbook_dir;

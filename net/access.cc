@@ -26,9 +26,8 @@ std::optional<Role> ParseRole(std::string_view name) {
 
 std::string Describe(const Caller& caller) {
   const std::string role = " (" + std::string(RoleName(caller.role)) + ")";
-  if (!caller.name.empty()) return "key " + caller.name + role;
-  if (!caller.key.empty()) return "key " + caller.key + role;
-  return "plain caller" + role;
+  if (caller.key.empty()) return (caller.name.empty() ? "plain caller" : caller.name) + role;
+  return "key " + (caller.name.empty() ? caller.key : caller.name) + role;
 }
 
 Role RequiredRole(const RpcRequest& request) {

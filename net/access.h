@@ -39,7 +39,8 @@ struct Caller {
   bool operator==(const Caller&) const = default;
 };
 
-// "key NAME (role)" or "key Z85... (role)" when unnamed, "plain caller (admin)" without a key:
+// "key NAME (role)" or "key Z85... (role)" when unnamed; without a key, the name a gateway gave
+// its caller ("certificate CN=alice (operator)", "loopback (admin)") or "plain caller (admin)":
 // how log lines and refusals name a caller.
 std::string Describe(const Caller& caller);
 

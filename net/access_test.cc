@@ -46,6 +46,8 @@ TEST(AccessTest, RefusalNamesKeyRoleAndWhatIsNeeded) {
   EXPECT_EQ(*Refusal(Caller{"Zkey", "", Role::kReader}, GlobalSetRequest{}),
             "key Zkey (reader) may not globalSet: it needs the operator role");
   EXPECT_EQ(Describe(Caller{}), "plain caller (admin)");
+  EXPECT_EQ(Describe(Caller{"", "certificate CN=ann", Role::kReader}),
+            "certificate CN=ann (reader)");
 }
 
 }  // namespace

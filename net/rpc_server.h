@@ -37,6 +37,7 @@
 #include <string>
 #include <zmq.hpp>
 
+#include "net/access.h"
 #include "net/connection_limit.h"
 #include "net/curve_keys.h"
 #include "net/rpc_codec.h"
@@ -70,9 +71,10 @@ struct IncomingRequest {
   // owner shut a connection down (CloseConnection) whose key is no longer allowed. Valid only
   // until the next poll of the socket (libzmq may close and reuse it after).
   int source_fd = -1;
-  // Who called through the HTTP gateway: a client certificate's subject, or "loopback"; "" for
-  // requests that came through this socket (their caller is caller_key).
-  std::string caller;
+  // Who called through an HTTP gateway, as the owner resolved the gateway's caller (name and
+  // role; no key). Unset for requests that came through this socket (their caller is
+  // caller_key).
+  Caller gateway_caller;
 };
 
 // Shuts down (shutdown(2), not close: the descriptor stays libzmq's) the TCP connection `fd` if

@@ -28,6 +28,7 @@
 
 #include "test/support/cluster.h"
 #include "test/support/cluster_test_util.h"
+#include "test/support/http_test_util.h"
 #include "test/support/process.h"
 
 namespace clustermgr::test {
@@ -39,36 +40,6 @@ using nlohmann::json;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
-
-struct HttpReply {
-  int status = 0;  // 0: no HTTP answer (curl failed: see `error`)
-  std::string body;
-  std::string error;
-  std::string headers;
-};
-
-// One curl run. `args` come after the common ones; the URL is among them.
-HttpReply Curl(std::vector<std::string> args,
-               std::chrono::seconds timeout = std::chrono::seconds(30)) {
-  std::vector<std::string> all = {"-sS",
-                                  "-D",
-                                  "/dev/stderr",
-                                  "-o",
-                                  "-",
-                                  "-w",
-                                  "\n%{http_code}",
-                                  "--max-time",
-                                  std::to_string(timeout.count())};
-  all.insert(all.end(), args.begin(), args.end());
-  CommandResult r = RunCommand("/usr/bin/curl", all, timeout + std::chrono::seconds(5));
-  HttpReply out;
-  const size_t nl = r.out.rfind('\n');
-  out.body = nl == std::string::npos ? "" : r.out.substr(0, nl);
-  out.status = std::atoi(r.out.substr(nl == std::string::npos ? 0 : nl + 1).c_str());
-  out.headers = r.err;
-  if (r.exit_code != 0) out.error = r.ToString();
-  return out;
-}
 
 // The body clusterctl's client sends: every APIRequest field, omitempty ones left out when empty.
 json ClusterctlBody(json fields) {
@@ -418,30 +389,6 @@ TEST_F(HttpGatewayTest, MetricsParseWithPrometheusParser) {
 
 // ---- TLS ---------------------------------------------------------------------------------------
 
-// openssl req/x509 into `dir`: a CA, and a certificate `name` signed by it.
-Status MakeCa(const std::string& dir, const std::string& ca) {
-  CommandResult r =
-      RunCommand("/usr/bin/openssl", {"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                                      "-subj", "/CN=" + ca, "-keyout", dir + "/" + ca + ".key",
-                                      "-out", dir + "/" + ca + ".pem"});
-  return r.exit_code == 0 ? Status::Ok() : Status(Code::kInternal, r.ToString());
-}
-Status MakeCert(const std::string& dir, const std::string& ca, const std::string& name,
-                const std::string& subject, bool server) {
-  const std::string base = dir + "/" + name;
-  CommandResult req =
-      RunCommand("/usr/bin/openssl", {"req", "-newkey", "rsa:2048", "-nodes", "-subj", subject,
-                                      "-keyout", base + ".key", "-out", base + ".csr"});
-  if (req.exit_code != 0) return Status(Code::kInternal, req.ToString());
-  std::ofstream(base + ".ext") << (server ? "subjectAltName=IP:127.0.0.1\n"
-                                          : "extendedKeyUsage=clientAuth\n");
-  CommandResult sign = RunCommand(
-      "/usr/bin/openssl", {"x509", "-req", "-in", base + ".csr", "-CA", dir + "/" + ca + ".pem",
-                           "-CAkey", dir + "/" + ca + ".key", "-CAcreateserial", "-days", "2",
-                           "-extfile", base + ".ext", "-out", base + ".pem"});
-  return sign.exit_code == 0 ? Status::Ok() : Status(Code::kInternal, sign.ToString());
-}
-
 TEST(HttpTlsTest, ClientCertificateIsRequired) {
   const std::string dir = MakeTempDir("http-tls");
   ASSERT_TRUE(IsOk(MakeCa(dir, "ca")));
@@ -483,7 +430,7 @@ TEST(HttpTlsTest, ClientCertificateIsRequired) {
   EXPECT_EQ(alice.status, 200) << alice.error;
   ASSERT_OK_AND_ASSIGN(globals, cluster->rpc().GlobalGet());
   EXPECT_EQ(json::parse(globals), json({{"tls", 1}}));
-  EXPECT_THAT(cluster->manager().Log(), HasSubstr("http: globalSet by CN=alice,O=ops"));
+  EXPECT_THAT(cluster->manager().Log(), HasSubstr("http: globalSet by certificate CN=alice,O=ops (admin)"));
   // Plain HTTP on the TLS port gets no answer either.
   EXPECT_NE(Curl({"http://127.0.0.1:" + std::to_string(port) + "/healthz"}).status, 200);
   RemoveTree(dir);

@@ -15,9 +15,13 @@
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "net/curve_keys.h"
 #include "net/gossip_transport.h"
 #include "test/support/cluster.h"
+#include "test/support/http_test_util.h"
+#include "test/support/process.h"
 #include "test/support/replicated_cluster.h"
 #include "test/support/serf_agent.h"
 #include "tools/cli.h"
@@ -578,6 +582,147 @@ TEST_F(SecurityTest, RolesAreEnforcedAuditedAndReloaded) {
       10s));
   r = as("ops", {"global", "get"});
   EXPECT_EQ(r.code, 0) << r.err;
+}
+
+
+// HTTP callers get roles too: a client certificate through the client allow-list's name column
+// (its whole subject or its CN), plain loopback callers through --http-loopback-role. Refusals
+// name the caller and are logged and audited; a reload changes a certificate's role.
+TEST_F(SecurityTest, HttpCallersGetRolesFromTheAllowListAndTheLoopbackOption) {
+  const auto m1 = Key("m1");
+  const auto admin = Key("admin");
+  const auto alice_key = Key("alice");
+  const auto bob_key = Key("bob");
+  const std::string dir = cluster_.dir();
+  ASSERT_TRUE(MakeCa(dir, "ca").ok());
+  ASSERT_TRUE(MakeCert(dir, "ca", "server", "/CN=clustermgr", true).ok());
+  ASSERT_TRUE(MakeCert(dir, "ca", "alice", "/O=ops/CN=alice", false).ok());
+  ASSERT_TRUE(MakeCert(dir, "ca", "bob", "/O=ops/CN=bob", false).ok());
+  ASSERT_TRUE(MakeCert(dir, "ca", "carol", "/CN=carol", false).ok());
+  const std::string clients = dir + "/clients.list";
+  const std::string peers = dir + "/peers.list";
+  // alice by CN, bob by the whole subject; carol is not named.
+  WriteFile(clients, admin.public_key + " admin\n" + alice_key.public_key +
+                         " alice role=operator\n" + bob_key.public_key +
+                         " CN=bob,O=ops role=reader\n");
+  WriteFile(peers, m1.public_key + " m1\n");
+  const int tls_port = FreeLoopbackPort();
+  InstanceOptions o = Curve("m1", clients, peers, m1, admin);
+  o.extra_args.insert(o.extra_args.end(),
+                      {"--http-bind=127.0.0.1:" + std::to_string(tls_port),
+                       "--http-tls-cert=" + dir + "/server.pem",
+                       "--http-tls-key=" + dir + "/server.key",
+                       "--http-client-ca=" + dir + "/ca.pem"});
+  std::string error;
+  auto* a = cluster_.Add(o, &error);
+  ASSERT_TRUE(a) << error;
+  const std::string url = "https://127.0.0.1:" + std::to_string(tls_port);
+  auto as = [&](const std::string& who, std::vector<std::string> args) {
+    std::vector<std::string> all = {"--cacert", dir + "/ca.pem", "--cert", dir + "/" + who + ".pem",
+                                    "--key", dir + "/" + who + ".key"};
+    all.insert(all.end(), args.begin(), args.end());
+    return Curl(all);
+  };
+  auto set_globals = [&](const std::string& who) {
+    const std::string body =
+        nlohmann::json({{"extra_vars", nlohmann::json({{"by", who}}).dump()}}).dump();
+    return as(who, {"-X", "POST", "-H", "Content-Type: application/json", "--data-binary", body,
+                    url + "/globals"});
+  };
+
+  // alice (operator by CN): sets globals, may not set the config.
+  HttpReply r = set_globals("alice");
+  EXPECT_EQ(r.status, 200) << r.body << r.error;
+  r = as("alice", {url + "/config"});  // clusterctl config set: GET, change, POST it whole
+  ASSERT_EQ(r.status, 200) << r.body;
+  nlohmann::json config = nlohmann::json::parse(r.body);
+  config["ansible"]["user"] = "deploy";
+  r = as("alice", {"-X", "POST", "-H", "Content-Type: application/json", "--data-binary",
+                   nlohmann::json({{"config", config}}).dump(), url + "/config"});
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.body,
+            "certificate CN=alice,O=ops (operator) may not configSet: it needs the admin role\n");
+  // bob (reader by subject): reads, may not write.
+  r = as("bob", {url + "/info/globals"});
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(nlohmann::json::parse(r.body)["extra_vars"], nlohmann::json({{"by", "alice"}}));
+  r = set_globals("bob");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.body,
+            "certificate CN=bob,O=ops (reader) may not globalSet: it needs the operator role\n");
+  EXPECT_EQ(as("bob", {url + "/metrics"}).status, 200);
+  // carol (signed by the CA, named nowhere): nothing, not even reads or metrics.
+  r = as("carol", {url + "/info/globals"});
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.body,
+            "certificate CN=carol is not named in the client allow-list of m1 (name a line by the "
+            "subject or its CN)\n");
+  r = as("carol", {url + "/metrics"});
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(as("carol", {url + "/healthz"}).status, 200);  // probes need no role
+  EXPECT_NE(a->LogTail(100000).find("http: refused: certificate CN=bob,O=ops (reader) may not "
+                                    "globalSet: it needs the operator role"),
+            std::string::npos)
+      << a->LogTail();
+  // The audit trail names the certificate callers.
+  auto audit = a->client().AuditList(10);
+  ASSERT_TRUE(audit.ok()) << audit.error().message;
+  for (const char* line : {R"("name":"certificate CN=alice,O=ops")",
+                           R"("name":"certificate CN=bob,O=ops")",
+                           R"("name":"certificate CN=carol")"}) {
+    EXPECT_NE(audit.value().find(line), std::string::npos) << line << "\n" << audit.value();
+  }
+
+  // Reload: alice becomes a reader.
+  WriteFile(clients, admin.public_key + " admin\n" + alice_key.public_key + " alice role=reader\n");
+  ASSERT_EQ(kill(a->pid(), SIGHUP), 0);
+  ASSERT_TRUE(WaitUntil([&] { return set_globals("alice").status == 500; }, 10s));
+  EXPECT_EQ(set_globals("bob").status, 500);  // no longer named at all
+}
+
+TEST_F(SecurityTest, PlainLoopbackHttpCallersGetTheOptionsRole) {
+  const auto m1 = Key("m1");
+  const auto admin = Key("admin");
+  const std::string clients = cluster_.dir() + "/clients.list";
+  const std::string peers = cluster_.dir() + "/peers.list";
+  WriteFile(clients, admin.public_key + " admin\n");
+  WriteFile(peers, m1.public_key + " m1\n");
+  const int port = FreeLoopbackPort();
+  InstanceOptions o = Curve("m1", clients, peers, m1, admin);
+  o.extra_args.insert(o.extra_args.end(), {"--http-bind=127.0.0.1:" + std::to_string(port),
+                                           "--http-loopback-role=reader"});
+  std::string error;
+  auto* a = cluster_.Add(o, &error);
+  ASSERT_TRUE(a) << error;
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+  HttpReply r = Curl({url + "/info/globals"});
+  EXPECT_EQ(r.status, 200) << r.body << r.error;
+  r = Curl({"-X", "POST", "-H", "Content-Type: application/json", "--data-binary",
+            R"({"extra_vars":"{\"x\":1}"})", url + "/globals"});
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.body, "loopback (reader) may not globalSet: it needs the operator role\n");
+  r = Curl({"-X", "POST", "-H", "Content-Type: application/json", "--data-binary",
+            R"({"monitor_event":{"name":"discovered","nodes":[{"label":"n1","serial":"s1",)"
+            R"("addr":"127.0.0.1"}]}})",
+            url + "/monitor/event"});
+  EXPECT_EQ(r.status, 200);  // queued; the loop refuses it
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return a->LogTail(100000).find("http: refused: loopback (reader) may not post monitor "
+                                       "events: it needs the operator role") != std::string::npos;
+      },
+      5s))
+      << a->LogTail();
+  EXPECT_EQ(nlohmann::json::parse(Globals(*a)), nlohmann::json::object());
+  // A bad role is refused before anything starts.
+  std::string out;
+  const int status = RunDaemonToExit({"--insecure", "--name", "x", "--data-dir", cluster_.dir() + "/x",
+                                      "--http-bind", "127.0.0.1:9", "--http-loopback-role", "root"},
+                                     cluster_.dir() + "/x.log", &out);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << status << out;
+  EXPECT_NE(out.find("--http-loopback-role must be reader, operator or admin: \"root\""),
+            std::string::npos)
+      << out;
 }
 
 }  // namespace

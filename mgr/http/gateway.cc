@@ -68,13 +68,13 @@ std::string SubjectOf(const SSL* ssl) {
   return out;
 }
 
-std::string CallerOf(const httplib::Request& req) {
+HttpCaller CallerOf(const httplib::Request& req) {
   if (req.ssl) {
     std::string subject = SubjectOf(req.ssl);
-    if (!subject.empty()) return subject;
+    if (!subject.empty()) return {HttpCaller::Kind::kCertificate, subject, req.remote_addr};
   }
-  if (IsLoopbackHost(req.remote_addr)) return "loopback";
-  return "unauthenticated " + req.remote_addr;
+  if (IsLoopbackHost(req.remote_addr)) return {HttpCaller::Kind::kLoopback, "", req.remote_addr};
+  return {HttpCaller::Kind::kRemote, "", req.remote_addr};
 }
 
 const char* kTimeoutText =
@@ -224,7 +224,7 @@ void Gateway::Complete(std::uint64_t id, Answer answer) {
   cv_.notify_all();
 }
 
-std::optional<Answer> Gateway::Ask(std::string caller, http::Ask ask,
+std::optional<Answer> Gateway::Ask(HttpCaller caller, http::Ask ask,
                                    std::chrono::milliseconds timeout) {
   Call call;
   call.reply_to.gateway = true;
@@ -244,7 +244,7 @@ std::optional<Answer> Gateway::Ask(std::string caller, http::Ask ask,
   return std::move(node.mapped());
 }
 
-std::optional<net::RpcReply> Gateway::AskRpc(std::string caller, net::RpcRequest request,
+std::optional<net::RpcReply> Gateway::AskRpc(HttpCaller caller, net::RpcRequest request,
                                              std::chrono::milliseconds timeout) {
   auto answer = Ask(std::move(caller), std::move(request), timeout);
   if (!answer) return std::nullopt;
@@ -294,7 +294,7 @@ void Gateway::PostRoutes() {
   const auto timeout = options_.call_timeout;
   // Every POST: decode the body, apply the extra_vars rule, then the route's own step.
   using PostFn =
-      std::function<void(const ApiRequest&, const std::string& caller, httplib::Response&)>;
+      std::function<void(const ApiRequest&, const HttpCaller& caller, httplib::Response&)>;
   auto post = [this, &s](const std::string& path, PostFn fn) {
     s.Post(path, [this, fn](const httplib::Request& req, httplib::Response& res) {
       auto parsed = ParseApiRequest(req.body);
@@ -306,7 +306,7 @@ void Gateway::PostRoutes() {
     });
   };
   // A request answered by success (200, empty body) or its error text (500).
-  auto mutate = [this, timeout](const std::string& caller, net::RpcRequest request,
+  auto mutate = [this, timeout](const HttpCaller& caller, net::RpcRequest request,
                                 httplib::Response& res) {
     auto reply = AskRpc(caller, std::move(request), timeout);
     if (!reply) return Fail(res, 500, kTimeoutText);
@@ -314,27 +314,27 @@ void Gateway::PostRoutes() {
     res.status = 200;
   };
 
-  post("/commission/nodes", [mutate](const ApiRequest& r, const std::string& c, auto& res) {
+  post("/commission/nodes", [mutate](const ApiRequest& r, const HttpCaller& c, auto& res) {
     mutate(c, net::CommissionRequest{r.nodes, r.host_group, r.extra_vars}, res);
   });
-  post("/decommission/nodes", [mutate](const ApiRequest& r, const std::string& c, auto& res) {
+  post("/decommission/nodes", [mutate](const ApiRequest& r, const HttpCaller& c, auto& res) {
     mutate(c, net::DecommissionRequest{r.nodes, r.extra_vars}, res);
   });
-  post("/update/nodes", [mutate](const ApiRequest& r, const std::string& c, auto& res) {
+  post("/update/nodes", [mutate](const ApiRequest& r, const HttpCaller& c, auto& res) {
     mutate(c, net::UpdateRequest{r.nodes, r.host_group, r.extra_vars}, res);
   });
-  post("/discover/nodes", [mutate](const ApiRequest& r, const std::string& c, auto& res) {
+  post("/discover/nodes", [mutate](const ApiRequest& r, const HttpCaller& c, auto& res) {
     mutate(c, net::DiscoverRequest{r.addrs, r.extra_vars}, res);
   });
-  post("/globals", [mutate](const ApiRequest& r, const std::string& c, auto& res) {
+  post("/globals", [mutate](const ApiRequest& r, const HttpCaller& c, auto& res) {
     mutate(c, net::GlobalSetRequest{r.extra_vars}, res);
   });
-  post("/config", [this, mutate](const ApiRequest& r, const std::string& c, auto& res) {
+  post("/config", [this, mutate](const ApiRequest& r, const HttpCaller& c, auto& res) {
     auto doc = ConfigSetFromLegacy(r.config, options_.fixed);
     if (!doc.ok()) return Fail(res, 500, doc.status().message());
     mutate(c, net::ConfigSetRequest{doc.value()}, res);
   });
-  post("/monitor/event", [this](const ApiRequest& r, const std::string& c, auto& res) {
+  post("/monitor/event", [this](const ApiRequest& r, const HttpCaller& c, auto& res) {
     const std::string name = r.monitor_event ? r.monitor_event->name : "";
     std::string lower = name;
     std::transform(lower.begin(), lower.end(), lower.begin(),
@@ -422,7 +422,7 @@ void Gateway::StreamAndProbeRoutes() {
         [this, timeout](const httplib::Request& req, httplib::Response& res) {
           const std::string label = Trim(req.matches[1]);
           if (!IsJobLabel(label)) return Fail(res, 500, BadJobLabelText(label));
-          const std::string caller = CallerOf(req);
+          const HttpCaller caller = CallerOf(req);
           auto reply = AskRpc(caller, net::JobGetRequest{label}, timeout);
           if (!reply) return Fail(res, 500, kTimeoutText);
           if (reply->code != net::RpcCode::kOk) return Fail(res, 500, reply->message);
@@ -451,6 +451,9 @@ void Gateway::StreamAndProbeRoutes() {
 
   s.Get("/metrics", [this, timeout](const httplib::Request& req, httplib::Response& res) {
     auto answer = Ask(CallerOf(req), MetricsScrape{}, timeout);
+    if (auto* refused = answer ? std::get_if<net::RpcReply>(&*answer) : nullptr) {
+      return Fail(res, 403, refused->message);  // the caller's role may not read metrics
+    }
     auto* families = answer ? std::get_if<std::vector<MetricFamily>>(&*answer) : nullptr;
     if (!families) return Fail(res, 503, "clustermgrd did not answer in time");
     res.status = 200;

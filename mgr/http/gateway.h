@@ -9,9 +9,9 @@
 //
 // Security: a non-loopback address needs TLS with client certificates (tls_cert, tls_key,
 // client_ca: a client must present a certificate signed by client_ca) or `insecure`; see
-// CheckGatewayOptions. The caller of a TLS request is its certificate's subject (RFC 2253,
-// "CN=alice,O=ops"); of a plain request from a loopback address, "loopback"; otherwise
-// "unauthenticated <address>". Request bodies above kMaxBodyBytes are refused unread (413).
+// CheckGatewayOptions. Every call names its caller (http_caller.h: a TLS client certificate's
+// subject, or a plain loopback or remote address); the loop decides the caller's role from it
+// (ResolveCaller). Request bodies above kMaxBodyBytes are refused unread (413).
 //
 // Threading: the server runs its own threads (an acceptor and a pool of workers). Start(),
 // Complete() and the destructor are thread-safe. `submit` is called on worker threads.
@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "crdt/status.h"
+#include "mgr/http/http_caller.h"
 #include "mgr/http/metrics.h"
 #include "mgr/http/rest_api.h"
 #include "net/rpc_server.h"
@@ -84,12 +85,13 @@ using Ask = std::variant<net::RpcRequest, MetricsScrape, HealthProbe, MonitorEve
 
 struct Call {
   net::ReplyTo reply_to;  // gateway = true, request_id = the call's id: give it to Complete()
-  std::string caller;     // see the header comment
+  HttpCaller caller;      // see the header comment
   Ask ask;
 };
 
-// What the loop answers: an RPC reply (for a net::RpcRequest and a MonitorEvent), the metric
-// families (MetricsScrape), or a health verdict (HealthProbe; `reason` one line when not ok).
+// What the loop answers: an RPC reply (for a net::RpcRequest and a MonitorEvent, or a refusal of
+// a MetricsScrape by a caller without a role), the metric families (MetricsScrape), or a health
+// verdict (HealthProbe; `reason` one line when not ok).
 struct Health {
   bool ok = true;
   std::string reason;
@@ -132,8 +134,8 @@ class Gateway {
   void GetRoutes();
   void StreamAndProbeRoutes();
   // Submits and waits; nullopt when the loop did not answer within `timeout` or on stop.
-  std::optional<Answer> Ask(std::string caller, http::Ask ask, std::chrono::milliseconds timeout);
-  std::optional<net::RpcReply> AskRpc(std::string caller, net::RpcRequest request,
+  std::optional<Answer> Ask(HttpCaller caller, http::Ask ask, std::chrono::milliseconds timeout);
+  std::optional<net::RpcReply> AskRpc(HttpCaller caller, net::RpcRequest request,
                                       std::chrono::milliseconds timeout);
 
   GatewayOptions options_;

@@ -69,7 +69,8 @@ TEST_F(GatewayTest, PostBecomesTheRpcRequestWithTheCallerAndAnswersEmpty) {
   EXPECT_EQ(res->body, "");
   ASSERT_EQ(loop_.calls().size(), 1u);
   const Call call = loop_.calls()[0];
-  EXPECT_EQ(call.caller, "loopback");
+  EXPECT_EQ(Describe(call.caller), "loopback");
+  EXPECT_EQ(call.caller.kind, HttpCaller::Kind::kLoopback);
   EXPECT_TRUE(call.reply_to.gateway);
   const auto& req = std::get<net::CommissionRequest>(std::get<net::RpcRequest>(call.ask));
   EXPECT_EQ(req.names, std::vector<std::string>{"n-1"});
