@@ -43,7 +43,7 @@
 #include "bench/bench_support.h"
 #include "net/rpc_client.h"
 #include "store/store.h"
-#include "store/temp_dir.h"
+#include "store/testing/temp_dir.h"
 
 extern char** environ;
 

@@ -23,7 +23,7 @@
 #include "bench/bench_support.h"
 #include "crdt/cluster_state.h"
 #include "store/store.h"
-#include "store/temp_dir.h"
+#include "store/testing/temp_dir.h"
 
 namespace {
 

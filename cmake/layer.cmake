@@ -3,6 +3,10 @@
 # test file cannot be silently left out of the build.
 
 set(CLUSTERMGR_WARNINGS -Wall -Wextra -Wpedantic)
+# clang checks the thread-safety annotations (base/thread_annotations.h); gcc ignores them.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+  list(APPEND CLUSTERMGR_WARNINGS -Wthread-safety)
+endif()
 if(CLUSTERMGR_WERROR)
   list(APPEND CLUSTERMGR_WARNINGS -Werror)
 endif()

@@ -55,6 +55,49 @@ size_t ClusterState::CollectTombstones(const VersionVector& stable) {
          job_logs.CollectTombstones(stable) + config.CollectTombstones(stable);
 }
 
+size_t ClusterState::DropCoveredAbsent(const VersionVector& covered, const StateKeys& keep) {
+  return globals.DropCoveredAbsent(covered, keep.globals) +
+         node_vars.DropCoveredAbsent(covered, keep.node_vars) +
+         inventory.DropCoveredAbsent(covered, keep.inventory) +
+         jobs.DropCoveredAbsent(covered, keep.jobs) +
+         job_logs.DropCoveredAbsent(covered, keep.job_logs) +
+         config.DropCoveredAbsent(covered, keep.config);
+}
+
+namespace {
+
+template <typename K, typename V>
+void MaxHlc(const LwwMap<K, V>& map, HlcTimestamp* max) {
+  for (const auto& [key, entry] : map.entries()) *max = std::max(*max, entry.tag.stamp.hlc);
+}
+
+template <typename K, typename V>
+void AddKeys(const LwwMap<K, V>& map, std::set<K>* keys) {
+  for (const auto& [key, entry] : map.entries()) keys->insert(key);
+}
+
+}  // namespace
+
+HlcTimestamp ClusterState::NewestHlc() const {
+  HlcTimestamp newest;
+  MaxHlc(globals, &newest);
+  MaxHlc(node_vars, &newest);
+  MaxHlc(inventory, &newest);
+  MaxHlc(jobs, &newest);
+  MaxHlc(job_logs, &newest);
+  MaxHlc(config, &newest);
+  return newest;
+}
+
+void StateKeys::Add(const ClusterState& state) {
+  AddKeys(state.globals, &globals);
+  AddKeys(state.node_vars, &node_vars);
+  AddKeys(state.inventory, &inventory);
+  AddKeys(state.jobs, &jobs);
+  AddKeys(state.job_logs, &job_logs);
+  AddKeys(state.config, &config);
+}
+
 bool ClusterState::empty() const {
   return globals.empty() && node_vars.empty() && host_groups.empty() && inventory.empty() &&
          jobs.empty() && job_logs.empty() && config.empty() && token_epoch.value() == 0;

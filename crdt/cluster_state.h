@@ -26,6 +26,8 @@ using NodeVarKey = std::pair<std::string, std::string>;    // (node, extra-var n
 using HostGroupKey = std::pair<std::string, std::string>;  // (node, host-group)
 using JobLogKey = std::pair<std::string, uint64_t>;        // (job id, chunk number)
 
+struct StateKeys;
+
 struct ClusterState {
   LwwMap<std::string, std::string> globals;   // extra-var name -> JSON text
   LwwMap<NodeVarKey, std::string> node_vars;  // remembered per-node extra-vars, JSON text
@@ -40,6 +42,10 @@ struct ClusterState {
   void Join(const ClusterState& other);
   // Drops LWW tombstones covered by a causally stable vector (see LwwMap::CollectTombstones).
   size_t CollectTombstones(const VersionVector& stable);
+  // Drops LWW entries covered by `covered` whose keys `keep` lacks (LwwMap::DropCoveredAbsent).
+  size_t DropCoveredAbsent(const VersionVector& covered, const StateKeys& keep);
+  // The newest HLC timestamp of any LWW entry, tombstones included (zero when none).
+  HlcTimestamp NewestHlc() const;
   bool empty() const;
   friend bool operator==(const ClusterState&, const ClusterState&) = default;
 
@@ -52,6 +58,20 @@ struct ClusterState {
   // The job's log lines, chunk by chunk, as far as chunks are contiguous from 0.
   std::vector<std::string> JobLog(const std::string& id) const;
   std::map<std::string, std::string> Config() const;
+};
+
+// The keys of a state's LWW sections, without their values: what a whole snapshot held, for
+// DropCoveredAbsent once its last chunk has arrived.
+struct StateKeys {
+  std::set<std::string> globals;
+  std::set<NodeVarKey> node_vars;
+  std::set<std::string> inventory;
+  std::set<std::string> jobs;
+  std::set<JobLogKey> job_logs;
+  std::set<std::string> config;
+
+  // Adds every key of `state` (tombstones included).
+  void Add(const ClusterState& state);
 };
 
 // A delta as replication ships it: the `seq`-th delta issued by `origin` (seq from 1, without

@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <string>
 
-#include "crdt/status.h"
+#include "base/status.h"
 
 namespace clustermgr::crdt {
 

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -110,6 +111,22 @@ class LwwMap {
     size_t dropped = 0;
     for (auto it = entries_.begin(); it != entries_.end();) {
       if (it->second.tombstone() && stable.Covers(it->second.tag.dot())) {
+        it = entries_.erase(it);
+        ++dropped;
+      } else {
+        ++it;
+      }
+    }
+    return dropped;
+  }
+
+  // Drops the entries whose write `covered` covers but whose key `keep` lacks: applying a
+  // complete snapshot of a replica that had applied those writes (and so holds them, or
+  // collected the tombstone that beat them). Returns how many were dropped.
+  size_t DropCoveredAbsent(const VersionVector& covered, const std::set<K>& keep) {
+    size_t dropped = 0;
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      if (covered.Covers(it->second.tag.dot()) && !keep.count(it->first)) {
         it = entries_.erase(it);
         ++dropped;
       } else {

@@ -59,6 +59,19 @@ struct InventoryRecord {
   friend bool operator==(const InventoryRecord&, const InventoryRecord&) = default;
 };
 
+// One host's results over a job's playbook runs, as Ansible's PLAY RECAP counts them (summed
+// over the runs of the job: cleanup and configure, or the batches of a rolling job).
+struct HostSummary {
+  std::string host;
+  uint32_t ok = 0;
+  uint32_t changed = 0;
+  uint32_t unreachable = 0;
+  uint32_t failed = 0;
+  uint32_t skipped = 0;
+
+  friend bool operator==(const HostSummary&, const HostSummary&) = default;
+};
+
 struct JobRecord {
   std::string id;
   std::string desc;  // "commission", "decommission", "update", "discover"
@@ -73,6 +86,8 @@ struct JobRecord {
   uint64_t ended_ms = 0;
   uint64_t log_lines = 0;   // lines captured so far
   uint64_t log_chunks = 0;  // chunks written so far (chunks are numbered from 0)
+  // Per-host results, sorted by host; kept whatever the log's cap dropped.
+  std::vector<HostSummary> hosts;
 
   friend bool operator==(const JobRecord&, const JobRecord&) = default;
 };

@@ -57,7 +57,8 @@ void RpcSeeds() {
       {"commission", net::CommissionRequest{{"node1"}, "service-master", R"({"a":1})"}},
       {"commission_worker", net::CommissionRequest{{"node2"}, "service-worker", ""}},
       {"decommission", net::DecommissionRequest{{"node1"}, ""}},
-      {"update", net::UpdateRequest{{"node1", "node2"}, "service-master", R"({"b":[1,2]})"}},
+      {"update", net::UpdateRequest{{"node1", "node2"}, "service-master", R"({"b":[1,2]})", 2}},
+      {"upgrade", net::UpgradeRequest{{"node1", "node2"}, R"({"c":true})", 1}},
       {"discover", net::DiscoverRequest{{"10.0.0.9", "fe80::9"}, R"({"c":null})"}},
       {"global_get", net::GlobalGetRequest{}},
       {"global_set", net::GlobalSetRequest{R"({"ntp":"10.0.0.1","x":{"y":[true,false]}})"}},
@@ -96,7 +97,7 @@ void RpcSeeds() {
   Write("rpc_request_fuzz", "globals_config_then_update",
         frames({net::GlobalSetRequest{R"({"g":1})"},
                 net::ConfigSetRequest{R"({"ansible":{"cleanup_playbook":"c.yml"}})"},
-                net::UpdateRequest{{"node1"}, "", R"({"g":null})"}, net::JobsListRequest{}}));
+                net::UpdateRequest{{"node1"}, "", R"({"g":null})", 0}, net::JobsListRequest{}}));
   Write("rpc_request_fuzz", "no_token_commission",
         frames({net::CommissionRequest{{"node1"}, "service-master", ""}, net::TokenRequest{}}, 1));
   Write("rpc_request_fuzz", "forwarded",

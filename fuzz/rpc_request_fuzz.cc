@@ -34,7 +34,7 @@
 #include "mgr/options.h"
 #include "mgr/repl/replica.h"
 #include "net/rpc_codec.h"
-#include "store/temp_dir.h"
+#include "store/testing/temp_dir.h"
 
 namespace {
 

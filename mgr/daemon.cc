@@ -24,6 +24,9 @@ namespace clustermgr::mgr {
 namespace {
 
 constexpr auto kTick = std::chrono::milliseconds(100);
+// How often the monitor reads the agent's member list beside its (coalesced, so up to seconds
+// late) event stream; it reads a large list less often (net/serf_monitor.h).
+constexpr auto kSerfMembersPoll = std::chrono::milliseconds(250);
 
 void Signal(int fd) {
   uint64_t one = 1;
@@ -93,8 +96,9 @@ Status Daemon::Start() {
   ElectionTick(NowMs());
 
   CM_LOG(kInfo) << "clustermgrd " << CLUSTERMGR_VERSION << " serving " << rpc_endpoint_
-                << ", gossip " << gossip_->endpoint() << " (anti-entropy "
-                << gossip_->anti_entropy_endpoint() << ")"
+                << ", gossip " << gossip_->bound_endpoint() << " advertised as "
+                << gossip_->endpoint() << " (anti-entropy " << gossip_->anti_entropy_endpoint()
+                << ")"
                 << " as origin " << replica_->origin() << " (data " << options_.data_dir << ")";
   return Status::Ok();
 }
@@ -168,7 +172,8 @@ void Daemon::StartSerf() {
     }
   }
   monitor_ = std::make_unique<net::SerfMonitor>(
-      serf, [this](const net::SerfNodeEvent& e) { serf_mail_.Post(e); }, std::move(discovered));
+      serf, [this](const net::SerfNodeEvent& e) { serf_mail_.Post(e); }, std::move(discovered),
+      kSerfMembersPoll);
   tags_ = std::make_unique<TagPublisher>(&monitor_->client());
   tags_->Set("role", std::string(net::kSerfRoleManager));
   tags_->Set(kTagInstance, options_.name);
@@ -226,6 +231,7 @@ Status Daemon::StartCurve() {
 
 Status Daemon::StartReplication() {
   net::ZmqGossipTransport::Options transport;
+  transport.advertise = options_.gossip_advertise;
   if (options_.curve) {
     net::ZmqGossipTransport::Options::Curve curve;
     curve.self = options_.curve->self;
@@ -312,7 +318,7 @@ void Daemon::DoReload() {
   }
   ReloadAllowLists(parsed.options);
   // Only what can change without restarting sockets and the store: playbook settings (with the
-  // roles dir and --node-fencing), extra vars and the log level.
+  // roles dir, --ansible-forks and --node-fencing), extra vars and the log level.
   const DaemonOptions& n = parsed.options;
   options_.playbook_dir = n.playbook_dir.empty() ? options_.playbook_dir : n.playbook_dir;
   options_.configure_playbook = n.configure_playbook;
@@ -320,6 +326,7 @@ void Daemon::DoReload() {
   options_.upgrade_playbook = n.upgrade_playbook;
   options_.ansible_user = n.ansible_user;
   options_.ansible_private_key = n.ansible_private_key;
+  options_.ansible_forks = n.ansible_forks;
   options_.extra_vars = n.extra_vars;
   options_.allow_extra_vars = n.allow_extra_vars;
   options_.ansible_roles_dir = n.ansible_roles_dir;

@@ -13,8 +13,8 @@
 #include <string>
 #include <zmq.hpp>
 
+#include "base/status.h"
 #include "crdt/hlc.h"
-#include "crdt/status.h"
 #include "mgr/ansible/job_executor.h"
 #include "mgr/forwarder.h"
 #include "mgr/http/gateway.h"
@@ -172,7 +172,16 @@ class Daemon {
   TokenElection election_;
   // What Serf last said of each node and each other manager instance.
   std::map<std::string, NodeObservation> nodes_seen_;
-  std::map<std::string, ManagerSighting> managers_seen_;
+  // Serf members with manager tags, by member name: a member reusing another's instance name
+  // neither overwrites nor ends that one's sighting.
+  struct SerfManager {
+    std::string instance;        // its `instance` tag
+    std::string epoch_tag;       // its `epoch` tag as given (parsed strictly when counted)
+    uint64_t counted_epoch = 0;  // the highest epoch it claimed while it counted
+    ManagerSighting sighting;
+  };
+  std::map<std::string, SerfManager> managers_seen_;
+  std::set<std::string> warned_members_;  // Serf members whose bad manager tags were logged
   bool serf_connected_ = false;
   bool serf_reported_ = false;  // the first connection attempt was logged
   // Managers Serf calls alive that replication has not heard from lately (logged on change).

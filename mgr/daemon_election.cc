@@ -1,5 +1,6 @@
 #include <algorithm>
-#include <cstdlib>
+#include <cstddef>
+#include <vector>
 
 #include "mgr/daemon.h"
 #include "mgr/log/log.h"
@@ -8,35 +9,69 @@
 // election (mgr/token.h), and what the election decides is carried out here.
 
 namespace clustermgr::mgr {
+namespace {
+
+// Serf events handled per loop turn: a storm of member events is written in slices of this
+// many, with requests and replication served in between.
+constexpr size_t kSerfEventsPerTurn = 2000;
+
+}  // namespace
 
 std::map<std::string, ManagerSighting> Daemon::CountableManagers(uint64_t now_ms) {
   // Without a connection to our own Serf agent we cannot see anyone: count nobody.
   if (!serf_connected_) return {};
   // Serf's "alive" is the agent's, not the daemon's: a crashed or hung clustermgrd beside a live
-  // agent keeps its tags. Count a manager only while replication hears from it too (every
-  // anti-entropy round answers), so its token moves on without waiting for a restart.
-  const std::map<std::string, uint64_t> heard = replicator_->LastContactByName();
-  std::map<std::string, ManagerSighting> out = managers_seen_;
-  std::set<std::string> silent;
-  for (auto& [name, m] : out) {
-    if (!m.alive) continue;
-    m.behind_it = !replicator_->CaughtUpWith(name);
-    auto it = heard.find(name);
-    if (it != heard.end() && now_ms - std::min(now_ms, it->second) <= options_.token_contact_ms) {
-      continue;
+  // agent keeps its tags. And any agent that joins Serf can carry manager tags. So a member
+  // counts only while replication hears, at the gossip endpoint the member gives, from the
+  // instance the member names (every anti-entropy round answers): a dead daemon's token moves
+  // on without waiting for a restart, and an impostor counts for nothing.
+  std::map<std::string, ManagerSighting> out;
+  std::set<std::string> silent;  // members alive in Serf but not counted
+  for (auto& [member, seen] : managers_seen_) {
+    ManagerSighting m = seen.sighting;
+    uint64_t tag_epoch = 0;
+    if (!seen.epoch_tag.empty()) {
+      if (auto epoch = ParseEpochTag(seen.epoch_tag)) {
+        tag_epoch = *epoch;
+      } else if (warned_members_.insert(member).second) {
+        CM_LOG(kWarn) << "token: Serf member " << member << " (instance " << seen.instance
+                      << ") has an epoch tag that is not a plain decimal: \"" << seen.epoch_tag
+                      << "\"; ignored";
+      }
     }
-    m.alive = false;
-    silent.insert(name);
+    if (m.alive) {
+      const auto heard = replicator_->HeardThroughMember(member);
+      const bool counted =
+          heard && heard->name == seen.instance &&
+          now_ms - std::min(now_ms, heard->last_contact_ms) <= options_.token_contact_ms;
+      if (counted) {
+        m.behind_it = !replicator_->CaughtUpWith(seen.instance);
+        seen.counted_epoch = std::max(seen.counted_epoch, tag_epoch);
+      } else {
+        m.alive = false;
+        silent.insert(member);
+      }
+    }
+    // A counted member's claim is its tag; one that does not count (any more) weighs with what
+    // it claimed while it did: a failed holder's epoch was used, an impostor's never was.
+    m.epoch = m.alive ? tag_epoch : seen.counted_epoch;
+    // One sighting per instance: a counted member wins over any other that names it.
+    auto [it, added] = out.try_emplace(seen.instance, m);
+    if (!added && m.alive && !it->second.alive) it->second = m;
   }
-  for (const std::string& name : silent) {
-    if (!silent_managers_.count(name)) {
-      CM_LOG(kInfo) << "token: manager " << name << " is alive in Serf but replication has not "
-                    << "heard from it for " << options_.token_contact_ms << " ms: not counted";
+  for (const std::string& member : silent) {
+    if (!silent_managers_.count(member)) {
+      CM_LOG(kInfo) << "token: manager " << managers_seen_.at(member).instance << " (Serf member "
+                    << member << ") is alive in Serf but replication has not heard from it "
+                    << "at its gossip endpoint for " << options_.token_contact_ms
+                    << " ms: not counted";
     }
   }
-  for (const std::string& name : silent_managers_) {
-    if (!silent.count(name) && out.count(name) && out.at(name).alive) {
-      CM_LOG(kInfo) << "token: manager " << name << " is heard from again: counted";
+  for (const std::string& member : silent_managers_) {
+    auto it = managers_seen_.find(member);
+    if (!silent.count(member) && it != managers_seen_.end() && it->second.sighting.alive) {
+      CM_LOG(kInfo) << "token: manager " << it->second.instance << " (Serf member " << member
+                    << ") is heard from again: counted";
     }
   }
   silent_managers_ = std::move(silent);
@@ -81,8 +116,12 @@ TokenStatus Daemon::CurrentToken() const {
 void Daemon::ElectionTick(uint64_t now_ms) {
   election_.SetManagers(CountableManagers(now_ms));
   // A restarted daemon's own agent may still carry the epoch its previous run claimed: that
-  // epoch was used, so it counts like the replicated register.
-  const uint64_t highest = std::max(replica_->state().token_epoch.value(), own_tag_epoch_);
+  // epoch was used, so it counts like the replicated register (if believable).
+  const uint64_t register_epoch = replica_->state().token_epoch.value();
+  const uint64_t highest =
+      own_tag_epoch_ - std::min(own_tag_epoch_, register_epoch) <= TokenElection::kMaxEpochLead
+          ? std::max(register_epoch, own_tag_epoch_)
+          : register_epoch;
   const TokenElection::Actions act = election_.Tick(now_ms, highest);
   if (!act.reason.empty()) CM_LOG(kInfo) << "token: " << act.reason;
   // More managers alive than --expect counts: two sides of a partition could each hold a
@@ -117,8 +156,12 @@ void Daemon::ElectionTick(uint64_t now_ms) {
     executor_->EndLease();
   }
   if (act.became_holder) {
-    // Serf events that came while nobody held the token were not applied: apply what Serf shows.
-    for (const auto& [name, obs] : nodes_seen_) manager_->OnNodeObservation(obs, now_ms);
+    // Serf events that came while nobody held the token were not applied: apply what Serf shows,
+    // as one delta (a fleet's worth of changes must not cost a sync each).
+    std::vector<NodeObservation> seen;
+    seen.reserve(nodes_seen_.size());
+    for (const auto& [name, obs] : nodes_seen_) seen.push_back(obs);
+    manager_->OnNodeObservations(seen, now_ms);
     next_orphan_check_ms_ = 0;
   }
   // The holder keeps interrupting jobs of other owners: one may reach it late by replication.
@@ -149,31 +192,43 @@ void Daemon::HandleSerfConnections() {
 void Daemon::HandleSerf(uint64_t now_ms) {
   HandleSerfConnections();
   using Kind = net::SerfNodeEvent::Kind;
-  for (const net::SerfNodeEvent& e : serf_mail_.Drain()) {
+  std::vector<NodeObservation> observations;
+  for (const net::SerfNodeEvent& e : serf_mail_.Drain(kSerfEventsPerTurn)) {
     CM_LOG(kDebug) << "serf: " << net::ToString(e);
     if (e.subject == net::SerfNodeEvent::Subject::kManager) {
       replicator_->OnManagerEvent(e);  // ignores our own member (its gossip endpoint)
       auto it = e.tags.find(kTagInstance);
       const std::string instance = it != e.tags.end() ? it->second : e.name;
-      if (instance == options_.name) {  // our own agent: remember what our tag ever claimed
-        auto own = e.tags.find(kTagEpoch);
-        if (own != e.tags.end()) {
-          own_tag_epoch_ =
-              std::max<uint64_t>(own_tag_epoch_, std::strtoull(own->second.c_str(), nullptr, 10));
+      auto gossip = e.tags.find(kTagGossip);
+      const bool own = instance == options_.name && gossip != e.tags.end() &&
+                       gossip->second == gossip_->endpoint();
+      if (own) {  // our own agent: remember what our tag ever claimed
+        auto tag = e.tags.find(kTagEpoch);
+        if (tag != e.tags.end()) {
+          own_tag_epoch_ = std::max(own_tag_epoch_, ParseEpochTag(tag->second).value_or(0));
         }
         continue;
       }
-      ManagerSighting& m = managers_seen_[instance];
+      if (instance == options_.name) {
+        if (warned_members_.insert(e.member).second) {
+          CM_LOG(kWarn) << "token: Serf member " << e.member << " names this instance (" << instance
+                        << ") but does not give its gossip endpoint: ignored";
+        }
+        continue;
+      }
+      SerfManager& seen = managers_seen_[e.member];
+      seen.instance = instance;
+      ManagerSighting& m = seen.sighting;
       m.alive = e.kind != Kind::kDisappeared;
       auto epoch = e.tags.find(kTagEpoch);
-      m.epoch = epoch != e.tags.end() ? std::strtoull(epoch->second.c_str(), nullptr, 10) : 0;
+      seen.epoch_tag = epoch != e.tags.end() ? epoch->second : "";
       auto rpc = e.tags.find(kTagRpc);
       m.rpc = rpc != e.tags.end() ? rpc->second : "";
       if (auto key = e.tags.find(kTagCurve); options_.curve && key != e.tags.end()) {
         if (peer_keys_.count(key->second)) {
           manager_keys_[instance] = key->second;
         } else {
-          manager_keys_.erase(instance);
+          // Not erased: another member may be reusing the instance name of a trusted one.
           CM_LOG(kWarn) << "curve: manager instance " << instance << " publishes key "
                         << key->second << ", which is not in --curve-peers: not trusted";
         }
@@ -195,8 +250,10 @@ void Daemon::HandleSerf(uint64_t now_ms) {
       latest.kind = NodeObservation::Kind::kDiscovered;
     }
     nodes_seen_[e.name] = latest;
-    manager_->OnNodeObservation(obs, now_ms);
+    observations.push_back(std::move(obs));
   }
+  // A storm of member events becomes one write (see Manager::OnNodeObservations).
+  if (!observations.empty()) manager_->OnNodeObservations(observations, now_ms);
 }
 
 }  // namespace clustermgr::mgr

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <deque>
+#include <vector>
 
 #include "mgr/daemon.h"
 #include "mgr/repl/state_digest.h"
@@ -147,8 +148,7 @@ void AddTokenMetrics(MetricSink& sink, const net::TokenInfo& token) {
 void AddLocalMetrics(MetricSink& sink, const net::StatusInfo& status,
                      const crdt::ClusterState& state, bool serf_connected,
                      const std::map<std::string, NodeObservation>& nodes_seen,
-                     const std::map<std::string, ManagerSighting>& managers_seen,
-                     uint64_t started_ms) {
+                     const std::vector<ManagerSighting>& managers_seen, uint64_t started_ms) {
   http::MetricFamily* jobs =
       sink.Family("clustermgr_jobs", "Jobs in the state, by status", Type::kGauge);
   std::map<std::string, double> by_status;
@@ -167,7 +167,7 @@ void AddLocalMetrics(MetricSink& sink, const net::StatusInfo& status,
   for (const auto& [name, obs] : nodes_seen) {
     (obs.kind == NodeObservation::Kind::kDisappeared ? nodes_gone : nodes_alive) += 1;
   }
-  for (const auto& [name, m] : managers_seen) (m.alive ? managers_alive : managers_gone) += 1;
+  for (const ManagerSighting& m : managers_seen) (m.alive ? managers_alive : managers_gone) += 1;
   serf->samples = {{{{"kind", "node"}, {"state", "alive"}}, nodes_alive},
                    {{{"kind", "node"}, {"state", "gone"}}, nodes_gone},
                    {{{"kind", "manager"}, {"state", "alive"}}, managers_alive},
@@ -177,8 +177,12 @@ void AddLocalMetrics(MetricSink& sink, const net::StatusInfo& status,
   sink.One("clustermgr_store_writable", "1 while the store accepts writes", Type::kGauge,
            status.store_ok ? 1 : 0);
   sink.One("clustermgr_clock_refusals_total",
-           "Peer timestamps refused for being too far ahead of the local clock", Type::kCounter,
-           Counter(status, "clock_refusals"));
+           "Peer timestamps further ahead of the local clock than --max-clock-offset-ms "
+           "(followed, and reported)",
+           Type::kCounter, Counter(status, "clock_refusals"));
+  sink.One("clustermgr_clock_skew_ms",
+           "How far ahead of the local clock the latest such peer timestamp was (ms)", Type::kGauge,
+           Counter(status, "clock_skew_ms"));
   sink.One("clustermgr_bad_messages_total", "Gossip messages dropped as malformed", Type::kCounter,
            Counter(status, "bad_messages"));
   sink.One("clustermgr_start_time_seconds", "When this clustermgrd started (Unix time)",
@@ -200,7 +204,9 @@ std::vector<http::MetricFamily> Daemon::Metrics(uint64_t now_ms) {
   AddRequestMetrics(sink, request_stats_, rpc_->counters(), write_batches_);
   AddReplicationMetrics(sink, status, members, replicator_->traffic());
   AddTokenMetrics(sink, token);
-  AddLocalMetrics(sink, status, replica_->state(), serf_connected_, nodes_seen_, managers_seen_,
+  std::vector<ManagerSighting> managers;  // one per Serf member with manager tags
+  for (const auto& [member, m] : managers_seen_) managers.push_back(m.sighting);
+  AddLocalMetrics(sink, status, replica_->state(), serf_connected_, nodes_seen_, managers,
                   started_ms_);
   return sink.Take();
 }
@@ -238,6 +244,7 @@ void Daemon::FillReplicationStatus(net::StatusInfo* info) {
                     {"bytes_published", g.bytes_published},
                     {"bytes_sent", g.bytes_sent},
                     {"clock_refusals", replica_->clock_refusals()},
+                    {"clock_skew_ms", replica_->clock_skew_ms()},
                     {"rpc_connections", rpc_->connections().open()},
                     {"rpc_connections_refused", rpc_->connections().refused()}};
 }

@@ -146,6 +146,7 @@ bool Daemon::MaybeForward(net::IncomingRequest& in, const net::Caller& caller) {
   const bool side_effect = std::holds_alternative<net::CommissionRequest>(in.request) ||
                            std::holds_alternative<net::DecommissionRequest>(in.request) ||
                            std::holds_alternative<net::UpdateRequest>(in.request) ||
+                           std::holds_alternative<net::UpgradeRequest>(in.request) ||
                            std::holds_alternative<net::DiscoverRequest>(in.request) ||
                            std::holds_alternative<net::JobCancelRequest>(in.request);
   if (!side_effect || !in.forwarded_by.empty()) return false;  // never forward twice
@@ -307,6 +308,7 @@ void Daemon::ApplyMonitorEvent(const http::Call& call, const http::MonitorEvent&
                      "holder applies what its Serf agent shows)";
     return;
   }
+  std::vector<NodeObservation> observations;
   for (const http::MonitorNode& node : event.nodes) {
     NodeObservation obs;
     obs.kind = event.disappeared ? NodeObservation::Kind::kDisappeared
@@ -316,8 +318,9 @@ void Daemon::ApplyMonitorEvent(const http::Call& call, const http::MonitorEvent&
     if (!event.disappeared) {
       obs.tags = {{"NodeLabel", node.label}, {"NodeSerial", node.serial}, {"NodeAddr", node.addr}};
     }
-    manager_->OnNodeObservation(obs, now_ms);  // logs and skips an invalid name
+    observations.push_back(std::move(obs));
   }
+  manager_->OnNodeObservations(observations, now_ms);  // logs and skips an invalid name
 }
 
 }  // namespace clustermgr::mgr

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "crdt/cluster_state.h"
-#include "crdt/status.h"
 
 namespace clustermgr::mgr {
 

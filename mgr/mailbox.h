@@ -8,6 +8,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <deque>
@@ -46,6 +48,24 @@ class Mailbox {
     std::vector<T> out(std::make_move_iterator(queue_.begin()),
                        std::make_move_iterator(queue_.end()));
     queue_.clear();
+    return out;
+  }
+
+  // Owner thread only: the oldest `max` messages at most, in order. When more wait, fd() stays
+  // readable, so a flood is handled in slices between the loop's other work.
+  std::vector<T> Drain(std::size_t max) {
+    uint64_t count = 0;
+    ssize_t n = read(fd_, &count, sizeof(count));
+    (void)n;
+    std::lock_guard<std::mutex> lock(mu_);
+    const std::size_t take = std::min(max, queue_.size());
+    std::vector<T> out(std::make_move_iterator(queue_.begin()),
+                       std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(take)));
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
+    if (!queue_.empty()) {
+      uint64_t one = 1;
+      n = write(fd_, &one, sizeof(one));
+    }
     return out;
   }
 

@@ -60,6 +60,7 @@ std::optional<R> Manager::Handle(const net::IncomingRequest& in, uint64_t now_ms
           return Decommission(req, now_ms);
         }
         if constexpr (std::is_same_v<T, net::UpdateRequest>) return Update(req, now_ms);
+        if constexpr (std::is_same_v<T, net::UpgradeRequest>) return Upgrade(req, now_ms);
         if constexpr (std::is_same_v<T, net::DiscoverRequest>) return Discover(req, now_ms);
         if constexpr (std::is_same_v<T, net::GlobalGetRequest>) return GlobalGet();
         if constexpr (std::is_same_v<T, net::GlobalSetRequest>) return GlobalSet(req);
@@ -131,31 +132,53 @@ void Manager::Tick(uint64_t now_ms) {
 // ---- the inventory observer: Serf members into the replicated inventory ----------------------
 
 void Manager::OnNodeObservation(const NodeObservation& obs, uint64_t now_ms) {
-  if (!IsValidNodeName(obs.name)) {
-    CM_LOG(kWarn) << "ignoring Serf member with an invalid node name: " << obs.name;
-    return;
-  }
+  OnNodeObservations({obs}, now_ms);
+}
+
+void Manager::OnNodeObservations(const std::vector<NodeObservation>& observations,
+                                 uint64_t now_ms) {
   const TokenStatus token = token_();
-  if (!token.self_holds) return;  // the token holder applies Serf events; others observe
-  const InventoryRecord* current = replica_->state().Node(obs.name);
-  InventoryRecord rec = current ? *current : InventoryRecord{};
-  const NodeState state = obs.kind == NodeObservation::Kind::kDisappeared  ? NodeState::kDisappeared
-                          : obs.kind == NodeObservation::Kind::kDiscovered ? NodeState::kDiscovered
-                                                                           : rec.state;
-  if (state != rec.state) {
-    rec.prev_state = rec.state;
-    rec.prev_status = rec.status;
-    rec.state = state;
+  // The records as the batch leaves them, in the order first changed: a node seen twice (a join,
+  // then an update) is written once, with the latest word.
+  std::map<std::string, InventoryRecord> changed;
+  std::vector<std::string> order;
+  for (const NodeObservation& obs : observations) {
+    if (!IsValidNodeName(obs.name)) {
+      CM_LOG(kWarn) << "ignoring Serf member with an invalid node name: " << obs.name;
+      continue;
+    }
+    if (!token.self_holds) continue;  // the token holder applies Serf events; others observe
+    auto pending = changed.find(obs.name);
+    const InventoryRecord* current =
+        pending != changed.end() ? &pending->second : replica_->state().Node(obs.name);
+    InventoryRecord rec = current ? *current : InventoryRecord{};
+    const NodeState state =
+        obs.kind == NodeObservation::Kind::kDisappeared  ? NodeState::kDisappeared
+        : obs.kind == NodeObservation::Kind::kDiscovered ? NodeState::kDiscovered
+                                                         : rec.state;
+    if (state != rec.state) {
+      rec.prev_state = rec.state;
+      rec.prev_status = rec.status;
+      rec.state = state;
+    }
+    if (!obs.addr.empty()) rec.addr = obs.addr;
+    if (!obs.tags.empty()) rec.tags = obs.tags;
+    if (!obs.serf_status.empty()) rec.serf_status = obs.serf_status;
+    if (current && rec == *current) continue;
+    rec.updated_ms = now_ms;
+    if (pending == changed.end()) order.push_back(obs.name);
+    changed[obs.name] = std::move(rec);
   }
-  if (!obs.addr.empty()) rec.addr = obs.addr;
-  if (!obs.tags.empty()) rec.tags = obs.tags;
-  if (!obs.serf_status.empty()) rec.serf_status = obs.serf_status;
-  if (current && rec == *current) return;
-  rec.updated_ms = now_ms;
-  auto written =
-      replica_->Write([&](crdt::DeltaBuilder& b) { b.PutNode(obs.name, rec); }, token.epoch);
+  if (changed.empty()) return;
+  // One durable delta for the whole batch: a storm of joins costs one sync and one gossip
+  // message, not one per node.
+  auto written = replica_->Write(
+      [&](crdt::DeltaBuilder& b) {
+        for (const std::string& name : order) b.PutNode(name, changed[name]);
+      },
+      token.epoch);
   if (!written.ok()) {
-    CM_LOG(kError) << "node " << obs.name
+    CM_LOG(kError) << changed.size() << " node(s), the first " << order.front()
                    << ": Serf update not stored: " << written.status().message();
   }
 }

@@ -70,6 +70,8 @@ class Manager {
 
   void OnJobEvent(JobEvent event, uint64_t now_ms);
   void OnNodeObservation(const NodeObservation& observation, uint64_t now_ms);
+  // Applies a batch of observations in order, written as one delta (token holder only).
+  void OnNodeObservations(const std::vector<NodeObservation>& observations, uint64_t now_ms);
   // Periodic work: flushes pending log lines, answers long-polls whose wait ran out.
   void Tick(uint64_t now_ms);
   // Called by the token holder: marks every active job that does not run here Interrupted (its
@@ -95,6 +97,7 @@ class Manager {
   R Commission(const net::CommissionRequest& req, uint64_t now_ms);
   R Decommission(const net::DecommissionRequest& req, uint64_t now_ms);
   R Update(const net::UpdateRequest& req, uint64_t now_ms);
+  R Upgrade(const net::UpgradeRequest& req, uint64_t now_ms);
   R Discover(const net::DiscoverRequest& req, uint64_t now_ms);
   R GlobalGet() const;
   R GlobalSet(const net::GlobalSetRequest& req);
@@ -110,10 +113,21 @@ class Manager {
   R Status(uint64_t now_ms) const;
   R StateDump(const net::StateDumpRequest& req, uint64_t now_ms);
 
-  // Shared path of commission / decommission / update: plan, write, start.
-  enum class JobKind { kCommission, kDecommission, kUpdate };
+  // Shared path of commission / decommission / update / upgrade: plan, write, start. `serial` >
+  // 0 (update, upgrade): a rolling job, that many nodes at a time in the request's order; only
+  // the running batch's nodes are in Maintenance, the others stay Allocated.
+  enum class JobKind { kCommission, kDecommission, kUpdate, kUpgrade };
   R StartLifecycleJob(JobKind kind, const std::vector<std::string>& names, const std::string& group,
-                      const std::string& extra_vars, uint64_t now_ms);
+                      const std::string& extra_vars, uint32_t serial, uint64_t now_ms);
+  // A rolling job's batch `batch` succeeded (and the next one is starting): its nodes become
+  // Allocated, the next batch's nodes go to Maintenance, in one delta.
+  void OnBatchDone(int batch, uint64_t now_ms);
+  // The steps of a lifecycle job over `batches` (one batch unless rolling): each batch's steps
+  // in turn, configure/cleanup hosts in `new_group` when given, else in their own host-groups.
+  JobScript LifecycleScript(JobKind kind, const std::string& job_id,
+                            const std::vector<std::vector<std::string>>& batches,
+                            const std::optional<std::string>& new_group, const RunVars& merged,
+                            uint64_t epoch) const;
   // The active job (Queued or Running) in the state, if any.
   const crdt::JobRecord* ActiveJob() const;
   std::string NextJobId() const;
@@ -134,9 +148,10 @@ class Manager {
   void FlushLog(uint64_t now_ms);
   // Ends `job_id`: final job status and the nodes' final statuses, in one delta.
   // `epoch` stamps the writes: the job's own for its normal end, the holder's for an interrupt.
+  // `hosts`: the per-host summary of the job's runs (none for an interrupt).
   void FinishJob(const std::string& job_id, crdt::JobStatus status, const std::string& error,
                  const std::function<crdt::NodeStatus(const std::string&, crdt::NodeStatus)>& next,
-                 uint64_t epoch, uint64_t now_ms);
+                 uint64_t epoch, uint64_t now_ms, std::vector<crdt::HostSummary> hosts = {});
   void AnswerFollowers(uint64_t now_ms, bool deadline_only);
   net::NodeInfo ToNodeInfo(const std::string& name, const crdt::InventoryRecord& rec) const;
   R WriteFailed(const ::clustermgr::Status& status) const;
@@ -155,6 +170,7 @@ class Manager {
   std::string running_job_;
   JobKind running_kind_ = JobKind::kCommission;
   bool running_is_discover_ = false;
+  std::vector<std::vector<std::string>> running_batches_;  // a rolling job's batches, else empty
   std::vector<std::string> pending_lines_;
   uint64_t log_lines_ = 0;  // accepted so far (written + pending)
   size_t log_bytes_ = 0;

@@ -31,6 +31,35 @@ using reply::KindName;
 using reply::ToJobInfo;
 using reply::ToNet;
 
+namespace {
+
+// Writes `node` (now `rec`) moved to status `to`, remembering where it was.
+void PutMoved(crdt::DeltaBuilder& b, const std::string& node, const InventoryRecord& rec,
+              NodeStatus to, uint64_t now_ms) {
+  InventoryRecord after = rec;
+  after.prev_status = rec.status;
+  after.prev_state = rec.state;
+  after.status = to;
+  after.updated_ms = now_ms;
+  b.PutNode(node, after);
+}
+
+// A rolling job's batches of `serial` nodes, in the request's order; one batch when `serial` is
+// 0.
+std::vector<std::vector<std::string>> Batches(const std::vector<std::string>& nodes,
+                                              uint32_t serial) {
+  std::vector<std::vector<std::string>> batches;
+  const std::size_t per_batch = serial == 0 ? nodes.size() : serial;
+  for (std::size_t i = 0; i < nodes.size(); i += per_batch) {
+    batches.emplace_back(
+        nodes.begin() + static_cast<std::ptrdiff_t>(i),
+        nodes.begin() + static_cast<std::ptrdiff_t>(std::min(nodes.size(), i + per_batch)));
+  }
+  return batches;
+}
+
+}  // namespace
+
 // ---- the job service: starting, running and finishing jobs ----------------------------------
 
 std::string Manager::NextJobId() const {
@@ -116,6 +145,7 @@ PlaybookSpec Manager::Spec(const std::string& playbook, std::vector<InventoryHos
   spec.client_host_vars = std::move(vars.per_host);
   spec.user = config.user;
   spec.private_key = config.private_key;
+  spec.forks = config.forks;
   spec.roles_path = options_->ansible_roles_dir;
   // Each run's private dir (inventory, merged extra-vars) lives in the data dir, not in /tmp, so
   // that the runs a killed daemon leaves behind are removed when it starts again.
@@ -125,18 +155,62 @@ PlaybookSpec Manager::Spec(const std::string& playbook, std::vector<InventoryHos
 }
 
 R Manager::Commission(const net::CommissionRequest& req, uint64_t now_ms) {
-  return StartLifecycleJob(JobKind::kCommission, req.names, req.group, req.extra_vars, now_ms);
+  return StartLifecycleJob(JobKind::kCommission, req.names, req.group, req.extra_vars, 0, now_ms);
 }
 R Manager::Decommission(const net::DecommissionRequest& req, uint64_t now_ms) {
-  return StartLifecycleJob(JobKind::kDecommission, req.names, "", req.extra_vars, now_ms);
+  return StartLifecycleJob(JobKind::kDecommission, req.names, "", req.extra_vars, 0, now_ms);
 }
 R Manager::Update(const net::UpdateRequest& req, uint64_t now_ms) {
-  return StartLifecycleJob(JobKind::kUpdate, req.names, req.group, req.extra_vars, now_ms);
+  return StartLifecycleJob(JobKind::kUpdate, req.names, req.group, req.extra_vars, req.serial,
+                           now_ms);
+}
+R Manager::Upgrade(const net::UpgradeRequest& req, uint64_t now_ms) {
+  return StartLifecycleJob(JobKind::kUpgrade, req.names, "", req.extra_vars, req.serial, now_ms);
+}
+
+JobScript Manager::LifecycleScript(JobKind kind, const std::string& job_id,
+                                   const std::vector<std::vector<std::string>>& batches,
+                                   const std::optional<std::string>& new_group,
+                                   const RunVars& merged, uint64_t epoch) const {
+  const AnsibleConfig config =
+      EffectiveConfig(AnsibleDefaultsOf(*options_), replica_->state().Config());
+  const bool rolling = batches.size() > 1;
+  JobScript script{job_id, {}};
+  for (std::size_t b = 0; b < batches.size(); ++b) {
+    const std::vector<std::string>& hosts = batches[b];
+    auto spec = [&](const std::string& playbook, const std::optional<std::string>& g) {
+      return Spec(playbook, Hosts(hosts, g), merged, job_id, epoch);
+    };
+    const int batch = rolling ? static_cast<int>(b) : -1;
+    // Configure, cleaning up after a failure; cleanup alone (the old host-groups); upgrade.
+    auto configure = [&] {
+      return JobStep{spec(config.configure_playbook, new_group),
+                     {spec(config.cleanup_playbook, new_group)},
+                     batch};
+    };
+    auto cleanup = [&] { return JobStep{spec(config.cleanup_playbook, std::nullopt), {}, batch}; };
+    switch (kind) {
+      case JobKind::kCommission:
+        script.steps.push_back(configure());
+        break;
+      case JobKind::kDecommission:
+        script.steps.push_back(cleanup());
+        break;
+      case JobKind::kUpdate:
+        script.steps.push_back(cleanup());
+        script.steps.push_back(configure());
+        break;
+      case JobKind::kUpgrade:
+        script.steps.push_back({spec(config.upgrade_playbook, std::nullopt), {}, batch});
+        break;
+    }
+  }
+  return script;
 }
 
 R Manager::StartLifecycleJob(JobKind kind, const std::vector<std::string>& names,
                              const std::string& group, const std::string& extra_vars,
-                             uint64_t now_ms) {
+                             uint32_t serial, uint64_t now_ms) {
   ExtraVarsParse vars = ParseExtraVars(extra_vars);
   if (!vars.ok()) return Invalid(vars.error);
   if (std::string e = CheckReservedExtraVars(vars.vars, AllowedVars()); !e.empty()) {
@@ -151,37 +225,21 @@ R Manager::StartLifecycleJob(JobKind kind, const std::vector<std::string>& names
   Result<std::vector<NodeMove>> plan =
       kind == JobKind::kCommission     ? PlanCommission(state, request, groups_)
       : kind == JobKind::kDecommission ? PlanDecommission(state, request, groups_)
-                                       : PlanUpdate(state, request, groups_);
+                                       : PlanUpdate(state, request, groups_);  // and upgrade
   if (!plan.ok()) return Error(plan.status());
 
   std::vector<std::string> nodes;
   for (const NodeMove& m : *plan) nodes.push_back(m.node);
+  std::vector<std::vector<std::string>> batches = Batches(nodes, serial);
+  const bool rolling = batches.size() > 1;
   const std::string job_id = NextJobId();
-  const AnsibleConfig config = EffectiveConfig(AnsibleDefaultsOf(*options_), state.Config());
 
   // The script is built before the write, from the state as it was: the cleanup of an update
   // runs against the old host-groups, the configure against the new ones.
   const bool regroup = kind != JobKind::kDecommission && !group.empty();
   const std::optional<std::string> new_group = regroup ? std::optional(group) : std::nullopt;
-  const RunVars merged = MergedVars(nodes, vars.vars);
-  JobScript script{job_id, {}};
-  auto spec = [&](const std::string& playbook, const std::optional<std::string>& g) {
-    return Spec(playbook, Hosts(nodes, g), merged, job_id, token.epoch);
-  };
-  switch (kind) {
-    case JobKind::kCommission:
-      script.steps.push_back(
-          {spec(config.configure_playbook, new_group), {spec(config.cleanup_playbook, new_group)}});
-      break;
-    case JobKind::kDecommission:
-      script.steps.push_back({spec(config.cleanup_playbook, std::nullopt), {}});
-      break;
-    case JobKind::kUpdate:
-      script.steps.push_back({spec(config.cleanup_playbook, std::nullopt), {}});
-      script.steps.push_back(
-          {spec(config.configure_playbook, new_group), {spec(config.cleanup_playbook, new_group)}});
-      break;
-  }
+  JobScript script =
+      LifecycleScript(kind, job_id, batches, new_group, MergedVars(nodes, vars.vars), token.epoch);
 
   std::vector<std::string> fence_warnings;
   if (std::optional<R> refused = CheckFencing(script, &fence_warnings)) return *refused;
@@ -195,11 +253,13 @@ R Manager::StartLifecycleJob(JobKind kind, const std::vector<std::string>& names
   job.epoch = token.epoch;
   job.owner = replica_->name();
   job.created_ms = job.started_ms = now_ms;
+  // A rolling job moves only its first batch now; the others wait Allocated (OnBatchDone).
+  const std::set<std::string> moving_now(batches.front().begin(), batches.front().end());
   auto written = replica_->Write(
       [&](crdt::DeltaBuilder& b) {
         for (NodeMove& m : *plan) {
           m.after.updated_ms = now_ms;
-          b.PutNode(m.node, m.after);
+          if (moving_now.count(m.node) != 0) b.PutNode(m.node, m.after);
           if (regroup) b.SetHostGroups(m.node, {group});
           if (kind != JobKind::kDecommission) {
             for (const auto& [k, v] : vars.vars.items()) b.SetNodeVar(m.node, k, v.dump());
@@ -213,9 +273,11 @@ R Manager::StartLifecycleJob(JobKind kind, const std::vector<std::string>& names
   running_job_ = job_id;
   running_kind_ = kind;
   running_is_discover_ = false;
+  running_batches_ = rolling ? std::move(batches) : std::vector<std::vector<std::string>>{};
   StartLog(std::move(fence_warnings));
   CM_LOG(kInfo) << "job " << job_id << ": " << job.desc << " of " << nodes.size()
-                << " node(s) started at epoch " << token.epoch;
+                << " node(s) started at epoch " << token.epoch
+                << (rolling ? ", " + std::to_string(serial) + " at a time" : "");
   executor_->Start(std::move(script));
   return R::Ok(net::JobAccepted{job_id});
 }
@@ -272,6 +334,7 @@ R Manager::Discover(const net::DiscoverRequest& req, uint64_t now_ms) {
   if (!written.ok()) return WriteFailed(written.status());
   running_job_ = job_id;
   running_is_discover_ = true;
+  running_batches_.clear();
   StartLog(std::move(fence_warnings));
   executor_->Start(std::move(script));
   return R::Ok(net::JobAccepted{job_id});
@@ -361,6 +424,10 @@ void Manager::OnJobEvent(JobEvent event, uint64_t now_ms) {
     if (pending_lines_.size() >= kChunkLines) FlushLog(now_ms);
     return;
   }
+  if (event.kind == JobEvent::Kind::kBatchDone) {
+    OnBatchDone(event.batch, now_ms);
+    return;
+  }
   if (dropped_lines_ > 0) {
     pending_lines_.push_back("clustermgr: " + std::to_string(dropped_lines_ - 1) +
                              " more lines were dropped");
@@ -374,6 +441,12 @@ void Manager::OnJobEvent(JobEvent event, uint64_t now_ms) {
                                                              : JobStatus::kFenced;
   const JobKind kind = running_kind_;
   const bool discover = running_is_discover_;
+  std::vector<crdt::HostSummary> hosts;
+  for (const auto& [host, r] : event.recap) {  // a map: sorted by host
+    auto count = [](int n) { return static_cast<uint32_t>(std::max(n, 0)); };
+    hosts.push_back({host, count(r.ok), count(r.changed), count(r.unreachable), count(r.failed),
+                     count(r.skipped)});
+  }
   FinishJob(
       event.job_id, status,
       status == JobStatus::kInterrupted ? "interrupted: clustermgrd was stopped"
@@ -387,14 +460,44 @@ void Manager::OnJobEvent(JobEvent event, uint64_t now_ms) {
         switch (kind) {
           case JobKind::kCommission:
           case JobKind::kUpdate:
+          case JobKind::kUpgrade:
+            // A rolling job's earlier batches are Allocated already, its later ones still are:
+            // neither may move to Unallocated, so only the last batch run changes here.
             return event.succeeded ? NodeStatus::kAllocated : NodeStatus::kUnallocated;
           case JobKind::kDecommission:
             return NodeStatus::kDecommissioned;
         }
         return current;
       },
-      replica_->state().Job(event.job_id) ? replica_->state().Job(event.job_id)->epoch : 0, now_ms);
+      replica_->state().Job(event.job_id) ? replica_->state().Job(event.job_id)->epoch : 0, now_ms,
+      std::move(hosts));
   running_job_.clear();
+  running_batches_.clear();
+}
+
+void Manager::OnBatchDone(int batch, uint64_t now_ms) {
+  if (batch < 0 || static_cast<std::size_t>(batch) + 1 >= running_batches_.size()) return;
+  const JobRecord* job = replica_->state().Job(running_job_);
+  if (!job) return;
+  auto move = [&](crdt::DeltaBuilder& b, const std::vector<std::string>& nodes, NodeStatus from,
+                  NodeStatus to) {
+    for (const std::string& node : nodes) {
+      const InventoryRecord* rec = replica_->state().Node(node);
+      if (rec && rec->status == from) PutMoved(b, node, *rec, to, now_ms);
+    }
+  };
+  auto written = replica_->Write(
+      [&](crdt::DeltaBuilder& b) {
+        move(b, running_batches_[static_cast<std::size_t>(batch)], NodeStatus::kMaintenance,
+             NodeStatus::kAllocated);
+        move(b, running_batches_[static_cast<std::size_t>(batch) + 1], NodeStatus::kAllocated,
+             NodeStatus::kMaintenance);
+      },
+      job->epoch);
+  if (!written.ok()) {
+    CM_LOG(kError) << "job " << running_job_ << ": batch " << batch + 1
+                   << " done, node statuses not stored: " << written.status().message();
+  }
 }
 
 void Manager::FlushLog(uint64_t now_ms) {
@@ -424,10 +527,11 @@ void Manager::FlushLog(uint64_t now_ms) {
 
 void Manager::FinishJob(const std::string& job_id, JobStatus status, const std::string& error,
                         const std::function<NodeStatus(const std::string&, NodeStatus)>& next,
-                        uint64_t epoch, uint64_t now_ms) {
+                        uint64_t epoch, uint64_t now_ms, std::vector<crdt::HostSummary> hosts) {
   const JobRecord* current = replica_->state().Job(job_id);
   if (!current) return;
   JobRecord job = *current;
+  if (!hosts.empty()) job.hosts = std::move(hosts);
   job.status = status;
   job.error = status == JobStatus::kComplete ? "" : error;
   job.ended_ms = now_ms;
@@ -438,12 +542,7 @@ void Manager::FinishJob(const std::string& job_id, JobStatus status, const std::
           if (!rec) continue;
           const NodeStatus to = next(node, rec->status);
           if (to == rec->status || !TransitionAllowed(rec->status, to)) continue;
-          InventoryRecord after = *rec;
-          after.prev_status = rec->status;
-          after.prev_state = rec->state;
-          after.status = to;
-          after.updated_ms = now_ms;
-          b.PutNode(node, after);
+          PutMoved(b, node, *rec, to, now_ms);
         }
         b.PutJob(job);
       },

@@ -127,7 +127,10 @@ R Manager::JobsList() const {
     return std::tie(a->created_ms, a->id) < std::tie(b->created_ms, b->id);
   });
   net::JobList list;
-  for (const JobRecord* job : jobs) list.jobs.push_back(ToJobInfo(*job));
+  for (const JobRecord* job : jobs) {
+    list.jobs.push_back(ToJobInfo(*job));
+    list.jobs.back().hosts.clear();  // a list stays small; `job get` has the per-host summary
+  }
   return R::Ok(std::move(list));
 }
 

@@ -56,13 +56,16 @@ net::JobInfo ToJobInfo(const JobRecord& job) {
   info.started_ms = static_cast<int64_t>(job.started_ms);
   info.ended_ms = static_cast<int64_t>(job.ended_ms);
   info.log_line_count = job.log_lines;
+  for (const crdt::HostSummary& h : job.hosts) {
+    info.hosts.push_back({h.host, h.ok, h.changed, h.unreachable, h.failed, h.skipped});
+  }
   return info;
 }
 
 bool IsActive(const JobRecord& job) { return !crdt::IsFinal(job.status); }
 
 const char* KindName(int kind) {
-  static const char* const kNames[] = {"commission", "decommission", "update"};
+  static const char* const kNames[] = {"commission", "decommission", "update", "upgrade"};
   return kNames[kind];
 }
 

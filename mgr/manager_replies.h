@@ -5,8 +5,8 @@
 
 #include <string>
 
+#include "base/status.h"
 #include "crdt/cluster_state.h"
-#include "crdt/status.h"
 #include "net/rpc_types.h"
 
 namespace clustermgr::mgr::reply {
@@ -23,7 +23,7 @@ net::JobInfo ToJobInfo(const crdt::JobRecord& job);
 
 // A job that has not reached a final status.
 bool IsActive(const crdt::JobRecord& job);
-// "commission", "decommission", "update" for JobKind 0, 1, 2.
+// "commission", "decommission", "update", "upgrade" for JobKind 0, 1, 2, 3.
 const char* KindName(int kind);
 
 }  // namespace clustermgr::mgr::reply

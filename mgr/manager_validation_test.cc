@@ -23,7 +23,7 @@
 #include "net/rpc.capnp.h"
 #include "net/rpc_codec.h"
 #include "net/rpc_server.h"
-#include "store/temp_dir.h"
+#include "store/testing/temp_dir.h"
 
 namespace clustermgr::mgr {
 namespace {
@@ -273,6 +273,65 @@ TEST_F(ManagerValidationTest, ConfigSetRefusesOversizeDeepAndUnknownInput) {
                 R"(only the "ansible" section of the configuration can be changed, not "serf")");
   ExpectInvalid(net::ConfigSetRequest{"[]"},
                 R"(the configuration must be a JSON object like {"ansible": {...}})");
+}
+
+TEST_F(ManagerValidationTest, ConfigSetForksTakesAnIntegerUpToAThousand) {
+  for (const std::string bad : {"-1", "1001", "\"50\"", "2.5", "true"}) {
+    ExpectInvalid(net::ConfigSetRequest{R"({"ansible":{"forks":)" + bad + "}}"},
+                  "ansible.forks must be an integer from 0 to 1000 (0: Ansible's default), not " +
+                      nlohmann::json(nlohmann::json::parse(bad).dump()).dump());
+  }
+  EXPECT_EQ(Call(net::ConfigSetRequest{R"({"ansible":{"forks":200}})"}).code, RpcCode::kOk);
+  const RpcReply got = Call(net::ConfigGetRequest{});
+  const auto config = nlohmann::json::parse(std::get<net::JsonText>(got.payload).text);
+  EXPECT_EQ(config["ansible"]["forks"], 200);
+  EXPECT_EQ(EffectiveConfig(AnsibleDefaultsOf(options_), replica_->state().Config()).forks, 200);
+}
+
+TEST_F(ManagerValidationTest, AStormOfObservationsIsOneWriteWithTheLatestWordOnEachNode) {
+  std::vector<NodeObservation> storm;
+  for (int i = 0; i < 500; ++i) {
+    NodeObservation o;
+    o.name = "storm-" + std::to_string(i);
+    o.addr = "10.1.0." + std::to_string(i % 250);
+    o.serf_status = "alive";
+    storm.push_back(o);
+  }
+  NodeObservation gone = storm[7];
+  gone.kind = NodeObservation::Kind::kDisappeared;
+  gone.serf_status = "left";
+  storm.push_back(gone);
+  NodeObservation bad;
+  bad.name = "bad name";
+  storm.push_back(bad);
+  const uint64_t seq = replica_->last_seq();
+  manager_->OnNodeObservations(storm, clock_.NowMillis());
+  EXPECT_EQ(replica_->last_seq(), seq + 1);  // one delta
+  ASSERT_NE(replica_->state().Node("storm-499"), nullptr);
+  EXPECT_EQ(replica_->state().Node("storm-0")->state, crdt::NodeState::kDiscovered);
+  EXPECT_EQ(replica_->state().Node("storm-7")->state, crdt::NodeState::kDisappeared);
+  // Applied in order: discovered, then gone.
+  EXPECT_EQ(replica_->state().Node("storm-7")->prev_state, crdt::NodeState::kDiscovered);
+  EXPECT_EQ(replica_->state().Node("storm-7")->serf_status, "left");
+  EXPECT_EQ(replica_->state().Node("bad name"), nullptr);
+  // Nothing new: nothing written.
+  manager_->OnNodeObservations(std::vector<NodeObservation>(storm.begin(), storm.begin() + 5),
+                               clock_.NowMillis());
+  EXPECT_EQ(replica_->last_seq(), seq + 1);
+}
+
+TEST_F(ManagerValidationTest, UpgradeAndRollingUpdateAreRefusedLikeAnUpdate) {
+  // node1 and node2 are Unallocated: an upgrade, like an update, needs Allocated nodes.
+  const std::string refused =
+      "failed to update node1's state in inventory, Error: transition from \"Unallocated\" to "
+      "\"Maintenance\" is not allowed";
+  ExpectRefused(net::UpgradeRequest{{"node1", "node2"}, "", 1}, RpcCode::kFailedPrecondition,
+                refused);
+  ExpectRefused(net::UpdateRequest{{"node1"}, "", "", 1}, RpcCode::kFailedPrecondition, refused);
+  ExpectInvalid(net::UpgradeRequest{{"node1;x"}, "", 1},
+                "invalid node name or address \"node1;x\"" + std::string(kNameRule));
+  ExpectRefused(net::UpgradeRequest{{"node9"}, "", 0}, RpcCode::kNotFound,
+                "node with name or address \"node9\" doesn't exists");
 }
 
 // ---- through the RPC server: what never reaches the Manager

@@ -12,6 +12,7 @@
 #include "mgr/ansible/extra_vars.h"
 #include "mgr/http/gateway.h"
 #include "net/access.h"
+#include "net/gossip_endpoint.h"
 
 namespace clustermgr::mgr {
 namespace po = boost::program_options;
@@ -46,6 +47,7 @@ AnsibleConfig AnsibleDefaultsOf(const DaemonOptions& options) {
   c.upgrade_playbook = options.upgrade_playbook;
   c.user = options.ansible_user;
   c.private_key = options.ansible_private_key;
+  c.forks = options.ansible_forks;
   c.operator_extra_variables = nlohmann::json::parse(options.extra_vars, nullptr, false);
   if (!c.operator_extra_variables.is_object()) {
     c.operator_extra_variables = nlohmann::json::object();
@@ -106,6 +108,9 @@ void DescribeGeneralAndNetwork(DaemonOptions& o, OptionTables& t) {
     ("gossip-bind", po::value(&o.gossip_bind)->default_value(o.gossip_bind)
        ->value_name("ENDPOINT"),
        "replication endpoint; further replication sockets use the next ports")
+    ("gossip-advertise", po::value(&o.gossip_advertise)->value_name("ENDPOINT"),
+       "replication endpoint peers are told to connect to (default: --gossip-bind, a wildcard "
+       "host replaced by this host's interface address); its port + 1 must reach the next one")
     ("peer", po::value(&o.peers)->composing()->value_name("ENDPOINT"),
        "another instance's gossip endpoint (repeatable)")
     ("serf-rpc", po::value(&o.serf_rpc)->default_value(o.serf_rpc)->value_name("ADDR"),
@@ -139,6 +144,10 @@ void DescribeSecurityAndAnsible(DaemonOptions& o, std::string* host_groups,
     ("ansible-user", po::value(&o.ansible_user)->value_name("USER"), "ansible --user")
     ("ansible-private-key", po::value(&o.ansible_private_key)->value_name("FILE"),
        "ansible --private-key")
+    ("ansible-forks", po::value(&o.ansible_forks)->default_value(o.ansible_forks)
+       ->value_name("N"),
+       "ansible --forks: how many hosts a playbook run works on at once (0: Ansible's default, "
+       "5; a large fleet wants more; the replicated config key ansible.forks overrides it)")
     ("extra-vars", po::value(&o.extra_vars)->default_value(o.extra_vars)->value_name("JSON"),
        "JSON object: base extra-vars of every playbook run (the operator's: ansible templates "
        "them, and they may set any variable)")
@@ -185,7 +194,8 @@ void DescribeHttpAndTuning(DaemonOptions& o, OptionTables& t) {
        "\"outcome unknown\"")
     ("max-clock-offset-ms", po::value(&o.max_clock_offset_ms)
        ->default_value(o.max_clock_offset_ms)->value_name("MS"),
-       "refuse peer timestamps further ahead of the local clock than this")
+       "report peer timestamps further ahead of the local clock than this (log, status); "
+       "the clock still follows them, so that no later write is lost")
     ("token-settle-ms", po::value(&o.token_settle_ms)->default_value(o.token_settle_ms)
        ->value_name("MS"),
        "a side-effect token claim holds after this long without a rival claim; must exceed "
@@ -295,17 +305,33 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
   return out;
 }
 
-Status ValidateDaemonOptions(const DaemonOptions& o) {
+namespace {
+
+// The store, the sockets, replication and the token (the first checks, in their order).
+Status ValidateClusterOptions(const DaemonOptions& o) {
   auto bad = [](std::string text) { return Status(Code::kInvalidArgument, std::move(text)); };
   if (o.data_dir.empty()) return bad("--data-dir is required");
   if (!ValidEndpoint(o.rpc_bind)) return bad("--rpc-bind: not a ZeroMQ endpoint: " + o.rpc_bind);
   if (!ValidEndpoint(o.gossip_bind)) {
     return bad("--gossip-bind: not a ZeroMQ endpoint: " + o.gossip_bind);
   }
+  if (!o.gossip_advertise.empty()) {
+    if (!ValidEndpoint(o.gossip_advertise) || !net::AntiEntropyEndpoint(o.gossip_advertise).ok()) {
+      return bad("--gossip-advertise: not a usable gossip endpoint (tcp://HOST:PORT): " +
+                 o.gossip_advertise);
+    }
+    if (net::ConnectableEndpoint(o.gossip_advertise, "x") != o.gossip_advertise) {
+      return bad("--gossip-advertise: a wildcard host cannot be reached: " + o.gossip_advertise);
+    }
+  }
   for (const auto& p : o.peers) {
     if (!ValidEndpoint(p)) return bad("--peer: not a ZeroMQ endpoint: " + p);
   }
   if (o.expect < 1) return bad("--expect must be at least 1");
+  if (o.ansible_forks < 0 || o.ansible_forks > kMaxAnsibleForks) {
+    return bad("--ansible-forks must be between 0 and " + std::to_string(kMaxAnsibleForks) +
+               ", not " + std::to_string(o.ansible_forks));
+  }
   if (!o.peers.empty() && !o.expect_given) {
     return bad(
         "--peer given without --expect: pass --expect N, the number of manager instances "
@@ -328,6 +354,12 @@ Status ValidateDaemonOptions(const DaemonOptions& o) {
   if (!(o.test_drop_gossip >= 0 && o.test_drop_gossip < 1)) {
     return bad("--test-drop-gossip must be a share from 0 to below 1");
   }
+  return Status::Ok();
+}
+
+// Host-groups and the instance name.
+Status ValidateNamingOptions(const DaemonOptions& o) {
+  auto bad = [](std::string text) { return Status(Code::kInvalidArgument, std::move(text)); };
   if (o.host_groups.empty()) return bad("--host-groups must name at least the master group");
   for (const auto& g : o.host_groups) {
     // Groups become inventory sections and request arguments: the inventory's safe set.
@@ -343,6 +375,15 @@ Status ValidateDaemonOptions(const DaemonOptions& o) {
     return bad("--name must be 1-64 characters of letters, digits, '.', '_' or '-': \"" + o.name +
                "\"");
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidateDaemonOptions(const DaemonOptions& o) {
+  auto bad = [](std::string text) { return Status(Code::kInvalidArgument, std::move(text)); };
+  if (Status s = ValidateClusterOptions(o); !s.ok()) return s;
+  if (Status s = ValidateNamingOptions(o); !s.ok()) return s;
   auto vars = nlohmann::json::parse(o.extra_vars, nullptr, false);
   if (vars.is_discarded() || !vars.is_object()) {
     return bad("--extra-vars must be a JSON object: " + o.extra_vars);

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "crdt/status.h"
+#include "base/status.h"
 #include "mgr/ansible/ansible_config.h"
 #include "mgr/fencing/mode.h"
 #include "mgr/http/gateway.h"
@@ -35,6 +35,7 @@ struct DaemonOptions {
   std::string data_dir;
   std::string rpc_bind = "tcp://127.0.0.1:9007";
   std::string gossip_bind = "tcp://127.0.0.1:9008";
+  std::string gossip_advertise;  // told to peers; empty: --gossip-bind (a wildcard host resolved)
   std::vector<std::string> peers;
   std::string serf_rpc = "127.0.0.1:7373";
   std::string serf_auth_key;
@@ -60,6 +61,8 @@ struct DaemonOptions {
   std::string upgrade_playbook = "rolling-upgrade.yml";
   std::string ansible_user;
   std::string ansible_private_key;
+  // ansible-playbook --forks: hosts a run works on at once (0: Ansible's own default, 5).
+  int ansible_forks = 0;
   std::string extra_vars = "{}";  // JSON object: the base layer of every run's extra-vars
   // Reserved extra-var names (mgr/ansible/extra_vars.h) that clients may set all the same.
   std::vector<std::string> allow_extra_vars;

@@ -95,6 +95,19 @@ TEST_F(DaemonCurveOptionsTest, PeersNeedAnExplicitExpect) {
   EXPECT_FALSE(p.options.expect_given);
 }
 
+TEST_F(DaemonCurveOptionsTest, GossipAdvertiseMustBeAReachableGossipEndpoint) {
+  ParsedOptions p = Parse(
+      {"--insecure", "--gossip-bind=tcp://0.0.0.0:9108", "--gossip-advertise=tcp://10.1.2.3:9108"});
+  EXPECT_FALSE(p.exit_now) << p.text;
+  EXPECT_EQ(p.options.gossip_advertise, "tcp://10.1.2.3:9108");
+  for (const char* bad : {"tcp://0.0.0.0:9108", "tcp://*:9108", "tcp://10.1.2.3", "nonsense",
+                          "tcp://10.1.2.3:65535"}) {
+    p = Parse({"--insecure", std::string("--gossip-advertise=") + bad});
+    EXPECT_EQ(p.exit_code, 2) << bad;
+    EXPECT_EQ(p.text.rfind("clustermgrd: --gossip-advertise: ", 0), 0u) << p.text;
+  }
+}
+
 TEST_F(DaemonCurveOptionsTest, HelpGroupsOptionsAndNamesTheirValues) {
   ParsedOptions p = Parse({"--help"});
   EXPECT_TRUE(p.exit_now);
@@ -127,6 +140,25 @@ TEST_F(DaemonCurveOptionsTest, NodeFencingDefaultsToWarnAndTakesOnlyItsThreeValu
   EXPECT_TRUE(p.exit_now);
   EXPECT_EQ(p.exit_code, 2);
   EXPECT_EQ(p.text, "clustermgrd: --node-fencing must be require, warn or off, not \"strict\"\n");
+}
+
+TEST_F(DaemonCurveOptionsTest, AnsibleForksIsANumberOfHostsUpToAThousand) {
+  ParsedOptions p = Parse({"--insecure"});
+  ASSERT_FALSE(p.exit_now) << p.text;
+  EXPECT_EQ(p.options.ansible_forks, 0);  // Ansible's own default
+  p = Parse({"--insecure", "--ansible-forks=50"});
+  ASSERT_FALSE(p.exit_now) << p.text;
+  EXPECT_EQ(p.options.ansible_forks, 50);
+  for (const char* bad : {"-1", "1001"}) {
+    p = Parse({"--insecure", std::string("--ansible-forks=") + bad});
+    EXPECT_TRUE(p.exit_now) << bad;
+    EXPECT_EQ(p.exit_code, 2);
+    EXPECT_EQ(p.text, std::string("clustermgrd: --ansible-forks must be between 0 and 1000, not ") +
+                          bad + "\n");
+  }
+  p = Parse({"--insecure", "--ansible-forks=many"});
+  EXPECT_TRUE(p.exit_now);
+  EXPECT_EQ(p.exit_code, 2);
 }
 
 }  // namespace

@@ -1,8 +1,27 @@
 #include "mgr/token.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace clustermgr::mgr {
+
+std::optional<uint64_t> ParseEpochTag(std::string_view text) {
+  if (text.empty() || text.size() > 20) return std::nullopt;
+  uint64_t value = 0;
+  for (char ch : text) {
+    if (ch < '0' || ch > '9') return std::nullopt;
+    const uint64_t digit = static_cast<uint64_t>(ch - '0');
+    if (value > (std::numeric_limits<uint64_t>::max() - digit) / 10) return std::nullopt;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+bool TokenElection::Believable(uint64_t epoch) const {
+  const uint64_t floor = highest_seen_.value_or(0);
+  const uint64_t top = std::numeric_limits<uint64_t>::max();
+  return epoch <= (floor > top - kMaxEpochLead ? top : floor + kMaxEpochLead);
+}
 
 int TokenElection::visible() const {
   int n = 1;  // self: this process is alive by definition
@@ -16,7 +35,7 @@ std::optional<std::pair<uint64_t, std::string>> TokenElection::BestOtherClaim() 
   // claimant stands down as soon as the register reaches it.
   const uint64_t floor = highest_seen_.value_or(0);
   for (const auto& [name, m] : others_) {
-    if (!m.alive || m.epoch == 0 || m.epoch < floor) continue;
+    if (!m.alive || m.epoch == 0 || m.epoch < floor || !Believable(m.epoch)) continue;
     std::pair<uint64_t, std::string> claim{m.epoch, name};
     if (!best || claim > *best) best = claim;
   }
@@ -96,8 +115,15 @@ TokenElection::Actions TokenElection::Tick(uint64_t now_ms, uint64_t highest_epo
   if (!eligible_since_ms_) eligible_since_ms_ = now_ms;
   if (now_ms < *eligible_since_ms_ + static_cast<uint64_t>(Rank()) * Settle()) return {};
 
+  // Above every epoch used: the register, and what managers' tags claim (a claim whose register
+  // write has not arrived yet, a failed holder's included: the daemon gives a manager that no
+  // longer counts the epoch it claimed while it did). An unbelievable claim weighs nothing.
   uint64_t highest = highest_epoch;
-  for (const auto& [name, m] : others_) highest = std::max(highest, m.epoch);
+  for (const auto& [name, m] : others_) {
+    if (Believable(m.epoch)) highest = std::max(highest, m.epoch);
+  }
+  exhausted_ = highest == std::numeric_limits<uint64_t>::max();
+  if (exhausted_) return {};
   epoch_ = highest + 1;
   phase_ = Phase::kClaiming;
   claim_started_ms_ = now_ms;
@@ -139,6 +165,11 @@ TokenStatus TokenElection::Status() const {
   }
   if (!unfit_.empty()) {
     s.why_not = "no manager holds the side-effect token yet; this instance stands down: " + unfit_;
+    return s;
+  }
+  if (exhausted_) {
+    s.why_not =
+        "no manager holds the side-effect token: the epoch register is at the top of its range";
     return s;
   }
   s.why_not = phase_ == Phase::kClaiming

@@ -8,10 +8,15 @@
 //     "Alive" (decided by the daemon, see Daemon::CountableManagers) is Serf's view of the
 //     manager's agent AND replication having heard from the daemon within --token-contact-ms:
 //     a crashed or hung daemon beside a live agent stops counting, and its claim with it.
-//   * Fencing epoch: a claim takes epoch = (highest epoch ever seen, in the replicated
-//     max-register or in any tag) + 1. Every job and every write a job makes carries its epoch,
-//     and the LWW order puts the epoch first, so a deposed holder's late writes lose to the new
-//     holder's.
+//   * Fencing epoch: a claim takes epoch = (highest epoch seen, in the replicated max-register
+//     or in a manager's tag) + 1. Only what counted managers claimed weighs (the daemon gives a
+//     manager that no longer counts the epoch it claimed while it did, 0 for one that never
+//     counted): any agent can join Serf with manager tags. A tag's epoch is a plain decimal
+//     (ParseEpochTag) and counts only up to kMaxEpochLead above the register; the arithmetic
+//     never wraps (with the register at the top of the range nobody can claim, and Status says
+//     why). Every job and every
+//     write a job makes carries its epoch, and the LWW order puts the epoch first, so a deposed
+//     holder's late writes lose to the new holder's.
 //   * Settle and preference: a claim is announced in the tag (`epoch=<E>`) and becomes a hold
 //     only after a settle period in which no higher (epoch, name) claim was seen. To avoid
 //     duelling claims, an eligible instance waits rank * settle before claiming, where rank is
@@ -39,8 +44,13 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace clustermgr::mgr {
+
+// The epoch of an `epoch=` tag: decimal digits only (no sign, no space, no "0x"), at most
+// 2^64-1. nullopt for anything else: such a tag claims nothing.
+std::optional<uint64_t> ParseEpochTag(std::string_view text);
 
 // What this instance knows of another manager instance, from its Serf member and tags.
 struct ManagerSighting {
@@ -79,6 +89,10 @@ class TokenElection {
     std::string reason;        // for the log
   };
 
+  // A claim more than this far above the replicated register is not believed: legitimate
+  // claims are register + 1, and the register reaches every caught-up instance.
+  static constexpr uint64_t kMaxEpochLead = uint64_t{1} << 20;
+
   explicit TokenElection(Config config) : config_(std::move(config)) {}
 
   // The other manager instances by instance name (self excluded), as Serf shows them now.
@@ -100,6 +114,8 @@ class TokenElection {
 
   // The alive other instance with the highest (epoch, name) claim, if any.
   std::optional<std::pair<uint64_t, std::string>> BestOtherClaim() const;
+  // An alive manager's claim worth believing: not above the register by more than the lead.
+  bool Believable(uint64_t epoch) const;
   int Rank() const;
   // An alive other manager has state this instance has not applied yet.
   bool BehindAnyone() const;
@@ -118,6 +134,7 @@ class TokenElection {
   // someone has just claimed, and its tag will follow. Idle instances wait 2 × settle after.
   std::optional<uint64_t> highest_seen_;
   std::optional<uint64_t> highest_changed_ms_;
+  bool exhausted_ = false;  // the register is at the top of the range: no claim is possible
 };
 
 }  // namespace clustermgr::mgr

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace clustermgr::mgr {
 namespace {
 
@@ -169,6 +171,48 @@ TEST(TokenElectionTest, AClaimBelowTheEpochRegisterIsStaleAndIgnored) {
   auto act = b.Tick(5000, 5);
   ASSERT_TRUE(act.publish_epoch);
   EXPECT_EQ(*act.publish_epoch, 6u);
+}
+
+TEST(TokenElectionTest, AnUnbelievableEpochDoesNotRaiseTheClaimAndNeverWrapsIt) {
+  constexpr uint64_t kTop = std::numeric_limits<uint64_t>::max();
+  TokenElection a = Make("a", 3);
+  a.SetManagers({{"b", {true, 0, ""}}, {"c", {true, 0, ""}}, {"zz", {false, kTop, ""}}});
+  auto act = a.Tick(0, 3);
+  ASSERT_TRUE(act.publish_epoch);
+  EXPECT_EQ(*act.publish_epoch, 4u);
+  EXPECT_TRUE(a.Tick(1000, 4).became_holder);
+}
+
+TEST(TokenElectionTest, AnAliveClaimFarAboveTheRegisterIsIgnored) {
+  constexpr uint64_t kTop = std::numeric_limits<uint64_t>::max();
+  TokenElection a = Make("a", 3);
+  a.SetManagers({{"b", {true, kTop, ""}}, {"c", {true, 0, ""}}});
+  auto act = a.Tick(0, 3);
+  ASSERT_TRUE(act.publish_epoch);
+  EXPECT_EQ(*act.publish_epoch, 4u);
+  EXPECT_TRUE(a.Tick(1000, 4).became_holder);
+  EXPECT_FALSE(a.Tick(2000, 4).lost_holder);
+}
+
+TEST(TokenElectionTest, EpochTagsAreParsedStrictly) {
+  EXPECT_EQ(ParseEpochTag("0"), 0u);
+  EXPECT_EQ(ParseEpochTag("42"), 42u);
+  EXPECT_EQ(ParseEpochTag("18446744073709551615"), std::numeric_limits<uint64_t>::max());
+  for (const char* bad : {"", "-1", "+1", " 1", "1 ", "0x10", "1e3", "18446744073709551616",
+                          "99999999999999999999", "000000000000000000001"}) {
+    EXPECT_EQ(ParseEpochTag(bad), std::nullopt) << bad;
+  }
+}
+
+TEST(TokenElectionTest, WithTheRegisterAtTheTopNobodyClaimsAndStatusSaysWhy) {
+  constexpr uint64_t kTop = std::numeric_limits<uint64_t>::max();
+  TokenElection a = Make("a", 3);
+  a.SetManagers({{"b", {true, 0, ""}}, {"c", {true, 0, ""}}});
+  EXPECT_FALSE(a.Tick(0, kTop).publish_epoch);
+  EXPECT_FALSE(a.Tick(10'000, kTop).publish_epoch);
+  EXPECT_EQ(a.Status().why_not,
+            "no manager holds the side-effect token: the epoch register is at the top of its "
+            "range");
 }
 
 }  // namespace

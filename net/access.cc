@@ -39,6 +39,7 @@ Role RequiredRole(const RpcRequest& request) {
         } else if constexpr (std::is_same_v<T, CommissionRequest> ||
                              std::is_same_v<T, DecommissionRequest> ||
                              std::is_same_v<T, UpdateRequest> ||
+                             std::is_same_v<T, UpgradeRequest> ||
                              std::is_same_v<T, DiscoverRequest> ||
                              std::is_same_v<T, GlobalSetRequest> ||
                              std::is_same_v<T, JobCancelRequest> ||

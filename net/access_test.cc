@@ -27,7 +27,7 @@ TEST(AccessTest, RoleMatrix) {
       {UpdateRequest{}, Role::kOperator},     {DiscoverRequest{}, Role::kOperator},
       {GlobalSetRequest{}, Role::kOperator},  {JobCancelRequest{}, Role::kOperator},
       {AuditListRequest{}, Role::kOperator},  {ConfigSetRequest{}, Role::kAdmin},
-      {StateDumpRequest{}, Role::kAdmin},
+      {StateDumpRequest{}, Role::kAdmin},     {UpgradeRequest{}, Role::kOperator},
   };
   ASSERT_EQ(matrix.size(), std::variant_size_v<RpcRequest>);
   for (const auto& [request, role] : matrix) {

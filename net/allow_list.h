@@ -22,7 +22,7 @@
 #include <string_view>
 #include <vector>
 
-#include "crdt/status.h"
+#include "base/status.h"
 #include "net/access.h"
 
 namespace clustermgr::net {

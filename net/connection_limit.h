@@ -20,7 +20,7 @@
 #include <string>
 #include <zmq.hpp>
 
-#include "crdt/status.h"
+#include "base/status.h"
 
 namespace clustermgr::net {
 

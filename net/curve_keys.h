@@ -20,7 +20,7 @@
 #include <vector>
 #include <zmq.hpp>
 
-#include "crdt/status.h"
+#include "base/status.h"
 #include "net/allow_list.h"
 
 namespace clustermgr::net {

@@ -85,6 +85,8 @@ struct SnapshotOffer {
   id @0 :UInt64;                # the responder's snapshot session; 0 = no offer
   chunks @1 :UInt32;            # chunk count (>= 1); the last one carries the OR-set context
   covered @2 :List(OriginSeq);  # the responder's applied vector when it took the snapshot
+  hlcHighWater @3 :UInt64;      # the responder's hybrid clock then (packed); the restoring
+                                # instance's clock rises to it (0 from older builds)
 }
 
 struct SnapshotFetch {

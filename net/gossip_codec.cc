@@ -65,6 +65,7 @@ void PutBody(w::GossipMessage::Builder b, const GossipBody& body) {
           offer.setId(m.snapshot.id);
           offer.setChunks(m.snapshot.chunks);
           PutVector(offer.initCovered(m.snapshot.covered.entries().size()), m.snapshot.covered);
+          offer.setHlcHighWater(m.snapshot.hlc_high_water);
           auto peers = r.initPeers(static_cast<unsigned>(m.peers.size()));
           for (unsigned i = 0; i < m.peers.size(); ++i) peers.set(i, Txt(m.peers[i]));
         } else if constexpr (std::is_same_v<T, SnapshotFetch>) {
@@ -158,6 +159,7 @@ GossipMessage ReadMessage(w::GossipMessage::Reader r, const GossipLimits& limits
         reply.snapshot.id = o.getId();
         reply.snapshot.chunks = o.getChunks();
         reply.snapshot.covered = ReadVector(o.getCovered(), limits, "covered");
+        reply.snapshot.hlc_high_water = o.getHlcHighWater();
         if (reply.snapshot.id != 0 && reply.snapshot.chunks == 0) {
           throw Bad{"a snapshot offer without chunks"};
         }

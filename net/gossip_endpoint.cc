@@ -1,5 +1,10 @@
 #include "net/gossip_endpoint.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
 #include <charconv>
 #include <string_view>
 
@@ -59,6 +64,30 @@ std::string ConnectableEndpoint(const std::string& endpoint, const std::string& 
   if (h != "*" && h != "0.0.0.0" && h != "[::]" && h != "::") return endpoint;
   const bool v6 = host.find(':') != std::string::npos;
   return std::string(kTcp) + (v6 ? "[" + host + "]" : host) + ":" + std::string(port);
+}
+
+std::string InterfaceAddress() {
+  ifaddrs* all = nullptr;
+  if (getifaddrs(&all) != 0) return "127.0.0.1";
+  std::string v4, v6;
+  for (ifaddrs* i = all; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK)) {
+      continue;
+    }
+    char text[INET6_ADDRSTRLEN] = {};
+    if (i->ifa_addr->sa_family == AF_INET && v4.empty()) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+      if (inet_ntop(AF_INET, &in->sin_addr, text, sizeof text)) v4 = text;
+    } else if (i->ifa_addr->sa_family == AF_INET6 && v6.empty()) {
+      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+      if (IN6_IS_ADDR_LINKLOCAL(&in6->sin6_addr)) continue;
+      if (inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text)) v6 = text;
+    }
+  }
+  freeifaddrs(all);
+  if (!v4.empty()) return v4;
+  if (!v6.empty()) return v6;
+  return "127.0.0.1";
 }
 
 }  // namespace clustermgr::net

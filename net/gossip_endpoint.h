@@ -11,13 +11,13 @@
 // A peer's --peer value and its Serf tag `gossip=` name its gossip (PUB) endpoint; the other
 // end derives the ROUTER from it the same way.
 //
-// Thread-safety: pure functions.
+// Thread-safety: pure functions, but for InterfaceAddress, which reads the host's interfaces.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
-#include "crdt/status.h"
+#include "base/status.h"
 
 namespace clustermgr::net {
 
@@ -31,5 +31,9 @@ int TcpPort(const std::string& endpoint);
 // `endpoint` with its host replaced by `host` when the host is a wildcard ("*", "0.0.0.0",
 // "[::]", "::"), so that a peer can connect to what a member advertises; unchanged otherwise.
 std::string ConnectableEndpoint(const std::string& endpoint, const std::string& host);
+
+// This host's address for an endpoint bound to a wildcard: the first up, non-loopback IPv4
+// interface address, else the first such global IPv6 one, else "127.0.0.1".
+std::string InterfaceAddress();
 
 }  // namespace clustermgr::net

@@ -85,8 +85,10 @@ Result<std::unique_ptr<ZmqGossipTransport>> ZmqGossipTransport::Bind(zmq::contex
                               : Code::kUnavailable;
         return Status(code, "cannot bind gossip endpoint " + gossip + ": " + e.what());
       }
-      t->endpoint_ = t->pub_.get(zmq::sockopt::last_endpoint);
-      auto ae = AntiEntropyEndpoint(t->endpoint_);
+      t->bound_ = t->pub_.get(zmq::sockopt::last_endpoint);
+      t->endpoint_ = options.advertise.empty() ? ConnectableEndpoint(t->bound_, InterfaceAddress())
+                                               : options.advertise;
+      auto ae = AntiEntropyEndpoint(t->bound_);
       if (!ae.ok()) return ae.status();
       t->ae_endpoint_ = *ae;
       try {

@@ -8,7 +8,7 @@
 // here ever blocks: sends use ZMQ_DONTWAIT and report failure instead of waiting, DEALERs use
 // ZMQ_IMMEDIATE so nothing queues for a peer that is not connected (Send returns false), and
 // the ROUTER uses ZMQ_ROUTER_MANDATORY so a reply to a peer that went away fails visibly.
-// FakeGossipTransport (net/fake_gossip_transport.h) is the in-memory double for unit tests.
+// FakeGossipTransport (net/testing/fake_gossip_transport.h) is the in-memory double for unit tests.
 //
 // Hostile input: every received frame is bounded (ZMQ_MAXMSGSIZE drops the connection of a peer
 // sending more), decoded by DecodeGossip with its limits, and dropped and counted when it is
@@ -32,7 +32,7 @@
 #include <vector>
 #include <zmq.hpp>
 
-#include "crdt/status.h"
+#include "base/status.h"
 #include "net/connection_limit.h"
 #include "net/curve_keys.h"
 #include "net/gossip_codec.h"
@@ -134,6 +134,9 @@ class ZmqGossipTransport final : public GossipTransport {
       std::string default_key;
     };
     std::optional<Curve> curve;
+    // The endpoint peers are told (endpoint(): in messages and the Serf tag); empty: the bound
+    // one, a wildcard host ("*", "0.0.0.0", "::") replaced by InterfaceAddress().
+    std::string advertise;
   };
 
   // Binds the PUB at `gossip_endpoint` and the ROUTER at its anti-entropy endpoint. A tcp port
@@ -145,7 +148,9 @@ class ZmqGossipTransport final : public GossipTransport {
                                                           Options options);
   ~ZmqGossipTransport() override;
 
+  // The advertised endpoint (Options::advertise).
   const std::string& endpoint() const override { return endpoint_; }
+  const std::string& bound_endpoint() const { return bound_; }
   const std::string& anti_entropy_endpoint() const { return ae_endpoint_; }
   // Besides the base errors: kFailedPrecondition when CURVE is on and no key is known for `peer`.
   Status Connect(const std::string& peer) override;
@@ -170,7 +175,8 @@ class ZmqGossipTransport final : public GossipTransport {
 
   zmq::context_t& context_;
   Options options_;
-  std::string endpoint_;
+  std::string endpoint_;  // advertised
+  std::string bound_;
   std::string ae_endpoint_;
   zmq::socket_t pub_;
   zmq::socket_t router_;

@@ -6,8 +6,8 @@
 #include <chrono>
 #include <functional>
 
-#include "net/fake_gossip_transport.h"
 #include "net/gossip_endpoint.h"
+#include "net/testing/fake_gossip_transport.h"
 
 namespace clustermgr::net {
 namespace {
@@ -56,6 +56,26 @@ TEST(ZmqGossipTransportTest, BindsAPortPairAndRefusesBadEndpoints) {
   // The same port again: in use.
   EXPECT_EQ(ZmqGossipTransport::Bind(ctx, t->endpoint(), {}).status().code(), Code::kUnavailable);
   EXPECT_EQ(t->Connect("tcp://127.0.0.1").code(), Code::kInvalidArgument);
+}
+
+TEST(ZmqGossipTransportTest, AWildcardBindIsAdvertisedAsAReachableEndpoint) {
+  zmq::context_t ctx;
+  auto wild = ZmqGossipTransport::Bind(ctx, "tcp://0.0.0.0:*", {});
+  ASSERT_TRUE(wild.ok()) << wild.status().ToString();
+  const std::string port = std::to_string(TcpPort((*wild)->bound_endpoint()));
+  EXPECT_EQ((*wild)->bound_endpoint(), "tcp://0.0.0.0:" + port);
+  EXPECT_EQ((*wild)->endpoint(),
+            ConnectableEndpoint((*wild)->bound_endpoint(), InterfaceAddress()));
+  EXPECT_EQ((*wild)->endpoint().find("0.0.0.0"), std::string::npos) << (*wild)->endpoint();
+  // Told what to advertise, it advertises that.
+  ZmqGossipTransport::Options told;
+  told.advertise = "tcp://gossip.example:7000";
+  auto t = ZmqGossipTransport::Bind(ctx, "tcp://*:*", told);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ((*t)->endpoint(), "tcp://gossip.example:7000");
+  EXPECT_EQ(
+      (*t)->anti_entropy_endpoint(),
+      *AntiEntropyEndpoint("tcp://0.0.0.0:" + std::to_string(TcpPort((*t)->bound_endpoint()))));
 }
 
 TEST(ZmqGossipTransportTest, PublishesSendsAndReplies) {

@@ -43,6 +43,7 @@ struct SnapshotOffer {
   std::uint64_t id = 0;  // 0: no offer
   std::uint32_t chunks = 0;
   crdt::VersionVector covered;
+  std::uint64_t hlc_high_water = 0;  // packed crdt::HlcTimestamp
   bool operator==(const SnapshotOffer&) const = default;
 };
 

@@ -23,7 +23,8 @@
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("clustermgr::net::rpcwire");
 
-const protocolVersion :UInt32 = 3;
+const protocolVersion :UInt32 = 4;
+# 4: upgrade; update serial; jobInfo hosts (the per-host summary of a job's runs).
 # 3: callerKey, callerName, callerRole (the identity of a forwarded request's caller);
 #    auditList; the permissionDenied error code.
 # 2: stateDump (a read-only snapshot of the whole replicated state, in chunks); members
@@ -64,6 +65,7 @@ struct Request {
     status @19 :StatusRequest;
     stateDump @20 :StateDumpRequest;
     auditList @24 :AuditListRequest;
+    upgrade @25 :UpgradeRequest;
     # Append new operations here, ordinals 25 and up.
   }
 
@@ -96,6 +98,13 @@ struct UpdateRequest {
   names @0 :List(Text);
   group @1 :Text;         # empty = keep each node's host-group
   extraVars @2 :Text;
+  serial @3 :UInt32;      # rolling: this many nodes at a time, in order; 0 = all at once
+}
+
+struct UpgradeRequest {
+  names @0 :List(Text);
+  extraVars @1 :Text;
+  serial @2 :UInt32;      # rolling: this many nodes at a time, in order; 0 = all at once
 }
 
 struct DiscoverRequest {
@@ -263,6 +272,16 @@ struct JobInfo {
   startedMs @8 :Int64;
   endedMs @9 :Int64;
   logLineCount @10 :UInt64;
+  hosts @11 :List(HostSummary);  # per-host results (PLAY RECAP), sorted by host; never capped
+}
+
+struct HostSummary {
+  host @0 :Text;
+  ok @1 :UInt32;
+  changed @2 :UInt32;
+  unreachable @3 :UInt32;
+  failed @4 :UInt32;
+  skipped @5 :UInt32;
 }
 
 struct JobDetail {

@@ -25,6 +25,28 @@ void PollOne(zmq::pollitem_t* item, milliseconds timeout) {
   }
 }
 
+// Reads one whole multipart message: [delimiter] body (the body is the last frame). nullopt when
+// nothing was waiting, or (*foreign set) when the message is not in the shape our server always
+// answers in, so it cannot be a reply of ours.
+std::optional<zmq::message_t> ReceiveReplyBody(zmq::socket_t& socket, bool* foreign) {
+  std::vector<zmq::message_t> frames;
+  bool more = true;
+  while (more) {
+    zmq::message_t part;
+    if (!socket.recv(part, zmq::recv_flags::dontwait)) break;
+    more = part.more();
+    if (frames.size() < 3) frames.push_back(std::move(part));
+  }
+  if (frames.empty()) return std::nullopt;
+  const bool shape_ok = (frames.size() == 2 && frames[0].size() == 0) ||
+                        (frames.size() == 1 && frames[0].size() != 0);
+  if (!shape_ok) {
+    *foreign = true;
+    return std::nullopt;
+  }
+  return std::move(frames.back());
+}
+
 }  // namespace
 
 std::string FormatDuration(milliseconds d) {
@@ -141,24 +163,14 @@ RpcResult<RpcReply> RpcClient::Call(const RpcRequest& request, milliseconds extr
         }
         return RpcError{RpcCode::kUnavailable, std::move(message)};
       }
-      // Read the whole multipart message: [delimiter] body (the body is the last frame).
-      std::vector<zmq::message_t> frames;
-      bool more = true;
-      while (more) {
-        zmq::message_t part;
-        if (!socket_->recv(part, zmq::recv_flags::dontwait)) break;
-        more = part.more();
-        if (frames.size() < 3) frames.push_back(std::move(part));
-      }
-      if (frames.empty()) continue;
-      const bool shape_ok = (frames.size() == 2 && frames[0].size() == 0) ||
-                            (frames.size() == 1 && frames[0].size() != 0);
-      if (!shape_ok) {
-        ++late_replies_discarded_;  // cannot be ours: our server always answers in this shape
+      bool foreign = false;
+      std::optional<zmq::message_t> body_frame = ReceiveReplyBody(*socket_, &foreign);
+      if (!body_frame) {
+        if (foreign) ++late_replies_discarded_;
         continue;
       }
       RpcResult<DecodedReply> decoded =
-          DecodeReply(frames.back().to_string_view(), kReplyDecodeLimits);
+          DecodeReply(body_frame->to_string_view(), kReplyDecodeLimits);
       if (!decoded.ok()) {
         return RpcError{RpcCode::kInternal,
                         "unreadable reply from " + url_ + ": " + decoded.error().message};
@@ -225,8 +237,14 @@ RpcResult<JobAccepted> RpcClient::Decommission(const std::vector<std::string>& n
 }
 
 RpcResult<JobAccepted> RpcClient::Update(const std::vector<std::string>& names,
-                                         const std::string& group, const std::string& extra_vars) {
-  return Expect<JobAccepted>(UpdateRequest{names, group, extra_vars});
+                                         const std::string& group, const std::string& extra_vars,
+                                         std::uint32_t serial) {
+  return Expect<JobAccepted>(UpdateRequest{names, group, extra_vars, serial});
+}
+
+RpcResult<JobAccepted> RpcClient::Upgrade(const std::vector<std::string>& names,
+                                          const std::string& extra_vars, std::uint32_t serial) {
+  return Expect<JobAccepted>(UpgradeRequest{names, extra_vars, serial});
 }
 
 RpcResult<JobAccepted> RpcClient::Discover(const std::vector<std::string>& addrs,

@@ -95,9 +95,12 @@ class RpcClient {
                                     const std::string& extra_vars);
   RpcResult<JobAccepted> Decommission(const std::vector<std::string>& names,
                                       const std::string& extra_vars);
-  // group empty = keep each node's host-group.
+  // group empty = keep each node's host-group; serial > 0: rolling, that many nodes at a time.
   RpcResult<JobAccepted> Update(const std::vector<std::string>& names, const std::string& group,
-                                const std::string& extra_vars);
+                                const std::string& extra_vars, std::uint32_t serial = 0);
+  // Runs the upgrade playbook on allocated nodes; serial as for Update.
+  RpcResult<JobAccepted> Upgrade(const std::vector<std::string>& names,
+                                 const std::string& extra_vars, std::uint32_t serial = 0);
   RpcResult<JobAccepted> Discover(const std::vector<std::string>& addrs,
                                   const std::string& extra_vars);
   RpcResult<std::string> GlobalGet();  // JSON object text

@@ -5,7 +5,7 @@
 #include <chrono>
 #include <future>
 
-#include "net/fake_rpc_handler.h"
+#include "net/testing/fake_rpc_handler.h"
 
 namespace clustermgr::net {
 namespace {

@@ -43,7 +43,7 @@ std::vector<RpcRequest> AllRequests() {
           NodesGetRequest{},
           CommissionRequest{{"n1", "n2"}, "service-master", R"({"a":1})"},
           DecommissionRequest{{"n1"}, R"({"b":2})"},
-          UpdateRequest{{"n1", "n3"}, "", "{}"},
+          UpdateRequest{{"n1", "n3"}, "", "{}", 2},
           DiscoverRequest{{"10.0.0.1", "10.0.0.2"}, ""},
           GlobalGetRequest{},
           GlobalSetRequest{R"({"x":"y"})"},
@@ -57,7 +57,8 @@ std::vector<RpcRequest> AllRequests() {
           TokenRequest{},
           StatusRequest{},
           StateDumpRequest{77, 1 << 20, 4096},
-          AuditListRequest{25}};
+          AuditListRequest{25},
+          UpgradeRequest{{"n1", "n2"}, R"({"v":2})", 1}};
 }
 
 // A forwarded request carries its original caller; a client's request carries none.
@@ -100,8 +101,18 @@ std::vector<RpcPayload> AllPayloads() {
                 {"service-master"},
                 {{"NodeAddr", "10.0.0.1"}, {"NodeLabel", "n"}},
                 R"({"k":"v"})"};
-  JobInfo job{"42", "commission", {"n1"}, JobStatus::kErrored, "playbook failed", 3, "mgr-a", 1000,
-              2000, 3000,         2};
+  JobInfo job{"42",
+              "commission",
+              {"n1"},
+              JobStatus::kErrored,
+              "playbook failed",
+              3,
+              "mgr-a",
+              1000,
+              2000,
+              3000,
+              2,
+              {{"n1", 3, 1, 0, 1, 2}, {"n2", 0, 0, 1, 0, 0}}};
   StatusInfo status{"mgr-a",
                     "0.1.0",
                     1,

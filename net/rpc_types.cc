@@ -110,6 +110,7 @@ std::string_view OperationName(const RpcRequest& request) {
         if constexpr (std::is_same_v<T, StatusRequest>) return "status";
         if constexpr (std::is_same_v<T, StateDumpRequest>) return "stateDump";
         if constexpr (std::is_same_v<T, AuditListRequest>) return "auditList";
+        if constexpr (std::is_same_v<T, UpgradeRequest>) return "upgrade";
       },
       request);
 }
@@ -118,6 +119,7 @@ bool IsMutation(const RpcRequest& request) {
   return std::holds_alternative<CommissionRequest>(request) ||
          std::holds_alternative<DecommissionRequest>(request) ||
          std::holds_alternative<UpdateRequest>(request) ||
+         std::holds_alternative<UpgradeRequest>(request) ||
          std::holds_alternative<DiscoverRequest>(request) ||
          std::holds_alternative<GlobalSetRequest>(request) ||
          std::holds_alternative<JobCancelRequest>(request) ||

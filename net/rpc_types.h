@@ -17,7 +17,7 @@
 namespace clustermgr::net {
 
 // The schema version this build speaks (rpcwire::PROTOCOL_VERSION; checked in rpc_codec.cc).
-inline constexpr std::uint32_t kRpcProtocolVersion = 3;
+inline constexpr std::uint32_t kRpcProtocolVersion = 4;
 
 // ---- errors ---------------------------------------------------------------------------------
 
@@ -126,6 +126,17 @@ struct JsonText {
   bool operator==(const JsonText&) const = default;
 };
 
+// One host's results over a job's playbook runs (Ansible's PLAY RECAP counts, summed).
+struct HostSummary {
+  std::string host;
+  std::uint32_t ok = 0;
+  std::uint32_t changed = 0;
+  std::uint32_t unreachable = 0;
+  std::uint32_t failed = 0;
+  std::uint32_t skipped = 0;
+  bool operator==(const HostSummary&) const = default;
+};
+
 struct JobInfo {
   std::string id;
   std::string desc;
@@ -138,6 +149,7 @@ struct JobInfo {
   std::int64_t started_ms = 0;
   std::int64_t ended_ms = 0;
   std::uint64_t log_line_count = 0;
+  std::vector<HostSummary> hosts;  // sorted by host; kept whatever the log's cap dropped
   bool operator==(const JobInfo&) const = default;
 };
 
@@ -273,7 +285,14 @@ struct UpdateRequest {
   std::vector<std::string> names;
   std::string group;  // empty = keep
   std::string extra_vars;
+  std::uint32_t serial = 0;  // rolling: this many nodes at a time; 0 = all at once
   bool operator==(const UpdateRequest&) const = default;
+};
+struct UpgradeRequest {
+  std::vector<std::string> names;
+  std::string extra_vars;
+  std::uint32_t serial = 0;  // rolling: this many nodes at a time; 0 = all at once
+  bool operator==(const UpgradeRequest&) const = default;
 };
 struct DiscoverRequest {
   std::vector<std::string> addrs;
@@ -338,13 +357,13 @@ using RpcRequest =
                  UpdateRequest, DiscoverRequest, GlobalGetRequest, GlobalSetRequest, JobGetRequest,
                  JobLogFollowRequest, JobsListRequest, JobCancelRequest, ConfigGetRequest,
                  ConfigSetRequest, MembersRequest, TokenRequest, StatusRequest, StateDumpRequest,
-                 AuditListRequest>;
+                 AuditListRequest, UpgradeRequest>;
 
 // The operation's schema name: "nodeGet", "commission", ...
 std::string_view OperationName(const RpcRequest& request);
 
 // True for operations with side effects (they run under the token holder): commission,
-// decommission, update, discover, globalSet, jobCancel, configSet.
+// decommission, update, upgrade, discover, globalSet, jobCancel, configSet.
 bool IsMutation(const RpcRequest& request);
 
 // ---- replies --------------------------------------------------------------------------------

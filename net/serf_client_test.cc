@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "net/serf_codec.h"
-#include "net/serf_fake_agent.h"
+#include "net/testing/serf_fake_agent.h"
 
 namespace clustermgr::net {
 namespace {

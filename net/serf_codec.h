@@ -5,7 +5,7 @@
 // response is a header map {Seq, Error} optionally followed by a body map. Whether a body
 // follows depends on the command (and, for some errors, on the error), so the reader must know
 // what it asked for: see SerfClient. Both sides are here because the fake agent used in tests
-// (net/serf_fake_agent.h) speaks the server side.
+// (net/testing/serf_fake_agent.h) speaks the server side.
 //
 // Peer input is hostile: SerfStreamDecoder bounds the bytes it buffers for one message and the
 // sizes msgpack may allocate for, and no function here throws; a malformed or wrongly typed

@@ -12,6 +12,13 @@
 // On start, and again after every reconnect, the client delivers the full member list: alive
 // members become Discovered at start, and after a reconnect the diff against what the monitor
 // knew yields exactly the events that were missed.
+//
+// The agent holds member events back until membership has been quiet for a second (its
+// coalescing: up to 3 s while machines keep joining), so a monitor with a poll interval also
+// reads the member list itself every interval (between stream records) and applies it the same
+// way (a diff): a fleet joining at once is seen as the agent sees it, not seconds later.
+// The interval grows with the fleet (at least 50 us per member), so that a large member list is
+// not decoded more often than that costs.
 #pragma once
 
 #include <chrono>
@@ -37,10 +44,12 @@ class SerfMonitor {
   // Starts the monitor thread and a client for `client_options` (which connects in the
   // background and keeps reconnecting; see SerfClient). Never fails: an unreachable agent is
   // reported by WaitConnected / client().ConnectionStatus() and client_options.on_connection.
-  // `expected_nodes`: see SerfMembership::ExpectNodes.
+  // `expected_nodes`: see SerfMembership::ExpectNodes. `poll_interval` zero: no polling (the
+  // stream alone).
   SerfMonitor(SerfClientOptions client_options, Sink sink,
-              std::set<std::string> expected_nodes = {});
-  // Stops the client first (no more records), then the monitor thread; events not yet
+              std::set<std::string> expected_nodes = {},
+              std::chrono::milliseconds poll_interval = std::chrono::milliseconds(0));
+  // Stops the monitor thread (after a poll it is waiting for), then the client; events not yet
   // delivered are dropped. Must not be called from the sink.
   ~SerfMonitor();
   SerfMonitor(const SerfMonitor&) = delete;
@@ -58,6 +67,7 @@ class SerfMonitor {
   void Run();
 
   const Sink sink_;
+  const std::chrono::milliseconds poll_interval_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<SerfMemberEvent> queue_;  // guarded by mu_

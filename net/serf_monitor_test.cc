@@ -3,11 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 #include <thread>
 
-#include "net/serf_event_queue.h"
-#include "net/serf_fake_agent.h"
+#include "net/testing/serf_event_queue.h"
+#include "net/testing/serf_fake_agent.h"
 
 namespace clustermgr::net {
 namespace {
@@ -124,6 +125,78 @@ TEST_F(SerfMonitorTest, ReconnectReportsWhatWasMissed) {
   ASSERT_TRUE(queue_.WaitFor(Is(Kind::kDiscovered, "node-2"), 5s));
   ASSERT_TRUE(queue_.WaitFor(Is(Kind::kDisappeared, "m0"), 5s));
   EXPECT_TRUE(queue_.Drain().empty());  // nothing about a0 or a9
+}
+
+// The stand-in as a fleet: a monitor on a second endpoint sees a storm of a thousand joins and a
+// mass departure, and `tags` on that endpoint changes the member it speaks for.
+TEST_F(SerfMonitorTest, SecondEndpointSharesAFleetAndItsStorms) {
+  auto second = fake_->AddEndpoint("m0");
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  SerfClientOptions o;
+  o.address = *second;
+  o.reconnect_min = 10ms;
+  o.reconnect_max = 100ms;
+  monitor_ = std::make_unique<SerfMonitor>(o, queue_.Sink());
+  ASSERT_TRUE(monitor_->WaitConnected(5s).ok());
+  ASSERT_TRUE(queue_.WaitFor(Is(Kind::kDisappeared, "node-9"), 5s));
+  (void)queue_.Drain();
+
+  constexpr int kJoins = 1000;
+  for (int batch = 0; batch < kJoins / 100; ++batch) {
+    SerfMemberEvent join{SerfEventType::kMemberJoin, "member-join", {}};
+    for (int i = 0; i < 100; ++i)
+      join.members.push_back(Node("f", std::to_string(100 + batch * 100 + i)));
+    for (auto& m : join.members) m.name = "f" + m.tags["NodeSerial"];
+    fake_->ApplyMemberEvent(join);
+  }
+  EXPECT_EQ(fake_->member_count(), 4u + kJoins);
+  std::set<std::string> seen;
+  while (seen.size() < kJoins) {
+    auto e = queue_.Pop(5s);
+    ASSERT_TRUE(e) << "saw " << seen.size() << " joins";
+    if (e->kind == Kind::kDiscovered) seen.insert(e->name);
+  }
+  EXPECT_TRUE(seen.count("node-100") && seen.count("node-1099"));
+
+  SerfMemberEvent leave{SerfEventType::kMemberLeave, "member-leave", {}};
+  for (int i = 0; i < kJoins / 10; ++i) {
+    SerfMember m = Node("f" + std::to_string(100 + i), std::to_string(100 + i), "left");
+    leave.members.push_back(m);
+  }
+  fake_->ApplyMemberEvent(leave);
+  ASSERT_TRUE(queue_.WaitFor(Is(Kind::kDisappeared, "node-199"), 5s));
+  int left = 0;
+  for (const SerfMember& m : fake_->members()) left += m.status == "left";
+  EXPECT_EQ(left, kJoins / 10);
+
+  ASSERT_TRUE(monitor_->client().SetTags({{"epoch", "9"}}).ok());
+  auto up = queue_.WaitFor(Is(Kind::kUpdated, "m0"), 5s);
+  ASSERT_TRUE(up);
+  EXPECT_EQ(up->tags.at("epoch"), "9");
+}
+
+// The agent holds member events back while membership is busy: a monitor that polls sees a
+// member the stream has not reported yet (here: never), and its departure too.
+TEST_F(SerfMonitorTest, PollingSeesMembersTheStreamHasNotReportedYet) {
+  SerfClientOptions o;
+  o.address = fake_->address();
+  o.reconnect_min = 10ms;
+  o.reconnect_max = 100ms;
+  monitor_ = std::make_unique<SerfMonitor>(o, queue_.Sink(), std::set<std::string>{}, 20ms);
+  ASSERT_TRUE(monitor_->WaitConnected(5s).ok());
+  ASSERT_TRUE(queue_.WaitFor(Is(Kind::kDisappeared, "node-9"), 5s));
+  auto members = fake_->members();
+  members.push_back(Node("a5", "5"));
+  fake_->SetMembers(members);  // no event on the stream
+  auto found = queue_.WaitFor(Is(Kind::kDiscovered, "node-5"), 5s);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->cause, SerfEventType::kResync);
+  members.back().status = "failed";
+  fake_->SetMembers(members);
+  ASSERT_TRUE(queue_.WaitFor(Is(Kind::kDisappeared, "node-5"), 5s));
+  (void)queue_.Drain();
+  // Nothing changes: the polls report nothing.
+  EXPECT_FALSE(queue_.WaitFor([](const SerfNodeEvent&) { return true; }, 200ms));
 }
 
 TEST(SerfEventQueueTest, WaitForLeavesOtherEventsInOrder) {

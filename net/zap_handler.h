@@ -28,7 +28,7 @@
 #include <thread>
 #include <zmq.hpp>
 
-#include "crdt/status.h"
+#include "base/status.h"
 
 namespace clustermgr::net {
 

@@ -22,7 +22,7 @@ packages=(
   serf ansible-core
   iproute2 procps
   nftables  # fault-suite: packet loss where tc netem is missing (test/faults)
-  faketime  # fault-suite: skews one instance's wall clock (libfaketime, test/faults)
+  faketime  # libfaketime: skews one instance's wall clock (test/faults, replication tests)
 )
 
 missing=()

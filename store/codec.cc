@@ -111,6 +111,17 @@ void PutValue(rec::LwwEntry::Value::Builder b, const JobRecord& v) {
   job.setEndedMs(v.ended_ms);
   job.setLogLines(v.log_lines);
   job.setLogChunks(v.log_chunks);
+  auto hosts = job.initHosts(static_cast<unsigned>(v.hosts.size()));
+  for (unsigned i = 0; i < v.hosts.size(); ++i) {
+    const crdt::HostSummary& h = v.hosts[i];
+    auto hb = hosts[i];
+    hb.setHost(T(h.host));
+    hb.setOk(h.ok);
+    hb.setChanged(h.changed);
+    hb.setUnreachable(h.unreachable);
+    hb.setFailed(h.failed);
+    hb.setSkipped(h.skipped);
+  }
 }
 
 template <typename V>
@@ -256,6 +267,10 @@ Status GetValue(rec::LwwEntry::Value::Reader r, JobRecord* out) {
   out->ended_ms = job.getEndedMs();
   out->log_lines = job.getLogLines();
   out->log_chunks = job.getLogChunks();
+  for (auto h : job.getHosts()) {
+    out->hosts.push_back({S(h.getHost()), h.getOk(), h.getChanged(), h.getUnreachable(),
+                          h.getFailed(), h.getSkipped()});
+  }
   return Status::Ok();
 }
 

@@ -16,8 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "crdt/cluster_state.h"
-#include "crdt/status.h"
 #include "store/metadata.h"
 
 namespace clustermgr::store {

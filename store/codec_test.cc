@@ -7,9 +7,8 @@
 #include <random>
 #include <string>
 
-#include "store/random_replica.h"
 #include "store/records.capnp.h"
-#include "store/state_compare.h"
+#include "store/testing/random_replica.h"
 
 namespace clustermgr::store {
 namespace {
@@ -29,12 +28,12 @@ TEST(CodecTest, RandomDeltasRoundTrip) {
     const std::string bytes = EncodeDelta(d);
     auto back = DecodeDelta(bytes);
     ASSERT_TRUE(back.ok()) << back.status().ToString();
-    ASSERT_TRUE(DeltaEqual(*back, d)) << "delta " << i;
+    ASSERT_TRUE(*back == d) << "delta " << i;
   }
   // A whole state too.
   auto state = DecodeState(EncodeState(a.state()));
   ASSERT_TRUE(state.ok()) << state.status().ToString();
-  EXPECT_TRUE(StateEqual(*state, a.state()));
+  EXPECT_TRUE(*state == a.state());
 }
 
 TEST(CodecTest, RecordsRoundTrip) {
@@ -52,7 +51,7 @@ TEST(CodecTest, RecordsRoundTrip) {
                                    std::nullopt};
   auto t = DecodeTextEntry(EncodeTextEntry(tomb));
   ASSERT_TRUE(t.ok());
-  EXPECT_TRUE(EntryEqual(*t, tomb));
+  EXPECT_TRUE(*t == tomb);
 
   const std::string nul_text("a\0b", 3);
   crdt::LwwEntry<std::string> text{tomb.tag, nul_text};

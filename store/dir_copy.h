@@ -19,7 +19,7 @@
 #include <memory>
 #include <string>
 
-#include "crdt/status.h"
+#include "base/status.h"
 
 namespace clustermgr::store {
 

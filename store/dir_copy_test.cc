@@ -14,7 +14,7 @@
 #include <string>
 #include <thread>
 
-#include "store/temp_dir.h"
+#include "store/testing/temp_dir.h"
 
 namespace clustermgr::store {
 namespace {

@@ -9,12 +9,11 @@
 #include <thread>
 #include <vector>
 
-#include "store/fault_injection_env.h"
 #include "store/inspect.h"
-#include "store/random_replica.h"
-#include "store/state_compare.h"
 #include "store/store.h"
-#include "store/temp_dir.h"
+#include "store/testing/fault_injection_env.h"
+#include "store/testing/random_replica.h"
+#include "store/testing/temp_dir.h"
 
 namespace clustermgr::store {
 namespace {
@@ -75,7 +74,7 @@ TEST_F(FaultInjectionTest, WriteErrorLeavesMemoryAndRefusesWritesUntilReopen) {
   EXPECT_EQ(s.code(), Code::kOutcomeUnknown);
   EXPECT_NE(s.message().find("injected write error"), std::string::npos) << s.message();
   EXPECT_GT(env_.injected_errors(), 0);
-  EXPECT_TRUE(StateEqual(store->State(), before));
+  EXPECT_TRUE(store->State() == before);
   EXPECT_EQ(store->Applied(), applied);
   EXPECT_EQ(store->metadata(), meta);
 
@@ -90,20 +89,20 @@ TEST_F(FaultInjectionTest, WriteErrorLeavesMemoryAndRefusesWritesUntilReopen) {
   EXPECT_FALSE(store->write_error().ok());
   EXPECT_FALSE(store->ApplySnapshot(ClusterState{}, {}).ok());
   EXPECT_FALSE(store->CollectTombstones({}).ok());
-  EXPECT_TRUE(StateEqual(store->State(), before));
+  EXPECT_TRUE(store->State() == before);
 
   // Reopened, it has exactly what was acknowledged (nothing of the failed write reached the
   // log) and takes writes again.
   store.reset();
   store = Open();
   ASSERT_TRUE(store);
-  EXPECT_TRUE(StateEqual(store->State(), before));
+  EXPECT_TRUE(store->State() == before);
   EXPECT_EQ(store->Applied(), applied);
   Delta again = r.Next(4);
   ClusterState expected = before;
   expected.Join(again.state);
   ASSERT_TRUE(store->Commit({again}, r.hlc(), r.seq()).ok());
-  EXPECT_TRUE(StateEqual(store->State(), expected));
+  EXPECT_TRUE(store->State() == expected);
   store.reset();
   ExpectVerifies();
 }
@@ -121,7 +120,7 @@ TEST_F(FaultInjectionTest, SyncErrorIsAllOrNothingOnReopen) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.code(), Code::kOutcomeUnknown) << "a failed sync's outcome is unknown";
   EXPECT_NE(s.message().find("injected sync error"), std::string::npos) << s.message();
-  EXPECT_TRUE(StateEqual(store->State(), before)) << "memory joins only durable batches";
+  EXPECT_TRUE(store->State() == before) << "memory joins only durable batches";
   EXPECT_FALSE(store->Commit({r.Next(4)}, r.hlc(), r.seq()).ok());
 
   // The record reached the log unsynced: after a reopen it is there in full or not at all.
@@ -131,7 +130,7 @@ TEST_F(FaultInjectionTest, SyncErrorIsAllOrNothingOnReopen) {
   ClusterState with = before;
   with.Join(failed.state);
   const ClusterState after = store->State();
-  EXPECT_TRUE(StateEqual(after, before) || StateEqual(after, with));
+  EXPECT_TRUE(after == before || after == with);
   store.reset();
   ExpectVerifies();
 }
@@ -154,7 +153,7 @@ TEST_F(FaultInjectionTest, ReopenAfterAWriteErrorResumesWithEverythingAcknowledg
   EXPECT_NE(reopened.message().find("Too many open files"), std::string::npos)
       << reopened.message();
   EXPECT_FALSE(store->write_error().ok());
-  EXPECT_TRUE(StateEqual(store->State(), before)) << "a failed reopen keeps the loaded state";
+  EXPECT_TRUE(store->State() == before) << "a failed reopen keeps the loaded state";
   EXPECT_EQ(store->Commit({r.Next(4)}, r.hlc(), r.seq()).code(), Code::kIoError);
 
   // The descriptors are back: the same Store reopens and takes writes, nothing acknowledged lost.
@@ -162,16 +161,16 @@ TEST_F(FaultInjectionTest, ReopenAfterAWriteErrorResumesWithEverythingAcknowledg
   env_.SetOpenError(false);
   ASSERT_TRUE(store->Reopen().ok());
   EXPECT_TRUE(store->write_error().ok());
-  EXPECT_TRUE(StateEqual(store->State(), before));
+  EXPECT_TRUE(store->State() == before);
   Delta again = r.Next(4);
   ClusterState expected = before;
   expected.Join(again.state);
   ASSERT_TRUE(store->Commit({again}, r.hlc(), r.seq()).ok());
-  EXPECT_TRUE(StateEqual(store->State(), expected));
+  EXPECT_TRUE(store->State() == expected);
   store.reset();
   store = Open();
   ASSERT_TRUE(store);
-  EXPECT_TRUE(StateEqual(store->State(), expected));
+  EXPECT_TRUE(store->State() == expected);
   store.reset();
   ExpectVerifies();
 }
@@ -197,7 +196,7 @@ TEST_F(FaultInjectionTest, LosingUnsyncedDataKeepsEverySyncedWrite) {
     ASSERT_TRUE(env_.DropUnsyncedData().ok());
     auto store = Open(/*sync=*/true);
     ASSERT_TRUE(store);
-    EXPECT_TRUE(StateEqual(store->State(), acked)) << "round " << round;
+    EXPECT_TRUE(store->State() == acked) << "round " << round;
     EXPECT_EQ(store->Applied().Get(origin), r.seq());
     EXPECT_EQ(store->metadata().local_seq, r.seq());
   }
@@ -216,7 +215,7 @@ TEST_F(FaultInjectionTest, LosingUnsyncedDataKeepsEverySyncedWrite) {
   const ClusterState now = store->State();
   ClusterState joined = now;
   joined.Join(acked);
-  EXPECT_TRUE(StateEqual(joined, now)) << "a synced write was lost";
+  EXPECT_TRUE(joined == now) << "a synced write was lost";
   // And the env did drop something: LevelDB never synced the log of that session.
   EXPECT_EQ(store->Applied().Get("peer/00000000000000aa"), 0u);
   store.reset();
@@ -261,8 +260,8 @@ TEST_F(FaultInjectionTest, ConcurrentWritersAroundAFailedSync) {
   ClusterState have = store->State();
   ClusterState joined = have;
   joined.Join(want);
-  EXPECT_TRUE(StateEqual(joined, have)) << "an acknowledged write was lost";
-  EXPECT_TRUE(StateEqual(in_memory, want)) << "memory holds exactly the acknowledged writes";
+  EXPECT_TRUE(joined == have) << "an acknowledged write was lost";
+  EXPECT_TRUE(in_memory == want) << "memory holds exactly the acknowledged writes";
   store.reset();
   ExpectVerifies();
 }

@@ -62,6 +62,17 @@ struct Job {
   endedMs @10 :UInt64;
   logLines @11 :UInt64;
   logChunks @12 :UInt64;
+  hosts @13 :List(HostSummary);
+}
+
+# crdt::HostSummary.
+struct HostSummary {
+  host @0 :Text;
+  ok @1 :UInt32;
+  changed @2 :UInt32;
+  unreachable @3 :UInt32;
+  failed @4 :UInt32;
+  skipped @5 :UInt32;
 }
 
 # One LWW entry (records 0x10, 0x11, 0x14..0x17). Which value member is legal depends on the

@@ -47,9 +47,9 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "crdt/cluster_state.h"
 #include "crdt/hlc.h"
-#include "crdt/status.h"
 #include "crdt/version_vector.h"
 #include "store/metadata.h"
 
@@ -137,7 +137,7 @@ class Store {
   // vector (advanced over every seq now contiguous, from these deltas or the log: a delta past
   // a gap is joined and logged, and counts once the gap is filled), and the metadata:
   // local_seq = max(stored, `local_seq`), HLC high-water = max(stored, `hlc_high_water`, the
-  // HLC of every entry stamped by origin()). Duplicates are harmless (joins are idempotent).
+  // HLC of every entry, whatever its origin). Duplicates are harmless (joins are idempotent).
   // Returns once the batch holding them is durable and joined. Errors: kOutcomeUnknown (this
   // batch's write failed), kIoError (the store is read-only after an earlier failure: nothing
   // was written); kFailedPrecondition on a read-only copy.
@@ -148,8 +148,15 @@ class Store {
   // (then over any logged seqs now contiguous). Give `covered` (the peer's applied vector when
   // it took the snapshot) only with the last chunk, once the state covers it. The chunk must
   // be joinable on its own: an OR-set context must not cover dots of elements shipped in other
-  // chunks (or they would be dropped when those arrive). Errors as Commit.
-  Status ApplySnapshot(const crdt::ClusterState& chunk, const crdt::VersionVector& covered);
+  // chunks (or they would be dropped when those arrive). With `complete` (the keys of every
+  // chunk) and `covered`, the snapshot is authoritative for what it covers: LWW entries whose
+  // write `covered` covers but whose key it lacks are deleted in the same batch (the peer had
+  // applied them and collected the tombstone that beat them). The metadata rises as for
+  // Commit (`hlc_high_water`: the sender's clock; `local_seq`: what the snapshot covers of
+  // origin()). Errors as Commit.
+  Status ApplySnapshot(const crdt::ClusterState& chunk, const crdt::VersionVector& covered,
+                       crdt::HlcTimestamp hlc_high_water = {}, uint64_t local_seq = 0,
+                       const crdt::StateKeys* complete = nullptr);
 
   // The logged deltas of `origin` with seqs after_seq+1, after_seq+2, ... as far as the log is
   // contiguous, at most max_count. Empty when nothing after after_seq was ever applied or

@@ -19,9 +19,8 @@
 #include "store/codec.h"
 #include "store/inspect.h"
 #include "store/keys.h"
-#include "store/random_replica.h"
-#include "store/state_compare.h"
-#include "store/temp_dir.h"
+#include "store/testing/random_replica.h"
+#include "store/testing/temp_dir.h"
 
 namespace clustermgr::store {
 namespace {
@@ -134,10 +133,10 @@ TEST(StoreTest, RandomStatesRoundTripThroughReopen) {
     ASSERT_TRUE(store->Commit(group, HlcTimestamp::Make(5, 0), replicas[0].seq()).ok());
     i += n;
     if (i % 37 == 0) {
-      ASSERT_TRUE(StateEqual(store->State(), model)) << "after " << i << " deltas";
+      ASSERT_TRUE(store->State() == model) << "after " << i << " deltas";
     }
   }
-  ASSERT_TRUE(StateEqual(store->State(), model));
+  ASSERT_TRUE(store->State() == model);
   // Every delta was delivered, so each origin is applied up to its last seq.
   for (const RandomReplica& r : replicas) EXPECT_EQ(store->Applied().Get(r.origin()), r.seq());
   const crdt::VersionVector applied = store->Applied();
@@ -162,7 +161,7 @@ TEST(StoreTest, RandomStatesRoundTripThroughReopen) {
   store.reset();
   store = MustOpen(dir, NewOptions());
   ASSERT_TRUE(store);
-  EXPECT_TRUE(StateEqual(store->State(), model));
+  EXPECT_TRUE(store->State() == model);
   EXPECT_EQ(store->Applied(), applied);
   EXPECT_EQ(store->metadata(), meta);
   store.reset();
@@ -337,7 +336,7 @@ TEST(StoreTest, DeltaLogIsBoundedAndServesCatchUp) {
     ASSERT_TRUE(since.ok()) << since.status().ToString();
     ASSERT_EQ(since->size(), 5u);
     for (size_t i = 0; i < 5; ++i) {
-      EXPECT_TRUE(DeltaEqual((*since)[i], SetGlobal(me, 8 + i, "g" + std::to_string(8 + i), "1")));
+      EXPECT_TRUE((*since)[i] == SetGlobal(me, 8 + i, "g" + std::to_string(8 + i), "1"));
     }
     auto two = s.DeltasSince(me, 9, 2);
     ASSERT_TRUE(two.ok());
@@ -409,13 +408,44 @@ TEST(StoreTest, MetadataCountersOnlyRise) {
   ASSERT_TRUE(store->Commit({}, HlcTimestamp::Make(4000, 2), 3).ok());
   EXPECT_EQ(store->metadata().hlc_high_water, HlcTimestamp::Make(4000, 2));
   EXPECT_EQ(store->metadata().local_seq, 5u);
-  // A peer's stamps do not move this instance's high-water mark.
+  // A peer's stamps raise it too: a restarted clock must order above every stamp applied.
   ASSERT_TRUE(store->Commit({SetGlobal("peer/1", 9000, "b", "1")}, {}, 0).ok());
-  EXPECT_EQ(store->metadata().hlc_high_water, HlcTimestamp::Make(4000, 2));
+  EXPECT_EQ(store->metadata().hlc_high_water, HlcTimestamp::Make(10'000, 0));
+  // So do a snapshot's entries and the clock it carries, and its cover of this origin.
+  ClusterState chunk = SetGlobal("peer/1", 9500, "c", "1").state;
+  crdt::VersionVector covered;
+  covered.Advance(me, 8);
+  ASSERT_TRUE(store->ApplySnapshot(chunk, covered, HlcTimestamp::Make(20'000, 1), 8).ok());
+  EXPECT_EQ(store->metadata().hlc_high_water, HlcTimestamp::Make(20'000, 1));
+  EXPECT_EQ(store->metadata().local_seq, 8u);
   store.reset();
   store = MustOpen(dir, NewOptions());
-  EXPECT_EQ(store->metadata().hlc_high_water, HlcTimestamp::Make(4000, 2));
-  EXPECT_EQ(store->metadata().local_seq, 5u);
+  EXPECT_EQ(store->metadata().hlc_high_water, HlcTimestamp::Make(20'000, 1));
+  EXPECT_EQ(store->metadata().local_seq, 8u);
+}
+
+TEST(StoreTest, ACompleteSnapshotDeletesCoveredEntriesItLacks) {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("data");
+  auto store = MustOpen(dir, NewOptions());
+  // Two writes of a peer: "gone" (seq 1) was since deleted and the tombstone collected there;
+  // "later" (seq 3) is beyond what the snapshot covers.
+  ASSERT_TRUE(store->Commit({SetGlobal("peer/1", 1, "gone", "1")}, {}, 0).ok());
+  ASSERT_TRUE(store->Commit({SetGlobal("peer/1", 3, "later", "1")}, {}, 0).ok());
+  ClusterState chunk = SetGlobal("peer/1", 2, "kept", "1").state;
+  crdt::StateKeys keys;
+  keys.Add(chunk);
+  crdt::VersionVector covered;
+  covered.Advance("peer/1", 2);
+  ASSERT_TRUE(store->ApplySnapshot(chunk, covered, {}, 0, &keys).ok());
+  EXPECT_EQ(store->State().globals.Find("gone"), nullptr);
+  EXPECT_NE(store->State().globals.Get("kept"), nullptr);
+  EXPECT_NE(store->State().globals.Get("later"), nullptr);
+  store.reset();
+  store = MustOpen(dir, NewOptions());  // on disk too
+  EXPECT_EQ(store->State().globals.Find("gone"), nullptr);
+  EXPECT_NE(store->State().globals.Get("kept"), nullptr);
+  EXPECT_NE(store->State().globals.Get("later"), nullptr);
 }
 
 TEST(StoreTest, SnapshotsJoinAndRaiseApplied) {
@@ -435,7 +465,7 @@ TEST(StoreTest, SnapshotsJoinAndRaiseApplied) {
   ASSERT_TRUE(store->ApplySnapshot(peer.state(), covered).ok());
   ClusterState model = mine.state();
   model.Join(peer.state());
-  EXPECT_TRUE(StateEqual(store->State(), model));
+  EXPECT_TRUE(store->State() == model);
   EXPECT_EQ(store->Applied().Get(peer.origin()), peer.seq());
   // Deltas the snapshot covered are duplicates now; the next one is logged and applied.
   Delta next = peer.Next(4);
@@ -446,7 +476,7 @@ TEST(StoreTest, SnapshotsJoinAndRaiseApplied) {
   EXPECT_FALSE(since.ok()) << "the covered seqs were never logged";
   store.reset();
   store = MustOpen(dir, NewOptions());
-  EXPECT_TRUE(StateEqual(store->State(), model));
+  EXPECT_TRUE(store->State() == model);
   store.reset();
   ExpectVerifies(dir);
 }
@@ -545,7 +575,7 @@ TEST(StoreTest, ReadOnlyCopyWorksBesideALiveStoreAndNeverWrites) {
 
   auto ro = Store::OpenReadOnly(dir);
   ASSERT_TRUE(ro.ok()) << ro.status().ToString();
-  EXPECT_TRUE(StateEqual((*ro)->State(), live->State()));
+  EXPECT_TRUE((*ro)->State() == live->State());
   EXPECT_EQ((*ro)->origin(), me);
   auto refused = (*ro)->Commit({SetGlobal(me, 2, "b", "1")}, {}, 2);
   EXPECT_EQ(refused.code(), Code::kFailedPrecondition);

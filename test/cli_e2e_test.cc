@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "clustermgr_version.h"
-#include "net/fake_rpc_handler.h"
+#include "net/testing/fake_rpc_handler.h"
 #include "test/support/cluster.h"
 #include "test/support/cluster_test_util.h"
 

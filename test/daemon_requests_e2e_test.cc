@@ -149,6 +149,7 @@ TEST_F(DaemonRequestsTest, ConfigGetAndSetOnlyTheAnsibleSection) {
                            {"upgrade_playbook", "rolling-upgrade.yml"},
                            {"user", ""},
                            {"private_key", ""},
+                           {"forks", 0},  // 0: ansible's own default
                            {"operator_extra_variables", cluster()->extra_vars()},
                            {"extra_variables", json::object()}}}};
   ASSERT_OK_AND_ASSIGN(std::string text, rpc().ConfigGet());

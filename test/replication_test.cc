@@ -332,5 +332,71 @@ TEST_F(ReplicationTest, AckReplicasWaitsForPeersToPersistOrSaysOutcomeUnknown) {
   EXPECT_TRUE(WaitUntil([&] { return Globals(cluster_.at(1)) == Globals(m1); }, 5s));
 }
 
+// One instance's wall clock runs 3 s fast (libfaketime), beyond --max-clock-offset-ms. A write
+// made at another instance after it showed the fast one's write must win everywhere.
+TEST_F(ReplicationTest, AWriteAfterAFastInstancesWriteWinsDespiteClockSkew) {
+  const std::string faketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+  if (!std::filesystem::exists(faketime)) GTEST_SKIP() << "libfaketime is not installed";
+  ASSERT_TRUE(cluster_.AddMany(1, kFast, &error_)) << error_;
+  InstanceOptions fast;
+  fast.name = "fast";
+  fast.extra_args = kFast;
+  fast.env = {{"LD_PRELOAD", faketime}, {"FAKETIME", "+3s"}, {"DONT_FAKE_MONOTONIC", "1"}};
+  ASSERT_TRUE(cluster_.Add(fast, &error_)) << error_;
+  InstanceOptions third;
+  third.name = "m3";
+  third.extra_args = kFast;
+  ASSERT_TRUE(cluster_.Add(third, &error_)) << error_;
+  auto& a = cluster_.at(0);
+  auto& b = cluster_.at(1);
+  ASSERT_TRUE(cluster_.WaitConverged(10s, &why_)) << why_;
+
+  ASSERT_TRUE(b.client().GlobalSet(R"({"k":"fromB"})").ok());
+  ASSERT_TRUE(WaitUntil([&] { return Globals(a) == Globals(b); }, 10s)) << Globals(a);
+  ASSERT_TRUE(a.client().GlobalSet(R"({"k":"fromA"})").ok());
+  ASSERT_TRUE(cluster_.WaitConverged(10s, &why_)) << why_;
+  for (size_t i = 0; i < cluster_.size(); ++i) {
+    EXPECT_EQ(Globals(cluster_.at(i)), R"({"k":"fromA"})") << cluster_.at(i).name();
+  }
+  // The skew is reported by the instances that saw it.
+  auto status = a.client().Status();
+  ASSERT_TRUE(status.ok());
+  EXPECT_GT(Counter(status.value(), "clock_refusals"), 0u);
+  EXPECT_GE(Counter(status.value(), "clock_skew_ms"), 2000u);
+}
+
+// A wildcard --gossip-bind is not an address peers can dial: messages carry the advertised
+// endpoint instead, given (--gossip-advertise) or else the interface's address.
+TEST_F(ReplicationTest, AWildcardGossipBindIsAdvertisedAsAReachableEndpoint) {
+  ASSERT_TRUE(cluster_.AddMany(1, kFast, &error_)) << error_;
+  InstanceOptions wild;
+  wild.name = "wild";
+  wild.extra_args = kFast;
+  wild.gossip_bind = "tcp://0.0.0.0:PORT";
+  ASSERT_TRUE(cluster_.Add(wild, &error_)) << error_;
+  InstanceOptions told;
+  told.name = "told";
+  told.extra_args = kFast;
+  told.gossip_bind = "tcp://*:PORT";
+  told.gossip_advertise = "tcp://127.0.0.1:PORT";
+  ASSERT_TRUE(cluster_.Add(told, &error_)) << error_;
+  auto& m1 = cluster_.at(0);
+  std::map<std::string, std::string> seen;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        auto members = m1.client().Members();
+        if (!members.ok()) return false;
+        seen.clear();
+        for (const auto& m : members.value()) seen[m.name] = m.gossip_endpoint;
+        return seen.count("wild") && seen.count("told");
+      },
+      10s));
+  EXPECT_EQ(seen["wild"].find("0.0.0.0"), std::string::npos) << seen["wild"];
+  EXPECT_EQ(seen["wild"].find('*'), std::string::npos) << seen["wild"];
+  EXPECT_EQ(seen["told"], cluster_.at(2).gossip_endpoint());
+  ASSERT_TRUE(m1.client().GlobalSet(R"({"x":1})").ok());
+  ASSERT_TRUE(cluster_.WaitConverged(10s, &why_)) << why_;
+}
+
 }  // namespace
 }  // namespace clustermgr::test

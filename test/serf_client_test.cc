@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "net/serf_event_queue.h"
 #include "net/serf_monitor.h"
+#include "net/testing/serf_event_queue.h"
 #include "test/support/serf_agent.h"
 
 namespace clustermgr::test {

@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "net/serf_event_queue.h"
+#include "net/testing/serf_event_queue.h"
 #include "test/support/serf_agent.h"
 
 namespace clustermgr::test {

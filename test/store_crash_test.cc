@@ -23,7 +23,7 @@
 
 #include "store/inspect.h"
 #include "store/store.h"
-#include "store/temp_dir.h"
+#include "store/testing/temp_dir.h"
 
 extern char** environ;
 

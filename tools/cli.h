@@ -6,7 +6,8 @@
 // Commands: node get NAME | nodes get | node commission NAME -g GROUP [-e JSON] |
 // nodes commission NAME... -g GROUP [-e JSON] | node decommission NAME [-e JSON] |
 // nodes decommission NAME... [-e JSON] | node update NAME [-g GROUP] [-e JSON] |
-// nodes update NAME... [-g GROUP] [-e JSON] | discover IP... [-e JSON] | global get |
+// nodes update NAME... [-g GROUP] [-e JSON] [--serial N] | node upgrade NAME [-e JSON] |
+// nodes upgrade NAME... [-e JSON] [--serial N] | discover IP... [-e JSON] | global get |
 // global set -e JSON | job get active|last|ID [-f] | jobs list | job cancel [ID] | config get |
 // config set FILE|- | members | token | status | keygen [--out PATH] | help.
 // Aliases (clusterctl's): n/a for node/nodes, g/s/c/d/u for get/set/commission/decommission/
@@ -15,7 +16,8 @@
 // endpoints are tried in order, see tools/cli_endpoints.h), -j/--json, --timeout SECONDS
 // (default 10), --server-key KEY|FILE and --key FILE (CURVE; else $CLUSTERMGR_SERVER_KEY and
 // $CLUSTERMGR_KEY; both or neither), -h/--help (after a command: that command's help),
-// --version. Flags may stand anywhere. --wait on commission, decommission, update and discover
+// --version. Flags may stand anywhere. --serial N makes an update or upgrade rolling (N nodes at
+// a time). --wait on commission, decommission, update, upgrade and discover
 // follows the job to its end. keygen talks to no server: it writes a CURVE key pair
 // (net/curve_keys.h), creating missing parent directories (0700).
 //

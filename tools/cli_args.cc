@@ -39,6 +39,7 @@ ParseResult ParseArgs(const std::vector<std::string>& argv) {
     ("wait,w", po::bool_switch(&args.wait))
     ("out", po::value<Strings>())
     ("count,n", po::value<Strings>())
+    ("serial", po::value<Strings>())
     ("words", po::value<Strings>());
   // clang-format on
   po::positional_options_description positional;
@@ -75,6 +76,7 @@ ParseResult ParseArgs(const std::vector<std::string>& argv) {
   args.extra_vars = Last(vm, "extra-vars");
   args.out = Last(vm, "out");
   args.count = Last(vm, "count");
+  args.serial = Last(vm, "serial");
   if (vm.count("words")) args.words = vm["words"].as<Strings>();
   return result;
 }

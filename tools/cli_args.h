@@ -5,7 +5,8 @@
 //
 // Flags: -u/--url URL[,URL...] (repeatable: the endpoints add up), -j/--json, --timeout SECONDS,
 // --server-key KEY|FILE, --key FILE, -h/--help, --version (global); -g/--group GROUP (also
-// --host-group), -e/--extra-vars JSON, -f/--follow, -w/--wait, --out PATH, -n/--count N (per command). A value
+// --host-group), -e/--extra-vars JSON, -f/--follow, -w/--wait, --out PATH, -n/--count N,
+// --serial N (per command). A value
 // is the next argument, follows '=' in the long form (--url=tcp://...) or sticks to the short
 // one (-utcp://...). "--" ends flags; "-" alone is a word (stdin for `config set -`). No bundling
 // of short flags and no abbreviated long flags. Another repeated flag keeps its last value.
@@ -31,8 +32,9 @@ struct Args {
   std::optional<std::string> extra_vars;
   bool follow = false;
   bool wait = false;
-  std::optional<std::string> out;  // keygen
-  std::optional<std::string> count;  // audit -n N, as typed
+  std::optional<std::string> out;     // keygen
+  std::optional<std::string> count;   // audit -n N, as typed
+  std::optional<std::string> serial;  // update / upgrade --serial N, as typed
   // Command words and their operands, in order.
   std::vector<std::string> words;
 };

@@ -73,6 +73,19 @@ Json ToJson(const net::NodeInfo& n) {
               {"extra_vars", JsonFromText(n.extra_vars)}};
 }
 
+Json HostsJson(const std::vector<net::HostSummary>& hosts) {
+  Json out = Json::array();
+  for (const net::HostSummary& h : hosts) {
+    out.push_back(Json{{"host", h.host},
+                       {"ok", h.ok},
+                       {"changed", h.changed},
+                       {"unreachable", h.unreachable},
+                       {"failed", h.failed},
+                       {"skipped", h.skipped}});
+  }
+  return out;
+}
+
 Json ToJson(const net::JobInfo& j) {
   return Json{{"id", j.id},
               {"desc", j.desc},
@@ -84,7 +97,8 @@ Json ToJson(const net::JobInfo& j) {
               {"created_ms", j.created_ms},
               {"started_ms", j.started_ms},
               {"ended_ms", j.ended_ms},
-              {"log_line_count", j.log_line_count}};
+              {"log_line_count", j.log_line_count},
+              {"hosts", HostsJson(j.hosts)}};
 }
 
 Json ToJson(const net::JobDetail& d) {
@@ -231,6 +245,29 @@ void PrintJob(std::ostream& out, const net::JobInfo& j) {
   Field(out, "Started", FormatTime(j.started_ms));
   Field(out, "Ended", FormatTime(j.ended_ms));
   Field(out, "Log lines", std::to_string(j.log_line_count));
+  if (j.hosts.empty()) return;
+  std::size_t clean = 0;
+  std::size_t failed = 0;
+  std::size_t unreachable = 0;
+  std::size_t changed = 0;
+  for (const net::HostSummary& h : j.hosts) {
+    clean += h.failed == 0 && h.unreachable == 0;
+    failed += h.failed > 0;
+    unreachable += h.unreachable > 0;
+    changed += h.changed > 0;
+  }
+  Field(out, "Hosts",
+        std::to_string(j.hosts.size()) + " (" + std::to_string(clean) + " ok, " +
+            std::to_string(failed) + " failed, " + std::to_string(unreachable) + " unreachable, " +
+            std::to_string(changed) + " changed)");
+  std::vector<std::vector<std::string>> rows = {
+      {"HOST", "OK", "CHANGED", "UNREACHABLE", "FAILED", "SKIPPED"}};
+  for (const net::HostSummary& h : j.hosts) {
+    rows.push_back({h.host, std::to_string(h.ok), std::to_string(h.changed),
+                    std::to_string(h.unreachable), std::to_string(h.failed),
+                    std::to_string(h.skipped)});
+  }
+  PrintTable(out, rows);
 }
 
 void PrintJobs(std::ostream& out, const std::vector<net::JobInfo>& jobs) {

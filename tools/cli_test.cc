@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "net/fake_rpc_handler.h"
+#include "net/testing/fake_rpc_handler.h"
 #include "tools/cli_args.h"
 #include "tools/cli_endpoints.h"
 #include "tools/job_progress.h"
@@ -233,6 +233,12 @@ TEST_F(CliTest, UsageErrorsExitTwoWithOneLine) {
       {"status", "-u", "tcp://a:1,"},             // empty endpoint
       {"status", "-u", "http://a:1"},             // not a ZeroMQ scheme
       {"frob", "--help"},                         // help of no command
+      {"node", "update", "n1", "--serial", "1"},  // --serial only on nodes update / upgrade
+      {"nodes", "commission", "n1", "-g", "x", "--serial", "1"},  // ... not on commission
+      {"nodes", "upgrade", "n1", "--serial", "0"},                // at least one at a time
+      {"nodes", "upgrade", "n1", "--serial", "-2"},
+      {"nodes", "update", "n1", "--serial", "two"},
+      {"nodes", "upgrade"},  // needs a node
   };
   for (const auto& args : bad) {
     std::vector<std::string> full = args;
@@ -286,11 +292,28 @@ TEST_F(CliTest, EachCommandHasItsOwnHelp) {
   EXPECT_TRUE(fake_.Received().empty());
   // Every help fits in 100 columns.
   std::vector<std::string> helps = {Usage()};
-  for (const char* cmd :
-       {"node get", "nodes get", "node commission", "nodes commission", "node decommission",
-        "nodes decommission", "node update", "nodes update", "discover", "global get",
-        "global set", "job get", "jobs list", "job cancel", "config get", "config set", "members",
-        "token", "status", "keygen"}) {
+  for (const char* cmd : {"node get",
+                          "nodes get",
+                          "node commission",
+                          "nodes commission",
+                          "node decommission",
+                          "nodes decommission",
+                          "node update",
+                          "nodes update",
+                          "node upgrade",
+                          "nodes upgrade",
+                          "discover",
+                          "global get",
+                          "global set",
+                          "job get",
+                          "jobs list",
+                          "job cancel",
+                          "config get",
+                          "config set",
+                          "members",
+                          "token",
+                          "status",
+                          "keygen"}) {
     helps.push_back(CommandHelp(cmd));
     EXPECT_FALSE(helps.back().empty()) << cmd;
   }
@@ -298,6 +321,22 @@ TEST_F(CliTest, EachCommandHasItsOwnHelp) {
     std::istringstream lines(help);
     for (std::string line; std::getline(lines, line);) EXPECT_LE(line.size(), 100u) << line;
   }
+}
+
+TEST_F(CliTest, RollingUpdateAndUpgradeSendTheirSerial) {
+  const std::string url = Url();
+  auto last = [&] { return fake_.Received().back().request; };
+  ASSERT_EQ(RunCli({"nodes", "upgrade", "n1", "n2", "--serial", "1", "-u", url}).code, 0);
+  EXPECT_EQ(last(), net::RpcRequest(net::UpgradeRequest{{"n1", "n2"}, "", 1}));
+  ASSERT_EQ(RunCli({"job", "cancel", "-u", url}).code, 0);
+  ASSERT_EQ(RunCli({"node", "upgrade", "n1", "-e", R"({"v":2})", "-u", url}).code, 0);
+  EXPECT_EQ(last(), net::RpcRequest(net::UpgradeRequest{{"n1"}, R"({"v":2})", 0}));
+  ASSERT_EQ(RunCli({"job", "cancel", "-u", url}).code, 0);
+  ASSERT_EQ(RunCli({"--serial=2", "nodes", "update", "n1", "n2", "-u", url}).code, 0);
+  EXPECT_EQ(last(), net::RpcRequest(net::UpdateRequest{{"n1", "n2"}, "", "", 2}));
+  const std::string help = CommandHelp("nodes upgrade");
+  EXPECT_NE(help.find("--serial N"), std::string::npos) << help;
+  EXPECT_NE(CommandHelp("audit").find("-n, --count N"), std::string::npos);
 }
 
 // ---- clusterctl habits ----------------------------------------------------------------------

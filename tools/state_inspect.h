@@ -32,8 +32,8 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "crdt/cluster_state.h"
-#include "crdt/status.h"
 #include "net/curve_keys.h"
 #include "store/contents.h"
 #include "store/keys.h"

@@ -7,12 +7,12 @@
 #include <random>
 #include <sstream>
 
-#include "net/fake_rpc_handler.h"
+#include "net/testing/fake_rpc_handler.h"
 #include "store/codec.h"
 #include "store/keys.h"
-#include "store/random_replica.h"
 #include "store/store.h"
-#include "store/temp_dir.h"
+#include "store/testing/random_replica.h"
+#include "store/testing/temp_dir.h"
 
 namespace clustermgr::tools {
 namespace {

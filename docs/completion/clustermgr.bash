@@ -6,7 +6,7 @@ _clustermgr() {
   _init_completion || return
   local global_flags="-u --url -j --json --timeout --server-key --key -h --help --version"
   case $prev in
-    -u | --url | --timeout | -e | --extra-vars) return ;;
+    -u | --url | --timeout | -e | --extra-vars | --serial) return ;;
     -g | --group | --host-group)
       COMPREPLY=($(compgen -W "service-master service-worker" -- "$cur"))
       return ;;
@@ -20,7 +20,7 @@ _clustermgr() {
     if ((skip)); then skip=0; continue; fi
     case ${words[i]} in
       -u | --url | --timeout | -e | --extra-vars | -g | --group | --host-group | --server-key | \
-        --key | --out) skip=1 ;;
+        --key | --out | --serial) skip=1 ;;
       -*) ;;
       *) cmd+=("${words[i]}") ;;
     esac
@@ -30,8 +30,12 @@ _clustermgr() {
     case "${cmd[0]} ${cmd[1]}" in
       "node commission"* | "nodes commission"* | "n c"* | "a c"*)
         flags+=" -g --group --host-group -e --extra-vars -w --wait" ;;
-      "node update"* | "nodes update"* | "n u"* | "a u"*)
+      "nodes update"* | "a u"*)
+        flags+=" -g --group --host-group -e --extra-vars --serial -w --wait" ;;
+      "node update"* | "n u"*)
         flags+=" -g --group --host-group -e --extra-vars -w --wait" ;;
+      "nodes upgrade"*) flags+=" -e --extra-vars --serial -w --wait" ;;
+      "node upgrade"*) flags+=" -e --extra-vars -w --wait" ;;
       "node decommission"* | "nodes decommission"* | "n d"* | "a d"*)
         flags+=" -e --extra-vars -w --wait" ;;
       "discover"* | "d "*) flags+=" -e --extra-vars -w --wait" ;;
@@ -48,7 +52,8 @@ _clustermgr() {
         keygen help" -- "$cur")) ;;
     1)
       case ${cmd[0]} in
-        node | n | nodes | a) COMPREPLY=($(compgen -W "get commission decommission update" -- "$cur")) ;;
+        node | n | nodes | a)
+          COMPREPLY=($(compgen -W "get commission decommission update upgrade" -- "$cur")) ;;
         global | g | config | c) COMPREPLY=($(compgen -W "get set" -- "$cur")) ;;
         job | j) COMPREPLY=($(compgen -W "get cancel" -- "$cur")) ;;
         jobs) COMPREPLY=($(compgen -W "list" -- "$cur")) ;;

@@ -35,6 +35,7 @@ AnsibleConfig EffectiveConfig(const AnsibleConfig& defaults,
     json value = json::parse(text, nullptr, false);
     if (value.is_discarded()) continue;
     if (key == "extra_variables" && value.is_object()) c.extra_variables = value;
+    if (key == "forks" && value.is_number_integer()) c.forks = value.get<int>();
     if (!value.is_string()) continue;
     const std::string s = value.get<std::string>();
     if (key == "configure_playbook") c.configure_playbook = s;
@@ -54,6 +55,7 @@ json ToJson(const AnsibleConfig& c) {
                 {"upgrade_playbook", c.upgrade_playbook},
                 {"user", c.user},
                 {"private_key", c.private_key},
+                {"forks", c.forks},
                 {"operator_extra_variables", c.operator_extra_variables},
                 {"extra_variables", c.extra_variables}}}};
 }
@@ -109,6 +111,13 @@ Result<std::map<std::string, std::string>> ParseConfigSet(
       }
       if (std::string error = CheckReservedExtraVars(value, allowed_vars); !error.empty()) {
         return Bad("ansible.extra_variables: " + error);
+      }
+    } else if (key == "forks") {
+      if (!value.is_number_integer() || value.get<int64_t>() < 0 ||
+          value.get<int64_t>() > kMaxAnsibleForks) {
+        return Bad("ansible.forks must be an integer from 0 to " +
+                   std::to_string(kMaxAnsibleForks) + " (0: Ansible's default), not " +
+                   QuoteForMessage(value.dump()));
       }
     } else if (!value.is_string()) {
       return Bad("ansible." + key + " must be a string");

@@ -18,9 +18,12 @@
 #include <set>
 #include <string>
 
-#include "crdt/status.h"
+#include "base/status.h"
 
 namespace clustermgr::mgr {
+
+// The largest --ansible-forks (and ansible.forks): beyond it a run's forks exhaust the host.
+inline constexpr int kMaxAnsibleForks = 1000;
 
 struct AnsibleConfig {
   std::string playbook_dir;
@@ -29,14 +32,15 @@ struct AnsibleConfig {
   std::string upgrade_playbook;
   std::string user;
   std::string private_key;
+  int forks = 0;  // ansible-playbook --forks; 0: Ansible's default
   nlohmann::json operator_extra_variables = nlohmann::json::object();  // --extra-vars
   nlohmann::json extra_variables = nlohmann::json::object();           // replicated (clients)
 };
 
 // Keys of the replicated config section (values are JSON text).
-inline constexpr const char* kConfigKeys[] = {"configure_playbook", "cleanup_playbook",
-                                              "upgrade_playbook",   "user",
-                                              "private_key",        "extra_variables"};
+inline constexpr const char* kConfigKeys[] = {
+    "configure_playbook", "cleanup_playbook", "upgrade_playbook", "user", "private_key", "forks",
+    "extra_variables"};
 
 // `defaults` (the daemon's options: AnsibleDefaultsOf in mgr/options.h; extra_variables empty),
 // overridden by the replicated section (`replicated`: key -> JSON text). Values that do not
@@ -51,7 +55,8 @@ inline constexpr size_t kMaxConfigSetBytes = 256 * 1024;
 // Validates a `config set` document and returns the replicated section it stands for (every key
 // given; absent keys fall back to `defaults`). kInvalidArgument with one line: a
 // document over kMaxConfigSetBytes, not an object, another section, an unknown key, a wrong
-// type, a playbook name outside the playbook dir, a string with control characters,
+// type, a playbook name outside the playbook dir, a string with control characters, forks not
+// an integer from 0 to kMaxAnsibleForks,
 // extra_variables beyond the extra-vars limits or setting a reserved name not in
 // `allowed_vars` (mgr/ansible/extra_vars.h, message prefixed with `ansible.extra_variables: `), an
 // operator_extra_variables other than the daemon's own. Values in messages are quoted with

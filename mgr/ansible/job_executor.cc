@@ -53,12 +53,14 @@ bool JobExecutor::Busy() const {
 
 // What the job did to each host so far.
 struct JobExecutor::HostTally {
-  std::vector<std::string> hosts;             // in inventory order
-  std::map<std::string, std::string> fenced;  // host -> fence message
-  std::set<std::string> failed;               // failed or unreachable, fenced ones excluded
+  std::vector<std::string> hosts;                   // in inventory order
+  std::map<std::string, std::string> fenced;        // host -> fence message
+  std::set<std::string> failed;                     // failed or unreachable, fenced ones excluded
+  std::map<std::string, fencing::HostRecap> recap;  // summed over the runs
+  std::set<std::string> known;                      // = hosts, for lookups
   void AddHosts(const PlaybookSpec& spec) {
     for (const InventoryHost& h : spec.hosts) {
-      if (std::find(hosts.begin(), hosts.end(), h.name) == hosts.end()) hosts.push_back(h.name);
+      if (known.insert(h.name).second) hosts.push_back(h.name);
     }
   }
   std::string Summary() const {
@@ -81,7 +83,7 @@ struct JobExecutor::HostTally {
 JobExecutor::RunOutcome JobExecutor::RunPlaybook(const std::string& job_id, PlaybookSpec spec,
                                                  HostTally* tally, std::string* error) {
   auto line = [&](std::string text) {
-    post_(JobEvent{JobEvent::Kind::kLine, job_id, std::move(text), false, false, "", {}});
+    post_(JobEvent{JobEvent::Kind::kLine, job_id, std::move(text), false, false, "", {}, {}, -1});
   };
   tally->AddHosts(spec);
   // A fenced host is left alone for the rest of the job.
@@ -129,6 +131,7 @@ JobExecutor::RunOutcome JobExecutor::RunPlaybook(const std::string& job_id, Play
     if (result.lease_lapsed) cancelled_ = true;  // no recovery, no further step
   }
   if (result.lease_lapsed) line("clustermgr: " + spec.playbook + ": " + result.error);
+  for (const auto& [host, counts] : report.recap()) tally->recap[host] += counts;
   for (const auto& [host, message] : report.fenced()) {
     if (tally->fenced.emplace(host, message).second) {
       line("clustermgr: " + host + " is fenced (" + message +
@@ -150,7 +153,28 @@ void JobExecutor::RunScript(const JobScript& script) {
   std::string error;
   bool succeeded = true;
   HostTally tally;
+  int batch = -1;  // the rolling batch of the previous step
+  const int batches = script.steps.empty() ? 0 : script.steps.back().batch + 1;
   for (const JobStep& step : script.steps) {
+    if (step.batch != batch && step.batch >= 0) {
+      if (batch >= 0) {
+        JobEvent done{
+            JobEvent::Kind::kBatchDone, script.job_id, "", true, false, "", {}, {}, batch};
+        post_(std::move(done));
+      }
+      batch = step.batch;
+      post_(JobEvent{JobEvent::Kind::kLine,
+                     script.job_id,
+                     "clustermgr: batch " + std::to_string(batch + 1) + " of " +
+                         std::to_string(batches) + ": " +
+                         std::to_string(step.playbook.hosts.size()) + " host(s)",
+                     false,
+                     false,
+                     "",
+                     {},
+                     {},
+                     -1});
+    }
     if (RunPlaybook(script.job_id, step.playbook, &tally, &error) != RunOutcome::kFailed) {
       continue;
     }
@@ -169,7 +193,8 @@ void JobExecutor::RunScript(const JobScript& script) {
     break;
   }
   if (!tally.fenced.empty()) {
-    post_(JobEvent{JobEvent::Kind::kLine, script.job_id, tally.Summary(), false, false, "", {}});
+    post_(JobEvent{
+        JobEvent::Kind::kLine, script.job_id, tally.Summary(), false, false, "", {}, {}, -1});
     if (error.empty()) {
       const auto& [host, message] = *tally.fenced.begin();
       error = host + " " + message;
@@ -178,8 +203,15 @@ void JobExecutor::RunScript(const JobScript& script) {
       }
     }
   }
-  JobEvent done{
-      JobEvent::Kind::kFinished, script.job_id, "", succeeded, false, error, tally.fenced};
+  JobEvent done{JobEvent::Kind::kFinished,
+                script.job_id,
+                "",
+                succeeded,
+                false,
+                error,
+                tally.fenced,
+                std::move(tally.recap),
+                -1};
   {
     std::lock_guard<std::mutex> lock(mu_);
     // A cancel that came after the last playbook succeeded is too late: nothing was stopped,

@@ -5,6 +5,10 @@
 // and the final outcome are posted to the event loop's mailbox; the executor never touches the
 // replicated state, which only the event loop owns.
 //
+// A rolling job (JobStep::batch) runs its batches one after the other: after each batch whose
+// steps all succeeded, kBatchDone tells the event loop, which moves that batch's nodes on before
+// the next batch starts; a failed batch ends the job, and later batches never run.
+//
 // Fenced hosts (mgr/fencing/run_report.h): a host the fencing role refused, because a newer
 // token holder has touched it, is left alone from then on - later steps and recovery playbooks
 // run without it - and is reported apart: a playbook that failed only on fenced hosts counts as
@@ -33,12 +37,17 @@
 #include <vector>
 
 #include "mgr/ansible/playbook_runner.h"
+#include "mgr/fencing/run_report.h"
 
 namespace clustermgr::mgr {
 
 struct JobStep {
   PlaybookSpec playbook;
   std::vector<PlaybookSpec> on_failure;  // run in order when `playbook` fails (not on cancel)
+  // A rolling job's batch (0, 1, ...): consecutive steps of one batch work on its hosts; -1: not
+  // rolling. When every step of batch k has succeeded and batch k+1 is about to start,
+  // kBatchDone reports k.
+  int batch = -1;
 };
 
 struct JobScript {
@@ -48,7 +57,7 @@ struct JobScript {
 
 // What the worker thread tells the event loop.
 struct JobEvent {
-  enum class Kind { kLine, kFinished };
+  enum class Kind { kLine, kBatchDone, kFinished };
   Kind kind = Kind::kLine;
   std::string job_id;
   std::string line;        // kLine
@@ -57,6 +66,10 @@ struct JobEvent {
   std::string error;       // kFinished: the first failure, one line (or the first fence)
   // kFinished: host -> "fenced: host has seen epoch N, this run carries M".
   std::map<std::string, std::string> fenced;
+  // kFinished: each host's PLAY RECAP counters, summed over the job's playbook runs (read from
+  // every output line, whatever the job's log keeps of them).
+  std::map<std::string, fencing::HostRecap> recap;
+  int batch = -1;  // kBatchDone: the batch whose steps all succeeded
 };
 
 class JobExecutor {

@@ -99,7 +99,7 @@ std::string CheckSpec(const PlaybookSpec& spec, PlaybookPath* playbook, std::str
 }
 
 // The command line: ansible-playbook -i hosts --extra-vars @vars [--extra-vars @client-vars]
-// [--user U] [--private-key K] <playbook>.
+// [--user U] [--forks N] [--private-key K] <playbook>.
 std::vector<std::string> Arguments(const std::string& program, const PlaybookSpec& spec,
                                    const run::RunFiles& files, const std::string& private_key,
                                    const PlaybookPath& playbook) {
@@ -108,6 +108,7 @@ std::vector<std::string> Arguments(const std::string& program, const PlaybookSpe
     args.insert(args.end(), {"--extra-vars", "@" + files.client_vars});
   }
   if (!spec.user.empty()) args.insert(args.end(), {"--user", spec.user});
+  if (spec.forks > 0) args.insert(args.end(), {"--forks", std::to_string(spec.forks)});
   if (!private_key.empty()) args.insert(args.end(), {"--private-key", private_key});
   args.push_back(playbook.path);
   return args;

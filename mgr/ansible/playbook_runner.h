@@ -1,7 +1,7 @@
 // Running one ansible-playbook process for a job.
 //
 //   ansible-playbook -i <dir>/hosts --extra-vars @<dir>/extra-vars.json
-//       [--extra-vars @<dir>/client-vars.yml] [--user U] [--private-key K]
+//       [--extra-vars @<dir>/client-vars.yml] [--user U] [--forks N] [--private-key K]
 //       <playbook-dir>/<playbook>
 //
 // Two kinds of variables: the operator's (extra_vars, host_vars: the daemon's own --extra-vars
@@ -87,6 +87,7 @@ struct PlaybookSpec {
   nlohmann::json client_vars = nlohmann::json::object();
   std::map<std::string, nlohmann::json> client_host_vars;
   std::string user;         // --user; empty: not passed
+  int forks = 0;            // --forks; 0: not passed (Ansible's default)
   std::string private_key;  // --private-key (made absolute); empty: not passed
   // Directory of the roles shipped with clustermgr, searched before the usual roles path (see
   // the environment above); empty: the roles path is left alone.

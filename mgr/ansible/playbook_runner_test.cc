@@ -208,6 +208,7 @@ TEST_F(FakeAnsibleTest, PassesArgumentsFilesEnvironmentAndWorkingDirectory) {
       "read x && echo \"stdin: $x\" || echo 'stdin: eof'\n"
       "printf 'no newline at the end'\n");
   spec.user = "deploy";
+  spec.forks = 50;
   spec.private_key = "/keys/id_ed25519";
   spec.env = {{"EXTRA_THING", "1"}, {"ANSIBLE_NOCOLOR", "0"}};
   ::setenv("CLUSTERMGR_TEST_SECRET", "must-not-leak", 1);
@@ -230,12 +231,12 @@ TEST_F(FakeAnsibleTest, PassesArgumentsFilesEnvironmentAndWorkingDirectory) {
   for (const auto& l : lines) {
     if (l.starts_with("arg: ")) args.push_back(l.substr(5));
   }
-  ASSERT_EQ(args.size(), 9u) << ::testing::PrintToString(lines);
+  ASSERT_EQ(args.size(), 11u) << ::testing::PrintToString(lines);
   run_dir = fs::path(args[1]).parent_path().string();
   EXPECT_THAT(run_dir, StartsWith(tmp_.path() + "/runs/clustermgr-ansible-"));
   EXPECT_EQ(args, (std::vector<std::string>{"-i", run_dir + "/hosts", "--extra-vars",
                                             "@" + run_dir + "/extra-vars.json", "--user", "deploy",
-                                            "--private-key", "/keys/id_ed25519",
+                                            "--forks", "50", "--private-key", "/keys/id_ed25519",
                                             tmp_.path() + "/playbooks/site.yml"}));
   EXPECT_THAT(lines, Contains("cwd: " + tmp_.path() + "/playbooks"));
   EXPECT_THAT(lines, Contains("hosts: [service-master]"));

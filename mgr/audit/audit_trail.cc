@@ -33,9 +33,16 @@ std::string SummarizeRequest(const net::RpcRequest& request) {
         auto vars = [](const std::string& v) {
           return v.empty() ? std::string() : " extra_vars=" + v;
         };
-        if constexpr (std::is_same_v<T, net::CommissionRequest> ||
-                      std::is_same_v<T, net::UpdateRequest>) {
+        if constexpr (std::is_same_v<T, net::CommissionRequest>) {
           return "names=" + List(r.names) + (r.group.empty() ? "" : " group=" + r.group) +
+                 vars(r.extra_vars);
+        } else if constexpr (std::is_same_v<T, net::UpdateRequest>) {
+          return "names=" + List(r.names) + (r.group.empty() ? "" : " group=" + r.group) +
+                 (r.serial == 0 ? "" : " serial=" + std::to_string(r.serial)) +
+                 vars(r.extra_vars);
+        } else if constexpr (std::is_same_v<T, net::UpgradeRequest>) {
+          return "names=" + List(r.names) +
+                 (r.serial == 0 ? "" : " serial=" + std::to_string(r.serial)) +
                  vars(r.extra_vars);
         } else if constexpr (std::is_same_v<T, net::DecommissionRequest>) {
           return "names=" + List(r.names) + vars(r.extra_vars);

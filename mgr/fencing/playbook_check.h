@@ -17,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-#include "crdt/status.h"
+#include "base/status.h"
 
 namespace clustermgr::mgr::fencing {
 

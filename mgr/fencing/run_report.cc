@@ -46,6 +46,7 @@ bool ParseRecapLine(std::string_view line, std::string* host, HostRecap* recap) 
   field("changed", &recap->changed);
   field("unreachable", &recap->unreachable);
   field("failed", &recap->failed);
+  field("skipped", &recap->skipped);
   if (!any) return false;
   *host = std::string(name);
   return true;

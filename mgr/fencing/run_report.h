@@ -19,7 +19,17 @@
 namespace clustermgr::mgr::fencing {
 
 struct HostRecap {
-  int ok = 0, changed = 0, unreachable = 0, failed = 0;
+  int ok = 0, changed = 0, unreachable = 0, failed = 0, skipped = 0;
+  // Sums the counters of another run.
+  HostRecap& operator+=(const HostRecap& o) {
+    ok += o.ok;
+    changed += o.changed;
+    unreachable += o.unreachable;
+    failed += o.failed;
+    skipped += o.skipped;
+    return *this;
+  }
+  bool operator==(const HostRecap&) const = default;
 };
 
 class RunReport {

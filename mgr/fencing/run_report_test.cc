@@ -33,6 +33,11 @@ TEST(RunReportTest, DefaultCallbackFencedAndFailedHosts) {
   EXPECT_EQ(r.FailedHosts(), std::set<std::string>{"node-c"});
   EXPECT_FALSE(r.OnlyFenced());
   EXPECT_EQ(r.recap().at("node-a").changed, 1);
+  EXPECT_EQ(r.recap().at("node-a"), (HostRecap{3, 1, 0, 0, 3}));
+  EXPECT_EQ(r.recap().at("node-c"), (HostRecap{4, 1, 0, 1, 1}));
+  HostRecap twice = r.recap().at("node-a");
+  twice += r.recap().at("node-c");  // a job sums its runs
+  EXPECT_EQ(twice, (HostRecap{7, 2, 0, 1, 4}));
 }
 
 TEST(RunReportTest, OnlyFencedNeedsTheRecap) {

@@ -31,7 +31,7 @@
 #include <variant>
 #include <vector>
 
-#include "crdt/status.h"
+#include "base/status.h"
 #include "mgr/http/http_caller.h"
 #include "mgr/http/metrics.h"
 #include "mgr/http/rest_api.h"

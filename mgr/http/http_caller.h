@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "crdt/status.h"
+#include "base/status.h"
 #include "net/access.h"
 #include "net/allow_list.h"
 

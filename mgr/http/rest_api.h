@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "crdt/status.h"
+#include "base/status.h"
 #include "net/rpc_types.h"
 
 namespace clustermgr::mgr::http {

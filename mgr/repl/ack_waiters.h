@@ -15,7 +15,7 @@
 #include <functional>
 #include <vector>
 
-#include "crdt/status.h"
+#include "base/status.h"
 
 namespace clustermgr::mgr {
 

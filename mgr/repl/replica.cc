@@ -11,9 +11,12 @@ Replica::Replica(std::unique_ptr<store::Store> store, const Options& options,
     : store_(std::move(store)),
       name_(options.name),
       origin_(store_->origin()),
+      physical_(physical),
       clock_(physical, options.max_clock_offset_ms) {
   const store::Metadata meta = store_->metadata();
   clock_.RestoreAtLeast(meta.hlc_high_water);
+  // A store written by an older build persisted only its own stamps: the loaded entries count.
+  clock_.RestoreAtLeast(state().NewestHlc());
   seq_ = meta.local_seq;
 }
 
@@ -46,30 +49,24 @@ Result<crdt::Delta> Replica::Write(const std::function<void(crdt::DeltaBuilder&)
   return delta;
 }
 
-namespace {
-
-template <typename K, typename V>
-void MaxHlc(const crdt::LwwMap<K, V>& map, crdt::HlcTimestamp* max) {
-  for (const auto& [key, entry] : map.entries()) *max = std::max(*max, entry.tag.stamp.hlc);
-}
-
-}  // namespace
-
-void Replica::ObserveTimestamps(const crdt::ClusterState& state) {
-  crdt::HlcTimestamp newest;
-  MaxHlc(state.globals, &newest);
-  MaxHlc(state.node_vars, &newest);
-  MaxHlc(state.inventory, &newest);
-  MaxHlc(state.jobs, &newest);
-  MaxHlc(state.job_logs, &newest);
-  MaxHlc(state.config, &newest);
+void Replica::ObserveTimestamps(const crdt::ClusterState& state, crdt::HlcTimestamp also) {
+  const crdt::HlcTimestamp newest = std::max(state.NewestHlc(), also);
   if (newest <= clock_.last()) return;
-  if (auto observed = clock_.Observe(newest); !observed.ok()) {
-    if (clock_refusals_++ % 1000 == 0) {
-      CM_LOG(kWarn) << "a peer's timestamp " << newest.ToString()
-                    << " is too far ahead of this clock; applied without moving the clock ("
-                    << clock_refusals_ << " so far): " << observed.status().message();
-    }
+  if (auto observed = clock_.Observe(newest); observed.ok()) return;
+  // Too far ahead of the wall clock: the clock follows it all the same (a later local write
+  // must order above it), and the operator hears of the skew.
+  clock_.RestoreAtLeast(newest);
+  const uint64_t now = physical_->NowMillis();
+  clock_skew_ms_ = newest.millis() > now ? newest.millis() - now : 0;
+  ++clock_refusals_;
+  constexpr uint64_t kLogEveryMs = 60'000;
+  if (!skew_logged_ms_ || now >= *skew_logged_ms_ + kLogEveryMs || now < *skew_logged_ms_) {
+    skew_logged_ms_ = now;
+    CM_LOG(kWarn) << "clock skew: a peer's timestamp " << newest.ToString() << " is "
+                  << clock_skew_ms_ << " ms ahead of this instance's wall clock (limit "
+                  << clock_.max_offset_millis() << " ms; " << clock_refusals_
+                  << " such so far): this instance's clock follows it so that later writes "
+                     "order above; check NTP on every manager host";
   }
 }
 
@@ -98,14 +95,27 @@ Status Replica::Recover() {
   if (Status s = store_->Reopen(); !s.ok()) return s;
   const store::Metadata meta = store_->metadata();
   clock_.RestoreAtLeast(meta.hlc_high_water);
+  clock_.RestoreAtLeast(state().NewestHlc());
   seq_ = std::max(seq_, meta.local_seq);
   return Status::Ok();
 }
 
 Status Replica::ApplySnapshotChunk(const crdt::ClusterState& chunk,
-                                   const crdt::VersionVector& covered) {
-  ObserveTimestamps(chunk);
-  return store_->ApplySnapshot(chunk, covered);
+                                   const crdt::VersionVector& covered,
+                                   crdt::HlcTimestamp sender_hlc, const crdt::StateKeys* complete) {
+  ObserveTimestamps(chunk, sender_hlc);
+  const uint64_t own = covered.Get(origin_);
+  if (own > seq_) {
+    CM_LOG(kWarn) << "a peer's snapshot covers this instance's deltas up to seq " << own
+                  << " but its store had issued only " << seq_
+                  << " (the data dir is older than this instance's history): new writes "
+                     "continue above it";
+  }
+  if (Status s = store_->ApplySnapshot(chunk, covered, clock_.last(), own, complete); !s.ok()) {
+    return s;
+  }
+  seq_ = std::max(seq_, own);
+  return Status::Ok();
 }
 
 }  // namespace clustermgr::mgr

@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "crdt/cluster_state.h"
 #include "crdt/hlc.h"
-#include "crdt/status.h"
 #include "store/store.h"
 
 namespace clustermgr::mgr {
@@ -57,16 +57,24 @@ class Replica {
   void AddObserver(Observer observer) { observers_.push_back(std::move(observer)); }
 
   // Persists and joins deltas received from peers (any origins, in one store batch). Their LWW
-  // timestamps are first merged into the clock (HLC receive rule), so that every later local
-  // write orders above them; a timestamp beyond max_clock_offset_ms ahead is not merged (and
-  // counted in clock_refusals()) but the delta is still applied: replicas must converge. The
-  // caller (the replicator) drops deltas already applied. Observers are not called: they hear
-  // of local writes only. Errors: the store's (the state is then unchanged).
+  // timestamps are first merged into the clock, so that every later local write orders above
+  // every entry this instance has applied, whatever the wall clock says (a write stamped below
+  // an entry it had seen would be lost, and tombstone collection relies on it). A timestamp
+  // more than max_clock_offset_ms ahead of the wall clock is merged too, and reported: counted
+  // in clock_refusals(), its offset in clock_skew_ms(), logged at most once a minute. The
+  // clock's high-water mark is persisted with the batch. The caller (the replicator) drops
+  // deltas already applied. Observers are not called: they hear of local writes only. Errors:
+  // the store's (the state is then unchanged).
   Status ApplyRemote(const std::vector<crdt::Delta>& deltas);
   // Persists and joins one snapshot chunk from a peer (store::Store::ApplySnapshot: give
-  // `covered` with the last chunk only). Timestamps are merged as for ApplyRemote. Errors: the
-  // store's.
-  Status ApplySnapshotChunk(const crdt::ClusterState& chunk, const crdt::VersionVector& covered);
+  // `covered`, and `complete`, the keys of every chunk, with the last chunk only).
+  // Timestamps are merged as for ApplyRemote, and so is `sender_hlc`, the sender's clock when
+  // it took the snapshot (it may have applied stamps no entry shows any more). When `covered`
+  // holds more of this instance's own history than it has issued (a data dir restored from an
+  // old copy), the next local seq continues above it. Errors: the store's.
+  Status ApplySnapshotChunk(const crdt::ClusterState& chunk, const crdt::VersionVector& covered,
+                            crdt::HlcTimestamp sender_hlc = {},
+                            const crdt::StateKeys* complete = nullptr);
   // The applied version vector (store::Store::Applied()).
   crdt::VersionVector Applied() const { return store_->Applied(); }
   // After a failed store write: reopens the store (store::Store::Reopen) and takes up what it
@@ -74,8 +82,10 @@ class Replica {
   // write whose outcome was unknown may have landed). Errors: the store's; then it stays
   // read-only and Recover may be called again.
   Status Recover();
-  // Remote timestamps too far ahead of the local clock, so far.
+  // Peer timestamps seen further ahead of the wall clock than max_clock_offset_ms, so far.
   uint64_t clock_refusals() const { return clock_refusals_; }
+  // How far ahead of the wall clock (ms) the latest of those was; 0 when none was seen.
+  uint64_t clock_skew_ms() const { return clock_skew_ms_; }
 
  private:
   Replica(std::unique_ptr<store::Store> store, const Options& options,
@@ -84,12 +94,15 @@ class Replica {
   std::unique_ptr<store::Store> store_;
   std::string name_;
   std::string origin_;
+  crdt::PhysicalClock* physical_;
   crdt::HybridClock clock_;
-  // Merges the newest LWW timestamp of `state` into the clock.
-  void ObserveTimestamps(const crdt::ClusterState& state);
+  // Merges the newest LWW timestamp of `state` (and `also`) into the clock.
+  void ObserveTimestamps(const crdt::ClusterState& state, crdt::HlcTimestamp also = {});
 
   uint64_t seq_ = 0;
   uint64_t clock_refusals_ = 0;
+  uint64_t clock_skew_ms_ = 0;
+  std::optional<uint64_t> skew_logged_ms_;  // wall clock of the last skew warning
   std::vector<Observer> observers_;
 };
 

@@ -218,9 +218,25 @@ void Replicator::OnSyncRequest(const std::string& identity, Peer& peer,
   const crdt::VersionVector mine = Applied();
   net::SyncReply reply;
   reply.applied = mine;
-  size_t bytes = 0;
+  // Snapshot or deltas is decided before any delta goes out: deltas of one origin applied
+  // before a snapshot taken later could bring back a write whose delete the snapshot no longer
+  // shows (collected). Every origin's log must reach back to what the requester has.
   bool snapshot = false;
+  const std::map<std::string, store::DeltaLogRange> log = replica_->store().DeltaLog();
   for (const auto& [origin, have] : mine.entries()) {
+    const uint64_t theirs = request.applied.Get(origin);
+    if (have <= theirs) continue;
+    auto range = log.find(origin);
+    auto next = replica_->store().EncodedDeltasSince(origin, theirs, 1);
+    if (range == log.end() || range->second.last < have ||
+        (!next.ok() && next.status().code() == Code::kNotFound)) {
+      snapshot = true;
+      break;
+    }
+  }
+  size_t bytes = 0;
+  for (const auto& [origin, have] : mine.entries()) {
+    if (snapshot) break;
     const uint64_t theirs = request.applied.Get(origin);
     if (have <= theirs) continue;
     const size_t room = options_.max_reply_deltas - reply.deltas.size();
@@ -266,9 +282,11 @@ void Replicator::OnSyncRequest(const std::string& identity, Peer& peer,
   if (snapshot) {
     reply.deltas.clear();
     reply.more = false;
-    // The state and the applied vector belong together: this thread is the store's only writer.
+    // The state, the applied vector and the clock belong together: this thread is the store's
+    // only writer.
     SnapshotSessions::Offered offered =
-        sessions_.Offer(peer.endpoint, request.applied, replica_->state(), Applied(), now_ms);
+        sessions_.Offer(peer.endpoint, request.applied, replica_->state(), Applied(),
+                        replica_->clock().last(), now_ms);
     if (offered.fresh) ++counters_.snapshots_served;
     reply.snapshot = offered.offer;
   }
@@ -298,6 +316,7 @@ void Replicator::OnSyncReply(Peer& peer, net::SyncReply reply, uint64_t now_ms) 
   fetch_->id = offer.id;
   fetch_->chunks = offer.chunks;
   fetch_->covered = offer.covered;
+  fetch_->hlc = crdt::HlcTimestamp::FromPacked(offer.hlc_high_water);
   fetch_->have.assign(offer.chunks, false);
   fetch_->progress_ms = now_ms;
   fetch_->started_ms = now_ms;

@@ -13,11 +13,17 @@
 // gap is seen, and when a peer's report shows it is ahead) a syncRequest with the applied vector
 // goes to each peer; the peer answers with the missing deltas from its delta log, at most
 // `max_reply_deltas` / `max_reply_bytes` per reply (`more`: ask again at once), or with a
-// snapshot offer when its log no longer reaches back (store kNotFound). The snapshot is the
-// peer's state and applied vector at offer time, split by SplitSnapshot (chunks of at most
+// snapshot offer when its log no longer reaches back for some origin. Which of the two is
+// decided over every origin before the first delta goes out, so a requester never applies one
+// origin's old deltas and then a snapshot. The snapshot is the peer's state, applied vector and
+// hybrid clock at offer time, split by SplitSnapshot (chunks of at most
 // `chunk.max_entries` entries / ~`chunk.max_bytes`), pulled `snapshot_window` chunks at a time,
 // each re-asked after `fetch_retry_ms`; host-group elements are held back and applied with the
-// last chunk, which carries the OR-set context and the covered vector (ApplySnapshot). The SUB
+// last chunk, which carries the OR-set context and the covered vector (ApplySnapshot). The
+// snapshot is authoritative for what it covers: with the last chunk, local LWW entries whose
+// write the covered vector includes but which no chunk held are removed (a delete beat them and
+// was collected; without this a value deleted long ago could come back), the clock rises to the
+// sender's, and the own seq to what the snapshot covers of this instance's history. The SUB
 // socket is connected before any snapshot is asked for (ZeroMQ Clone pattern): deltas published
 // meanwhile wait in the buffer and apply on top. While a snapshot is being fetched no other
 // syncRequest is sent; a transfer without progress for `snapshot_idle_ms` is abandoned (chunks
@@ -54,7 +60,7 @@
 #include <string>
 #include <vector>
 
-#include "crdt/status.h"
+#include "base/status.h"
 #include "mgr/repl/ack_waiters.h"
 #include "mgr/repl/delta_sequencer.h"
 #include "mgr/repl/replica.h"
@@ -141,6 +147,15 @@ class Replicator {
   // Unix ms of the last message heard from each peer instance, by instance name (the latest over
   // its endpoints). The token counts a manager alive only while it is heard from (mgr/token.h).
   std::map<std::string, uint64_t> LastContactByName() const;
+  // The instance name and Unix ms of the last message heard from the peer at the gossip endpoint
+  // Serf member `member` gave in its tags; nullopt when that peer was never heard from. Binds a
+  // Serf member to what replication knows of it: a member whose tags name an instance that
+  // does not answer at the member's endpoint is not that instance.
+  struct Heard {
+    std::string name;
+    uint64_t last_contact_ms = 0;
+  };
+  std::optional<Heard> HeardThroughMember(const std::string& member) const;
   // True when this instance has applied everything the peer instance `name` last reported having
   // applied, and is not restoring a snapshot. False when it has no report from that peer yet.
   bool CaughtUpWith(const std::string& name) const;

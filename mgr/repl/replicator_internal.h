@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "crdt/cluster_state.h"
+#include "crdt/hlc.h"
 #include "crdt/version_vector.h"
 #include "mgr/repl/replicator.h"
 #include "mgr/repl/snapshot_chunks.h"
@@ -39,6 +40,8 @@ struct Replicator::Fetch {
   uint64_t id = 0;
   uint32_t chunks = 0;
   crdt::VersionVector covered;
+  crdt::HlcTimestamp hlc;  // the sender's clock when it took the snapshot
+  crdt::StateKeys keys;    // of every chunk received: what the snapshot holds
   std::vector<bool> have;
   uint32_t have_count = 0;
   uint32_t cursor = 0;                 // next index never asked for

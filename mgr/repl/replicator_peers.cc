@@ -230,6 +230,14 @@ std::map<std::string, uint64_t> Replicator::LastContactByName() const {
   return out;
 }
 
+std::optional<Replicator::Heard> Replicator::HeardThroughMember(const std::string& member) const {
+  auto endpoint = serf_members_.find(member);
+  if (endpoint == serf_members_.end()) return std::nullopt;
+  auto peer = peers_.find(endpoint->second);
+  if (peer == peers_.end() || peer->second->last_contact_ms == 0) return std::nullopt;
+  return Heard{peer->second->name, peer->second->last_contact_ms};
+}
+
 bool Replicator::CaughtUpWith(const std::string& name) const {
   if (fetch_) return false;
   const crdt::VersionVector mine = Applied();

@@ -86,6 +86,7 @@ void Replicator::OnSnapshotChunk(Peer& peer, net::SnapshotChunk chunk, uint64_t 
   f.have[chunk.index] = true;
   ++f.have_count;
   f.progress_ms = now_ms;
+  f.keys.Add(*state);
   if (chunk.index + 1 == f.chunks) {
     f.last = std::move(state).value();
   } else {
@@ -101,8 +102,11 @@ void Replicator::OnSnapshotChunk(Peer& peer, net::SnapshotChunk chunk, uint64_t 
     SendFetches(now_ms);
     return;
   }
+  // The last chunk makes the snapshot authoritative for what it covers: entries this instance
+  // holds from writes the sender had applied, but which the snapshot lacks, were beaten by a
+  // delete the sender has since collected; they go.
   crdt::ClusterState last = f.assembly.Finish(std::move(*f.last));
-  if (Status s = replica_->ApplySnapshotChunk(last, f.covered); !s.ok()) {
+  if (Status s = replica_->ApplySnapshotChunk(last, f.covered, f.hlc, &f.keys); !s.ok()) {
     ++counters_.store_errors;
     AbandonFetch("cannot store the last chunk: " + s.message());
     return;

@@ -10,9 +10,9 @@
 #include <iostream>
 #include <random>
 
-#include "net/fake_gossip_transport.h"
+#include "net/testing/fake_gossip_transport.h"
 #include "store/codec.h"
-#include "store/temp_dir.h"
+#include "store/testing/temp_dir.h"
 
 namespace clustermgr::mgr {
 namespace {
@@ -32,13 +32,17 @@ constexpr uint64_t kStart = 1'700'000'000'000;
 struct NodeOptions {
   uint64_t delta_log_limit = 10'000;
   ReplicatorOptions replicator;
+  int64_t clock_offset_ms = 0;  // this instance's wall clock runs this far ahead
 };
 
 // One instance: replica + fake transport + replicator, restartable and wipeable.
 class Node {
  public:
   Node(FakeGossipNetwork* net, std::string name, NodeOptions options, uint64_t now)
-      : net_(net), name_(std::move(name)), options_(std::move(options)), clock_(now) {
+      : net_(net),
+        name_(std::move(name)),
+        options_(std::move(options)),
+        clock_(now + options_.clock_offset_ms) {
     Open();
   }
 
@@ -85,7 +89,8 @@ class Node {
   std::string endpoint() const { return "tcp://" + name_ + ":9008"; }
   Replica& replica() { return *replica_; }
   Replicator& replicator() { return *replicator_; }
-  crdt::ManualClock& clock() { return clock_; }
+  // Sets the wall clock to the cluster's time `now` plus this instance's offset.
+  void SetTime(uint64_t now) { clock_.Set(now + options_.clock_offset_ms); }
   const std::string& name() const { return name_; }
 
   crdt::Delta Write(const std::function<void(crdt::DeltaBuilder&)>& build) {
@@ -136,7 +141,7 @@ class Cluster {
   void Tick(uint64_t ms = 100) {
     now_ += ms;
     for (auto& n : nodes_) {
-      n->clock().Set(now_);
+      n->SetTime(now_);
       if (n->up()) n->replicator().Tick(now_);
     }
     Pump();
@@ -696,6 +701,138 @@ TEST(ReplicatorTest, AnInstanceRestoredFromAnOlderCopyTakesItsLostDeltasBackBefo
   EXPECT_EQ(a.replica().last_seq(), 6u);
   auto d = a.Write([](crdt::DeltaBuilder& w) { w.SetGlobal("z", "3"); });
   EXPECT_EQ(d.seq, 7u);
+  ASSERT_TRUE(c.Settle());
+  c.ExpectConverged();
+  EXPECT_NE(c.node(1).replica().state().globals.Get("z"), nullptr);
+}
+
+// Two peers: a, its wall clock on time, and b, 3 s fast (beyond the 500 ms offset limit).
+std::pair<Node&, Node&> OnTimeAndFast(Cluster& c) {
+  NodeOptions fast;
+  fast.clock_offset_ms = 3000;
+  Node& a = c.Add("a");
+  Node& b = c.Add("b", fast);
+  c.ConnectAll();
+  return {a, b};
+}
+
+TEST(ReplicatorTest, AWriteMadeAfterSeeingAFastPeersWriteWinsOverIt) {
+  // b's wall clock runs 3 s ahead, beyond the 500 ms offset limit. a writes the key after it
+  // has applied b's write: its write must order above, whatever a's wall clock says.
+  Cluster c(TestSeed());
+  auto [a, b] = OnTimeAndFast(c);
+  ASSERT_TRUE(c.Settle());
+  b.Write([](crdt::DeltaBuilder& w) { w.SetGlobal("k", "\"fromB\""); });
+  c.Pump();
+  ASSERT_NE(a.replica().state().globals.Get("k"), nullptr);
+  ASSERT_EQ(*a.replica().state().globals.Get("k"), "\"fromB\"");
+  a.Write([](crdt::DeltaBuilder& w) { w.SetGlobal("k", "\"fromA\""); });
+  ASSERT_TRUE(c.Settle());
+  for (Node* n : {&a, &b}) {
+    ASSERT_NE(n->replica().state().globals.Get("k"), nullptr) << n->name();
+    EXPECT_EQ(*n->replica().state().globals.Get("k"), "\"fromA\"") << n->name();
+  }
+  // The skew is reported, not silently absorbed.
+  EXPECT_GT(a.replica().clock_refusals(), 0u);
+  EXPECT_GE(a.replica().clock_skew_ms(), 2500u);
+}
+
+TEST(ReplicatorTest, AppliedPeerStampsRaiseThePersistedClockHighWater) {
+  // After a restart the clock starts at the persisted high-water: it must cover the stamps of
+  // peers' entries this instance applied (deltas and snapshots), not only its own.
+  Cluster c(TestSeed());
+  auto [a, b] = OnTimeAndFast(c);
+  b.Write([](crdt::DeltaBuilder& w) { w.SetGlobal("k", "1"); });
+  ASSERT_TRUE(c.Settle());
+  const crdt::HlcTimestamp peer = b.replica().state().globals.Find("k")->tag.stamp.hlc;
+  EXPECT_GE(a.replica().store().metadata().hlc_high_water, peer);
+  a.Restart();
+  EXPECT_GT(a.replica().clock().Now(), peer);
+}
+
+TEST(ReplicatorTest, AValueDeletedLongAgoDoesNotComeBackToARestoringInstance) {
+  // w writes k; d deletes it; the tombstone is collected and d's log trimmed. A new instance
+  // that asks w for the state gets w's still-logged old write of k in one reply and a snapshot
+  // (which lacks k) in the next: k must stay deleted.
+  Cluster c(TestSeed());
+  NodeOptions o;
+  o.delta_log_limit = 3;
+  o.replicator.max_reply_deltas = 1;
+  Node& w = c.Add("a-writer", o);
+  Node& d = c.Add("b-deleter", o);
+  c.ConnectAll();
+  w.Write([](crdt::DeltaBuilder& b) { b.SetGlobal("k", "\"old\""); });
+  ASSERT_TRUE(c.Settle());
+  d.Write([](crdt::DeltaBuilder& b) { b.EraseGlobal("k"); });
+  for (int i = 0; i < 10; ++i) {
+    d.Write([&](crdt::DeltaBuilder& b) { b.SetGlobal("d" + std::to_string(i), "1"); });
+  }
+  ASSERT_TRUE(c.Settle());  // tombstones collected
+  ASSERT_EQ(d.replica().state().globals.Find("k"), nullptr);
+  Node& n = c.Add("c-new", o);
+  ASSERT_TRUE(n.replicator().AddPeer(w.endpoint()).ok());
+  ASSERT_TRUE(c.Settle());
+  c.ExpectConverged();
+  EXPECT_EQ(n.replica().state().globals.Get("k"), nullptr);
+}
+
+TEST(ReplicatorTest, ASnapshotRemovesEntriesItCoversButNoLongerHolds) {
+  // An entry this instance applied long ago whose delete the snapshot's sender has applied and
+  // collected: the snapshot covers its write but no longer holds it, so it goes.
+  Cluster c(TestSeed());
+  NodeOptions o;
+  o.delta_log_limit = 2;
+  Node& a = c.Add("a", o);
+  Node& b = c.Add("b", o);
+  c.ConnectAll();
+  a.Write([](crdt::DeltaBuilder& w) { w.SetGlobal("k", "\"v\""); });
+  ASSERT_TRUE(c.Settle());
+  b.Close();
+  a.Write([](crdt::DeltaBuilder& w) { w.EraseGlobal("k"); });
+  for (int i = 0; i < 5; ++i) {
+    a.Write([&](crdt::DeltaBuilder& w) { w.SetGlobal("g" + std::to_string(i), "1"); });
+  }
+  // a collects without b, as it does once b, silent for long, is no longer among its peers.
+  ASSERT_TRUE(a.replica().store().CollectTombstones(a.replica().Applied()).ok());
+  ASSERT_EQ(a.replica().state().globals.Find("k"), nullptr);
+  b.Open();
+  ASSERT_TRUE(b.replicator().AddPeer(a.endpoint()).ok());
+  ASSERT_TRUE(c.Settle());
+  EXPECT_EQ(b.replicator().counters().snapshots_applied, 1u);
+  EXPECT_EQ(b.replica().state().globals.Get("k"), nullptr);
+  c.ExpectConverged();
+}
+
+TEST(ReplicatorTest, AnInstanceRestoredFromAnOlderCopyRaisesItsSeqFromASnapshot) {
+  // As above, but b's log of a's deltas no longer reaches back: a learns its own history from
+  // a snapshot, and its next write must take a seq above it (or b drops it as a duplicate).
+  Cluster c(TestSeed());
+  NodeOptions o;
+  o.delta_log_limit = 2;
+  Node& a = c.Add("a", o);
+  c.Add("b", o);
+  c.ConnectAll();
+  a.Write([&](crdt::DeltaBuilder& w) { w.SetGlobal("x", "1"); });
+  ASSERT_TRUE(c.Settle());
+  store::TempDir backup("replicator-backup");
+  a.Close();
+  a.CopyDataTo(backup.Sub("copy"));
+  a.Open();
+  ASSERT_TRUE(a.replicator().AddPeer(c.node(1).endpoint()).ok());
+  for (int i = 0; i < 6; ++i) {
+    a.Write([&](crdt::DeltaBuilder& w) { w.SetGlobal("y" + std::to_string(i), "2"); });
+  }
+  ASSERT_TRUE(c.Settle());
+  a.Close();
+  a.RestoreDataFrom(backup.Sub("copy"));
+  a.Open();
+  ASSERT_TRUE(a.replicator().AddPeer(c.node(1).endpoint()).ok());
+  ASSERT_TRUE(c.Settle());
+  EXPECT_EQ(a.replicator().counters().snapshots_applied, 1u);
+  EXPECT_EQ(a.replica().last_seq(), 7u);
+  EXPECT_EQ(a.replica().store().metadata().local_seq, 7u);
+  auto d = a.Write([](crdt::DeltaBuilder& w) { w.SetGlobal("z", "3"); });
+  EXPECT_EQ(d.seq, 8u);
   ASSERT_TRUE(c.Settle());
   c.ExpectConverged();
   EXPECT_NE(c.node(1).replica().state().globals.Get("z"), nullptr);

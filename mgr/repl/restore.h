@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "crdt/status.h"
+#include "base/status.h"
 
 namespace clustermgr::mgr {
 

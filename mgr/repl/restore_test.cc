@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "store/store.h"
-#include "store/temp_dir.h"
+#include "store/testing/temp_dir.h"
 
 namespace clustermgr::mgr {
 namespace {

@@ -8,7 +8,7 @@
 #include <random>
 
 #include "store/codec.h"
-#include "store/random_replica.h"
+#include "store/testing/random_replica.h"
 
 namespace clustermgr::mgr {
 namespace {

@@ -18,13 +18,15 @@ SnapshotSessions::Offered SnapshotSessions::Offer(const std::string& requester,
                                                   const crdt::VersionVector& theirs,
                                                   const crdt::ClusterState& state,
                                                   const crdt::VersionVector& applied,
-                                                  uint64_t now_ms) {
+                                                  crdt::HlcTimestamp hlc, uint64_t now_ms) {
   for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
     Session& s = *it->second;
     if (s.requester != requester) continue;
     if (!theirs.Dominates(s.covered)) {  // still useful: a transfer in progress, or re-asked
       s.last_used_ms = now_ms;
-      return {net::SnapshotOffer{s.id, static_cast<uint32_t>(s.chunks.size()), s.covered}, false};
+      return {net::SnapshotOffer{s.id, static_cast<uint32_t>(s.chunks.size()), s.covered,
+                                 s.hlc.packed()},
+              false};
     }
     sessions_.erase(it);  // it has all of that: a newer snapshot is needed
     break;
@@ -35,13 +37,15 @@ SnapshotSessions::Offered SnapshotSessions::Offer(const std::string& requester,
   s->id = next_id_++;
   s->requester = requester;
   s->covered = applied;
+  s->hlc = hlc;
   for (const crdt::ClusterState& chunk : SplitSnapshot(state, chunk_)) {
     s->chunks.push_back(store::EncodeState(chunk));
   }
   s->last_used_ms = now_ms;
   CM_LOG(kInfo) << "replication: serving a snapshot of " << s->chunks.size() << " chunks to "
                 << requester << " covering " << s->covered.ToString();
-  net::SnapshotOffer offer{s->id, static_cast<uint32_t>(s->chunks.size()), s->covered};
+  net::SnapshotOffer offer{s->id, static_cast<uint32_t>(s->chunks.size()), s->covered,
+                           s->hlc.packed()};
   sessions_.emplace(s->id, std::move(s));
   return {offer, true};
 }

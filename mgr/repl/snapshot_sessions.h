@@ -1,9 +1,9 @@
 // SnapshotSessions: the snapshots this instance serves to peers whose delta log no longer
 // reaches back far enough.
 //
-// A session is the state and applied vector at offer time, already split into encoded chunks
-// (SplitSnapshot) so that every chunk a peer pulls belongs to the same snapshot. A requester has
-// at most one session: re-asking returns it while it still covers something the requester
+// A session is the state, applied vector and hybrid clock at offer time, already split into encoded
+// chunks (SplitSnapshot) so that every chunk a peer pulls belongs to the same snapshot. A requester
+// has at most one session: re-asking returns it while it still covers something the requester
 // lacks; once the requester has all of it, a newer one is made. At most `max_sessions` are
 // served at once (Offer returns id 0 when busy: the requester asks again next round); a session
 // unused for `idle_ms` is dropped. Session ids start at a random odd value, so that a restarted
@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "crdt/cluster_state.h"
+#include "crdt/hlc.h"
 #include "crdt/version_vector.h"
 #include "mgr/repl/snapshot_chunks.h"
 #include "net/gossip_types.h"
@@ -36,11 +37,12 @@ class SnapshotSessions {
     bool fresh = false;        // a new session was made for it
   };
   // The session for `requester` (its gossip endpoint), whose applied vector is `theirs`: its
-  // current one, or a new one of `state` as covered by `applied` (the two must belong
-  // together: the replica's state and applied vector at the same moment).
+  // current one, or a new one of `state` as covered by `applied`, taken when the clock read
+  // `hlc` (the three must belong together: the replica's state, applied vector and clock at the
+  // same moment).
   Offered Offer(const std::string& requester, const crdt::VersionVector& theirs,
                 const crdt::ClusterState& state, const crdt::VersionVector& applied,
-                uint64_t now_ms);
+                crdt::HlcTimestamp hlc, uint64_t now_ms);
   // Chunk `index` of session `id` (and the session is used); nullopt when the session is gone
   // or has no such chunk.
   std::optional<std::string> Chunk(uint64_t id, uint32_t index, uint64_t now_ms);
@@ -54,6 +56,7 @@ class SnapshotSessions {
     std::string requester;
     std::vector<std::string> chunks;
     crdt::VersionVector covered;
+    crdt::HlcTimestamp hlc;  // the clock when the snapshot was taken
     uint64_t last_used_ms = 0;
   };
 

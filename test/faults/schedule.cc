@@ -663,9 +663,30 @@ void Schedule::CheckGlobals(Clients& c) {
   const Op* winner = nullptr;
   int64_t last_ack_start = 0;
   const Op* last_ack = nullptr;
+  // A set replaces the map, but concurrent sets (a partition) merge key by key: the winner is
+  // the set whose "w" the final map shows, and every other key must hold a value some
+  // acknowledged-or-unknown set gave it.
+  bool keys_explained = true;
+  std::string unexplained;
+  for (const auto& [key, value] : final_globals.items()) {
+    bool found = false;
+    for (const Op& op : ops) {
+      if (op.kind != "global" || op.outcome == Outcome::kRefused) continue;
+      const json payload = json::parse(op.value, nullptr, false);
+      if (payload.contains(key) && payload[key] == value) found = true;
+    }
+    if (!found) {
+      keys_explained = false;
+      unexplained = key;
+    }
+  }
   for (const Op& op : ops) {
     if (op.kind != "global" || op.outcome == Outcome::kRefused) continue;
-    if (json::parse(op.value) == final_globals) winner = &op;
+    const json payload = json::parse(op.value, nullptr, false);
+    if (keys_explained && final_globals.contains("w") && payload.contains("w") &&
+        payload["w"] == final_globals["w"] && payload["n"] == final_globals["n"]) {
+      winner = &op;
+    }
     if (op.outcome == Outcome::kAcknowledged && op.start_ms >= last_ack_start) {
       last_ack_start = op.start_ms;
       last_ack = &op;
@@ -675,9 +696,9 @@ void Schedule::CheckGlobals(Clients& c) {
   if (!winner) {
     ++result_.tally.writes_lost;
     Fail("globals = one acknowledged-or-unknown write",
-         "final globals " + texts[0] +
-             " match no acknowledged or unknown global set; last acknowledged: " +
-             Describe(*last_ack),
+         "final globals " + texts[0] + " match no acknowledged or unknown global set" +
+             (unexplained.empty() ? std::string() : " (key " + unexplained + ")") +
+             "; last acknowledged: " + Describe(*last_ack),
          {"global"});
     return;
   }

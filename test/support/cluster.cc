@@ -111,12 +111,13 @@ bool NodeIs::Matches(const net::NodeInfo& node) const {
 
 ManagerInstance::ManagerInstance(std::string name, std::string dir, std::unique_ptr<SerfAgent> serf,
                                  std::vector<std::string> extra_args, std::string log_level,
-                                 std::optional<net::CurveClientConfig> curve)
+                                 std::optional<net::CurveClientConfig> curve, std::string serf_rpc)
     : name_(std::move(name)),
       dir_(std::move(dir)),
       data_dir_(dir_ + "/data"),
       home_dir_(dir_ + "/home"),
       serf_(std::move(serf)),
+      serf_rpc_(std::move(serf_rpc)),
       extra_args_(std::move(extra_args)),
       log_level_(std::move(log_level)),
       curve_(std::move(curve)) {
@@ -138,7 +139,7 @@ std::vector<std::string> ManagerInstance::CommandLine() const {
   std::vector<std::string> argv = {
       BinDir() + "/clustermgrd",      "--name=" + name_,
       "--data-dir=" + data_dir_,      "--rpc-bind=" + rpc_url_,
-      "--gossip-bind=" + gossip_url_, "--serf-rpc=" + serf_->rpc_address(),
+      "--gossip-bind=" + gossip_url_, "--serf-rpc=" + (serf_ ? serf_->rpc_address() : serf_rpc_),
       "--log-level=" + log_level_};
   if (!curve_) argv.push_back("--insecure");
   argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
@@ -299,14 +300,20 @@ Result<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) {
   }
   for (std::size_t i = 0; i < c->options_.managers; ++i) {
     const std::string name = c->options_.name_prefix + "-" + std::to_string(i + 1);
-    SerfAgentOptions serf;
-    serf.name = name;
-    serf.tags = {{"role", "clustermgr"}};
-    if (i > 0) serf.join = {c->managers_[0]->serf().bind_address()};
-    serf.start_timeout = c->options_.start_timeout;
-    std::string error;
-    auto agent = SerfAgent::Start(serf, &error);
-    if (!agent) return Status(Code::kUnavailable, "serf agent of " + name + ": " + error);
+    std::unique_ptr<SerfAgent> agent;
+    std::string serf_rpc;
+    if (c->options_.serf_rpc) {
+      serf_rpc = c->options_.serf_rpc(name);
+    } else {
+      SerfAgentOptions serf;
+      serf.name = name;
+      serf.tags = {{"role", "clustermgr"}};
+      if (i > 0) serf.join = {c->managers_[0]->serf().bind_address()};
+      serf.start_timeout = c->options_.start_timeout;
+      std::string error;
+      agent = SerfAgent::Start(serf, &error);
+      if (!agent) return Status(Code::kUnavailable, "serf agent of " + name + ": " + error);
+    }
     std::vector<std::string> args = {"--playbook-dir=" + c->playbook_dir_,
                                      "--ansible-roles-dir=" + ShippedRolesDir(),
                                      "--extra-vars=" + c->extra_vars_.dump()};
@@ -321,7 +328,8 @@ Result<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) {
     const std::string mdir = dir + "/" + name;
     fs::create_directories(mdir);
     c->managers_.push_back(std::make_unique<ManagerInstance>(
-        name, mdir, std::move(agent), std::move(args), c->options_.log_level, c->client_curve_));
+        name, mdir, std::move(agent), std::move(args), c->options_.log_level, c->client_curve_,
+        serf_rpc));
   }
   for (auto& m : c->managers_) {
     if (Status s = m->Start(c->options_.start_timeout); !s.ok()) return s;
@@ -334,6 +342,9 @@ std::string Cluster::NextAddr() { return "127.0.0." + std::to_string(next_addr_+
 Result<Machine*> Cluster::AddMachine(const std::string& label, const std::string& serial,
                                      const std::string& addr,
                                      std::optional<std::size_t> join_manager) {
+  if (options_.serf_rpc) {
+    return Status(Code::kInvalidArgument, "AddMachine: the managers share a Serf stand-in");
+  }
   SerfAgentOptions serf;
   const std::string name = label + "-" + serial;
   const std::string node_addr = addr.empty() ? NextAddr() : addr;
@@ -515,7 +526,10 @@ std::string Cluster::Diagnostics(std::size_t bytes) const {
   for (const auto& m : managers_) {
     out += "---- clustermgrd " + m->name() + " (" + m->rpc_url() + ", data " + m->data_dir() +
            ") log tail ----\n" + m->LogTail(bytes) + "\n";
-    out += "---- serf agent of " + m->name() + " log tail ----\n" + m->serf().LogTail(1500) + "\n";
+    if (!options_.serf_rpc) {
+      out += "---- serf agent of " + m->name() + " log tail ----\n" + m->serf().LogTail(1500) +
+             "\n";
+    }
   }
   return out;
 }

@@ -36,7 +36,7 @@
 #include <string>
 #include <vector>
 
-#include "crdt/status.h"
+#include "base/status.h"
 #include "net/rpc_client.h"
 #include "net/rpc_types.h"
 #include "test/support/process.h"
@@ -70,6 +70,10 @@ struct ClusterOptions {
   bool curve = false;
   // How long a daemon may take to answer its first RPC, and a Serf agent to start.
   std::chrono::milliseconds start_timeout{30000};
+  // When set, the managers run no Serf agent of their own: the daemon named N talks Serf RPC to
+  // serf_rpc(N) (e.g. an endpoint of a FakeSerfAgent standing in for a whole fleet), and
+  // machines cannot be added with AddMachine (ManagerInstance::serf() must not be called).
+  std::function<std::string(const std::string& instance)> serf_rpc{};
 };
 
 // What WaitForNode waits for; an unset field matches anything.
@@ -105,10 +109,11 @@ class Machine {
 class ManagerInstance {
  public:
   // `curve`: the daemon runs with CURVE (its flags are in extra_args) and the instance's client
-  // uses these keys; unset: --insecure.
+  // uses these keys; unset: --insecure. `serf` null: the daemon's --serf-rpc is `serf_rpc`.
   ManagerInstance(std::string name, std::string dir, std::unique_ptr<SerfAgent> serf,
                   std::vector<std::string> extra_args, std::string log_level,
-                  std::optional<net::CurveClientConfig> curve = std::nullopt);
+                  std::optional<net::CurveClientConfig> curve = std::nullopt,
+                  std::string serf_rpc = "");
   ~ManagerInstance();  // Stop()s the daemon; the agent dies with its SerfAgent
   ManagerInstance(const ManagerInstance&) = delete;
   ManagerInstance& operator=(const ManagerInstance&) = delete;
@@ -119,7 +124,7 @@ class ManagerInstance {
   const std::string& rpc_url() const { return rpc_url_; }
   const std::string& gossip_url() const { return gossip_url_; }
   std::string log_path() const { return dir_ + "/clustermgrd.log"; }
-  SerfAgent& serf() { return *serf_; }
+  SerfAgent& serf() { return *serf_; }  // only when the instance has its own agent
   // The instance's client (kept across restarts: ZeroMQ reconnects to the same port).
   net::RpcClient& rpc() { return *rpc_; }
 
@@ -157,6 +162,7 @@ class ManagerInstance {
   const std::string data_dir_;
   const std::string home_dir_;
   std::unique_ptr<SerfAgent> serf_;
+  const std::string serf_rpc_;
   std::vector<std::string> extra_args_;
   std::string log_level_;
   std::optional<net::CurveClientConfig> curve_;

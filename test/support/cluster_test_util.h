@@ -13,7 +13,7 @@
 #include <memory>
 #include <string>
 
-#include "crdt/status.h"
+#include "base/status.h"
 #include "net/rpc_types.h"
 #include "test/support/cluster.h"
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "crdt/status.h"
+#include "base/status.h"
 
 namespace clustermgr::test {
 

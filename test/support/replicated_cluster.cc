@@ -65,11 +65,21 @@ bool ReplicatedCluster::Instance::Start(std::string* error,
   p.program = program_;
   p.args = {"--name=" + name(), "--data-dir=" + data_dir_};
   if (options_.insecure) p.args.push_back("--insecure");
+  auto with_port = [&](std::string s) {
+    if (auto at = s.find("PORT"); at != std::string::npos) {
+      s.replace(at, 4, gossip_.substr(gossip_.rfind(':') + 1));
+    }
+    return s;
+  };
+  const std::string bind = options_.gossip_bind.empty() ? gossip_ : with_port(options_.gossip_bind);
   p.args.insert(p.args.end(),
-                {"--rpc-bind=" + rpc_url_, "--gossip-bind=" + gossip_,
+                {"--rpc-bind=" + rpc_url_, "--gossip-bind=" + bind,
                  "--serf-rpc=" + (options_.serf_rpc.empty() ? "127.0.0.1:1" : options_.serf_rpc),
                  std::string("--sync=") + (options_.sync ? "true" : "false")});
   for (const auto& peer : peers_) p.args.push_back("--peer=" + peer);
+  if (!options_.gossip_advertise.empty()) {
+    p.args.push_back("--gossip-advertise=" + with_port(options_.gossip_advertise));
+  }
   for (const auto& a : options_.extra_args) p.args.push_back(a);
   for (const auto& a : extra_args) p.args.push_back(a);
   // clustermgrd refuses --peer without --expect. These clusters run without Serf, so each
@@ -78,6 +88,7 @@ bool ReplicatedCluster::Instance::Start(std::string* error,
                    [](const std::string& a) { return a.rfind("--expect", 0) == 0; })) {
     p.args.push_back("--expect=1");
   }
+  p.env = options_.env;
   p.output_path = log_path_;
   std::string why;
   process_ = Process::Start(p, &why);

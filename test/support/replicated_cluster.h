@@ -37,6 +37,13 @@ struct InstanceOptions {
   // harness can talk to the instance).
   bool insecure = true;
   std::optional<net::CurveClientConfig> client_curve;  // the harness's RPC client keys
+  // Added to the daemon's environment (e.g. libfaketime's LD_PRELOAD and FAKETIME).
+  std::map<std::string, std::string> env;
+  // --gossip-bind with the instance's gossip port in place of "PORT" (e.g. "tcp://0.0.0.0:PORT");
+  // empty: its loopback endpoint (gossip_endpoint()), which peers dial in either case.
+  std::string gossip_bind;
+  // --gossip-advertise, "PORT" replaced likewise; empty: not given.
+  std::string gossip_advertise;
 };
 
 class ReplicatedCluster {

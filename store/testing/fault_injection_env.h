@@ -19,7 +19,7 @@
 #include <mutex>
 #include <string>
 
-#include "crdt/status.h"
+#include "base/status.h"
 
 namespace clustermgr::store {
 

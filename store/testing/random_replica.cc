@@ -1,4 +1,4 @@
-#include "store/random_replica.h"
+#include "store/testing/random_replica.h"
 
 #include <utility>
 #include <vector>
@@ -83,6 +83,10 @@ crdt::Delta RandomReplica::Next(int max_ops) {
         j.owner = origin_;
         j.created_ms = hlc_.millis();
         j.log_chunks = rng_() % 4;
+        if (rng_() % 2 == 0) {
+          const auto r = static_cast<uint32_t>(rng_() % 3);
+          j.hosts = {{j.nodes[0], 2 + r, r, 0, r == 2 ? 1u : 0u, 1}};
+        }
         b.PutJob(std::move(j));
         break;
       }

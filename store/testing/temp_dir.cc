@@ -1,4 +1,4 @@
-#include "store/temp_dir.h"
+#include "store/testing/temp_dir.h"
 
 #include <cstdio>
 #include <cstdlib>

@@ -1,4 +1,4 @@
-#include "net/serf_fake_agent.h"
+#include "net/testing/serf_fake_agent.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -39,6 +39,7 @@ struct FakeSerfAgent::Conn {
   bool authed = false;
   std::optional<SerfRequestHeader> awaiting_body;
   std::set<uint64_t> streams;
+  std::string self_name;  // the member this endpoint speaks for ("": the first member)
 };
 
 struct FakeSerfAgent::Request {
@@ -46,8 +47,10 @@ struct FakeSerfAgent::Request {
   const msgpack::object* body = nullptr;
 };
 
-SerfResult<std::unique_ptr<FakeSerfAgent>> FakeSerfAgent::Start(Options options) {
-  std::unique_ptr<FakeSerfAgent> agent(new FakeSerfAgent(std::move(options)));
+namespace {
+
+// A non-blocking socket listening on 127.0.0.1:<ephemeral>, or an error.
+SerfResult<std::pair<int, uint16_t>> ListenLoopback() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return SerfStatus(SerfErrc::kConnectFailed, std::strerror(errno));
   sockaddr_in addr{};
@@ -55,19 +58,44 @@ SerfResult<std::unique_ptr<FakeSerfAgent>> FakeSerfAgent::Start(Options options)
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
   socklen_t len = sizeof addr;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 16) != 0 ||
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 64) != 0 ||
       getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     SerfStatus st(SerfErrc::kConnectFailed,
                   std::string("fake serf agent: cannot listen: ") + std::strerror(errno));
     close(fd);
     return st;
   }
-  agent->listen_fd_ = fd;
-  agent->port_ = ntohs(addr.sin_port);
+  return std::pair<int, uint16_t>{fd, ntohs(addr.sin_port)};
+}
+
+}  // namespace
+
+SerfResult<std::unique_ptr<FakeSerfAgent>> FakeSerfAgent::Start(Options options) {
+  std::unique_ptr<FakeSerfAgent> agent(new FakeSerfAgent(std::move(options)));
+  auto listener = ListenLoopback();
+  if (!listener.ok()) return listener.status();
+  agent->listen_fd_ = listener->first;
+  agent->port_ = listener->second;
   agent->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   FakeSerfAgent* raw = agent.get();
   agent->thread_ = std::thread([raw] { raw->Run(); });
   return agent;
+}
+
+SerfResult<std::string> FakeSerfAgent::AddEndpoint(const std::string& self_name) {
+  auto listener = ListenLoopback();
+  if (!listener.ok()) return listener.status();
+  const int fd = listener->first;
+  bool added = false;
+  RunOnServer([&] {
+    more_listeners_.emplace_back(fd, self_name);
+    added = true;
+  });
+  if (!added) {  // stopping
+    close(fd);
+    return SerfStatus(SerfErrc::kConnectFailed, "fake serf agent: stopped");
+  }
+  return "127.0.0.1:" + std::to_string(listener->second);
 }
 
 FakeSerfAgent::FakeSerfAgent(Options options) : options_(std::move(options)) {}
@@ -81,6 +109,7 @@ FakeSerfAgent::~FakeSerfAgent() {
   (void)!write(wake_fd_, &one, sizeof one);
   if (thread_.joinable()) thread_.join();
   for (auto& [fd, c] : conns_) close(fd);
+  for (auto& [fd, name] : more_listeners_) close(fd);
   if (listen_fd_ >= 0) close(listen_fd_);
   if (wake_fd_ >= 0) close(wake_fd_);
 }
@@ -90,6 +119,18 @@ std::string FakeSerfAgent::address() const { return "127.0.0.1:" + std::to_strin
 void FakeSerfAgent::SetMembers(std::vector<SerfMember> members) {
   std::lock_guard<std::mutex> lock(mu_);
   members_ = std::move(members);
+  member_index_.clear();
+  for (std::size_t i = 0; i < members_.size(); ++i) member_index_[members_[i].name] = i;
+}
+
+std::size_t FakeSerfAgent::member_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return members_.size();
+}
+
+SerfMember* FakeSerfAgent::FindMember(const std::string& name) {
+  auto it = member_index_.find(name);
+  return it == member_index_.end() ? nullptr : &members_[it->second];
 }
 
 std::vector<SerfMember> FakeSerfAgent::members() const {
@@ -149,6 +190,44 @@ void FakeSerfAgent::EmitMemberEvent(const SerfMemberEvent& event) {
   });
 }
 
+void FakeSerfAgent::ApplyMemberEvent(const SerfMemberEvent& event) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const SerfMember& m : event.members) {
+      SerfMember* known = FindMember(m.name);
+      switch (event.type) {
+        case SerfEventType::kMemberJoin:
+        case SerfEventType::kMemberUpdate:
+          if (known) {
+            *known = m;
+          } else {
+            member_index_[m.name] = members_.size();
+            members_.push_back(m);
+          }
+          break;
+        case SerfEventType::kMemberLeave:
+        case SerfEventType::kMemberFailed:
+          if (known) known->status = event.type == SerfEventType::kMemberLeave ? "left" : "failed";
+          break;
+        case SerfEventType::kMemberReap:
+          if (known) {
+            const std::size_t i = member_index_[m.name];
+            member_index_.erase(m.name);
+            if (i + 1 != members_.size()) {
+              members_[i] = std::move(members_.back());
+              member_index_[members_[i].name] = i;
+            }
+            members_.pop_back();
+          }
+          break;
+        default:
+          break;
+      }
+    }
+  }
+  EmitMemberEvent(event);
+}
+
 void FakeSerfAgent::DisconnectAll() {
   RunOnServer([this] {
     std::vector<int> fds;
@@ -193,6 +272,8 @@ void FakeSerfAgent::Run() {
     std::vector<pollfd> fds;
     fds.push_back({listen_fd_, POLLIN, 0});
     fds.push_back({wake_fd_, POLLIN, 0});
+    for (auto& [fd, name] : more_listeners_) fds.push_back({fd, POLLIN, 0});
+    const std::size_t first_conn = fds.size();
     for (auto& [fd, c] : conns_) {
       fds.push_back({fd, static_cast<short>(POLLIN | (c->out.empty() ? 0 : POLLOUT)), 0});
     }
@@ -201,8 +282,11 @@ void FakeSerfAgent::Run() {
       uint64_t v;
       (void)!read(wake_fd_, &v, sizeof v);
     }
-    if (fds[0].revents & POLLIN) Accept();
-    for (std::size_t i = 2; i < fds.size(); ++i) {
+    if (fds[0].revents & POLLIN) Accept(listen_fd_, options_.self_name);
+    for (std::size_t i = 2; i < first_conn; ++i) {
+      if (fds[i].revents & POLLIN) Accept(fds[i].fd, more_listeners_[i - 2].second);
+    }
+    for (std::size_t i = first_conn; i < fds.size(); ++i) {
       auto it = conns_.find(fds[i].fd);
       if (it == conns_.end()) continue;
       Conn& c = *it->second;
@@ -216,14 +300,15 @@ void FakeSerfAgent::Run() {
   }
 }
 
-void FakeSerfAgent::Accept() {
+void FakeSerfAgent::Accept(int listen_fd, const std::string& self_name) {
   while (true) {
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;
     int one = 1;  // replies are written in pieces: do not let Nagle hold them back
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto c = std::make_unique<Conn>();
     c->fd = fd;
+    c->self_name = self_name;
     conns_[fd] = std::move(c);
     std::lock_guard<std::mutex> lock(mu_);
     ++accepted_;
@@ -352,13 +437,12 @@ bool FakeSerfAgent::HandleRequest(Conn& c, const Request& r) {
     std::optional<SerfMember> changed;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      for (auto& m : members_) {
-        if (options_.self_name.empty() ? &m == &members_.front() : m.name == options_.self_name) {
-          for (const auto& k : remove) m.tags.erase(k);
-          for (const auto& [k, v] : set) m.tags[k] = v;
-          changed = m;
-          break;
-        }
+      SerfMember* self = c.self_name.empty() ? (members_.empty() ? nullptr : &members_.front())
+                                             : FindMember(c.self_name);
+      if (self) {
+        for (const auto& k : remove) self->tags.erase(k);
+        for (const auto& [k, v] : set) self->tags[k] = v;
+        changed = *self;
       }
     }
     reply("");

@@ -1,4 +1,4 @@
-#include "crdt/status.h"
+#include "base/status.h"
 
 namespace clustermgr {
 

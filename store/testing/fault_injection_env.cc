@@ -1,4 +1,4 @@
-#include "store/fault_injection_env.h"
+#include "store/testing/fault_injection_env.h"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "net/fake_gossip_transport.h"
+#include "net/testing/fake_gossip_transport.h"
 
 #include <cstdlib>
 #include <iostream>

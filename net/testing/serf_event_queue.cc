@@ -1,4 +1,4 @@
-#include "net/serf_event_queue.h"
+#include "net/testing/serf_event_queue.h"
 
 namespace clustermgr::net {
 
