@@ -82,7 +82,7 @@ double EntryCount(const crdt::ClusterState& s) {
 
 Daemon::Daemon(DaemonOptions options)
     : options_(std::move(options)),
-      election_({options_.name, options_.expect, options_.token_settle_ms}),
+      election_({options_.name, options_.expect, options_.token_settle_ms, options_.lease_ms()}),
       stop_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
       reload_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
 
@@ -101,6 +101,12 @@ Daemon::~Daemon() {
 }
 
 uint64_t Daemon::NowMs() { return crdt::SystemClock().NowMillis(); }
+
+uint64_t Daemon::SteadyMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
 
 void Daemon::Stop() { Signal(stop_fd_); }
 void Daemon::Reload() { Signal(reload_fd_); }
@@ -519,6 +525,12 @@ TokenStatus Daemon::CurrentToken() const {
     token.why_not = "a newer token epoch " + std::to_string(recorded) +
                     " is recorded; this instance's epoch " + std::to_string(token.epoch) +
                     " stands down";
+  } else if (token.self_holds && !election_.LeaseCurrent(SteadyMs())) {
+    // The loop did not tick for longer than the lease (the process was stopped or starved):
+    // what waited meanwhile is handled before the next tick, which gives the token up.
+    token.self_holds = false;
+    token.why_not = "this instance's lease lapsed (its event loop did not run for longer than " +
+                    std::to_string(options_.lease_ms()) + " ms); it re-checks the token";
   }
   return token;
 }
@@ -532,7 +544,7 @@ void Daemon::ElectionTick(uint64_t now_ms) {
       own_tag_epoch_ - std::min(own_tag_epoch_, register_epoch) <= TokenElection::kMaxEpochLead
           ? std::max(register_epoch, own_tag_epoch_)
           : register_epoch;
-  const TokenElection::Actions act = election_.Tick(now_ms, highest);
+  const TokenElection::Actions act = election_.Tick(SteadyMs(), highest);
   if (!act.reason.empty()) CM_LOG(kInfo) << "token: " << act.reason;
   // More managers alive than --expect counts: two sides of a partition could each hold a
   // quorum. Said loudly, once per new count.
@@ -1080,7 +1092,9 @@ void Daemon::FinishRunningJob() {
 }
 
 int Daemon::Run() {
-  uint64_t next_tick = NowMs();
+  // Ticks are scheduled on the monotonic clock: a wall-clock jump must neither delay them (the
+  // lease would lapse) nor bunch them up.
+  uint64_t next_tick = SteadyMs();
   // Ready: the store is open and the sockets are bound (Start). The watchdog is fed from this
   // loop's ticks, so a wedged loop gets the service restarted.
   notifier_.Ready("serving RPC on " + rpc_endpoint_);
@@ -1096,7 +1110,7 @@ int Daemon::Run() {
         rpc_->ConnectionsPollItem(),  // connection events; HandleRpc handles them
     };
     gossip_->AppendPollItems(&items);  // SUB, ROUTER and a DEALER per peer
-    const uint64_t now = NowMs();
+    const uint64_t now = SteadyMs();
     const auto wait = std::chrono::milliseconds(next_tick > now ? next_tick - now : 0);
     try {
       zmq::poll(items.data(), items.size(), wait);
@@ -1120,13 +1134,13 @@ int Daemon::Run() {
     replicator_->Poll(now_ms);
     HandleRpc(now_ms);
     HandleHttp(now_ms);
-    if (now_ms >= next_tick) {
+    if (const uint64_t steady = SteadyMs(); steady >= next_tick) {
       replicator_->Tick(now_ms);
       StoreRecoveryTick(now_ms);
       ElectionTick(now_ms);
       manager_->Tick(now_ms);
       notifier_.Tick(now_ms);
-      next_tick = now_ms + static_cast<uint64_t>(kTick.count());
+      next_tick = steady + static_cast<uint64_t>(kTick.count());
     }
   }
 }
