@@ -50,7 +50,7 @@ double EntryCount(const crdt::ClusterState& s) {
 
 Daemon::Daemon(DaemonOptions options)
     : options_(std::move(options)),
-      election_({options_.name, options_.expect, options_.token_settle_ms}),
+      election_({options_.name, options_.expect, options_.token_settle_ms, options_.lease_ms()}),
       stop_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
       reload_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
 
@@ -69,6 +69,12 @@ Daemon::~Daemon() {
 }
 
 uint64_t Daemon::NowMs() { return crdt::SystemClock().NowMillis(); }
+
+uint64_t Daemon::SteadyMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
 
 void Daemon::Stop() { Signal(stop_fd_); }
 void Daemon::Reload() { Signal(reload_fd_); }
@@ -355,7 +361,9 @@ void Daemon::FinishRunningJob() {
 }
 
 int Daemon::Run() {
-  uint64_t next_tick = NowMs();
+  // Ticks are scheduled on the monotonic clock: a wall-clock jump must neither delay them (the
+  // lease would lapse) nor bunch them up.
+  uint64_t next_tick = SteadyMs();
   // Ready: the store is open and the sockets are bound (Start). The watchdog is fed from this
   // loop's ticks, so a wedged loop gets the service restarted.
   notifier_.Ready("serving RPC on " + rpc_endpoint_);
@@ -372,7 +380,7 @@ int Daemon::Run() {
         {nullptr, serf_conn_mail_.fd(), ZMQ_POLLIN, 0},
     };
     gossip_->AppendPollItems(&items);  // SUB, ROUTER and a DEALER per peer
-    const uint64_t now = NowMs();
+    const uint64_t now = SteadyMs();
     const auto wait = std::chrono::milliseconds(next_tick > now ? next_tick - now : 0);
     try {
       zmq::poll(items.data(), items.size(), wait);
@@ -396,13 +404,13 @@ int Daemon::Run() {
     replicator_->Poll(now_ms);
     HandleRpc(now_ms);
     HandleHttp(now_ms);
-    if (now_ms >= next_tick) {
+    if (const uint64_t steady = SteadyMs(); steady >= next_tick) {
       replicator_->Tick(now_ms);
       StoreRecoveryTick(now_ms);
       ElectionTick(now_ms);
       manager_->Tick(now_ms);
       notifier_.Tick(now_ms);
-      next_tick = now_ms + static_cast<uint64_t>(kTick.count());
+      next_tick = steady + static_cast<uint64_t>(kTick.count());
     }
   }
 }

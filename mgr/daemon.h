@@ -63,9 +63,12 @@ class Daemon {
   static constexpr const char* kTagGossip = "gossip";  // the gossip (PUB) endpoint
   static constexpr const char* kTagCurve = "curve";    // its CURVE public key (Z85)
 
-  // The election's view, except that a holder whose epoch is below the replicated epoch register
-  // (a newer claim was made; the election drops at its next tick) does not act.
+  // The election's view, except that a holder does not act whose epoch is below the replicated
+  // epoch register (a newer claim was made; the election drops at its next tick) or whose lease
+  // lapsed (the loop did not tick for longer; the next tick gives the token up).
   TokenStatus CurrentToken() const;
+  // Milliseconds of the monotonic clock (durations, the lease, tick scheduling).
+  static uint64_t SteadyMs();
   // The other managers the token may count: Serf says alive and replication hears from them.
   std::map<std::string, ManagerSighting> CountableManagers(uint64_t now_ms);
   // While the store refuses writes: stand down from the token and reopen the store every

@@ -109,6 +109,12 @@ TokenStatus Daemon::CurrentToken() const {
     token.why_not = "a newer token epoch " + std::to_string(recorded) +
                     " is recorded; this instance's epoch " + std::to_string(token.epoch) +
                     " stands down";
+  } else if (token.self_holds && !election_.LeaseCurrent(SteadyMs())) {
+    // The loop did not tick for longer than the lease (the process was stopped or starved):
+    // what waited meanwhile is handled before the next tick, which gives the token up.
+    token.self_holds = false;
+    token.why_not = "this instance's lease lapsed (its event loop did not run for longer than " +
+                    std::to_string(options_.lease_ms()) + " ms); it re-checks the token";
   }
   return token;
 }
@@ -122,7 +128,7 @@ void Daemon::ElectionTick(uint64_t now_ms) {
       own_tag_epoch_ - std::min(own_tag_epoch_, register_epoch) <= TokenElection::kMaxEpochLead
           ? std::max(register_epoch, own_tag_epoch_)
           : register_epoch;
-  const TokenElection::Actions act = election_.Tick(now_ms, highest);
+  const TokenElection::Actions act = election_.Tick(SteadyMs(), highest);
   if (!act.reason.empty()) CM_LOG(kInfo) << "token: " << act.reason;
   // More managers alive than --expect counts: two sides of a partition could each hold a
   // quorum. Said loudly, once per new count.
