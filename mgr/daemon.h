@@ -63,9 +63,12 @@ class Daemon {
   static constexpr const char* kTagGossip = "gossip";  // the gossip (PUB) endpoint
   static constexpr const char* kTagCurve = "curve";    // its CURVE public key (Z85)
 
-  // The election's view, except that a holder whose epoch is below the replicated epoch register
-  // (a newer claim was made; the election drops at its next tick) does not act.
+  // The election's view, except that a holder does not act whose epoch is below the replicated
+  // epoch register (a newer claim was made; the election drops at its next tick) or whose lease
+  // lapsed (the loop did not tick for longer; the next tick gives the token up).
   TokenStatus CurrentToken() const;
+  // Milliseconds of the monotonic clock (durations, the lease, tick scheduling).
+  static uint64_t SteadyMs();
   // The other managers the token may count: Serf says alive and replication hears from them.
   std::map<std::string, ManagerSighting> CountableManagers(uint64_t now_ms);
   // While the store refuses writes: stand down from the token and reopen the store every
@@ -106,12 +109,26 @@ class Daemon {
   // On stop: ends the running job (Interrupted, nodes safe) before the loop returns.
   void FinishRunningJob();
   void HandleSerf(uint64_t now_ms);
+  // Connection changes the Serf client's thread posted: logged; tags re-applied on reconnect.
+  void HandleSerfConnections();
   void HandleJobs(uint64_t now_ms);
   void DoReload();
   // SIGHUP: re-reads the allow-lists `from` names (the old ones stay on an error).
   void ReloadAllowLists(const DaemonOptions& from);
+  // The phases of Start(), in order.
+  // Moves the data dir aside for --restore-from-peers, opens the replica, clears old run dirs.
+  Status OpenStore();
+  Status StartRpc();
   // Binds the gossip sockets and starts the replicator with the --peer peers.
   Status StartReplication();
+  // The job executor, the manager and the forwarder.
+  void StartManager();
+  // The Serf monitor and the tags this instance publishes.
+  void StartSerf();
+  // The HTTP gateway, with --http-bind.
+  Status StartHttp();
+  // Replication's part of the `status` answer.
+  void FillReplicationStatus(net::StatusInfo* info);
   static uint64_t NowMs();
   // CURVE: starts the ZAP handler (before any server socket binds). No-op with --insecure.
   Status StartCurve();
@@ -136,6 +153,7 @@ class Daemon {
   std::unique_ptr<net::RpcServer> rpc_;
   Mailbox<JobEvent> job_mail_;
   Mailbox<net::SerfNodeEvent> serf_mail_;
+  Mailbox<net::SerfConnectionEvent> serf_conn_mail_;  // the Serf client's thread posts here
   Mailbox<ForwardedReply> forward_mail_;
   std::unique_ptr<JobExecutor> executor_;
   std::unique_ptr<Manager> manager_;
@@ -167,8 +185,8 @@ class Daemon {
   };
   std::map<std::string, SerfManager> managers_seen_;
   std::set<std::string> warned_members_;  // Serf members whose bad manager tags were logged
-  std::atomic<bool> serf_connected_{false};
-  std::atomic<bool> serf_reported_{false};  // the first connection attempt was logged
+  bool serf_connected_ = false;
+  bool serf_reported_ = false;  // the first connection attempt was logged
   // Managers Serf calls alive that replication has not heard from lately (logged on change).
   std::set<std::string> silent_managers_;
   uint64_t own_tag_epoch_ = 0;  // the highest epoch our own agent's tag ever showed

@@ -123,6 +123,12 @@ class Manager {
   // A rolling job's batch `batch` succeeded (and the next one is starting): its nodes become
   // Allocated, the next batch's nodes go to Maintenance, in one delta.
   void OnBatchDone(int batch, uint64_t now_ms);
+  // The steps of a lifecycle job over `batches` (one batch unless rolling): each batch's steps
+  // in turn, configure/cleanup hosts in `new_group` when given, else in their own host-groups.
+  JobScript LifecycleScript(JobKind kind, const std::string& job_id,
+                            const std::vector<std::vector<std::string>>& batches,
+                            const std::optional<std::string>& new_group, const RunVars& merged,
+                            uint64_t epoch) const;
   // The active job (Queued or Running) in the state, if any.
   const crdt::JobRecord* ActiveJob() const;
   std::string NextJobId() const;

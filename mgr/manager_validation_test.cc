@@ -285,7 +285,7 @@ TEST_F(ManagerValidationTest, ConfigSetForksTakesAnIntegerUpToAThousand) {
   const RpcReply got = Call(net::ConfigGetRequest{});
   const auto config = nlohmann::json::parse(std::get<net::JsonText>(got.payload).text);
   EXPECT_EQ(config["ansible"]["forks"], 200);
-  EXPECT_EQ(EffectiveConfig(options_, replica_->state().Config()).forks, 200);
+  EXPECT_EQ(EffectiveConfig(AnsibleDefaultsOf(options_), replica_->state().Config()).forks, 200);
 }
 
 TEST_F(ManagerValidationTest, AStormOfObservationsIsOneWriteWithTheLatestWordOnEachNode) {

@@ -39,6 +39,22 @@ bool ValidEndpoint(const std::string& e) {
 
 }  // namespace
 
+AnsibleConfig AnsibleDefaultsOf(const DaemonOptions& options) {
+  AnsibleConfig c;
+  c.playbook_dir = options.playbook_dir;
+  c.configure_playbook = options.configure_playbook;
+  c.cleanup_playbook = options.cleanup_playbook;
+  c.upgrade_playbook = options.upgrade_playbook;
+  c.user = options.ansible_user;
+  c.private_key = options.ansible_private_key;
+  c.forks = options.ansible_forks;
+  c.operator_extra_variables = nlohmann::json::parse(options.extra_vars, nullptr, false);
+  if (!c.operator_extra_variables.is_object()) {
+    c.operator_extra_variables = nlohmann::json::object();
+  }
+  return c;
+}
+
 http::GatewayOptions GatewayOptionsOf(const DaemonOptions& o) {
   http::GatewayOptions g;
   g.bind = o.http_bind;
@@ -52,20 +68,24 @@ http::GatewayOptions GatewayOptionsOf(const DaemonOptions& o) {
   return g;
 }
 
-ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
-  ParsedOptions out;
-  DaemonOptions& o = out.options;
-  std::string host_groups = "service-master,service-worker";
-  std::string node_fencing = "warn";
-  // Grouped for --help; value names say what each option takes.
-  po::options_description general("General");
-  po::options_description network("Network");
-  po::options_description security("Security");
-  po::options_description ansible("Ansible");
-  po::options_description http("HTTP gateway");
-  po::options_description tuning("Tuning");
-  // clang-format off
-  general.add_options()
+namespace {
+
+// The options of clustermgrd, grouped for --help (value names say what each option takes), and
+// the hidden ones: tuning and fault injection for tests and benchmarks, accepted but not shown.
+// They write into `o`, and into the two strings that are converted after parsing.
+struct OptionTables {
+  po::options_description general{"General"};
+  po::options_description network{"Network"};
+  po::options_description security{"Security"};
+  po::options_description ansible{"Ansible"};
+  po::options_description http{"HTTP gateway"};
+  po::options_description tuning{"Tuning"};
+  po::options_description hidden{"hidden options"};
+};
+
+// clang-format off
+void DescribeGeneralAndNetwork(DaemonOptions& o, OptionTables& t) {
+  t.general.add_options()
     ("help,h", "print this help and exit")
     ("version", "print the version and exit")
     ("config", po::value(&o.config_file)->value_name("FILE"),
@@ -82,7 +102,7 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
        "auto|text|json: auto is text, or under journald syslog priorities without timestamps")
     ("restore-from-peers", po::bool_switch(&o.restore_from_peers),
        "discard the local store and restore the state from peers");
-  network.add_options()
+  t.network.add_options()
     ("rpc-bind", po::value(&o.rpc_bind)->default_value(o.rpc_bind)->value_name("ENDPOINT"),
        "RPC endpoint")
     ("gossip-bind", po::value(&o.gossip_bind)->default_value(o.gossip_bind)
@@ -96,7 +116,11 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
     ("serf-rpc", po::value(&o.serf_rpc)->default_value(o.serf_rpc)->value_name("ADDR"),
        "Serf agent RPC address")
     ("serf-auth-key", po::value(&o.serf_auth_key)->value_name("KEY"), "Serf RPC auth key");
-  security.add_options()
+}
+
+void DescribeSecurityAndAnsible(DaemonOptions& o, std::string* host_groups,
+                                std::string* node_fencing, OptionTables& t) {
+  t.security.add_options()
     ("insecure", po::bool_switch(&o.insecure),
        "plain TCP on RPC and gossip, no CURVE authentication or encryption (anyone who reaches "
        "the ports controls the cluster)")
@@ -108,7 +132,7 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
     ("curve-peers", po::value(&o.curve_peers_file)->value_name("FILE"),
        "allow-list of manager instances' public keys: gossip, and RPC for forwarding "
        "(\"KEY [NAME [GOSSIP-ENDPOINT]]\" lines; this instance's own key is implied)");
-  ansible.add_options()
+  t.ansible.add_options()
     ("playbook-dir", po::value(&o.playbook_dir)->value_name("DIR"),
        "directory holding the playbooks")
     ("configure-playbook", po::value(&o.configure_playbook)->default_value(o.configure_playbook)
@@ -134,12 +158,15 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
        ->value_name("DIR"),
        "directory of the roles shipped with clustermgr (clustermgr_fence); put first in every "
        "run's ANSIBLE_ROLES_PATH")
-    ("node-fencing", po::value(&node_fencing)->default_value(node_fencing)->value_name("MODE"),
+    ("node-fencing", po::value(node_fencing)->default_value(*node_fencing)->value_name("MODE"),
        "require|warn|off: require refuses to run a playbook whose plays do not apply the "
        "clustermgr_fence role first, warn runs it and says so in the job log, off checks nothing")
-    ("host-groups", po::value(&host_groups)->default_value(host_groups)->value_name("LIST"),
+    ("host-groups", po::value(host_groups)->default_value(*host_groups)->value_name("LIST"),
        "comma-separated host-groups; the first is the master group");
-  http.add_options()
+}
+
+void DescribeHttpAndTuning(DaemonOptions& o, OptionTables& t) {
+  t.http.add_options()
     ("http-bind", po::value(&o.http_bind)->value_name("ADDR:PORT"),
        "serve the REST API, /metrics, /healthz and /readyz over HTTP on ADDRESS:PORT (or PORT "
        "on loopback); off unless given")
@@ -156,7 +183,7 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
        "reader|operator|admin: the role of plain-HTTP callers (from loopback, or from anywhere "
        "with --http-insecure); a TLS caller's role is that of the client allow-list line named "
        "by its certificate's subject or CN");
-  tuning.add_options()
+  t.tuning.add_options()
     ("sync", po::value(&o.sync)->default_value(o.sync)->value_name("BOOL"),
        "sync each acknowledged write to disk")
     ("ack-replicas", po::value(&o.ack_replicas)->default_value(o.ack_replicas)->value_name("N"),
@@ -179,11 +206,7 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
     ("kill-grace-ms", po::value(&o.kill_grace_ms)->value_name("MS"),
        "a stopped playbook gets SIGTERM, then SIGKILL after this long (default: 1/2 of "
        "--token-settle-ms)");
-  po::options_description desc;
-  desc.add(general).add(network).add(security).add(ansible).add(http).add(tuning);
-  // Tuning and fault injection for tests and benchmarks; accepted but not shown in --help.
-  po::options_description hidden("hidden options");
-  hidden.add_options()
+  t.hidden.add_options()
     ("anti-entropy-ms", po::value(&o.anti_entropy_ms)->default_value(o.anti_entropy_ms),
        "period of anti-entropy rounds")
     ("token-contact-ms", po::value(&o.token_contact_ms)->default_value(o.token_contact_ms),
@@ -192,9 +215,59 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
        "recent deltas kept per origin for anti-entropy")
     ("test-drop-gossip", po::value(&o.test_drop_gossip)->default_value(o.test_drop_gossip),
        "TEST ONLY: drop this share (0..1) of received gossip messages");
+}
+// clang-format on
+
+// After parsing: the strings converted, the options validated, the CURVE keys loaded; `out` set
+// to exit with status 2 when one of them is wrong.
+void FinishOptions(int argc, const char* const* argv, const std::string& host_groups,
+                   const std::string& node_fencing, ParsedOptions& out) {
+  DaemonOptions& o = out.options;
+  o.argv.assign(argv, argv + argc);
+  if (o.name.empty()) o.name = HostName();
+  o.host_groups = SplitCommas(host_groups);
+  if (auto mode = fencing::ParseMode(node_fencing)) {
+    o.node_fencing = *mode;
+  } else {
+    out.exit_now = true;
+    out.exit_code = 2;
+    out.text =
+        "clustermgrd: --node-fencing must be require, warn or off, not \"" + node_fencing + "\"\n";
+    return;
+  }
+  if (Status s = ValidateDaemonOptions(o); !s.ok()) {
+    out.exit_now = true;
+    out.exit_code = 2;
+    out.text = "clustermgrd: " + s.message() + "\n";
+    return;
+  }
+  if (!o.insecure) {
+    auto curve = LoadDaemonCurve(o);
+    if (!curve.ok()) {
+      out.exit_now = true;
+      out.exit_code = 2;
+      out.text = "clustermgrd: " + curve.status().message() + "\n";
+      return;
+    }
+    o.curve = std::move(curve).value();
+  }
+}
+
+}  // namespace
+
+ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
+  ParsedOptions out;
+  DaemonOptions& o = out.options;
+  std::string host_groups = "service-master,service-worker";
+  std::string node_fencing = "warn";
+  OptionTables t;
+  DescribeGeneralAndNetwork(o, t);
+  DescribeSecurityAndAnsible(o, &host_groups, &node_fencing, t);
+  DescribeHttpAndTuning(o, t);
+  po::options_description desc;
+  desc.add(t.general).add(t.network).add(t.security).add(t.ansible).add(t.http).add(t.tuning);
   po::options_description all;
-  all.add(desc).add(hidden);
-  // clang-format on
+  all.add(desc).add(t.hidden);
   try {
     po::variables_map vm;
     po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
@@ -228,38 +301,14 @@ ParsedOptions ParseDaemonOptions(int argc, const char* const* argv) {
     out.text = std::string("clustermgrd: ") + e.what() + " (see --help)\n";
     return out;
   }
-  o.argv.assign(argv, argv + argc);
-  if (o.name.empty()) o.name = HostName();
-  o.host_groups = SplitCommas(host_groups);
-  if (auto mode = fencing::ParseMode(node_fencing)) {
-    o.node_fencing = *mode;
-  } else {
-    out.exit_now = true;
-    out.exit_code = 2;
-    out.text =
-        "clustermgrd: --node-fencing must be require, warn or off, not \"" + node_fencing + "\"\n";
-    return out;
-  }
-  if (Status s = ValidateDaemonOptions(o); !s.ok()) {
-    out.exit_now = true;
-    out.exit_code = 2;
-    out.text = "clustermgrd: " + s.message() + "\n";
-    return out;
-  }
-  if (!o.insecure) {
-    auto curve = LoadDaemonCurve(o);
-    if (!curve.ok()) {
-      out.exit_now = true;
-      out.exit_code = 2;
-      out.text = "clustermgrd: " + curve.status().message() + "\n";
-      return out;
-    }
-    o.curve = std::move(curve).value();
-  }
+  FinishOptions(argc, argv, host_groups, node_fencing, out);
   return out;
 }
 
-Status ValidateDaemonOptions(const DaemonOptions& o) {
+namespace {
+
+// The store, the sockets, replication and the token (the first checks, in their order).
+Status ValidateClusterOptions(const DaemonOptions& o) {
   auto bad = [](std::string text) { return Status(Code::kInvalidArgument, std::move(text)); };
   if (o.data_dir.empty()) return bad("--data-dir is required");
   if (!ValidEndpoint(o.rpc_bind)) return bad("--rpc-bind: not a ZeroMQ endpoint: " + o.rpc_bind);
@@ -305,6 +354,12 @@ Status ValidateDaemonOptions(const DaemonOptions& o) {
   if (!(o.test_drop_gossip >= 0 && o.test_drop_gossip < 1)) {
     return bad("--test-drop-gossip must be a share from 0 to below 1");
   }
+  return Status::Ok();
+}
+
+// Host-groups and the instance name.
+Status ValidateNamingOptions(const DaemonOptions& o) {
+  auto bad = [](std::string text) { return Status(Code::kInvalidArgument, std::move(text)); };
   if (o.host_groups.empty()) return bad("--host-groups must name at least the master group");
   for (const auto& g : o.host_groups) {
     // Groups become inventory sections and request arguments: the inventory's safe set.
@@ -320,6 +375,15 @@ Status ValidateDaemonOptions(const DaemonOptions& o) {
     return bad("--name must be 1-64 characters of letters, digits, '.', '_' or '-': \"" + o.name +
                "\"");
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidateDaemonOptions(const DaemonOptions& o) {
+  auto bad = [](std::string text) { return Status(Code::kInvalidArgument, std::move(text)); };
+  if (Status s = ValidateClusterOptions(o); !s.ok()) return s;
+  if (Status s = ValidateNamingOptions(o); !s.ok()) return s;
   auto vars = nlohmann::json::parse(o.extra_vars, nullptr, false);
   if (vars.is_discarded() || !vars.is_object()) {
     return bad("--extra-vars must be a JSON object: " + o.extra_vars);

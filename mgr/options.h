@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "mgr/ansible/ansible_config.h"
 #include "mgr/fencing/mode.h"
 #include "mgr/http/gateway.h"
 #include "net/curve_keys.h"
@@ -28,9 +29,6 @@ struct DaemonCurve {
 #define CLUSTERMGR_ROLES_DIR "/usr/local/share/clustermgr/roles"
 #endif
 inline constexpr const char* kDefaultRolesDir = CLUSTERMGR_ROLES_DIR;
-
-// The largest --ansible-forks (and ansible.forks): beyond it a run's forks exhaust the host.
-inline constexpr int kMaxAnsibleForks = 1000;
 
 struct DaemonOptions {
   std::string name;  // instance id; default: the host name
@@ -122,6 +120,11 @@ Status ValidateDaemonOptions(const DaemonOptions& options);
 
 // The gateway's options from the daemon's --http-* (and the sections GET /config shows).
 http::GatewayOptions GatewayOptionsOf(const DaemonOptions& options);
+
+// The Ansible configuration the options give, before the replicated `config` section overrides
+// it (EffectiveConfig in mgr/ansible/ansible_config.h). An --extra-vars that is not a JSON
+// object counts as {} (ValidateDaemonOptions refuses it at start).
+AnsibleConfig AnsibleDefaultsOf(const DaemonOptions& options);
 
 // Reads the --curve-* files named in `options`. Errors: those of net/curve_keys.h, prefixed by
 // the option ("--curve-key: FILE is readable by others; chmod 600 it").

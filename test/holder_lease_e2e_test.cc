@@ -10,9 +10,11 @@
 #include <chrono>
 #include <cstdint>
 #include <fstream>
+#include <future>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test/support/cluster.h"
@@ -115,6 +117,52 @@ TEST(HolderLeaseTest, AStoppedHoldersPlaybookIsGoneBeforeTheNextHoldersRunStarts
   EXPECT_LT(old_last, new_first) << "the runs of epochs " << old_epoch << " and " << new_epoch
                                  << " overlapped on " << node << " for " << (old_last - new_first)
                                  << " ms";
+}
+
+// A holder stopped beyond the contact window was replaced. When it resumes, the requests that
+// queued up meanwhile reach its loop before anything tells it so: it must not answer them as the
+// holder (its lease lapsed while it was stopped), nor hold again at its old epoch.
+TEST(HolderLeaseTest, AResumedHolderDoesNotActOnTheTokenItLostWhileStopped) {
+  ClusterOptions options;
+  options.managers = 3;
+  options.daemon_args = {"--token-settle-ms", "2000"};
+  auto started = Cluster::Start(options);
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  std::unique_ptr<Cluster> cluster = std::move(started).value();
+
+  auto first = cluster->WaitForOneHolder({0, 1, 2});
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  const std::size_t old_holder = first->index;
+  const pid_t stopped = cluster->manager(old_holder).pid();
+  ASSERT_EQ(::kill(stopped, SIGSTOP), 0);
+  ResumeOnExit resume(stopped);
+  std::vector<std::size_t> others;
+  for (std::size_t i = 0; i < 3; ++i) {
+    if (i != old_holder) others.push_back(i);
+  }
+  auto next = cluster->WaitForOneHolder(others, first->epoch);
+  ASSERT_TRUE(next.ok()) << next.status().message();
+
+  // Token requests wait in the stopped daemon's sockets; then it resumes.
+  auto queued = std::async(std::launch::async, [&] { return cluster->rpc(old_holder).Token(); });
+  std::this_thread::sleep_for(300ms);  // the request reaches the stopped process's socket
+  ASSERT_EQ(::kill(stopped, SIGCONT), 0);
+  auto answer = queued.get();
+  ASSERT_TRUE(answer.ok()) << answer.error().message;
+  EXPECT_FALSE(answer.value().self_holds)
+      << "the resumed instance answered as the holder at epoch " << answer.value().epoch
+      << " while " << cluster->manager(next->index).name() << " holds epoch " << next->epoch;
+
+  // Nor does it take the token back at its old epoch afterwards.
+  const auto until = std::chrono::steady_clock::now() + 3s;
+  while (std::chrono::steady_clock::now() < until) {
+    auto t = cluster->rpc(old_holder).Token();
+    ASSERT_TRUE(t.ok()) << t.error().message;
+    if (t.value().self_holds) {
+      EXPECT_GT(t.value().epoch, next->epoch) << "holds again at its old epoch";
+    }
+    std::this_thread::sleep_for(20ms);  // polling the status RPC
+  }
 }
 
 }  // namespace

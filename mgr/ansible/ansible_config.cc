@@ -28,18 +28,9 @@ bool HasControlCharacter(const std::string& s) {
 
 }  // namespace
 
-AnsibleConfig EffectiveConfig(const DaemonOptions& options,
+AnsibleConfig EffectiveConfig(const AnsibleConfig& defaults,
                               const std::map<std::string, std::string>& replicated) {
-  AnsibleConfig c;
-  c.playbook_dir = options.playbook_dir;
-  c.configure_playbook = options.configure_playbook;
-  c.cleanup_playbook = options.cleanup_playbook;
-  c.upgrade_playbook = options.upgrade_playbook;
-  c.user = options.ansible_user;
-  c.private_key = options.ansible_private_key;
-  c.forks = options.ansible_forks;
-  c.operator_extra_variables = json::parse(options.extra_vars, nullptr, false);
-  if (!c.operator_extra_variables.is_object()) c.operator_extra_variables = json::object();
+  AnsibleConfig c = defaults;
   for (const auto& [key, text] : replicated) {
     json value = json::parse(text, nullptr, false);
     if (value.is_discarded()) continue;
@@ -70,9 +61,9 @@ json ToJson(const AnsibleConfig& c) {
 }
 
 Result<std::map<std::string, std::string>> ParseConfigSet(
-    const std::string& text, const DaemonOptions& options,
+    const std::string& text, const AnsibleConfig& defaults,
     const std::set<std::string>& allowed_vars) {
-  const std::string& playbook_dir = options.playbook_dir;
+  const std::string& playbook_dir = defaults.playbook_dir;
   if (text.size() > kMaxConfigSetBytes) {
     return Bad("the configuration is too large: " + std::to_string(text.size()) +
                " bytes, the limit is " + std::to_string(kMaxConfigSetBytes) + " bytes");
@@ -101,7 +92,7 @@ Result<std::map<std::string, std::string>> ParseConfigSet(
       continue;
     }
     if (key == "operator_extra_variables") {
-      if (value != EffectiveConfig(options, {}).operator_extra_variables) {
+      if (value != defaults.operator_extra_variables) {
         return Bad(
             "ansible.operator_extra_variables are each daemon's --extra-vars and cannot be "
             "changed at run time (set extra_variables)");

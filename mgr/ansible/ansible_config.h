@@ -19,9 +19,11 @@
 #include <string>
 
 #include "base/status.h"
-#include "mgr/options.h"
 
 namespace clustermgr::mgr {
+
+// The largest --ansible-forks (and ansible.forks): beyond it a run's forks exhaust the host.
+inline constexpr int kMaxAnsibleForks = 1000;
 
 struct AnsibleConfig {
   std::string playbook_dir;
@@ -40,9 +42,10 @@ inline constexpr const char* kConfigKeys[] = {
     "configure_playbook", "cleanup_playbook", "upgrade_playbook", "user", "private_key", "forks",
     "extra_variables"};
 
-// Options, overridden by the replicated section (`replicated`: key -> JSON text). Values that do
-// not decode are ignored (they were validated when set).
-AnsibleConfig EffectiveConfig(const DaemonOptions& options,
+// `defaults` (the daemon's options: AnsibleDefaultsOf in mgr/options.h; extra_variables empty),
+// overridden by the replicated section (`replicated`: key -> JSON text). Values that do not
+// decode are ignored (they were validated when set).
+AnsibleConfig EffectiveConfig(const AnsibleConfig& defaults,
                               const std::map<std::string, std::string>& replicated);
 // {"ansible": {...}} with every key, as `config get` shows it.
 nlohmann::json ToJson(const AnsibleConfig& config);
@@ -50,7 +53,7 @@ nlohmann::json ToJson(const AnsibleConfig& config);
 inline constexpr size_t kMaxConfigSetBytes = 256 * 1024;
 
 // Validates a `config set` document and returns the replicated section it stands for (every key
-// given; absent keys fall back to the daemon's options). kInvalidArgument with one line: a
+// given; absent keys fall back to `defaults`). kInvalidArgument with one line: a
 // document over kMaxConfigSetBytes, not an object, another section, an unknown key, a wrong
 // type, a playbook name outside the playbook dir, a string with control characters, forks not
 // an integer from 0 to kMaxAnsibleForks,
@@ -59,7 +62,7 @@ inline constexpr size_t kMaxConfigSetBytes = 256 * 1024;
 // operator_extra_variables other than the daemon's own. Values in messages are quoted with
 // QuoteForMessage.
 Result<std::map<std::string, std::string>> ParseConfigSet(
-    const std::string& text, const DaemonOptions& options,
+    const std::string& text, const AnsibleConfig& defaults,
     const std::set<std::string>& allowed_vars = {});
 
 }  // namespace clustermgr::mgr

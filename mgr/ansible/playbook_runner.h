@@ -47,6 +47,10 @@
 // it (RenewLease, on every tick of the token holder's event loop): SIGTERM to the group, SIGKILL
 // after kill_grace. Being a process of its own, it acts while the daemon is stopped (SIGSTOP),
 // wedged or starved; Run() then reports kCancelled with lease_lapsed set.
+//
+// The pieces, each in its file: playbook_path.h (the playbook confined to its directory),
+// run_environment.h (the child's environment, the program), run_files.h (the private directory
+// and its files), ansible_process.h (fork/exec and the guard), output_lines.h (lines, UTF-8).
 
 #ifndef CLUSTERMGR_MGR_PLAYBOOK_RUNNER_H_
 #define CLUSTERMGR_MGR_PLAYBOOK_RUNNER_H_
@@ -64,6 +68,8 @@
 #include <vector>
 
 #include "mgr/ansible/ansible_inventory.h"
+#include "mgr/ansible/output_lines.h"
+#include "mgr/ansible/playbook_path.h"
 
 namespace clustermgr::mgr {
 
@@ -125,9 +131,6 @@ struct [[nodiscard]] PlaybookResult {
   bool ok() const { return outcome == PlaybookOutcome::kSucceeded; }
 };
 
-// Called with each output line (no newline, valid UTF-8). Must not throw.
-using LineCallback = std::function<void(std::string_view line)>;
-
 // One run of one playbook. Single use.
 //
 // Threading: Run() blocks the calling thread (the job's worker thread) until the process and
@@ -169,46 +172,6 @@ class PlaybookRun {
   int cancel_fd_ = -1;   // eventfd that wakes Run() on Cancel()
   int cancel_fd_errno_ = 0;
 };
-
-struct [[nodiscard]] PlaybookPath {
-  std::string path;   // absolute: realpath(playbook_dir) + "/" + playbook
-  std::string dir;    // realpath(playbook_dir)
-  std::string error;  // empty on success; one line
-  bool ok() const { return error.empty(); }
-};
-
-// Confines a playbook name to the playbook directory. Errors:
-//   `no playbook specified`
-//   `playbook <p> must be a path relative to the playbook directory` (absolute name)
-//   `playbook <p> must not contain ".." or control characters`
-//   `playbook directory <d> is not usable: <strerror>` (missing, not a directory, ...)
-//   `playbook <p> not found in <realdir>`
-//   `playbook <p> in <realdir> is not usable: <strerror>`
-//   `playbook <p> resolves outside the playbook directory <realdir>` (symlink escape)
-//   `playbook <p> in <realdir> is not a regular file`
-// Names are shown JSON-quoted. The returned path keeps the name's own symlinks (Ansible derives
-// playbook_dir from it) but is checked through realpath().
-PlaybookPath ResolvePlaybookPath(std::string_view playbook_dir, std::string_view playbook);
-
-// Splits a byte stream into lines for a LineCallback: strips "\n" and a "\r" before it, replaces
-// invalid UTF-8 with U+FFFD, and cuts a line after max_line_bytes input bytes (at a character
-// boundary), appending ` [clustermgr: line truncated, <n> bytes dropped]`.
-class OutputLineSplitter {
- public:
-  explicit OutputLineSplitter(std::size_t max_line_bytes) : max_line_bytes_(max_line_bytes) {}
-  void Feed(std::string_view bytes, const LineCallback& on_line);
-  // Emits a pending partial last line, if any.
-  void Finish(const LineCallback& on_line);
-
- private:
-  void Emit(const LineCallback& on_line);
-  std::size_t max_line_bytes_;
-  std::string pending_;
-  std::size_t dropped_ = 0;
-};
-
-// Replaces every invalid UTF-8 sequence in `bytes` with U+FFFD.
-std::string ToValidUtf8(std::string_view bytes);
 
 }  // namespace clustermgr::mgr
 

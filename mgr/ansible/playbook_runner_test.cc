@@ -1,4 +1,4 @@
-// Unit tests of the runner's pieces: path confinement, line splitting, and the process handling
+// Unit tests of the runner's pieces: path confinement and the process handling
 // with a fake ansible-playbook (a /bin/sh script), which is fast and can misbehave on purpose.
 // test/playbook_runner_test.cc runs the real ansible-playbook.
 
@@ -147,58 +147,6 @@ TEST_F(ResolvePlaybookPathTest, MissingOrUnusable) {
       "playbook directory \"" + tmp_.path() + "/none\" is not usable: No such file or directory");
   EXPECT_EQ(ResolvePlaybookPath(dir_ + "/site.yml", "x.yml").error,
             "playbook directory \"" + dir_ + "/site.yml\" is not usable: Not a directory");
-}
-
-// ---------------------------------------------------------------- OutputLineSplitter
-
-std::vector<std::string> Split(const std::vector<std::string>& chunks, std::size_t max = 1024) {
-  std::vector<std::string> lines;
-  LineCallback collect = [&](std::string_view l) { lines.emplace_back(l); };
-  OutputLineSplitter s(max);
-  for (const auto& c : chunks) s.Feed(c, collect);
-  s.Finish(collect);
-  return lines;
-}
-
-TEST(OutputLineSplitter, SplitsAcrossChunks) {
-  using V = std::vector<std::string>;
-  EXPECT_EQ(Split({"a\nb", "c\n\nd"}), (V{"a", "bc", "", "d"}));
-  EXPECT_EQ(Split({"x\r\n", "y\r", "\n"}), (V{"x", "y"}));
-  EXPECT_EQ(Split({"partial"}), (V{"partial"}));
-  EXPECT_EQ(Split({"done\n"}), (V{"done"}));
-  EXPECT_EQ(Split({}), V{});
-  std::string text = "one\ntwo\nthree";
-  std::vector<std::string> bytes;
-  for (char c : text) bytes.emplace_back(1, c);
-  EXPECT_EQ(Split(bytes), (V{"one", "two", "three"}));
-}
-
-TEST(OutputLineSplitter, TruncatesLongLinesWithAMarker) {
-  using V = std::vector<std::string>;
-  EXPECT_EQ(Split({"0123456789abc\nok\n"}, 10),
-            (V{"0123456789 [clustermgr: line truncated, 3 bytes dropped]", "ok"}));
-  EXPECT_EQ(Split({"01234", "56789", "abcdef"}, 10),
-            (V{"0123456789 [clustermgr: line truncated, 6 bytes dropped]"}));
-  EXPECT_EQ(Split({"0123456789\n"}, 10), (V{"0123456789"}));
-  // A cut inside a multi-byte character drops the whole character: "é" is 2 bytes.
-  EXPECT_EQ(Split({"123456789\xc3\xa9z\n"}, 10),
-            (V{"123456789 [clustermgr: line truncated, 3 bytes dropped]"}));
-  EXPECT_EQ(Split({"12345678\xc3\xa9z\n"}, 10),
-            (V{"12345678\xc3\xa9 [clustermgr: line truncated, 1 bytes dropped]"}));
-}
-
-TEST(OutputLineSplitter, OutputIsValidUtf8) {
-  using V = std::vector<std::string>;
-  EXPECT_EQ(Split({"a\xff"
-                   "b\n"}),
-            (V{"a\xef\xbf\xbd"
-               "b"}));
-  EXPECT_EQ(ToValidUtf8("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"),
-            "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
-  EXPECT_EQ(ToValidUtf8("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd");                  // overlong
-  EXPECT_EQ(ToValidUtf8("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // surrogate
-  EXPECT_EQ(ToValidUtf8("\xe2\x82"), "\xef\xbf\xbd\xef\xbf\xbd");                  // cut short
-  EXPECT_EQ(ToValidUtf8("\xf4\x90\x80\x80").substr(0, 3), "\xef\xbf\xbd");         // > U+10FFFF
 }
 
 // ---------------------------------------------------------------- runs with a fake program

@@ -253,9 +253,14 @@ std::optional<net::RpcReply> Gateway::AskRpc(HttpCaller caller, net::RpcRequest 
 }
 
 void Gateway::Routes() {
-  httplib::Server& s = *server_;
-  const auto timeout = options_.call_timeout;
+  RouteFilters();
+  PostRoutes();
+  GetRoutes();
+  StreamAndProbeRoutes();
+}
 
+void Gateway::RouteFilters() {
+  httplib::Server& s = *server_;
   s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     // The predecessor's router: an unclean path is redirected to its clean form.
     const std::string clean = CleanPath(req.path);
@@ -282,7 +287,11 @@ void Gateway::Routes() {
   s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
     Fail(res, 500, "internal error");
   });
+}
 
+void Gateway::PostRoutes() {
+  httplib::Server& s = *server_;
+  const auto timeout = options_.call_timeout;
   // Every POST: decode the body, apply the extra_vars rule, then the route's own step.
   using PostFn =
       std::function<void(const ApiRequest&, const HttpCaller& caller, httplib::Response&)>;
@@ -341,7 +350,11 @@ void Gateway::Routes() {
     submit_(std::move(call));
     res.status = 200;
   });
+}
 
+void Gateway::GetRoutes() {
+  httplib::Server& s = *server_;
+  const auto timeout = options_.call_timeout;
   // GETs: a read through the loop, encoded in the predecessor's shape.
   auto get =
       [this, &s, timeout](
@@ -399,7 +412,11 @@ void Gateway::Routes() {
         if (!legacy.ok()) return Fail(res, 500, legacy.status().message());
         SendJson(res, legacy.value());
       });
+}
 
+void Gateway::StreamAndProbeRoutes() {
+  httplib::Server& s = *server_;
+  const auto timeout = options_.call_timeout;
   // The job's log from the moment the client attached, streamed until the job ends.
   s.Get(R"(/info/logs/([^/]+))",
         [this, timeout](const httplib::Request& req, httplib::Response& res) {

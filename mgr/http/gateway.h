@@ -127,6 +127,12 @@ class Gateway {
   struct Pending;
   Gateway(GatewayOptions options, Submit submit, CheckExtraVars check);
   void Routes();
+  // The parts of Routes(): path cleaning, method and content-type filters, error handlers; the
+  // POST routes; the GET routes; the job log stream, /metrics, /healthz and /readyz.
+  void RouteFilters();
+  void PostRoutes();
+  void GetRoutes();
+  void StreamAndProbeRoutes();
   // Submits and waits; nullopt when the loop did not answer within `timeout` or on stop.
   std::optional<Answer> Ask(HttpCaller caller, http::Ask ask, std::chrono::milliseconds timeout);
   std::optional<net::RpcReply> AskRpc(HttpCaller caller, net::RpcRequest request,

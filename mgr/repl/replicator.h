@@ -61,8 +61,11 @@
 #include <vector>
 
 #include "base/status.h"
+#include "mgr/repl/ack_waiters.h"
+#include "mgr/repl/delta_sequencer.h"
 #include "mgr/repl/replica.h"
 #include "mgr/repl/snapshot_chunks.h"
+#include "mgr/repl/snapshot_sessions.h"
 #include "mgr/repl/tombstone_stability.h"
 #include "net/gossip_transport.h"
 #include "net/rpc_types.h"
@@ -111,7 +114,7 @@ struct ReplicatorCounters {
 class Replicator {
  public:
   // Called with Ok once enough peers have the write, or kOutcomeUnknown at the deadline.
-  using AckDone = std::function<void(const Status&)>;
+  using AckDone = AckWaiters::Done;
 
   Replicator(ReplicatorOptions options, Replica* replica, net::GossipTransport* transport);
   ~Replicator();
@@ -170,18 +173,19 @@ class Replicator {
   static constexpr const char* kAllPeers = "*";
   const std::map<std::string, PeerTraffic>& traffic() const { return traffic_; }
   bool fetching_snapshot() const { return fetch_ != nullptr; }
-  size_t buffered_deltas() const { return buffered_; }
+  size_t buffered_deltas() const { return sequencer_.buffered(); }
   const std::string& endpoint() const { return transport_->endpoint(); }
 
  private:
+  // Defined in replicator_internal.h.
   struct Peer;
-  struct Session;
   struct Fetch;
-  struct Waiter;
 
   Peer* FindPeer(const std::string& endpoint);
   Peer& EnsurePeer(const std::string& endpoint);
   void RemovePeer(const std::string& endpoint);
+  // Drops learned peers (neither --peer nor Serf) silent for forget_learned_ms.
+  void ForgetSilentPeers(uint64_t now_ms);
   // Learns name/origin/endpoints from a message's sender; returns the peer (or null when the
   // sender is this instance or unusable).
   // `peer_key`: the CURVE key the sender's request came with ("" otherwise).
@@ -217,11 +221,9 @@ class Replicator {
   void Flush();
   void SendSync(Peer& peer, uint64_t now_ms);
   void SendFetches(uint64_t now_ms);
+  // Re-asks for chunks unanswered for fetch_retry_ms; abandons a transfer idle too long.
+  void RetryFetches(uint64_t now_ms);
   void AbandonFetch(const std::string& why);
-  // A snapshot session for `requester` (whose applied vector is `theirs`): the one it is already
-  // pulling, or a new one; id 0 when too many are being served.
-  net::SnapshotOffer Offer(const std::string& requester, const crdt::VersionVector& theirs,
-                           uint64_t now_ms);
   void CheckWaiters(uint64_t now_ms);
   void CollectTombstones();
   net::GossipPeerInfo Self() const;
@@ -232,20 +234,19 @@ class Replicator {
   net::GossipTransport* transport_;
   std::map<std::string, std::unique_ptr<Peer>> peers_;  // by gossip endpoint
   std::map<std::string, std::string> serf_members_;     // Serf member -> endpoint it gave
-  std::map<std::string, std::map<uint64_t, net::GossipDelta>> buffer_;  // origin -> seq -> delta
-  size_t buffered_ = 0;
-  std::set<std::string> ack_origins_;  // origins whose publishers want reports
+  DeltaSequencer sequencer_;                            // received deltas waiting for their turn
+  std::set<std::string> ack_origins_;                   // origins whose publishers want reports
   std::set<std::string> reports_due_;  // origins whose publishers get a report at Flush
   crdt::VersionVector applied_;        // the store's, as of the last Poll, Flush or Tick
-  std::map<uint64_t, std::unique_ptr<Session>> sessions_;  // snapshots we serve, by id
-  std::unique_ptr<Fetch> fetch_;                           // the snapshot we pull
-  std::vector<Waiter> waiters_;
+  SnapshotSessions sessions_;          // snapshots we serve
+  std::unique_ptr<Fetch> fetch_;       // the snapshot we pull
   TombstoneStability stability_;
   uint64_t next_collect_ms_ = 0;
   uint64_t last_anti_entropy_ms_ = 0;
-  uint64_t next_session_id_;
   ReplicatorCounters counters_;
   std::map<std::string, PeerTraffic> traffic_;
+  // Last, so that it is destroyed first: parked replies are answered while the rest is intact.
+  AckWaiters waiters_;
 };
 
 }  // namespace clustermgr::mgr

@@ -622,6 +622,12 @@ bool Schedule::Quiesce(int64_t heal_ms) {
         last += Name(i) + " holder=" + tk.value().holder + " (" + tk.value().reason + "); ";
       }
       same = same && holders.size() == 1 && !holders.begin()->empty() && self == 1;
+      if (same) {
+        // A round of its own for the token check: the poller may stop before its next round
+        // sees the holder this one saw.
+        std::lock_guard lock(epoch_mu_);
+        holder_rounds_.emplace_back(NowMs(), self);
+      }
     }
     if (same) {
       // Converged now; re-read once to be sure nothing moved in between (a job may have ended).
