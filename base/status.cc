@@ -24,6 +24,10 @@ const char* CodeName(Code code) {
       return "internal";
     case Code::kUnimplemented:
       return "unimplemented";
+    case Code::kPermissionDenied:
+      return "permission denied";
+    case Code::kCancelled:
+      return "cancelled";
   }
   return "unknown";
 }

@@ -22,7 +22,9 @@ enum class Code {
   kIoError,             // the OS or LevelDB failed
   kOutcomeUnknown,      // the request may or may not have taken effect (a timeout)
   kInternal,            // a bug or an unexpected library error
-  kUnimplemented,
+  kUnimplemented,       // the operation is unknown to the other side
+  kPermissionDenied,    // the caller's credentials or role do not allow this
+  kCancelled,           // abandoned: the client or server is shutting down
 };
 
 const char* CodeName(Code code);

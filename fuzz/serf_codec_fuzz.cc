@@ -97,7 +97,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fed += n;
     for (;;) {
       msgpack::object_handle oh;
-      SerfResult<bool> got = decoder.Next(&oh);
+      clustermgr::Result<bool> got = decoder.Next(&oh);
       if (!got.ok()) return 0;  // the client drops the connection
       if (!*got) break;
       DecodeEverything(oh.get(), &membership);

@@ -47,7 +47,7 @@ void TagPublisher::Run() {
     dirty_ = false;
     const std::map<std::string, std::string> tags = desired_;
     lock.Unlock();
-    const net::SerfStatus status = client_->SetTags(tags, {});
+    const Status status = client_->SetTags(tags, {});
     lock.Lock();
     if (!status.ok()) {
       // Not connected (or the agent is restarting): the reconnect calls Resync(). Retry once a

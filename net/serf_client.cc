@@ -56,22 +56,22 @@ void SerfClient::Impl::Enqueue(Command command) {
     }
   }
   if (command.request.done) {
-    command.request.done(SerfStatus(SerfErrc::kClosed, "serf rpc: client closed"), nullptr);
+    command.request.done(Status(Code::kCancelled, "serf rpc: client closed"), nullptr);
   }
 }
 
 template <typename T>
-SerfResult<T> SerfClient::Impl::Call(const char* command, std::string body, ReplyKind reply,
-                                     std::function<SerfResult<T>(const msgpack::object*)> decode) {
+Result<T> SerfClient::Impl::Call(const char* command, std::string body, ReplyKind reply,
+                                     std::function<Result<T>(const msgpack::object*)> decode) {
   if (OnReaderThread()) {
-    return SerfStatus(SerfErrc::kInvalidArgument,
+    return Status(Code::kInvalidArgument,
                       std::string("serf rpc ") + command +
                           ": blocking call from a stream handler would deadlock");
   }
   struct Slot {
     std::mutex mu;
     std::condition_variable cv;
-    std::optional<SerfResult<T>> result;
+    std::optional<Result<T>> result;
   };
   auto slot = std::make_shared<Slot>();
   Command c;
@@ -80,8 +80,8 @@ SerfResult<T> SerfClient::Impl::Call(const char* command, std::string body, Repl
   c.request.body = std::move(body);
   c.request.reply = reply;
   c.request.deadline = Clock::now() + options.request_timeout;
-  c.request.done = [slot, decode](const SerfStatus& status, const msgpack::object* obj) {
-    std::optional<SerfResult<T>> r;
+  c.request.done = [slot, decode](const Status& status, const msgpack::object* obj) {
+    std::optional<Result<T>> r;
     if (!status.ok()) {
       r.emplace(status);
     } else {
@@ -97,7 +97,7 @@ SerfResult<T> SerfClient::Impl::Call(const char* command, std::string body, Repl
   // The reader thread enforces the deadline; the grace only guards against a bug there.
   if (!slot->cv.wait_until(lock, deadline + std::chrono::seconds(1),
                            [&] { return slot->result.has_value(); })) {
-    return SerfStatus(SerfErrc::kTimeout, std::string("serf rpc ") + command + " timed out after " +
+    return Status(Code::kOutcomeUnknown, std::string("serf rpc ") + command + " timed out after " +
                                               Millis(options.request_timeout));
   }
   return std::move(*slot->result);
@@ -110,18 +110,18 @@ SerfClient::SerfClient(SerfClientOptions options)
 
 SerfClient::~SerfClient() = default;
 
-SerfResult<std::unique_ptr<SerfClient>> SerfClient::Connect(SerfClientOptions options) {
+Result<std::unique_ptr<SerfClient>> SerfClient::Connect(SerfClientOptions options) {
   const auto budget = options.connect_timeout + 2 * options.request_timeout;
   auto client = std::make_unique<SerfClient>(std::move(options));
   Impl& impl = *client->impl_;
   MutexLock lock(impl.mu);
   if (!impl.state_cv.wait_for(lock.native(), budget,
                               [&]() REQUIRES(impl.mu) { return impl.attempts > 0; })) {
-    return SerfStatus(SerfErrc::kTimeout, "serf rpc: connecting to " + impl.options.address +
+    return Status(Code::kOutcomeUnknown, "serf rpc: connecting to " + impl.options.address +
                                               " timed out after " + Millis(budget));
   }
   if (!impl.connected) {
-    SerfStatus error = impl.last_error;
+    Status error = impl.last_error;
     lock.Unlock();
     return error;
   }
@@ -129,77 +129,77 @@ SerfResult<std::unique_ptr<SerfClient>> SerfClient::Connect(SerfClientOptions op
   return client;
 }
 
-SerfStatus SerfClient::WaitConnected(std::chrono::milliseconds timeout) {
+Status SerfClient::WaitConnected(std::chrono::milliseconds timeout) {
   MutexLock lock(impl_->mu);
   if (impl_->state_cv.wait_for(lock.native(), timeout,
                                [&]() REQUIRES(impl_->mu) { return impl_->connected; })) {
-    return SerfStatus::Ok();
+    return Status::Ok();
   }
   if (impl_->attempts == 0) {
-    return {SerfErrc::kTimeout,
+    return {Code::kOutcomeUnknown,
             "serf rpc: no connection to " + impl_->options.address + " within " + Millis(timeout)};
   }
   return impl_->last_error;
 }
 
-SerfStatus SerfClient::ConnectionStatus() const {
+Status SerfClient::ConnectionStatus() const {
   MutexLock lock(impl_->mu);
-  if (impl_->connected) return SerfStatus::Ok();
+  if (impl_->connected) return Status::Ok();
   return impl_->last_error;
 }
 
 const std::string& SerfClient::address() const { return impl_->options.address; }
 
-SerfResult<std::vector<SerfMember>> SerfClient::Members() {
+Result<std::vector<SerfMember>> SerfClient::Members() {
   return impl_->Call<std::vector<SerfMember>>(
       "members", "", ReplyKind::kMembers,
-      [](const msgpack::object* body) -> SerfResult<std::vector<SerfMember>> {
+      [](const msgpack::object* body) -> Result<std::vector<SerfMember>> {
         std::vector<SerfMember> members;
-        SerfStatus st = DecodeMembersBody(*body, &members);
+        Status st = DecodeMembersBody(*body, &members);
         if (!st.ok()) return st;
         return members;
       });
 }
 
-SerfResult<std::vector<SerfMember>> SerfClient::MembersFiltered(const SerfMemberFilter& filter) {
+Result<std::vector<SerfMember>> SerfClient::MembersFiltered(const SerfMemberFilter& filter) {
   return impl_->Call<std::vector<SerfMember>>(
       "members-filtered", EncodeMembersFilteredBody(filter), ReplyKind::kMembers,
-      [](const msgpack::object* body) -> SerfResult<std::vector<SerfMember>> {
+      [](const msgpack::object* body) -> Result<std::vector<SerfMember>> {
         std::vector<SerfMember> members;
-        SerfStatus st = DecodeMembersBody(*body, &members);
+        Status st = DecodeMembersBody(*body, &members);
         if (!st.ok()) return st;
         return members;
       });
 }
 
-SerfStatus SerfClient::SetTags(const std::map<std::string, std::string>& set,
+Status SerfClient::SetTags(const std::map<std::string, std::string>& set,
                                const std::vector<std::string>& remove) {
   auto r = impl_->Call<bool>("tags", EncodeTagsBody(set, remove), ReplyKind::kNone,
-                             [](const msgpack::object*) -> SerfResult<bool> { return true; });
+                             [](const msgpack::object*) -> Result<bool> { return true; });
   return r.status();
 }
 
-SerfResult<int32_t> SerfClient::Join(const std::vector<std::string>& addresses, bool replay) {
+Result<int32_t> SerfClient::Join(const std::vector<std::string>& addresses, bool replay) {
   return impl_->Call<int32_t>("join", EncodeJoinBody(addresses, replay), ReplyKind::kJoin,
-                              [](const msgpack::object* body) -> SerfResult<int32_t> {
+                              [](const msgpack::object* body) -> Result<int32_t> {
                                 int32_t num = 0;
-                                SerfStatus st = DecodeJoinResponseBody(*body, &num);
+                                Status st = DecodeJoinResponseBody(*body, &num);
                                 if (!st.ok()) return st;
                                 return num;
                               });
 }
 
-SerfStatus SerfClient::Leave() {
+Status SerfClient::Leave() {
   auto r = impl_->Call<bool>("leave", "", ReplyKind::kNone,
-                             [](const msgpack::object*) -> SerfResult<bool> { return true; });
+                             [](const msgpack::object*) -> Result<bool> { return true; });
   return r.status();
 }
 
-SerfResult<SerfClient::SubscriptionId> SerfClient::SubscribeMembers(MemberHandler handler) {
+Result<SerfClient::SubscriptionId> SerfClient::SubscribeMembers(MemberHandler handler) {
   if (!handler) {
-    return SerfStatus(SerfErrc::kInvalidArgument, "serf rpc: empty member handler");
+    return Status(Code::kInvalidArgument, "serf rpc: empty member handler");
   }
-  if (impl_->StopRequested()) return SerfStatus(SerfErrc::kClosed, "serf rpc: client closed");
+  if (impl_->StopRequested()) return Status(Code::kCancelled, "serf rpc: client closed");
   Command c;
   c.kind = Command::Kind::kSubscribe;
   c.subscription = impl_->next_subscription++;
@@ -209,15 +209,15 @@ SerfResult<SerfClient::SubscriptionId> SerfClient::SubscribeMembers(MemberHandle
   return id;
 }
 
-SerfStatus SerfClient::Unsubscribe(SubscriptionId id) {
+Status SerfClient::Unsubscribe(SubscriptionId id) {
   if (impl_->OnReaderThread()) {
-    return {SerfErrc::kInvalidArgument,
+    return {Code::kInvalidArgument,
             "serf rpc stop: blocking call from a stream handler would deadlock"};
   }
   struct Slot {
     std::mutex mu;
     std::condition_variable cv;
-    std::optional<SerfStatus> result;
+    std::optional<Status> result;
   };
   auto slot = std::make_shared<Slot>();
   Command c;
@@ -225,7 +225,7 @@ SerfStatus SerfClient::Unsubscribe(SubscriptionId id) {
   c.subscription = id;
   c.request.command = "stop";
   c.request.deadline = Clock::now() + impl_->options.request_timeout;
-  c.request.done = [slot](const SerfStatus& st, const msgpack::object*) {
+  c.request.done = [slot](const Status& st, const msgpack::object*) {
     std::lock_guard<std::mutex> lock(slot->mu);
     slot->result = st;
     slot->cv.notify_all();
@@ -235,7 +235,7 @@ SerfStatus SerfClient::Unsubscribe(SubscriptionId id) {
   std::unique_lock<std::mutex> lock(slot->mu);
   if (!slot->cv.wait_until(lock, deadline + std::chrono::seconds(1),
                            [&] { return slot->result.has_value(); })) {
-    return {SerfErrc::kTimeout, "serf rpc stop timed out"};
+    return {Code::kOutcomeUnknown, "serf rpc stop timed out"};
   }
   return *slot->result;
 }

@@ -57,7 +57,7 @@ void SerfClient::Impl::Run() {
   auto backoff = options.reconnect_min;
   while (!StopRequested()) {
     bool was_ready = false;
-    SerfStatus why = RunConnection(&was_ready);
+    Status why = RunConnection(&was_ready);
     CloseConnection(why);
     if (StopRequested()) break;
     if (was_ready) backoff = options.reconnect_min;
@@ -70,12 +70,12 @@ void SerfClient::Impl::Run() {
     MutexLock lock(mu);
     left.swap(queue);
     connected = false;
-    last_error = SerfStatus(SerfErrc::kClosed, "serf rpc: client closed");
+    last_error = Status(Code::kCancelled, "serf rpc: client closed");
     state_cv.notify_all();
   }
   for (auto& c : left) {
     if (c.request.done)
-      c.request.done(SerfStatus(SerfErrc::kClosed, "serf rpc: client closed"), nullptr);
+      c.request.done(Status(Code::kCancelled, "serf rpc: client closed"), nullptr);
   }
 }
 
@@ -94,13 +94,13 @@ void SerfClient::Impl::Backoff(std::chrono::milliseconds delay) {
   }
 }
 
-SerfStatus SerfClient::Impl::NotConnected() const {
+Status SerfClient::Impl::NotConnected() const {
   MutexLock lock(mu);
-  return SerfStatus(SerfErrc::kNotConnected, "serf rpc: not connected to " + options.address +
+  return Status(Code::kUnavailable, "serf rpc: not connected to " + options.address +
                                                  " (" + last_error.message() + ")");
 }
 
-void SerfClient::Impl::SetState(bool now_connected, const SerfStatus& error) {
+void SerfClient::Impl::SetState(bool now_connected, const Status& error) {
   {
     MutexLock lock(mu);
     connected = now_connected;
@@ -116,10 +116,10 @@ void SerfClient::Impl::SetState(bool now_connected, const SerfStatus& error) {
   }
 }
 
-SerfStatus SerfClient::Impl::Dial() {
+Status SerfClient::Impl::Dial() {
   std::string host, port;
   if (!SplitHostPort(options.address, &host, &port)) {
-    return {SerfErrc::kInvalidArgument,
+    return {Code::kInvalidArgument,
             "serf rpc: bad address \"" + options.address + "\" (want host:port)"};
   }
   addrinfo hints{};
@@ -129,7 +129,7 @@ SerfStatus SerfClient::Impl::Dial() {
   addrinfo* res = nullptr;
   int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &res);
   if (rc != 0) {
-    return {SerfErrc::kConnectFailed,
+    return {Code::kUnavailable,
             "serf rpc: cannot resolve " + options.address + ": " + gai_strerror(rc)};
   }
   std::string error = "no address";
@@ -156,7 +156,7 @@ SerfStatus SerfClient::Impl::Dial() {
       if (StopRequested()) {
         close(s);
         freeaddrinfo(res);
-        return {SerfErrc::kClosed, "serf rpc: client closed"};
+        return {Code::kCancelled, "serf rpc: client closed"};
       }
       const auto now = Clock::now();
       if (now >= until) {
@@ -193,23 +193,23 @@ SerfStatus SerfClient::Impl::Dial() {
   }
   freeaddrinfo(res);
   if (fd < 0) {
-    return {SerfErrc::kConnectFailed,
+    return {Code::kUnavailable,
             "serf rpc: cannot connect to " + options.address + ": " + error};
   }
-  return SerfStatus::Ok();
+  return Status::Ok();
 }
 
-SerfStatus SerfClient::Impl::RunConnection(bool* was_ready) {
-  SerfStatus st = Dial();
+Status SerfClient::Impl::RunConnection(bool* was_ready) {
+  Status st = Dial();
   if (!st.ok()) return st;
   SerfStreamDecoder::Limits limits;
   limits.max_message_bytes = options.max_message_bytes;
   decoder = std::make_unique<SerfStreamDecoder>(limits);
-  conn_error = SerfStatus::Ok();
+  conn_error = Status::Ok();
   ready = false;
   StartSession();
   while (true) {
-    if (StopRequested()) return {SerfErrc::kClosed, "serf rpc: client closed"};
+    if (StopRequested()) return {Code::kCancelled, "serf rpc: client closed"};
     ProcessCommands();
     ExpireDeadlines(Clock::now());
     if (ready) *was_ready = true;
@@ -220,7 +220,7 @@ SerfStatus SerfClient::Impl::RunConnection(bool* was_ready) {
     int n = poll(p, 2, PollTimeoutMs(Clock::now()));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return {SerfErrc::kConnectionLost, "serf rpc: poll failed: " + Errno(errno)};
+      return {Code::kOutcomeUnknown, "serf rpc: poll failed: " + Errno(errno)};
     }
     if (p[1].revents & POLLIN) {
       uint64_t v;
@@ -233,13 +233,13 @@ SerfStatus SerfClient::Impl::RunConnection(bool* was_ready) {
   }
 }
 
-void SerfClient::Impl::CloseConnection(const SerfStatus& why) {
+void SerfClient::Impl::CloseConnection(const Status& why) {
   // Callers waiting on this connection learn why it ended; a protocol error is passed on as
   // is so that the caller sees what was wrong with the reply.
-  SerfStatus to_callers = why;
-  if (why.code() != SerfErrc::kProtocol && why.code() != SerfErrc::kClosed &&
-      why.code() != SerfErrc::kConnectionLost) {
-    to_callers = SerfStatus(SerfErrc::kConnectionLost, why.message());
+  Status to_callers = why;
+  if (why.code() != Code::kCorruption && why.code() != Code::kCancelled &&
+      why.code() != Code::kOutcomeUnknown) {
+    to_callers = Status(Code::kOutcomeUnknown, why.message());
   }
   if (fd >= 0) close(fd);
   fd = -1;
@@ -262,7 +262,7 @@ void SerfClient::Impl::CloseConnection(const SerfStatus& why) {
     if (p.done) p.done(to_callers, nullptr);
   }
   for (auto& r : old_held) r.done(to_callers, nullptr);
-  if (why.code() == SerfErrc::kClosed) return;
+  if (why.code() == Code::kCancelled) return;
   SetState(false, why);
 }
 
@@ -292,7 +292,7 @@ void SerfClient::Impl::ProcessCommands() {
       case Command::Kind::kUnsubscribe: {
         auto it = subscriptions.find(c.subscription);
         if (it == subscriptions.end()) {
-          c.request.done(SerfStatus(SerfErrc::kInvalidArgument, "serf rpc: unknown subscription " +
+          c.request.done(Status(Code::kInvalidArgument, "serf rpc: unknown subscription " +
                                                                     std::to_string(c.subscription)),
                          nullptr);
           break;
@@ -308,7 +308,7 @@ void SerfClient::Impl::ProcessCommands() {
           stop.done = std::move(c.request.done);
           Send(std::move(stop));
         } else {
-          c.request.done(SerfStatus::Ok(), nullptr);
+          c.request.done(Status::Ok(), nullptr);
         }
         break;
       }
@@ -326,7 +326,7 @@ void SerfClient::Impl::ExpireDeadlines(Clock::time_point now) {
     }
   }
   for (auto& [done, command] : expired) {
-    done(SerfStatus(SerfErrc::kTimeout,
+    done(Status(Code::kOutcomeUnknown,
                     "serf rpc " + command + " timed out after " + Millis(options.request_timeout)),
          nullptr);
   }
@@ -334,7 +334,7 @@ void SerfClient::Impl::ExpireDeadlines(Clock::time_point now) {
     if (it->deadline <= now) {
       Request r = std::move(*it);
       it = held_requests.erase(it);
-      r.done(SerfStatus(SerfErrc::kTimeout, "serf rpc " + r.command + " timed out after " +
+      r.done(Status(Code::kOutcomeUnknown, "serf rpc " + r.command + " timed out after " +
                                                 Millis(options.request_timeout) +
                                                 " (connection to the agent not ready)"),
              nullptr);
@@ -377,7 +377,7 @@ void SerfClient::Impl::Flush() {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      Fail({SerfErrc::kConnectionLost, "serf rpc: write to the agent failed: " + Errno(errno)});
+      Fail({Code::kOutcomeUnknown, "serf rpc: write to the agent failed: " + Errno(errno)});
       return;
     }
     out_off += static_cast<std::size_t>(n);

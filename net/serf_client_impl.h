@@ -33,7 +33,7 @@ enum class ReplyKind { kNone, kMembers, kJoin };
 
 // Completion of one request, run exactly once on the reader thread. `body` is the reply body
 // when the command has one and the reply carried it, else null.
-using DoneFn = std::function<void(const SerfStatus&, const msgpack::object* body)>;
+using DoneFn = std::function<void(const Status&, const msgpack::object* body)>;
 
 struct Request {
   std::string command;
@@ -85,7 +85,7 @@ struct SerfClient::Impl {
   bool stopping GUARDED_BY(mu) = false;
   bool connected GUARDED_BY(mu) = false;
   uint64_t attempts GUARDED_BY(mu) = 0;  // connection attempts that finished, either way
-  SerfStatus last_error GUARDED_BY(mu) = SerfStatus(SerfErrc::kNotConnected,
+  Status last_error GUARDED_BY(mu) = Status(Code::kUnavailable,
                                                     "serf rpc: not connected yet");
   std::atomic<uint64_t> next_subscription{1};
   int wake_fd = -1;
@@ -94,8 +94,8 @@ struct SerfClient::Impl {
   bool OnReaderThread() const { return std::this_thread::get_id() == thread.get_id(); }
   void Enqueue(Command command);
   template <typename T>
-  SerfResult<T> Call(const char* command, std::string body, ReplyKind reply,
-                     std::function<SerfResult<T>(const msgpack::object*)> decode);
+  Result<T> Call(const char* command, std::string body, ReplyKind reply,
+                     std::function<Result<T>(const msgpack::object*)> decode);
 
   // ---- reader thread only ----
   struct Subscription {
@@ -118,13 +118,13 @@ struct SerfClient::Impl {
   std::optional<uint64_t> body_for;            // seq whose body is the next object
   bool body_is_record = false;
   std::vector<Request> held_requests;  // arrived while the connection was being set up
-  SerfStatus conn_error;               // set when the connection must end
+  Status conn_error;               // set when the connection must end
 
   void Run();
-  SerfStatus RunConnection(bool* was_ready);
-  void CloseConnection(const SerfStatus& why);
+  Status RunConnection(bool* was_ready);
+  void CloseConnection(const Status& why);
   void Backoff(std::chrono::milliseconds delay);
-  SerfStatus Dial();
+  Status Dial();
   bool StopRequested();
   void ProcessCommands();
   void ExpireDeadlines(Clock::time_point now);
@@ -138,10 +138,10 @@ struct SerfClient::Impl {
   void ProbeAuth();
   void OnSessionReady();
   void OpenStream(SubscriptionId id);
-  void SetState(bool now_connected, const SerfStatus& error);
-  SerfStatus MapAgentError(const std::string& command, const std::string& error) const;
-  SerfStatus NotConnected() const;
-  void Fail(const SerfStatus& status) {
+  void SetState(bool now_connected, const Status& error);
+  Status MapAgentError(const std::string& command, const std::string& error) const;
+  Status NotConnected() const;
+  void Fail(const Status& status) {
     if (conn_error.ok()) conn_error = status;
   }
 };

@@ -46,12 +46,12 @@ void SerfClient::Impl::ReadAvailable() {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      Fail({SerfErrc::kConnectionLost, "serf rpc: read from the agent failed: " + Errno(errno)});
+      Fail({Code::kOutcomeUnknown, "serf rpc: read from the agent failed: " + Errno(errno)});
       return;
     }
     if (n == 0) {
       const std::size_t partial = decoder->pending_bytes();
-      Fail({SerfErrc::kConnectionLost,
+      Fail({Code::kOutcomeUnknown,
             partial == 0 ? std::string("serf rpc: connection closed by the agent")
                          : "serf rpc: connection closed by the agent in the middle of a message (" +
                                std::to_string(partial) + " bytes received)"});
@@ -60,7 +60,7 @@ void SerfClient::Impl::ReadAvailable() {
     decoder->Commit(static_cast<std::size_t>(n));
     while (conn_error.ok()) {
       msgpack::object_handle oh;
-      SerfResult<bool> got = decoder->Next(&oh);
+      Result<bool> got = decoder->Next(&oh);
       if (!got.ok()) {
         Fail(got.status());
         return;
@@ -86,13 +86,13 @@ void SerfClient::Impl::HandleObject(const msgpack::object& obj) {
     if (!p.error.empty()) {
       p.done(MapAgentError(p.command, p.error), nullptr);
     } else {
-      p.done(SerfStatus::Ok(), &obj);
+      p.done(Status::Ok(), &obj);
     }
     return;
   }
 
   SerfResponseHeader header;
-  SerfStatus st = DecodeResponseHeader(obj, &header);
+  Status st = DecodeResponseHeader(obj, &header);
   if (!st.ok()) {
     Fail(st);
     return;
@@ -111,20 +111,20 @@ void SerfClient::Impl::HandleObject(const msgpack::object& obj) {
   }
   if (streams.count(header.seq) != 0) {
     if (!header.error.empty()) {
-      Fail({SerfErrc::kProtocol, "serf rpc: stream record with error: " + header.error});
+      Fail({Code::kCorruption, "serf rpc: stream record with error: " + header.error});
       return;
     }
     body_for = header.seq;
     body_is_record = true;
     return;
   }
-  Fail({SerfErrc::kProtocol,
+  Fail({Code::kCorruption,
         "serf rpc: reply for unknown sequence number " + std::to_string(header.seq)});
 }
 
 void SerfClient::Impl::DeliverRecord(uint64_t seq, const msgpack::object& obj) {
   SerfMemberEvent event;
-  SerfStatus st = DecodeMemberEventBody(obj, &event);
+  Status st = DecodeMemberEventBody(obj, &event);
   if (!st.ok()) {
     Fail(st);
     return;
@@ -135,7 +135,7 @@ void SerfClient::Impl::DeliverRecord(uint64_t seq, const msgpack::object& obj) {
   Subscription& sub = it->second;
   if (!sub.live) {
     if (sub.held.size() >= kMaxHeldRecords) {
-      Fail({SerfErrc::kProtocol, "serf rpc: too many stream records before the member list"});
+      Fail({Code::kCorruption, "serf rpc: too many stream records before the member list"});
       return;
     }
     sub.held.push_back(std::move(event));
@@ -145,18 +145,18 @@ void SerfClient::Impl::DeliverRecord(uint64_t seq, const msgpack::object& obj) {
   handler(event);
 }
 
-SerfStatus SerfClient::Impl::MapAgentError(const std::string& command,
+Status SerfClient::Impl::MapAgentError(const std::string& command,
                                            const std::string& error) const {
-  if (error.empty()) return SerfStatus::Ok();
+  if (error.empty()) return Status::Ok();
   if (error == kSerfErrAuthRequired) {
-    return {SerfErrc::kAuthFailed, "serf rpc auth required: the agent at " + options.address +
+    return {Code::kPermissionDenied, "serf rpc auth required: the agent at " + options.address +
                                        " expects an RPC auth key (" + error + ")"};
   }
   if (command == "handshake") {
-    return {SerfErrc::kHandshakeRefused, "serf rpc handshake refused: " + error};
+    return {Code::kFailedPrecondition, "serf rpc handshake refused: " + error};
   }
-  if (command == "auth") return {SerfErrc::kAuthFailed, "serf rpc auth failed: " + error};
-  return {SerfErrc::kRemote, "serf rpc " + command + " failed: " + error};
+  if (command == "auth") return {Code::kPermissionDenied, "serf rpc auth failed: " + error};
+  return {Code::kFailedPrecondition, "serf rpc " + command + " failed: " + error};
 }
 
 void SerfClient::Impl::StartSession() {
@@ -164,7 +164,7 @@ void SerfClient::Impl::StartSession() {
   hs.command = "handshake";
   hs.body = EncodeHandshakeBody(kSerfIpcVersion);
   hs.deadline = Clock::now() + options.request_timeout;
-  hs.done = [this](const SerfStatus& st, const msgpack::object*) {
+  hs.done = [this](const Status& st, const msgpack::object*) {
     if (!st.ok()) {
       Fail(st);
       return;
@@ -177,7 +177,7 @@ void SerfClient::Impl::StartSession() {
     auth.command = "auth";
     auth.body = EncodeAuthBody(options.auth_key);
     auth.deadline = Clock::now() + options.request_timeout;
-    auth.done = [this](const SerfStatus& st2, const msgpack::object*) {
+    auth.done = [this](const Status& st2, const msgpack::object*) {
       if (!st2.ok()) {
         Fail(st2);
         return;
@@ -197,7 +197,7 @@ void SerfClient::Impl::ProbeAuth() {
   probe.command = "stop";
   probe.body = EncodeStopBody(0);
   probe.deadline = Clock::now() + options.request_timeout;
-  probe.done = [this](const SerfStatus& st, const msgpack::object*) {
+  probe.done = [this](const Status& st, const msgpack::object*) {
     if (!st.ok()) {
       Fail(st);
       return;
@@ -209,7 +209,7 @@ void SerfClient::Impl::ProbeAuth() {
 
 void SerfClient::Impl::OnSessionReady() {
   ready = true;
-  SetState(true, SerfStatus::Ok());
+  SetState(true, Status::Ok());
   auto held = std::move(held_requests);
   held_requests.clear();
   for (auto& r : held) Send(std::move(r));
@@ -222,7 +222,7 @@ void SerfClient::Impl::OpenStream(SubscriptionId id) {
   stream.body = EncodeStreamBody(std::string(kSerfMemberEventFilter));
   stream.deadline = Clock::now() + options.request_timeout;
   const uint64_t seq = last_seq + 1;  // the seq Send is about to use
-  stream.done = [this, id, seq](const SerfStatus& st, const msgpack::object*) {
+  stream.done = [this, id, seq](const Status& st, const msgpack::object*) {
     if (!st.ok()) {
       streams.erase(seq);
       Fail(st);  // the subscription is retried on the next connection
@@ -236,7 +236,7 @@ void SerfClient::Impl::OpenStream(SubscriptionId id) {
     members.command = "members";
     members.reply = ReplyKind::kMembers;
     members.deadline = Clock::now() + options.request_timeout;
-    members.done = [this, id, seq](const SerfStatus& st2, const msgpack::object* body) {
+    members.done = [this, id, seq](const Status& st2, const msgpack::object* body) {
       if (!st2.ok()) {
         Fail(st2);
         return;
@@ -244,7 +244,7 @@ void SerfClient::Impl::OpenStream(SubscriptionId id) {
       SerfMemberEvent resync;
       resync.type = SerfEventType::kResync;
       resync.event = SerfEventTypeName(SerfEventType::kResync);
-      SerfStatus ds = DecodeMembersBody(*body, &resync.members);
+      Status ds = DecodeMembersBody(*body, &resync.members);
       if (!ds.ok()) {
         Fail(ds);
         return;

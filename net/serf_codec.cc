@@ -13,8 +13,8 @@ namespace {
 
 using Packer = msgpack::packer<msgpack::sbuffer>;
 
-SerfStatus Malformed(std::string_view what) {
-  return {SerfErrc::kProtocol, "serf rpc: malformed message: " + std::string(what)};
+Status Malformed(std::string_view what) {
+  return {Code::kCorruption, "serf rpc: malformed message: " + std::string(what)};
 }
 
 std::string ToString(const msgpack::sbuffer& buf) { return std::string(buf.data(), buf.size()); }
@@ -148,7 +148,7 @@ bool AsStringArray(const msgpack::object& o, std::vector<std::string>* out) {
 // Calls fn(key, value) for every entry of a map with string keys; fn returns false to reject
 // the value. `what` names the object in error messages.
 template <typename Fn>
-SerfStatus ForEachField(const msgpack::object& o, std::string_view what, Fn fn) {
+Status ForEachField(const msgpack::object& o, std::string_view what, Fn fn) {
   if (o.type != msgpack::type::MAP) return Malformed(std::string(what) + " is not a map");
   for (uint32_t i = 0; i < o.via.map.size; ++i) {
     const msgpack::object_kv& kv = o.via.map.ptr[i];
@@ -160,25 +160,25 @@ SerfStatus ForEachField(const msgpack::object& o, std::string_view what, Fn fn) 
       return Malformed(std::string(what) + " field " + key + " has the wrong type");
     }
   }
-  return SerfStatus::Ok();
+  return Status::Ok();
 }
 
-SerfStatus Missing(std::string_view what, std::string_view field) {
+Status Missing(std::string_view what, std::string_view field) {
   return Malformed(std::string(what) + " lacks " + std::string(field));
 }
 
-SerfStatus DecodeMemberArray(const msgpack::object& o, std::vector<SerfMember>* out) {
+Status DecodeMemberArray(const msgpack::object& o, std::vector<SerfMember>* out) {
   out->clear();
-  if (o.type == msgpack::type::NIL) return SerfStatus::Ok();
+  if (o.type == msgpack::type::NIL) return Status::Ok();
   if (o.type != msgpack::type::ARRAY) return Malformed("Members is not an array");
   out->reserve(o.via.array.size);
   for (uint32_t i = 0; i < o.via.array.size; ++i) {
     SerfMember m;
-    SerfStatus s = DecodeMember(o.via.array.ptr[i], &m);
+    Status s = DecodeMember(o.via.array.ptr[i], &m);
     if (!s.ok()) return s;
     out->push_back(std::move(m));
   }
-  return SerfStatus::Ok();
+  return Status::Ok();
 }
 
 }  // namespace
@@ -366,10 +366,10 @@ std::string EncodeJoinResponseBody(int32_t num) {
 
 // ---- Decoding ----
 
-SerfStatus DecodeResponseHeader(const msgpack::object& obj, SerfResponseHeader* out) {
+Status DecodeResponseHeader(const msgpack::object& obj, SerfResponseHeader* out) {
   bool have_seq = false;
   bool have_error = false;
-  SerfStatus s = ForEachField(obj, "response header", [&](const std::string& k, const auto& v) {
+  Status s = ForEachField(obj, "response header", [&](const std::string& k, const auto& v) {
     if (k == "Seq") return have_seq = AsUint(v, &out->seq);
     if (k == "Error") return have_error = AsString(v, &out->error);
     return true;
@@ -377,13 +377,13 @@ SerfStatus DecodeResponseHeader(const msgpack::object& obj, SerfResponseHeader* 
   if (!s.ok()) return s;
   if (!have_seq) return Missing("response header", "Seq");
   if (!have_error) return Missing("response header", "Error");
-  return SerfStatus::Ok();
+  return Status::Ok();
 }
 
-SerfStatus DecodeMember(const msgpack::object& obj, SerfMember* out) {
+Status DecodeMember(const msgpack::object& obj, SerfMember* out) {
   bool have_name = false;
   bool addr_ok = true;
-  SerfStatus s = ForEachField(obj, "member", [&](const std::string& k, const auto& v) {
+  Status s = ForEachField(obj, "member", [&](const std::string& k, const auto& v) {
     if (k == "Name") return have_name = AsString(v, &out->name);
     if (k == "Addr") {
       std::string raw;
@@ -411,13 +411,13 @@ SerfStatus DecodeMember(const msgpack::object& obj, SerfMember* out) {
   if (!s.ok()) return s;
   if (!have_name) return Missing("member", "Name");
   if (!addr_ok) return Malformed("member " + out->name + " has an address of bad length");
-  return SerfStatus::Ok();
+  return Status::Ok();
 }
 
-SerfStatus DecodeMembersBody(const msgpack::object& obj, std::vector<SerfMember>* out) {
+Status DecodeMembersBody(const msgpack::object& obj, std::vector<SerfMember>* out) {
   bool have_members = false;
-  SerfStatus inner;
-  SerfStatus s = ForEachField(obj, "members response", [&](const std::string& k, const auto& v) {
+  Status inner;
+  Status s = ForEachField(obj, "members response", [&](const std::string& k, const auto& v) {
     if (k == "Members") {
       have_members = true;
       inner = DecodeMemberArray(v, out);
@@ -427,14 +427,14 @@ SerfStatus DecodeMembersBody(const msgpack::object& obj, std::vector<SerfMember>
   if (!s.ok()) return s;
   if (!inner.ok()) return inner;
   if (!have_members) return Missing("members response", "Members");
-  return SerfStatus::Ok();
+  return Status::Ok();
 }
 
-SerfStatus DecodeMemberEventBody(const msgpack::object& obj, SerfMemberEvent* out) {
+Status DecodeMemberEventBody(const msgpack::object& obj, SerfMemberEvent* out) {
   bool have_event = false;
-  SerfStatus inner;
+  Status inner;
   out->members.clear();
-  SerfStatus s = ForEachField(obj, "stream record", [&](const std::string& k, const auto& v) {
+  Status s = ForEachField(obj, "stream record", [&](const std::string& k, const auto& v) {
     if (k == "Event") return have_event = AsString(v, &out->event);
     if (k == "Members") inner = DecodeMemberArray(v, &out->members);
     return true;
@@ -443,24 +443,24 @@ SerfStatus DecodeMemberEventBody(const msgpack::object& obj, SerfMemberEvent* ou
   if (!inner.ok()) return inner;
   if (!have_event) return Missing("stream record", "Event");
   out->type = ParseSerfEventType(out->event);
-  return SerfStatus::Ok();
+  return Status::Ok();
 }
 
-SerfStatus DecodeJoinResponseBody(const msgpack::object& obj, int32_t* num) {
+Status DecodeJoinResponseBody(const msgpack::object& obj, int32_t* num) {
   bool have = false;
-  SerfStatus s = ForEachField(obj, "join response", [&](const std::string& k, const auto& v) {
+  Status s = ForEachField(obj, "join response", [&](const std::string& k, const auto& v) {
     if (k == "Num") return have = AsInt32(v, num);
     return true;
   });
   if (!s.ok()) return s;
   if (!have) return Missing("join response", "Num");
-  return SerfStatus::Ok();
+  return Status::Ok();
 }
 
-SerfStatus DecodeRequestHeader(const msgpack::object& obj, SerfRequestHeader* out) {
+Status DecodeRequestHeader(const msgpack::object& obj, SerfRequestHeader* out) {
   bool have_cmd = false;
   bool have_seq = false;
-  SerfStatus s = ForEachField(obj, "request header", [&](const std::string& k, const auto& v) {
+  Status s = ForEachField(obj, "request header", [&](const std::string& k, const auto& v) {
     if (k == "Command") return have_cmd = AsString(v, &out->command);
     if (k == "Seq") return have_seq = AsUint(v, &out->seq);
     return true;
@@ -468,54 +468,54 @@ SerfStatus DecodeRequestHeader(const msgpack::object& obj, SerfRequestHeader* ou
   if (!s.ok()) return s;
   if (!have_cmd) return Missing("request header", "Command");
   if (!have_seq) return Missing("request header", "Seq");
-  return SerfStatus::Ok();
+  return Status::Ok();
 }
 
-SerfStatus DecodeHandshakeBody(const msgpack::object& obj, int32_t* version) {
+Status DecodeHandshakeBody(const msgpack::object& obj, int32_t* version) {
   bool have = false;
-  SerfStatus s = ForEachField(obj, "handshake request", [&](const std::string& k, const auto& v) {
+  Status s = ForEachField(obj, "handshake request", [&](const std::string& k, const auto& v) {
     if (k == "Version") return have = AsInt32(v, version);
     return true;
   });
   if (!s.ok()) return s;
   if (!have) return Missing("handshake request", "Version");
-  return SerfStatus::Ok();
+  return Status::Ok();
 }
 
-SerfStatus DecodeAuthBody(const msgpack::object& obj, std::string* auth_key) {
+Status DecodeAuthBody(const msgpack::object& obj, std::string* auth_key) {
   bool have = false;
-  SerfStatus s = ForEachField(obj, "auth request", [&](const std::string& k, const auto& v) {
+  Status s = ForEachField(obj, "auth request", [&](const std::string& k, const auto& v) {
     if (k == "AuthKey") return have = AsString(v, auth_key);
     return true;
   });
   if (!s.ok()) return s;
   if (!have) return Missing("auth request", "AuthKey");
-  return SerfStatus::Ok();
+  return Status::Ok();
 }
 
-SerfStatus DecodeStreamBody(const msgpack::object& obj, std::string* type) {
+Status DecodeStreamBody(const msgpack::object& obj, std::string* type) {
   bool have = false;
-  SerfStatus s = ForEachField(obj, "stream request", [&](const std::string& k, const auto& v) {
+  Status s = ForEachField(obj, "stream request", [&](const std::string& k, const auto& v) {
     if (k == "Type") return have = AsString(v, type);
     return true;
   });
   if (!s.ok()) return s;
   if (!have) return Missing("stream request", "Type");
-  return SerfStatus::Ok();
+  return Status::Ok();
 }
 
-SerfStatus DecodeStopBody(const msgpack::object& obj, uint64_t* stream_seq) {
+Status DecodeStopBody(const msgpack::object& obj, uint64_t* stream_seq) {
   bool have = false;
-  SerfStatus s = ForEachField(obj, "stop request", [&](const std::string& k, const auto& v) {
+  Status s = ForEachField(obj, "stop request", [&](const std::string& k, const auto& v) {
     if (k == "Stop") return have = AsUint(v, stream_seq);
     return true;
   });
   if (!s.ok()) return s;
   if (!have) return Missing("stop request", "Stop");
-  return SerfStatus::Ok();
+  return Status::Ok();
 }
 
-SerfStatus DecodeTagsBody(const msgpack::object& obj, std::map<std::string, std::string>* set,
+Status DecodeTagsBody(const msgpack::object& obj, std::map<std::string, std::string>* set,
                           std::vector<std::string>* remove) {
   set->clear();
   remove->clear();
@@ -526,7 +526,7 @@ SerfStatus DecodeTagsBody(const msgpack::object& obj, std::map<std::string, std:
   });
 }
 
-SerfStatus DecodeMembersFilteredBody(const msgpack::object& obj, SerfMemberFilter* filter) {
+Status DecodeMembersFilteredBody(const msgpack::object& obj, SerfMemberFilter* filter) {
   *filter = SerfMemberFilter{};
   return ForEachField(obj, "members-filtered request", [&](const std::string& k, const auto& v) {
     if (k == "Tags") return AsStringMap(v, &filter->tags);
@@ -536,7 +536,7 @@ SerfStatus DecodeMembersFilteredBody(const msgpack::object& obj, SerfMemberFilte
   });
 }
 
-SerfStatus DecodeJoinBody(const msgpack::object& obj, std::vector<std::string>* addrs,
+Status DecodeJoinBody(const msgpack::object& obj, std::vector<std::string>* addrs,
                           bool* replay) {
   addrs->clear();
   *replay = false;

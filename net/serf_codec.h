@@ -9,7 +9,7 @@
 //
 // Peer input is hostile: SerfStreamDecoder bounds the bytes it buffers for one message and the
 // sizes msgpack may allocate for, and no function here throws; a malformed or wrongly typed
-// object gives SerfErrc::kProtocol.
+// object gives Code::kCorruption.
 #pragma once
 
 #include <cstddef>
@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "net/serf_status.h"
+#include "base/status.h"
 #include "net/serf_types.h"
 
 namespace clustermgr::net {
@@ -57,23 +57,23 @@ std::string EncodeJoinResponseBody(int32_t num);                        // {Num}
 
 // ---- Decoding one object. Unknown map keys are ignored (newer agents add fields). ----
 
-// Client side. All return kProtocol for a wrongly shaped object.
-SerfStatus DecodeResponseHeader(const msgpack::object& obj, SerfResponseHeader* out);
-SerfStatus DecodeMembersBody(const msgpack::object& obj, std::vector<SerfMember>* out);
-SerfStatus DecodeMemberEventBody(const msgpack::object& obj, SerfMemberEvent* out);
-SerfStatus DecodeJoinResponseBody(const msgpack::object& obj, int32_t* num);
-SerfStatus DecodeMember(const msgpack::object& obj, SerfMember* out);
+// Client side. All return kCorruption for a wrongly shaped object.
+Status DecodeResponseHeader(const msgpack::object& obj, SerfResponseHeader* out);
+Status DecodeMembersBody(const msgpack::object& obj, std::vector<SerfMember>* out);
+Status DecodeMemberEventBody(const msgpack::object& obj, SerfMemberEvent* out);
+Status DecodeJoinResponseBody(const msgpack::object& obj, int32_t* num);
+Status DecodeMember(const msgpack::object& obj, SerfMember* out);
 
 // Server side.
-SerfStatus DecodeRequestHeader(const msgpack::object& obj, SerfRequestHeader* out);
-SerfStatus DecodeHandshakeBody(const msgpack::object& obj, int32_t* version);
-SerfStatus DecodeAuthBody(const msgpack::object& obj, std::string* auth_key);
-SerfStatus DecodeStreamBody(const msgpack::object& obj, std::string* type);
-SerfStatus DecodeStopBody(const msgpack::object& obj, uint64_t* stream_seq);
-SerfStatus DecodeMembersFilteredBody(const msgpack::object& obj, SerfMemberFilter* filter);
-SerfStatus DecodeJoinBody(const msgpack::object& obj, std::vector<std::string>* addrs,
+Status DecodeRequestHeader(const msgpack::object& obj, SerfRequestHeader* out);
+Status DecodeHandshakeBody(const msgpack::object& obj, int32_t* version);
+Status DecodeAuthBody(const msgpack::object& obj, std::string* auth_key);
+Status DecodeStreamBody(const msgpack::object& obj, std::string* type);
+Status DecodeStopBody(const msgpack::object& obj, uint64_t* stream_seq);
+Status DecodeMembersFilteredBody(const msgpack::object& obj, SerfMemberFilter* filter);
+Status DecodeJoinBody(const msgpack::object& obj, std::vector<std::string>* addrs,
                           bool* replay);
-SerfStatus DecodeTagsBody(const msgpack::object& obj, std::map<std::string, std::string>* set,
+Status DecodeTagsBody(const msgpack::object& obj, std::map<std::string, std::string>* set,
                           std::vector<std::string>* remove);
 
 // Textual form of raw address bytes (4 or 16; IPv4-mapped IPv6 shown as IPv4). False for any
@@ -106,9 +106,9 @@ class SerfStreamDecoder {
   void Commit(std::size_t size);
 
   // Extracts the next complete object into *out. Returns true when one was extracted, false
-  // when more bytes are needed, kProtocol when the bytes are not msgpack, exceed a limit or the
+  // when more bytes are needed, kCorruption when the bytes are not msgpack, exceed a limit or the
   // buffered incomplete message exceeds max_message_bytes.
-  SerfResult<bool> Next(msgpack::object_handle* out);
+  Result<bool> Next(msgpack::object_handle* out);
 
   // Bytes buffered that belong to the message being assembled.
   std::size_t pending_bytes() const;
@@ -116,7 +116,7 @@ class SerfStreamDecoder {
  private:
   Limits limits_;
   msgpack::unpacker unpacker_;
-  SerfStatus failed_;
+  Status failed_;
 };
 
 }  // namespace clustermgr::net

@@ -149,7 +149,7 @@ TEST(SerfCodecTest, AddressForms) {
   pk.pack(std::string("Addr"));
   pk.pack(std::string("abc"));
   SerfMember m;
-  EXPECT_EQ(DecodeMember(One(Pack(b)).get(), &m).code(), SerfErrc::kProtocol);
+  EXPECT_EQ(DecodeMember(One(Pack(b)).get(), &m).code(), Code::kCorruption);
 
   msgpack::sbuffer b2;
   msgpack::packer<msgpack::sbuffer> pk2(b2);
@@ -182,7 +182,7 @@ TEST(SerfCodecTest, WrongTypesAreProtocolErrors) {
     pk.pack_array(2);
     pk.pack(1);
     pk.pack(std::string(""));
-    EXPECT_EQ(DecodeResponseHeader(One(Pack(b)).get(), &h).code(), SerfErrc::kProtocol);
+    EXPECT_EQ(DecodeResponseHeader(One(Pack(b)).get(), &h).code(), Code::kCorruption);
   }
   // Seq as a string.
   {
@@ -194,7 +194,7 @@ TEST(SerfCodecTest, WrongTypesAreProtocolErrors) {
     pk.pack(std::string("Error"));
     pk.pack(std::string(""));
     auto st = DecodeResponseHeader(One(Pack(b)).get(), &h);
-    EXPECT_EQ(st.code(), SerfErrc::kProtocol);
+    EXPECT_EQ(st.code(), Code::kCorruption);
     EXPECT_NE(st.message().find("Seq"), std::string::npos) << st.message();
   }
   // Negative Seq.
@@ -206,7 +206,7 @@ TEST(SerfCodecTest, WrongTypesAreProtocolErrors) {
     pk.pack(-1);
     pk.pack(std::string("Error"));
     pk.pack(std::string(""));
-    EXPECT_EQ(DecodeResponseHeader(One(Pack(b)).get(), &h).code(), SerfErrc::kProtocol);
+    EXPECT_EQ(DecodeResponseHeader(One(Pack(b)).get(), &h).code(), Code::kCorruption);
   }
   // Missing Error.
   {
@@ -215,7 +215,7 @@ TEST(SerfCodecTest, WrongTypesAreProtocolErrors) {
     pk.pack_map(1);
     pk.pack(std::string("Seq"));
     pk.pack(1);
-    EXPECT_EQ(DecodeResponseHeader(One(Pack(b)).get(), &h).code(), SerfErrc::kProtocol);
+    EXPECT_EQ(DecodeResponseHeader(One(Pack(b)).get(), &h).code(), Code::kCorruption);
   }
   // Members as a map, a member as a string, Port out of range, tag value an integer.
   std::vector<SerfMember> members;
@@ -225,7 +225,7 @@ TEST(SerfCodecTest, WrongTypesAreProtocolErrors) {
     pk.pack_map(1);
     pk.pack(std::string("Members"));
     pk.pack_map(0);
-    EXPECT_EQ(DecodeMembersBody(One(Pack(b)).get(), &members).code(), SerfErrc::kProtocol);
+    EXPECT_EQ(DecodeMembersBody(One(Pack(b)).get(), &members).code(), Code::kCorruption);
   }
   {
     msgpack::sbuffer b;
@@ -234,7 +234,7 @@ TEST(SerfCodecTest, WrongTypesAreProtocolErrors) {
     pk.pack(std::string("Members"));
     pk.pack_array(1);
     pk.pack(std::string("nope"));
-    EXPECT_EQ(DecodeMembersBody(One(Pack(b)).get(), &members).code(), SerfErrc::kProtocol);
+    EXPECT_EQ(DecodeMembersBody(One(Pack(b)).get(), &members).code(), Code::kCorruption);
   }
   {
     msgpack::sbuffer b;
@@ -245,7 +245,7 @@ TEST(SerfCodecTest, WrongTypesAreProtocolErrors) {
     pk.pack(std::string("Port"));
     pk.pack(70000);
     SerfMember m;
-    EXPECT_EQ(DecodeMember(One(Pack(b)).get(), &m).code(), SerfErrc::kProtocol);
+    EXPECT_EQ(DecodeMember(One(Pack(b)).get(), &m).code(), Code::kCorruption);
   }
   {
     msgpack::sbuffer b;
@@ -258,14 +258,14 @@ TEST(SerfCodecTest, WrongTypesAreProtocolErrors) {
     pk.pack(std::string("k"));
     pk.pack(5);
     SerfMember m;
-    EXPECT_EQ(DecodeMember(One(Pack(b)).get(), &m).code(), SerfErrc::kProtocol);
+    EXPECT_EQ(DecodeMember(One(Pack(b)).get(), &m).code(), Code::kCorruption);
   }
   // Members body without Members.
   {
     msgpack::sbuffer b;
     msgpack::packer<msgpack::sbuffer> pk(b);
     pk.pack_map(0);
-    EXPECT_EQ(DecodeMembersBody(One(Pack(b)).get(), &members).code(), SerfErrc::kProtocol);
+    EXPECT_EQ(DecodeMembersBody(One(Pack(b)).get(), &members).code(), Code::kCorruption);
   }
 }
 
@@ -300,7 +300,7 @@ TEST(SerfStreamDecoderTest, GarbageIsAnErrorAndStaysOne) {
   msgpack::object_handle oh;
   auto r = d.Next(&oh);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), SerfErrc::kProtocol);
+  EXPECT_EQ(r.status().code(), Code::kCorruption);
   const std::string more = EncodeResponseHeader({1, ""});
   d.Feed(more.data(), more.size());
   EXPECT_FALSE(d.Next(&oh).ok());
@@ -316,7 +316,7 @@ TEST(SerfStreamDecoderTest, HugeDeclaredContainersAreRefused) {
     msgpack::object_handle oh;
     auto r = d.Next(&oh);
     ASSERT_FALSE(r.ok()) << "accepted " << std::hex << static_cast<int>(bytes[0] & 0xff);
-    EXPECT_EQ(r.status().code(), SerfErrc::kProtocol);
+    EXPECT_EQ(r.status().code(), Code::kCorruption);
     EXPECT_NE(r.status().message().find("limit"), std::string::npos) << r.status().message();
   }
 }

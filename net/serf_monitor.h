@@ -33,7 +33,7 @@
 
 #include "net/serf_client.h"
 #include "net/serf_membership.h"
-#include "net/serf_status.h"
+#include "base/status.h"
 
 namespace clustermgr::net {
 
@@ -56,7 +56,7 @@ class SerfMonitor {
   SerfMonitor& operator=(const SerfMonitor&) = delete;
 
   // See SerfClient::WaitConnected.
-  SerfStatus WaitConnected(std::chrono::milliseconds timeout) {
+  Status WaitConnected(std::chrono::milliseconds timeout) {
     return client_->WaitConnected(timeout);
   }
   // The monitor's client, for other requests on the same connection (e.g. setting this

@@ -36,23 +36,23 @@ void SerfStreamDecoder::Commit(std::size_t size) { unpacker_.buffer_consumed(siz
 
 std::size_t SerfStreamDecoder::pending_bytes() const { return unpacker_.message_size(); }
 
-SerfResult<bool> SerfStreamDecoder::Next(msgpack::object_handle* out) {
+Result<bool> SerfStreamDecoder::Next(msgpack::object_handle* out) {
   if (!failed_.ok()) return failed_;
   try {
     if (unpacker_.next(*out)) return true;
   } catch (const msgpack::size_overflow& e) {
-    failed_ = {SerfErrc::kProtocol,
+    failed_ = {Code::kCorruption,
                std::string("serf rpc: message exceeds a size limit (") + e.what() + ")"};
     return failed_;
   } catch (const std::bad_alloc&) {
-    failed_ = {SerfErrc::kProtocol, "serf rpc: message too large to decode"};
+    failed_ = {Code::kCorruption, "serf rpc: message too large to decode"};
     return failed_;
   } catch (const std::exception& e) {
-    failed_ = {SerfErrc::kProtocol, std::string("serf rpc: invalid msgpack (") + e.what() + ")"};
+    failed_ = {Code::kCorruption, std::string("serf rpc: invalid msgpack (") + e.what() + ")"};
     return failed_;
   }
   if (pending_bytes() > limits_.max_message_bytes) {
-    failed_ = {SerfErrc::kProtocol,
+    failed_ = {Code::kCorruption,
                "serf rpc: message exceeds " + std::to_string(limits_.max_message_bytes) + " bytes"};
     return failed_;
   }

@@ -28,6 +28,7 @@ cmake --build "$build" -j"${JOBS:-2}" --target "${targets[@]}"
 if ((build_only)); then exit 0; fi
 
 # second_deadlock_stack: a lock-order report names both stacks.
-export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
+# suppressions: libzmq's own hand-overs (see the file).
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/scripts/tsan.supp ${TSAN_OPTIONS:-}"
 ctest --test-dir "$build" -j2 --output-on-failure --timeout 900 \
   -L '^(mgr|mgr_.*|fencing|integration)$' "$@"

@@ -21,7 +21,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using net::SerfClient;
-using net::SerfErrc;
 using net::SerfEventQueue;
 using net::SerfNodeEvent;
 using Kind = SerfNodeEvent::Kind;
@@ -62,14 +61,14 @@ TEST(SerfClientIntegrationTest, AuthKey) {
   wrong.auth_key = "guess";
   auto refused = SerfClient::Connect(wrong);
   ASSERT_FALSE(refused.ok());
-  EXPECT_EQ(refused.status().code(), SerfErrc::kAuthFailed);
+  EXPECT_EQ(refused.status().code(), Code::kPermissionDenied);
   EXPECT_EQ(refused.status().message(), "serf rpc auth failed: Invalid authentication token");
 
   auto none = agent->ClientOptions();
   none.auth_key.clear();
   auto missing = SerfClient::Connect(none);
   ASSERT_FALSE(missing.ok());
-  EXPECT_EQ(missing.status().code(), SerfErrc::kAuthFailed);
+  EXPECT_EQ(missing.status().code(), Code::kPermissionDenied);
   EXPECT_NE(missing.status().message().find("serf rpc auth required"), std::string::npos)
       << missing.status().message();
 }

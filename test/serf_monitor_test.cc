@@ -148,7 +148,7 @@ TEST_F(SerfMonitorIntegrationTest, MembershipBecomesNodeEvents) {
   // the leave intent has the most paths).
   // The RPC returns only once the agent has left, so it runs beside the wait.
   t0 = Clock::now();
-  net::SerfStatus left;
+  Status left;
   Clock::duration leave_rpc{};
   std::thread leaver([&] {
     left = a2->Leave();

@@ -50,9 +50,9 @@ struct FakeSerfAgent::Request {
 namespace {
 
 // A non-blocking socket listening on 127.0.0.1:<ephemeral>, or an error.
-SerfResult<std::pair<int, uint16_t>> ListenLoopback() {
+Result<std::pair<int, uint16_t>> ListenLoopback() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return SerfStatus(SerfErrc::kConnectFailed, std::strerror(errno));
+  if (fd < 0) return Status(Code::kUnavailable, std::strerror(errno));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -60,7 +60,7 @@ SerfResult<std::pair<int, uint16_t>> ListenLoopback() {
   socklen_t len = sizeof addr;
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 64) != 0 ||
       getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    SerfStatus st(SerfErrc::kConnectFailed,
+    Status st(Code::kUnavailable,
                   std::string("fake serf agent: cannot listen: ") + std::strerror(errno));
     close(fd);
     return st;
@@ -70,7 +70,7 @@ SerfResult<std::pair<int, uint16_t>> ListenLoopback() {
 
 }  // namespace
 
-SerfResult<std::unique_ptr<FakeSerfAgent>> FakeSerfAgent::Start(Options options) {
+Result<std::unique_ptr<FakeSerfAgent>> FakeSerfAgent::Start(Options options) {
   std::unique_ptr<FakeSerfAgent> agent(new FakeSerfAgent(std::move(options)));
   auto listener = ListenLoopback();
   if (!listener.ok()) return listener.status();
@@ -82,7 +82,7 @@ SerfResult<std::unique_ptr<FakeSerfAgent>> FakeSerfAgent::Start(Options options)
   return agent;
 }
 
-SerfResult<std::string> FakeSerfAgent::AddEndpoint(const std::string& self_name) {
+Result<std::string> FakeSerfAgent::AddEndpoint(const std::string& self_name) {
   auto listener = ListenLoopback();
   if (!listener.ok()) return listener.status();
   const int fd = listener->first;
@@ -93,7 +93,7 @@ SerfResult<std::string> FakeSerfAgent::AddEndpoint(const std::string& self_name)
   });
   if (!added) {  // stopping
     close(fd);
-    return SerfStatus(SerfErrc::kConnectFailed, "fake serf agent: stopped");
+    return Status(Code::kUnavailable, "fake serf agent: stopped");
   }
   return "127.0.0.1:" + std::to_string(listener->second);
 }
@@ -327,7 +327,7 @@ void FakeSerfAgent::ReadFrom(Conn& c) {
   c.decoder.Feed(buf, static_cast<std::size_t>(n));
   while (true) {
     msgpack::object_handle oh;
-    SerfResult<bool> got = c.decoder.Next(&oh);
+    Result<bool> got = c.decoder.Next(&oh);
     if (!got.ok()) {
       CloseConn(fd);  // like the agent: a request it cannot decode ends the connection
       return;

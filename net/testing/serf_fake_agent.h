@@ -32,7 +32,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "net/serf_status.h"
+#include "base/status.h"
 #include "net/serf_types.h"
 
 namespace clustermgr::net {
@@ -46,9 +46,9 @@ class FakeSerfAgent {
   // Produces the raw bytes sent instead of the normal reply, given the request's seq.
   using RawReply = std::function<std::string(uint64_t seq)>;
 
-  // Listens on 127.0.0.1:<ephemeral>. Errors: kConnectFailed if it cannot listen.
-  static SerfResult<std::unique_ptr<FakeSerfAgent>> Start(Options options);
-  static SerfResult<std::unique_ptr<FakeSerfAgent>> Start() { return Start(Options{}); }
+  // Listens on 127.0.0.1:<ephemeral>. Errors: kUnavailable if it cannot listen.
+  static Result<std::unique_ptr<FakeSerfAgent>> Start(Options options);
+  static Result<std::unique_ptr<FakeSerfAgent>> Start() { return Start(Options{}); }
   ~FakeSerfAgent();
   FakeSerfAgent(const FakeSerfAgent&) = delete;
   FakeSerfAgent& operator=(const FakeSerfAgent&) = delete;
@@ -58,8 +58,8 @@ class FakeSerfAgent {
   // Another RPC endpoint on 127.0.0.1:<ephemeral>, as if it were the agent of member
   // `self_name`: `tags` requests that arrive on it change that member. It shares the member
   // list and the event streams with every other endpoint. Returns its "127.0.0.1:port".
-  // Errors: kConnectFailed if it cannot listen.
-  SerfResult<std::string> AddEndpoint(const std::string& self_name);
+  // Errors: kUnavailable if it cannot listen.
+  Result<std::string> AddEndpoint(const std::string& self_name);
 
   // The member list `members` returns. Does not emit events (use EmitMemberEvent).
   void SetMembers(std::vector<SerfMember> members);

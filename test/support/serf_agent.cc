@@ -192,15 +192,15 @@ void SerfAgent::Terminate() {
   if (process_) process_->Stop();
 }
 
-net::SerfStatus SerfAgent::Leave(std::chrono::milliseconds timeout) {
-  if (!client_ || !process_) return {net::SerfErrc::kNotConnected, "serf agent not running"};
-  net::SerfStatus st = client_->Leave();
+Status SerfAgent::Leave(std::chrono::milliseconds timeout) {
+  if (!client_ || !process_) return {Code::kUnavailable, "serf agent not running"};
+  Status st = client_->Leave();
   client_.reset();
   if (!st.ok()) return st;
   if (!process_->Wait(timeout)) {
-    return {net::SerfErrc::kTimeout, "serf agent " + options_.name + " did not exit after leave"};
+    return {Code::kOutcomeUnknown, "serf agent " + options_.name + " did not exit after leave"};
   }
-  return net::SerfStatus::Ok();
+  return Status::Ok();
 }
 
 bool SerfAgent::Interrupt(std::chrono::milliseconds timeout) {
@@ -218,10 +218,10 @@ bool SerfAgent::Restart(std::string* error, std::optional<std::vector<std::strin
   return Launch(addrs, error);
 }
 
-net::SerfStatus SerfAgent::SetTags(const std::map<std::string, std::string>& set,
+Status SerfAgent::SetTags(const std::map<std::string, std::string>& set,
                                    const std::vector<std::string>& remove) {
-  if (!client_) return {net::SerfErrc::kNotConnected, "serf agent not running"};
-  net::SerfStatus st = client_->SetTags(set, remove);
+  if (!client_) return {Code::kUnavailable, "serf agent not running"};
+  Status st = client_->SetTags(set, remove);
   if (st.ok()) {
     for (const auto& k : remove) options_.tags.erase(k);
     for (const auto& [k, v] : set) options_.tags[k] = v;
@@ -229,13 +229,13 @@ net::SerfStatus SerfAgent::SetTags(const std::map<std::string, std::string>& set
   return st;
 }
 
-net::SerfResult<int32_t> SerfAgent::Join(const std::vector<std::string>& addresses) {
-  if (!client_) return net::SerfStatus(net::SerfErrc::kNotConnected, "serf agent not running");
+Result<int32_t> SerfAgent::Join(const std::vector<std::string>& addresses) {
+  if (!client_) return Status(Code::kUnavailable, "serf agent not running");
   return client_->Join(addresses);
 }
 
-net::SerfResult<std::vector<net::SerfMember>> SerfAgent::Members() {
-  if (!client_) return net::SerfStatus(net::SerfErrc::kNotConnected, "serf agent not running");
+Result<std::vector<net::SerfMember>> SerfAgent::Members() {
+  if (!client_) return Status(Code::kUnavailable, "serf agent not running");
   return client_->Members();
 }
 

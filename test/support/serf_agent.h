@@ -68,7 +68,7 @@ class SerfAgent {
   // SIGTERM: Serf exits without leaving (a failure for the others, after a clean shutdown).
   void Terminate();
   // Graceful leave through RPC `leave`; waits for the process to exit.
-  net::SerfStatus Leave(std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  Status Leave(std::chrono::milliseconds timeout = std::chrono::seconds(20));
   // Graceful leave through SIGINT; waits for the process to exit. False on timeout.
   bool Interrupt(std::chrono::milliseconds timeout = std::chrono::seconds(20));
   // Starts the agent again with the same name, ports and current tags (kills it first if it
@@ -77,12 +77,12 @@ class SerfAgent {
   bool Restart(std::string* error, std::optional<std::vector<std::string>> join = std::nullopt);
 
   // RPC `tags` on this agent; the new tags are also used by Restart.
-  net::SerfStatus SetTags(const std::map<std::string, std::string>& set,
+  Status SetTags(const std::map<std::string, std::string>& set,
                           const std::vector<std::string>& remove = {});
   // RPC `join` on this agent: joins the given gossip addresses; returns how many it reached.
-  net::SerfResult<int32_t> Join(const std::vector<std::string>& addresses);
+  Result<int32_t> Join(const std::vector<std::string>& addresses);
   // RPC `members` on this agent.
-  net::SerfResult<std::vector<net::SerfMember>> Members();
+  Result<std::vector<net::SerfMember>> Members();
   // Waits until this agent sees at least `count` members alive (its own view, event-driven).
   bool WaitForAliveMembers(std::size_t count, std::chrono::milliseconds timeout);
   // Waits until this agent sees member `name` with status `status` ("alive", "failed",
