@@ -12,7 +12,7 @@ Forwarder::Forwarder(std::string self, Post post, std::optional<net::CurveKeyPai
 
 Forwarder::~Forwarder() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
@@ -22,7 +22,7 @@ Forwarder::~Forwarder() {
 void Forwarder::Forward(net::ReplyTo to, net::RpcRequest request, std::string endpoint,
                         std::string holder, std::string server_key, net::Caller caller) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     jobs_.push_back({std::move(to), std::move(request), std::move(endpoint), std::move(holder),
                      std::move(server_key), std::move(caller)});
   }
@@ -33,8 +33,8 @@ void Forwarder::Run() {
   for (;;) {
     Job job;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
+      MutexLock lock(mu_);
+      cv_.wait(lock.native(), [this]() REQUIRES(mu_) { return stop_ || !jobs_.empty(); });
       if (stop_) return;
       job = std::move(jobs_.front());
       jobs_.pop_front();

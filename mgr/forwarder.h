@@ -15,12 +15,12 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <zmq.hpp>
 
+#include "base/mutex.h"
 #include "net/access.h"
 #include "net/rpc_client.h"
 #include "net/rpc_server.h"
@@ -69,11 +69,11 @@ class Forwarder {
   const std::optional<net::CurveKeyPair> curve_;
   zmq::context_t context_;
   std::map<std::string, std::unique_ptr<net::RpcClient>>
-      clients_;    // by endpoint+key; forwarder thread
-  std::mutex mu_;  // guards jobs_ and stop_
+      clients_;  // by endpoint+key; forwarder thread
+  Mutex mu_;
   std::condition_variable cv_;
-  std::deque<Job> jobs_;
-  bool stop_ = false;
+  std::deque<Job> jobs_ GUARDED_BY(mu_);
+  bool stop_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -13,8 +13,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <deque>
-#include <mutex>
 #include <vector>
+
+#include "base/mutex.h"
 
 namespace clustermgr::mgr {
 
@@ -31,7 +32,7 @@ class Mailbox {
   // Thread-safe. Never blocks for long: the lock is held only to append.
   void Post(T message) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       queue_.push_back(std::move(message));
     }
     uint64_t one = 1;
@@ -44,7 +45,7 @@ class Mailbox {
     uint64_t count = 0;
     ssize_t n = read(fd_, &count, sizeof(count));
     (void)n;
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     std::vector<T> out(std::make_move_iterator(queue_.begin()),
                        std::make_move_iterator(queue_.end()));
     queue_.clear();
@@ -57,7 +58,7 @@ class Mailbox {
     uint64_t count = 0;
     ssize_t n = read(fd_, &count, sizeof(count));
     (void)n;
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     const std::size_t take = std::min(max, queue_.size());
     std::vector<T> out(std::make_move_iterator(queue_.begin()),
                        std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(take)));
@@ -73,8 +74,8 @@ class Mailbox {
 
  private:
   const int fd_;
-  std::mutex mu_;
-  std::deque<T> queue_;
+  Mutex mu_;
+  std::deque<T> queue_ GUARDED_BY(mu_);
 };
 
 }  // namespace clustermgr::mgr

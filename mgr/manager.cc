@@ -17,20 +17,11 @@
 
 namespace clustermgr::mgr {
 
-using crdt::ClusterState;
 using crdt::InventoryRecord;
-using crdt::JobRecord;
-using crdt::JobStatus;
 using crdt::NodeState;
-using crdt::NodeStatus;
-using nlohmann::json;
 using R = net::RpcReply;
 using reply::Error;
 using reply::Invalid;
-using reply::IsActive;
-using reply::KindName;
-using reply::ToJobInfo;
-using reply::ToNet;
 
 std::string RunsDir(const DaemonOptions& options) {
   // Absolute: ansible-playbook runs in the playbook dir, so a relative --data-dir would not

@@ -20,7 +20,6 @@ using crdt::ClusterState;
 using crdt::InventoryRecord;
 using crdt::JobRecord;
 using crdt::JobStatus;
-using crdt::NodeState;
 using crdt::NodeStatus;
 using nlohmann::json;
 using R = net::RpcReply;
@@ -28,8 +27,6 @@ using reply::Error;
 using reply::Invalid;
 using reply::IsActive;
 using reply::KindName;
-using reply::ToJobInfo;
-using reply::ToNet;
 
 namespace {
 

@@ -19,15 +19,11 @@ namespace clustermgr::mgr {
 using crdt::ClusterState;
 using crdt::InventoryRecord;
 using crdt::JobRecord;
-using crdt::JobStatus;
-using crdt::NodeState;
-using crdt::NodeStatus;
 using nlohmann::json;
 using R = net::RpcReply;
 using reply::Error;
 using reply::Invalid;
 using reply::IsActive;
-using reply::KindName;
 using reply::ToJobInfo;
 using reply::ToNet;
 

@@ -8,7 +8,7 @@ TagPublisher::TagPublisher(net::SerfClient* client) : client_(client), thread_([
 
 TagPublisher::~TagPublisher() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
@@ -17,7 +17,7 @@ TagPublisher::~TagPublisher() {
 
 void TagPublisher::Set(const std::string& key, const std::string& value) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto it = desired_.find(key);
     if (it != desired_.end() && it->second == value) return;
     desired_[key] = value;
@@ -28,32 +28,33 @@ void TagPublisher::Set(const std::string& key, const std::string& value) {
 
 void TagPublisher::Resync() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     dirty_ = true;
   }
   cv_.notify_all();
 }
 
 std::map<std::string, std::string> TagPublisher::Desired() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return desired_;
 }
 
 void TagPublisher::Run() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [this] { return stop_ || dirty_; });
+    cv_.wait(lock.native(), [this]() REQUIRES(mu_) { return stop_ || dirty_; });
     if (stop_) return;
     dirty_ = false;
     const std::map<std::string, std::string> tags = desired_;
-    lock.unlock();
+    lock.Unlock();
     const Status status = client_->SetTags(tags, {});
-    lock.lock();
+    lock.Lock();
     if (!status.ok()) {
       // Not connected (or the agent is restarting): the reconnect calls Resync(). Retry once a
       // second meanwhile, in case the failure was something else.
       CM_LOG(kDebug) << "serf tags not set: " << status.ToString();
-      cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; });
+      cv_.wait_for(lock.native(), std::chrono::seconds(1),
+                   [this]() REQUIRES(mu_) { return stop_; });
       dirty_ = true;
     }
   }

@@ -10,10 +10,10 @@
 
 #include <condition_variable>
 #include <map>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "base/mutex.h"
 #include "net/serf_client.h"
 
 namespace clustermgr::mgr {
@@ -36,11 +36,11 @@ class TagPublisher {
   void Run();
 
   net::SerfClient* client_;
-  mutable std::mutex mu_;  // guards the fields below
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  std::map<std::string, std::string> desired_;
-  bool dirty_ = false;
-  bool stop_ = false;
+  std::map<std::string, std::string> desired_ GUARDED_BY(mu_);
+  bool dirty_ GUARDED_BY(mu_) = false;
+  bool stop_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -10,7 +10,7 @@ namespace clustermgr::mgr {
 
 JobExecutor::~JobExecutor() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     cancelled_ = true;
     if (current_) current_->Cancel();
   }
@@ -20,7 +20,7 @@ JobExecutor::~JobExecutor() {
 void JobExecutor::Start(JobScript script) {
   if (worker_.joinable()) worker_.join();  // the previous job has finished: reap its thread
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     running_job_ = script.job_id;
     cancelled_ = false;
   }
@@ -28,7 +28,7 @@ void JobExecutor::Start(JobScript script) {
 }
 
 bool JobExecutor::Cancel(const std::string& job_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (running_job_.empty() || running_job_ != job_id) return false;
   cancelled_ = true;
   if (current_) current_->Cancel();
@@ -36,18 +36,18 @@ bool JobExecutor::Cancel(const std::string& job_id) {
 }
 
 void JobExecutor::RenewLease() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   lease_until_ = std::chrono::steady_clock::now() + lease_;
   if (current_) current_->RenewLease();
 }
 
 void JobExecutor::EndLease() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   lease_until_ = {};
 }
 
 bool JobExecutor::Busy() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return !running_job_.empty();
 }
 
@@ -101,7 +101,7 @@ JobExecutor::RunOutcome JobExecutor::RunPlaybook(const std::string& job_id, Play
   PlaybookRun run(spec);
   bool lapsed = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (cancelled_) return RunOutcome::kFailed;
     // The token was lost, or the loop has not vouched for it for a lease period: nothing of
     // this job may start any more, recovery playbooks included.
@@ -126,7 +126,7 @@ JobExecutor::RunOutcome JobExecutor::RunPlaybook(const std::string& job_id, Play
     line(std::string(text));
   });
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     current_ = nullptr;
     if (result.lease_lapsed) cancelled_ = true;  // no recovery, no further step
   }
@@ -181,7 +181,7 @@ void JobExecutor::RunScript(const JobScript& script) {
     succeeded = false;
     bool cancelled;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       cancelled = cancelled_;
     }
     if (!cancelled) {
@@ -213,7 +213,7 @@ void JobExecutor::RunScript(const JobScript& script) {
                 std::move(tally.recap),
                 -1};
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     // A cancel that came after the last playbook succeeded is too late: nothing was stopped,
     // so the job is reported as it ran (its nodes keep the status the playbooks earned).
     done.cancelled = cancelled_ && !succeeded;

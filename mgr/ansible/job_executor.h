@@ -31,11 +31,11 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
 #include "mgr/ansible/playbook_runner.h"
 #include "mgr/fencing/run_report.h"
 
@@ -113,11 +113,12 @@ class JobExecutor {
   Post post_;
   const std::chrono::milliseconds lease_;
   std::thread worker_;
-  mutable std::mutex mu_;  // guards the fields below
-  std::string running_job_;
-  bool cancelled_ = false;
-  PlaybookRun* current_ = nullptr;
-  std::chrono::steady_clock::time_point lease_until_{};  // with a lease: renewed until then
+  mutable Mutex mu_;
+  std::string running_job_ GUARDED_BY(mu_);
+  bool cancelled_ GUARDED_BY(mu_) = false;
+  PlaybookRun* current_ GUARDED_BY(mu_) = nullptr;
+  // With a lease: renewed until then.
+  std::chrono::steady_clock::time_point lease_until_ GUARDED_BY(mu_){};
 };
 
 }  // namespace clustermgr::mgr

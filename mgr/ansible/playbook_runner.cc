@@ -315,7 +315,7 @@ PlaybookRun::~PlaybookRun() {
 }
 
 void PlaybookRun::RenewLease() {
-  std::lock_guard<std::mutex> lock(lease_mu_);
+  MutexLock lock(lease_mu_);
   if (lease_fd_ < 0) return;
   const char renew = 'h';
   // Never blocks; a full socket means the guard is not reading, and renewals are idempotent.
@@ -389,7 +389,7 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
     on_line("clustermgr: warning: no guard process for this run (" + err +
             "); should clustermgrd die, the playbook's workers may run on");
   } else {
-    std::lock_guard<std::mutex> lock(lease_mu_);
+    MutexLock lock(lease_mu_);
     lease_fd_ = guard.ctl_fd();
   }
   RunWatch watch(child.pid, std::move(child.output), cancel_fd_,
@@ -399,7 +399,7 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
   watch.CheckLeaseAfterExit();
   if (watch.cancelled()) watch.KillCancelledGroup();
   {
-    std::lock_guard<std::mutex> lock(lease_mu_);
+    MutexLock lock(lease_mu_);
     lease_fd_ = -1;
   }
   guard.Release();

@@ -60,13 +60,13 @@
 #include <cstddef>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "base/mutex.h"
 #include "mgr/ansible/ansible_inventory.h"
 #include "mgr/ansible/output_lines.h"
 #include "mgr/ansible/playbook_path.h"
@@ -167,9 +167,9 @@ class PlaybookRun {
   std::atomic<bool> cancel_requested_{false};
   std::atomic<bool> started_{false};
   std::atomic<int> pid_{0};
-  std::mutex lease_mu_;  // guards lease_fd_
-  int lease_fd_ = -1;    // the guard's control socket while the guard runs
-  int cancel_fd_ = -1;   // eventfd that wakes Run() on Cancel()
+  Mutex lease_mu_;
+  int lease_fd_ GUARDED_BY(lease_mu_) = -1;  // the guard's control socket while the guard runs
+  int cancel_fd_ = -1;                       // eventfd that wakes Run() on Cancel()
   int cancel_fd_errno_ = 0;
 };
 

@@ -133,7 +133,7 @@ Gateway::Gateway(GatewayOptions options, Submit submit, CheckExtraVars check)
 
 Gateway::~Gateway() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
@@ -216,7 +216,7 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options, Submit s
 
 void Gateway::Complete(std::uint64_t id, Answer answer) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto it = pending_.find(id);
     if (it == pending_.end() || it->second) return;
     it->second = std::move(answer);
@@ -231,15 +231,16 @@ std::optional<Answer> Gateway::Ask(HttpCaller caller, http::Ask ask,
   call.caller = std::move(caller);
   call.ask = std::move(ask);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return std::nullopt;
     call.reply_to.request_id = next_id_++;
     pending_[call.reply_to.request_id];
   }
   const std::uint64_t id = call.reply_to.request_id;
   submit_(std::move(call));
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, timeout, [&] { return stopping_ || pending_[id].has_value(); });
+  MutexLock lock(mu_);
+  cv_.wait_for(lock.native(), timeout,
+               [&]() REQUIRES(mu_) { return stopping_ || pending_[id].has_value(); });
   auto node = pending_.extract(id);
   return std::move(node.mapped());
 }

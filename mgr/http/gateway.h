@@ -23,7 +23,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +30,7 @@
 #include <variant>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/status.h"
 #include "mgr/http/http_caller.h"
 #include "mgr/http/metrics.h"
@@ -146,11 +146,11 @@ class Gateway {
   std::string address_;
   bool tls_ = false;
 
-  std::mutex mu_;  // guards pending_, next_id_, stopping_
+  Mutex mu_;
   std::condition_variable cv_;
-  std::map<std::uint64_t, std::optional<Answer>> pending_;
-  std::uint64_t next_id_ = 1;
-  bool stopping_ = false;
+  std::map<std::uint64_t, std::optional<Answer>> pending_ GUARDED_BY(mu_);
+  std::uint64_t next_id_ GUARDED_BY(mu_) = 1;
+  bool stopping_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace clustermgr::mgr::http
