@@ -50,7 +50,7 @@ double EntryCount(const crdt::ClusterState& s) {
 
 Daemon::Daemon(DaemonOptions options)
     : options_(std::move(options)),
-      election_({options_.name, options_.expect, options_.token_settle_ms, options_.lease_ms()}),
+      election_({options_.name, options_.expect, options_.token_settle_ms, options_.token_contact_ms}),
       stop_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
       reload_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
 

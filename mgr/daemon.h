@@ -64,8 +64,8 @@ class Daemon {
   static constexpr const char* kTagCurve = "curve";    // its CURVE public key (Z85)
 
   // The election's view, except that a holder does not act whose epoch is below the replicated
-  // epoch register (a newer claim was made; the election drops at its next tick) or whose lease
-  // lapsed (the loop did not tick for longer; the next tick gives the token up).
+  // epoch register (a newer claim was made; the election drops at its next tick) or whose loop
+  // did not tick for longer than the contact window (the next tick gives the token up).
   TokenStatus CurrentToken() const;
   // Milliseconds of the monotonic clock (durations, the lease, tick scheduling).
   static uint64_t SteadyMs();

@@ -109,12 +109,12 @@ TokenStatus Daemon::CurrentToken() const {
     token.why_not = "a newer token epoch " + std::to_string(recorded) +
                     " is recorded; this instance's epoch " + std::to_string(token.epoch) +
                     " stands down";
-  } else if (token.self_holds && !election_.LeaseCurrent(SteadyMs())) {
-    // The loop did not tick for longer than the lease (the process was stopped or starved):
-    // what waited meanwhile is handled before the next tick, which gives the token up.
+  } else if (token.self_holds && !election_.InContact(SteadyMs())) {
+    // The loop did not tick for longer than the contact window (the process was stopped or
+    // starved): what waited meanwhile is handled before the next tick, which gives the token up.
     token.self_holds = false;
-    token.why_not = "this instance's lease lapsed (its event loop did not run for longer than " +
-                    std::to_string(options_.lease_ms()) + " ms); it re-checks the token";
+    token.why_not = "this instance's event loop did not run for longer than the contact window (" +
+                    std::to_string(options_.token_contact_ms) + " ms); it re-checks the token";
   }
   return token;
 }

@@ -64,21 +64,21 @@ TokenElection::Actions TokenElection::Drop(std::string reason) {
   return a;
 }
 
-bool TokenElection::LeaseCurrent(uint64_t now_ms) const {
-  if (!HasLease() || phase_ != Phase::kHolding || !last_tick_ms_) return true;
-  return now_ms <= *last_tick_ms_ + config_.lease_ms;
+bool TokenElection::InContact(uint64_t now_ms) const {
+  if (!HasContactRule() || phase_ != Phase::kHolding || !last_tick_ms_) return true;
+  return now_ms <= *last_tick_ms_ + config_.contact_ms;
 }
 
 TokenElection::Actions TokenElection::Tick(uint64_t now_ms, uint64_t highest_epoch) {
-  // A holder that did not tick for longer than its lease let it lapse (its playbooks were
-  // stopped for it): others may have elected a holder meanwhile, whose claim it cannot have
-  // heard of yet. It gives the token up and claims again like any other.
-  const bool lapsed = !LeaseCurrent(now_ms);
+  // A holder that did not tick for longer than the contact window (stopped, starved) may have
+  // been replaced meanwhile by a holder whose claim it has not heard of yet: it gives the token
+  // up and claims again like any other.
+  const bool silent = !InContact(now_ms);
   const uint64_t stopped_ms = last_tick_ms_ ? now_ms - std::min(now_ms, *last_tick_ms_) : 0;
   last_tick_ms_ = now_ms;
-  if (lapsed) {
-    return Drop("did not tick for " + std::to_string(stopped_ms) + " ms, longer than its lease (" +
-                std::to_string(config_.lease_ms) +
+  if (silent) {
+    return Drop("did not tick for " + std::to_string(stopped_ms) +
+                " ms, longer than the contact window (" + std::to_string(config_.contact_ms) +
                 " ms): gives the token up, another instance may hold it now");
   }
   // The first look is the baseline; a later rise means a claim is on its way.

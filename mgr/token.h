@@ -79,10 +79,12 @@ class TokenElection {
     std::string self;
     int expect = 1;
     uint64_t settle_ms = 2000;
-    // The holder's lease: a holder whose ticks stopped for longer (its process was stopped or
-    // starved) gives the token up at the next tick, since another instance may have been elected
-    // meanwhile; it claims again like any other. 0: no lease. Not applied alone (expect 1).
-    uint64_t lease_ms = 0;
+    // The contact window (--token-contact-ms): the others stop counting a manager they have not
+    // heard from for this long, and may then elect another holder. A holder whose ticks stopped
+    // for longer (its process was stopped or starved) gives the token up at its next tick - a new
+    // holder's claim may not have reached it yet - and claims again like any other. Shorter
+    // stalls cannot have cost it the token. 0: no such rule. Not applied alone (expect 1).
+    uint64_t contact_ms = 0;
   };
   // What the daemon must do after a Tick.
   struct Actions {
@@ -102,12 +104,12 @@ class TokenElection {
   // The other manager instances by instance name (self excluded), as Serf shows them now.
   void SetManagers(std::map<std::string, ManagerSighting> others) { others_ = std::move(others); }
   // Advances the election. `now_ms` is a monotonic clock (never the wall clock: a clock jump
-  // must not shorten the settle period or fake a lapsed lease); `highest_epoch` is the
+  // must not shorten the settle period or fake a stall); `highest_epoch` is the
   // replicated max-register.
   Actions Tick(uint64_t now_ms, uint64_t highest_epoch);
-  // Whether a holder's lease is current at `now_ms` (same clock as Tick): its last tick is at
-  // most lease_ms old. Always true without a lease, alone, or when not holding.
-  bool LeaseCurrent(uint64_t now_ms) const;
+  // Whether a holder is still in contact at `now_ms` (same clock as Tick): its last tick is at
+  // most contact_ms old. Always true without the rule, alone, or when not holding.
+  bool InContact(uint64_t now_ms) const;
 
   // While `reason` is not empty this instance neither holds nor claims the token (a holder
   // drops at the next Tick): it cannot record what its side effects do (its store refuses
@@ -131,7 +133,7 @@ class TokenElection {
   // Alone (expect 1) there is nobody to duel with: claims hold at once.
   uint64_t Settle() const { return config_.expect == 1 ? 0 : config_.settle_ms; }
   Actions Drop(std::string reason);
-  bool HasLease() const { return config_.lease_ms > 0 && config_.expect > 1; }
+  bool HasContactRule() const { return config_.contact_ms > 0 && config_.expect > 1; }
 
   Config config_;
   std::string unfit_;
@@ -145,7 +147,7 @@ class TokenElection {
   std::optional<uint64_t> highest_seen_;
   std::optional<uint64_t> highest_changed_ms_;
   bool exhausted_ = false;  // the register is at the top of the range: no claim is possible
-  std::optional<uint64_t> last_tick_ms_;  // the lease runs from here
+  std::optional<uint64_t> last_tick_ms_;  // the contact window runs from here
 };
 
 }  // namespace clustermgr::mgr

@@ -40,35 +40,38 @@ TEST(TokenElectionTest, AnUnfitInstanceStandsDownAndClaimsAgainOnceFit) {
   EXPECT_EQ(e.Status().epoch, 2u);
 }
 
-// A holder whose ticks stop for longer than its lease (its daemon was stopped or starved) may
-// have been replaced meanwhile by a holder it has not heard of yet: at its next tick it gives
-// the token up, and in between it does not count as holding.
-TEST(TokenElectionTest, AHolderWhoseTicksStoppedLongerThanItsLeaseGivesTheTokenUp) {
-  TokenElection a({"a", 3, 1000, /*lease_ms=*/400});
+// A holder whose ticks stop for longer than the contact window (its daemon was stopped or
+// starved) may have been replaced meanwhile by a holder it has not heard of yet: at its next
+// tick it gives the token up, and in between it does not count as holding. Shorter stalls
+// cannot have cost it the token (the others still counted it): it keeps it.
+TEST(TokenElectionTest, AHolderWhoseTicksStoppedLongerThanTheContactWindowGivesTheTokenUp) {
+  TokenElection a({"a", 3, 1000, /*contact_ms=*/400});
   a.SetManagers({{"b", {true, 0, ""}}, {"c", {true, 0, ""}}});
   ASSERT_TRUE(a.Tick(0, 4).publish_epoch);
   ASSERT_TRUE(a.Tick(1000, 4).became_holder);
   for (uint64_t t = 1100; t <= 2000; t += 100) ASSERT_FALSE(a.Tick(t, 4).lost_holder) << t;
-  EXPECT_TRUE(a.LeaseCurrent(2400));
-  EXPECT_FALSE(a.LeaseCurrent(2401)) << "the lease lapsed before the next tick";
+  EXPECT_TRUE(a.InContact(2400));
+  EXPECT_FALSE(a.InContact(2401)) << "silent for longer than the contact window";
+  ASSERT_FALSE(a.Tick(2400, 4).lost_holder) << "a stall within the contact window";
+  EXPECT_TRUE(a.Status().self_holds);
 
-  auto act = a.Tick(9000, 4);  // stopped for 7 s: the others' claim has not reached it yet
+  auto act = a.Tick(9400, 4);  // stopped for 7 s: the others' claim has not reached it yet
   EXPECT_TRUE(act.lost_holder);
   ASSERT_TRUE(act.publish_epoch);
   EXPECT_EQ(*act.publish_epoch, 0u) << "its claim tag is withdrawn";
   EXPECT_EQ(act.reason,
-            "did not tick for 7000 ms, longer than its lease (400 ms): gives the token up, "
-            "another instance may hold it now");
+            "did not tick for 7000 ms, longer than the contact window (400 ms): gives the token "
+            "up, another instance may hold it now");
   EXPECT_FALSE(a.Status().self_holds);
   // It claims again like any other instance: a new epoch, after the settle period.
-  act = a.Tick(9100, 5);
+  act = a.Tick(9500, 5);
   EXPECT_FALSE(a.Status().self_holds);
 }
 
-TEST(TokenElectionTest, ALeaseDoesNotApplyAlone) {
-  TokenElection a({"a", 1, 1000, /*lease_ms=*/400});
+TEST(TokenElectionTest, TheContactRuleDoesNotApplyAlone) {
+  TokenElection a({"a", 1, 1000, /*contact_ms=*/400});
   ASSERT_TRUE(a.Tick(0, 0).became_holder);
-  EXPECT_TRUE(a.LeaseCurrent(100'000));
+  EXPECT_TRUE(a.InContact(100'000));
   EXPECT_FALSE(a.Tick(100'000, 1).lost_holder) << "nobody else can have taken it over";
 }
 
