@@ -11,16 +11,11 @@
 
 #include "net/gossip.capnp.h"
 #include "net/gossip_endpoint.h"
+#include "base/testing/test_seed.h"
 
 namespace clustermgr::net {
 namespace {
 
-uint64_t TestSeed() {
-  uint64_t seed = std::random_device{}();
-  if (const char* env = std::getenv("CLUSTERMGR_SEED")) seed = std::strtoull(env, nullptr, 10);
-  std::cout << "seed " << seed << " (replay with CLUSTERMGR_SEED=" << seed << ")\n";
-  return seed;
-}
 
 crdt::VersionVector Vector(std::initializer_list<std::pair<const char*, uint64_t>> entries) {
   crdt::VersionVector v;

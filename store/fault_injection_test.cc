@@ -14,6 +14,7 @@
 #include "store/testing/fault_injection_env.h"
 #include "store/testing/random_replica.h"
 #include "store/testing/temp_dir.h"
+#include "base/testing/test_seed.h"
 
 namespace clustermgr::store {
 namespace {
@@ -21,12 +22,6 @@ namespace {
 using crdt::ClusterState;
 using crdt::Delta;
 
-uint64_t TestSeed() {
-  uint64_t seed = std::random_device{}();
-  if (const char* env = std::getenv("CLUSTERMGR_SEED")) seed = std::strtoull(env, nullptr, 10);
-  std::cout << "seed " << seed << " (replay with CLUSTERMGR_SEED=" << seed << ")\n";
-  return seed;
-}
 
 class FaultInjectionTest : public ::testing::Test {
  protected:

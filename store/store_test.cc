@@ -21,6 +21,7 @@
 #include "store/keys.h"
 #include "store/testing/random_replica.h"
 #include "store/testing/temp_dir.h"
+#include "base/testing/test_seed.h"
 
 namespace clustermgr::store {
 namespace {
@@ -31,12 +32,6 @@ using crdt::HlcTimestamp;
 
 // The seed of a randomized test: CLUSTERMGR_SEED when set, else a fresh one; printed so that a
 // failure replays.
-uint64_t TestSeed() {
-  uint64_t seed = std::random_device{}();
-  if (const char* env = std::getenv("CLUSTERMGR_SEED")) seed = std::strtoull(env, nullptr, 10);
-  std::cout << "seed " << seed << " (replay with CLUSTERMGR_SEED=" << seed << ")\n";
-  return seed;
-}
 
 Options NewOptions(const std::string& name = "m1") {
   Options o;

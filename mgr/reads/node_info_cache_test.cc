@@ -14,16 +14,11 @@
 #include "crdt/hlc.h"
 #include "store/testing/random_replica.h"
 #include "store/testing/temp_dir.h"
+#include "base/testing/test_seed.h"
 
 namespace clustermgr::mgr {
 namespace {
 
-uint64_t TestSeed() {
-  uint64_t seed = std::random_device{}();
-  if (const char* env = std::getenv("CLUSTERMGR_SEED")) seed = std::strtoull(env, nullptr, 10);
-  std::cout << "seed " << seed << " (replay with CLUSTERMGR_SEED=" << seed << ")\n";
-  return seed;
-}
 
 // Every live node built afresh from the state: what the cache must answer.
 net::NodeList Rebuilt(const crdt::ClusterState& state) {

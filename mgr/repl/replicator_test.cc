@@ -13,6 +13,7 @@
 #include "net/testing/fake_gossip_transport.h"
 #include "store/codec.h"
 #include "store/testing/temp_dir.h"
+#include "base/testing/test_seed.h"
 
 namespace clustermgr::mgr {
 namespace {
@@ -20,12 +21,6 @@ namespace {
 using crdt::ClusterState;
 using net::FakeGossipNetwork;
 
-uint64_t TestSeed() {
-  uint64_t seed = std::random_device{}();
-  if (const char* env = std::getenv("CLUSTERMGR_SEED")) seed = std::strtoull(env, nullptr, 10);
-  std::cout << "seed " << seed << " (replay with CLUSTERMGR_SEED=" << seed << ")\n";
-  return seed;
-}
 
 constexpr uint64_t kStart = 1'700'000'000'000;
 

@@ -9,16 +9,11 @@
 
 #include "store/codec.h"
 #include "store/testing/random_replica.h"
+#include "base/testing/test_seed.h"
 
 namespace clustermgr::mgr {
 namespace {
 
-uint64_t TestSeed() {
-  uint64_t seed = std::random_device{}();
-  if (const char* env = std::getenv("CLUSTERMGR_SEED")) seed = std::strtoull(env, nullptr, 10);
-  std::cout << "seed " << seed << " (replay with CLUSTERMGR_SEED=" << seed << ")\n";
-  return seed;
-}
 
 size_t Entries(const crdt::ClusterState& s) {
   return s.globals.size() + s.node_vars.size() + s.host_groups.size() + s.inventory.size() +
