@@ -58,6 +58,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(*round_trip == *message);
 
   if (const auto* d = std::get_if<net::GossipDelta>(&message->body)) CheckDelta(*d);
+  if (const auto* b = std::get_if<net::GossipDeltaBatch>(&message->body)) {
+    for (const auto& d : b->deltas) CheckDelta(d);
+  }
   if (const auto* r = std::get_if<net::SyncReply>(&message->body)) {
     for (const auto& d : r->deltas) CheckDelta(d);
   }

@@ -50,7 +50,8 @@ double EntryCount(const crdt::ClusterState& s) {
 
 Daemon::Daemon(DaemonOptions options)
     : options_(std::move(options)),
-      election_({options_.name, options_.expect, options_.token_settle_ms, options_.token_contact_ms}),
+      election_(
+          {options_.name, options_.expect, options_.token_settle_ms, options_.token_contact_ms}),
       stop_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
       reload_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
 
@@ -272,7 +273,8 @@ Status Daemon::StartReplication() {
       return Status(Code::kInvalidArgument, "--peer " + peer + ": " + s.message());
     }
   }
-  replica_->AddObserver([this](const crdt::Delta& d) { replicator_->OnLocalDelta(d); });
+  replica_->AddBatchObserver(
+      [this](const std::vector<crdt::Delta>& d) { replicator_->OnLocalDeltas(d); });
   replica_->AddObserver([this](const crdt::Delta& d) {
     if (d.seq != 0) write_batches_.Observe(EntryCount(d.state));
   });

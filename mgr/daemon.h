@@ -90,7 +90,17 @@ class Daemon {
   int ApplyAccess(const DaemonCurve& curve);
   // Remembers which key a TCP connection carries, to close it if the key is removed.
   void NoteConnection(int fd, const std::string& key);
+  // Takes every request waiting on the RPC socket, in batches (see RpcBatch).
   void HandleRpc(uint64_t now_ms);
+  // A batch: OpenBatch starts staging writes (Replica::BeginBatch); CloseBatch makes them
+  // durable with one write and one sync, then sends the replies that waited, in arrival order
+  // (every one an error when the write failed).
+  void OpenBatch();
+  void CloseBatch(uint64_t now_ms);
+  // --ack-replicas: `ok` goes to `to` once enough peers hold seq `seq` durably.
+  void AwaitAck(const net::ReplyTo& to, net::RpcReply ok, uint64_t seq, uint64_t now_ms);
+  // Standing down after a failed store write (StoreRecoveryTick reopens the store).
+  void NoteStoreFailure(uint64_t now_ms, const std::string& why);
   // Calls from the HTTP gateway's threads: requests take the RPC path, the rest is answered here.
   void HandleHttp(uint64_t now_ms);
   // One request, from the RPC socket or the gateway: logged when it mutates, forwarded to the
@@ -149,6 +159,25 @@ class Daemon {
     std::string peer;  // getpeername when first seen: the fd is only trusted while it matches
   };
   std::map<int, SeenConnection> connections_;  // RPC connections by fd (bounded)
+  // The RPC requests of one drain of the socket. Their writes are staged and made durable
+  // together; a reply that could reveal a staged write (any Ok reply once something is
+  // staged, and any reply to a client that already waits) waits in `replies` until then.
+  // Refusals that reveal nothing go out at once.
+  struct PendingReply {
+    net::ReplyTo to;
+    net::RpcReply reply;
+    bool mutation = false;
+    uint64_t ack_seq = 0;  // --ack-replicas: then wait for the peers
+  };
+  struct RpcBatch {
+    bool open = false;
+    bool mutation = false;  // the request being handled mutates
+    std::vector<PendingReply> replies;
+    std::set<std::string> waiting;  // routing ids with a reply in `replies`
+  };
+  static constexpr size_t kMaxRpcBatch = 256;
+  RpcBatch batch_;
+  uint64_t rpc_write_batches_ = 0;  // batches that made writes durable (one store write each)
   std::unique_ptr<Replica> replica_;
   std::unique_ptr<net::RpcServer> rpc_;
   Mailbox<JobEvent> job_mail_;

@@ -80,13 +80,9 @@ std::map<std::string, ManagerSighting> Daemon::CountableManagers(uint64_t now_ms
 
 void Daemon::StoreRecoveryTick(uint64_t now_ms) {
   const Status failed = replica_->store().write_error();
-  if (failed.ok()) return;
+  if (failed.ok() && store_failed_ms_ == 0) return;
   if (store_failed_ms_ == 0) {
-    store_failed_ms_ = std::max<uint64_t>(now_ms, 1);
-    next_store_retry_ms_ = now_ms + 1000;
-    CM_LOG(kError) << "store: a write failed (" << failed.message()
-                   << "); standing down from the side-effect token and retrying every second";
-    election_.SetUnfit("its store refuses writes (" + failed.message() + ")");
+    NoteStoreFailure(now_ms, failed.message());
     return;
   }
   if (now_ms < next_store_retry_ms_) return;
@@ -99,6 +95,15 @@ void Daemon::StoreRecoveryTick(uint64_t now_ms) {
                 << " ms; the instance takes part in the token election again";
   store_failed_ms_ = 0;
   election_.SetUnfit("");
+}
+
+void Daemon::NoteStoreFailure(uint64_t now_ms, const std::string& why) {
+  if (store_failed_ms_ != 0) return;
+  store_failed_ms_ = std::max<uint64_t>(now_ms, 1);
+  next_store_retry_ms_ = now_ms + 1000;
+  CM_LOG(kError) << "store: a write failed (" << why
+                 << "); standing down from the side-effect token and retrying every second";
+  election_.SetUnfit("its store refuses writes (" + why + ")");
 }
 
 TokenStatus Daemon::CurrentToken() const {

@@ -113,6 +113,12 @@ void AddReplicationMetrics(MetricSink& sink, const net::StatusInfo& status,
            static_cast<double>(status.tombstones));
   sink.One("clustermgr_tombstones_collected_total", "Tombstones collected", Type::kCounter,
            Counter(status, "tombstones_collected"));
+  sink.One("clustermgr_store_writes_total",
+           "LevelDB writes of the store (each one sync unless --sync=false)", Type::kCounter,
+           Counter(status, "store_writes"));
+  sink.One("clustermgr_rpc_write_batches_total",
+           "Batches of RPC requests whose writes one store write made durable", Type::kCounter,
+           Counter(status, "rpc_write_batches"));
   sink.One("clustermgr_anti_entropy_rounds_total", "Anti-entropy requests sent to peers",
            Type::kCounter, Counter(status, "syncs_sent"));
   sink.One("clustermgr_anti_entropy_replies_total", "Anti-entropy replies received", Type::kCounter,
@@ -245,6 +251,8 @@ void Daemon::FillReplicationStatus(net::StatusInfo* info) {
                     {"bytes_sent", g.bytes_sent},
                     {"clock_refusals", replica_->clock_refusals()},
                     {"clock_skew_ms", replica_->clock_skew_ms()},
+                    {"store_writes", replica_->store().write_stats().batches},
+                    {"rpc_write_batches", rpc_write_batches_},
                     {"rpc_connections", rpc_->connections().open()},
                     {"rpc_connections_refused", rpc_->connections().refused()}};
 }

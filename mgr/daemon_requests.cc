@@ -37,6 +37,24 @@ std::string PeerName(int fd) {
 
 constexpr size_t kMaxRememberedConnections = 4096;
 
+// Requests that start side effects (playbook runs, cancellations) are handled outside a batch:
+// what they start must not run ahead of the durable record of it.
+bool StartsSideEffects(const net::RpcRequest& request) {
+  return std::holds_alternative<net::CommissionRequest>(request) ||
+         std::holds_alternative<net::DecommissionRequest>(request) ||
+         std::holds_alternative<net::UpdateRequest>(request) ||
+         std::holds_alternative<net::UpgradeRequest>(request) ||
+         std::holds_alternative<net::DiscoverRequest>(request) ||
+         std::holds_alternative<net::JobCancelRequest>(request);
+}
+
+// What reads no replicated state, so it is answered even while memory is ahead of the disk.
+bool ServedWhileStoreFails(const net::RpcRequest& request) {
+  return std::holds_alternative<net::StatusRequest>(request) ||
+         std::holds_alternative<net::TokenRequest>(request) ||
+         std::holds_alternative<net::MembersRequest>(request);
+}
+
 uint64_t SteadyMicros() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                    std::chrono::steady_clock::now().time_since_epoch())
@@ -143,13 +161,8 @@ std::string Daemon::PeerServerKey(const std::string& instance) const {
 }
 
 bool Daemon::MaybeForward(net::IncomingRequest& in, const net::Caller& caller) {
-  const bool side_effect = std::holds_alternative<net::CommissionRequest>(in.request) ||
-                           std::holds_alternative<net::DecommissionRequest>(in.request) ||
-                           std::holds_alternative<net::UpdateRequest>(in.request) ||
-                           std::holds_alternative<net::UpgradeRequest>(in.request) ||
-                           std::holds_alternative<net::DiscoverRequest>(in.request) ||
-                           std::holds_alternative<net::JobCancelRequest>(in.request);
-  if (!side_effect || !in.forwarded_by.empty()) return false;  // never forward twice
+  if (!StartsSideEffects(in.request) || !in.forwarded_by.empty())
+    return false;  // never forward twice
   const TokenStatus token = CurrentToken();
   if (token.self_holds || token.holder.empty() || token.holder_rpc.empty()) return false;
   forwarder_->Forward(in.reply_to, std::move(in.request), token.holder_rpc, token.holder,
@@ -171,6 +184,12 @@ void Daemon::Stamp(net::ReplyTo* to, const net::RpcRequest& request) {
 }
 
 void Daemon::Reply(const net::ReplyTo& to, const net::RpcReply& reply) {
+  if (batch_.open && !to.gateway && replica_->staged() > 0 &&
+      (reply.code == net::RpcCode::kOk || batch_.waiting.count(to.identity))) {
+    batch_.replies.push_back(PendingReply{to, reply, batch_.mutation, 0});
+    batch_.waiting.insert(to.identity);
+    return;
+  }
   if (!to.operation.empty()) {
     RequestStats& stats = request_stats_[{to.gateway ? "http" : "rpc", to.operation}];
     ++stats.requests;
@@ -185,65 +204,70 @@ void Daemon::Reply(const net::ReplyTo& to, const net::RpcReply& reply) {
 }
 
 void Daemon::HandleRpc(uint64_t now_ms) {
-  while (auto in = rpc_->TryReceive()) {
-    Stamp(&in->reply_to, in->request);
-    HandleRequest(*in, now_ms);
+  // A batch is whatever waits now: no timer, so a lone client waits for nothing.
+  for (bool more = true; more;) {
+    OpenBatch();
+    size_t taken = 0;
+    for (; taken < kMaxRpcBatch; ++taken) {
+      auto in = rpc_->TryReceive();
+      if (!in) break;
+      Stamp(&in->reply_to, in->request);
+      if (StartsSideEffects(in->request)) {
+        CloseBatch(now_ms);
+        HandleRequest(*in, now_ms);
+        OpenBatch();
+        continue;
+      }
+      batch_.mutation = net::IsMutation(in->request);
+      HandleRequest(*in, now_ms);
+    }
+    CloseBatch(now_ms);
+    more = taken == kMaxRpcBatch;
   }
 }
 
-void Daemon::HandleRequest(net::IncomingRequest& in, uint64_t now_ms) {
-  const char* via = in.reply_to.gateway ? "http" : "rpc";
-  if (!in.reply_to.gateway) NoteConnection(in.source_fd, in.caller_key);
-  Result<net::Caller> caller = Identify(in);
-  if (!caller.ok()) {
-    CM_LOG(kWarn) << via << ": refused " << net::OperationName(in.request) << ": "
-                  << caller.status().message();
-    const net::RpcReply refused =
-        net::RpcReply::Error(net::RpcCode::kPermissionDenied, caller.status().message());
-    Reply(in.reply_to, refused);
-    auto listed = callers_.find(in.caller_key);
-    Audit(listed != callers_.end() ? listed->second
-                                   : net::Caller{in.caller_key, "(not listed)", net::Role::kReader},
-          in.request, in.forwarded_by, refused, now_ms);
-    // A key removed from the lists: its connection goes too (it may reconnect, and ZAP refuses
-    // it then).
-    if (!in.reply_to.gateway && !callers_.count(in.caller_key)) {
-      net::CloseConnection(in.source_fd);
+void Daemon::OpenBatch() {
+  batch_.open = true;
+  batch_.mutation = false;
+  replica_->BeginBatch();
+}
+
+void Daemon::CloseBatch(uint64_t now_ms) {
+  if (!batch_.open) return;
+  batch_.open = false;
+  batch_.mutation = false;
+  if (replica_->staged() > 0) ++rpc_write_batches_;
+  const Status durable = replica_->EndBatch();
+  std::vector<PendingReply> replies = std::move(batch_.replies);
+  batch_.replies.clear();
+  batch_.waiting.clear();
+  if (!durable.ok()) {
+    CM_LOG(kError) << "store: a batch of writes failed: " << durable.message();
+    NoteStoreFailure(now_ms, durable.message());
+  }
+  for (PendingReply& p : replies) {
+    if (!durable.ok() && p.reply.code == net::RpcCode::kOk) {
+      // Nothing of the batch is acknowledged, nor anything read from it.
+      p.reply = p.mutation ? net::RpcReply::Error(net::RpcCode::kOutcomeUnknown, durable.message())
+                           : net::RpcReply::Error(net::RpcCode::kUnavailable,
+                                                  "not answered: the store failed a write (" +
+                                                      durable.message() + "); ask again");
+      p.ack_seq = 0;
     }
-    return;
+    if (p.ack_seq != 0) {
+      AwaitAck(p.to, std::move(p.reply), p.ack_seq, now_ms);
+    } else {
+      Reply(p.to, p.reply);
+    }
   }
-  if (auto refusal = net::Refusal(*caller, in.request)) {
-    CM_LOG(kWarn) << via << ": refused: " << *refusal
-                  << (in.forwarded_by.empty() ? "" : " (forwarded by " + in.forwarded_by + ")");
-    const net::RpcReply refused = net::RpcReply::Error(net::RpcCode::kPermissionDenied, *refusal);
-    Reply(in.reply_to, refused);
-    Audit(*caller, in.request, in.forwarded_by, refused, now_ms);
-    return;
-  }
-  const bool mutation = net::IsMutation(in.request);
-  if (mutation) {
-    CM_LOG(kInfo) << via << ": " << net::OperationName(in.request) << " by "
-                  << net::Describe(*caller)
-                  << (in.caller_key.empty() || caller->key == in.caller_key ? ""
-                                                                            : " " + caller->key)
-                  << (in.forwarded_by.empty() ? "" : " (forwarded by " + in.forwarded_by + ")");
-  }
-  if (MaybeForward(in, *caller)) return;
-  const uint64_t seq_before = replica_->last_seq();
-  std::optional<net::RpcReply> reply = manager_->Handle(in, now_ms);
-  if (!reply) return;
-  if (mutation) Audit(*caller, in.request, in.forwarded_by, *reply, now_ms);
-  if (options_.ack_replicas > 0 && reply->code == net::RpcCode::kOk &&
-      replica_->last_seq() > seq_before && mutation) {
-    // --ack-replicas: the reply waits until enough peers have persisted the write.
-    replicator_->AwaitReplicas(
-        replica_->last_seq(), options_.ack_replicas, now_ms, options_.ack_timeout_ms,
-        [this, to = in.reply_to, ok = std::move(*reply)](const Status& s) {
-          Reply(to, s.ok() ? ok : net::RpcReply::Error(net::RpcCode::kOutcomeUnknown, s.message()));
-        });
-    return;
-  }
-  Reply(in.reply_to, *reply);
+}
+
+void Daemon::AwaitAck(const net::ReplyTo& to, net::RpcReply ok, uint64_t seq, uint64_t now_ms) {
+  replicator_->AwaitReplicas(
+      seq, options_.ack_replicas, now_ms, options_.ack_timeout_ms,
+      [this, to, ok = std::move(ok)](const Status& s) {
+        Reply(to, s.ok() ? ok : net::RpcReply::Error(net::RpcCode::kOutcomeUnknown, s.message()));
+      });
 }
 
 void Daemon::HandleHttp(uint64_t now_ms) {

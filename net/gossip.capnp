@@ -1,7 +1,8 @@
 # clustermgr replication: the wire contract between clustermgrd instances.
 #
 # Sockets (each instance; see net/gossip_transport.h for the endpoint scheme):
-#   PUB    bound at --gossip-bind                 publishes the instance's own deltas (`delta`)
+#   PUB    bound at --gossip-bind                 publishes the instance's own deltas (`delta`,
+#                                                  or `deltaBatch` for a batch written together)
 #   SUB    connected to every peer's PUB          receives the peers' own deltas
 #   ROUTER bound at the anti-entropy endpoint      answers `syncRequest` and `snapshotFetch`,
 #          (the gossip port + 1)                   takes `report`s
@@ -54,6 +55,7 @@ struct GossipMessage {
     snapshotFetch @5 :SnapshotFetch;
     snapshotChunk @6 :SnapshotChunk;
     report @7 :Report;
+    deltaBatch @8 :DeltaBatch;
   }
 }
 
@@ -99,6 +101,12 @@ struct SnapshotChunk {
   index @1 :UInt32;
   state @2 :Data;      # store/records.capnp's State encoding of this part of the snapshot
   gone @3 :Bool;       # the session or index is unknown (expired): start over
+}
+
+# Several of the publisher's own deltas, committed together (one durable write), in seq order.
+# Published like `delta`; each one means what a `delta` would.
+struct DeltaBatch {
+  deltas @0 :List(DeltaMsg);
 }
 
 # The sender's applied vector, unsolicited (after applying deltas that asked for an ack).

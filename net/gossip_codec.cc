@@ -81,6 +81,9 @@ void PutBody(w::GossipMessage::Builder b, const GossipBody& body) {
         } else if constexpr (std::is_same_v<T, Report>) {
           auto r = b.initReport();
           PutVector(r.initApplied(m.applied.entries().size()), m.applied);
+        } else if constexpr (std::is_same_v<T, GossipDeltaBatch>) {
+          auto deltas = b.initDeltaBatch().initDeltas(static_cast<unsigned>(m.deltas.size()));
+          for (unsigned i = 0; i < m.deltas.size(); ++i) PutDelta(deltas[i], m.deltas[i]);
         }
       },
       body);
@@ -185,6 +188,19 @@ GossipMessage ReadMessage(w::GossipMessage::Reader r, const GossipLimits& limits
     case w::GossipMessage::REPORT:
       m.body = Report{ReadVector(r.getReport().getApplied(), limits, "applied")};
       break;
+    case w::GossipMessage::DELTA_BATCH: {
+      auto deltas = r.getDeltaBatch().getDeltas();
+      if (deltas.size() > limits.max_deltas) {
+        throw Bad{"a delta batch of " + std::to_string(deltas.size()) + " deltas exceeds " +
+                  std::to_string(limits.max_deltas)};
+      }
+      if (deltas.size() == 0) throw Bad{"an empty delta batch"};
+      GossipDeltaBatch batch;
+      batch.deltas.reserve(deltas.size());
+      for (auto d : deltas) batch.deltas.push_back(ReadDelta(d, limits));
+      m.body = std::move(batch);
+      break;
+    }
     default:
       throw Bad{"unknown message #" + std::to_string(static_cast<unsigned>(r.which())) +
                 " (a newer peer?)"};
@@ -195,8 +211,8 @@ GossipMessage ReadMessage(w::GossipMessage::Reader r, const GossipLimits& limits
 }  // namespace
 
 const char* GossipBodyName(const GossipBody& body) {
-  static const char* const kNames[] = {"delta",         "syncRequest",   "syncReply",
-                                       "snapshotFetch", "snapshotChunk", "report"};
+  static const char* const kNames[] = {"delta",         "syncRequest", "syncReply", "snapshotFetch",
+                                       "snapshotChunk", "report",      "deltaBatch"};
   return kNames[body.index()];
 }
 

@@ -34,6 +34,12 @@ struct GossipDelta {
   bool operator==(const GossipDelta&) const = default;
 };
 
+// Deltas of one origin committed together, in seq order (published as one message).
+struct GossipDeltaBatch {
+  std::vector<GossipDelta> deltas;
+  bool operator==(const GossipDeltaBatch&) const = default;
+};
+
 struct SyncRequest {
   crdt::VersionVector applied;
   bool operator==(const SyncRequest&) const = default;
@@ -75,8 +81,8 @@ struct Report {
   bool operator==(const Report&) const = default;
 };
 
-using GossipBody =
-    std::variant<GossipDelta, SyncRequest, SyncReply, SnapshotFetch, SnapshotChunk, Report>;
+using GossipBody = std::variant<GossipDelta, SyncRequest, SyncReply, SnapshotFetch, SnapshotChunk,
+                                Report, GossipDeltaBatch>;
 
 struct GossipMessage {
   GossipPeerInfo sender;  // empty for a published delta

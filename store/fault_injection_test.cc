@@ -261,5 +261,74 @@ TEST_F(FaultInjectionTest, ConcurrentWritersAroundAFailedSync) {
   ExpectVerifies();
 }
 
+TEST_F(FaultInjectionTest, StagedChangesShareOneSyncAndSurviveACrash) {
+  auto store = Open();
+  ASSERT_TRUE(store);
+  RandomReplica r(store->origin(), TestSeed());
+  CommitSome(*store, r, 5);
+  const int syncs = env_.log_syncs();
+  for (int i = 0; i < 10; ++i) {
+    Delta d = r.Next(4);
+    ASSERT_TRUE(store->Stage({d}, r.hlc(), r.seq()).ok());
+  }
+  EXPECT_TRUE(store->has_staged());
+  EXPECT_EQ(env_.log_syncs(), syncs) << "staging writes nothing";
+  EXPECT_TRUE(store->State() == r.state()) << "staged changes are in memory at once";
+  ASSERT_TRUE(store->Flush().ok());
+  EXPECT_FALSE(store->has_staged());
+  EXPECT_EQ(env_.log_syncs(), syncs + 1) << "ten staged changes, one sync";
+  EXPECT_TRUE(store->Flush().ok()) << "nothing staged: nothing to do";
+  EXPECT_EQ(env_.log_syncs(), syncs + 1);
+
+  // A Commit carries what is staged ahead of it, in the same write.
+  Delta staged = r.Next(4);
+  ASSERT_TRUE(store->Stage({staged}, r.hlc(), r.seq()).ok());
+  Delta committed = r.Next(4);
+  ASSERT_TRUE(store->Commit({committed}, r.hlc(), r.seq()).ok());
+  EXPECT_EQ(env_.log_syncs(), syncs + 2);
+  EXPECT_FALSE(store->has_staged());
+
+  // A crash loses nothing flushed.
+  store.reset();
+  ASSERT_TRUE(env_.DropUnsyncedData().ok());
+  store = Open();
+  ASSERT_TRUE(store);
+  EXPECT_TRUE(store->State() == r.state());
+  EXPECT_EQ(store->Applied().Get(store->origin()), r.seq());
+  EXPECT_EQ(store->metadata().local_seq, r.seq());
+  store.reset();
+  ExpectVerifies();
+}
+
+TEST_F(FaultInjectionTest, AFailedFlushIsAllOrNothingAndReopenTakesTheDiskState) {
+  auto store = Open();
+  ASSERT_TRUE(store);
+  RandomReplica r(store->origin(), TestSeed());
+  CommitSome(*store, r, 5);
+  const ClusterState before = store->State();
+  ClusterState with = before;
+  for (int i = 0; i < 4; ++i) {
+    Delta d = r.Next(4);
+    with.Join(d.state);
+    ASSERT_TRUE(store->Stage({d}, r.hlc(), r.seq()).ok());
+  }
+  env_.FailNextSyncs(1);
+  Status s = store->Flush();
+  ASSERT_EQ(s.code(), Code::kOutcomeUnknown) << s.message();
+  EXPECT_NE(s.message().find("injected sync error"), std::string::npos) << s.message();
+  EXPECT_EQ(store->Commit({r.Next(4)}, r.hlc(), r.seq()).code(), Code::kIoError)
+      << "read-only until reopened";
+  EXPECT_EQ(store->Stage({r.Next(4)}, r.hlc(), r.seq()).code(), Code::kIoError);
+
+  // Memory held the staged batch; the reopened store holds what the disk holds: the batch whole
+  // or not at all.
+  ASSERT_TRUE(store->Reopen().ok());
+  EXPECT_FALSE(store->has_staged());
+  const ClusterState after = store->State();
+  EXPECT_TRUE(after == before || after == with);
+  store.reset();
+  ExpectVerifies();
+}
+
 }  // namespace
 }  // namespace clustermgr::store

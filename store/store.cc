@@ -31,11 +31,11 @@ using crdt::LwwMap;
 using crdt::VersionVector;
 
 struct Store::Writer {
-  enum class Kind { kCommit, kSnapshot, kCollect };
+  enum class Kind { kCommit, kStage, kFlush, kSnapshot, kCollect };
   explicit Writer(Kind k) : kind(k) {}
 
   Kind kind;
-  // kCommit
+  // kCommit, kStage
   const std::vector<crdt::Delta>* deltas = nullptr;
   std::vector<std::string> encoded;  // EncodeDelta of each delta, made by the caller's thread
   HlcTimestamp hlc;
@@ -64,6 +64,9 @@ struct Store::Change {
   HlcTimestamp hlc;
   uint64_t local_seq = 0;
   const VersionVector* stable = nullptr;  // set: collect tombstones instead
+  bool stage = false;                     // append to the pending batch instead of writing
+  bool flush = false;                     // nothing to build: write the pending batch
+  bool carried = false;                   // output: the write carried staged changes
 
   // Outputs.
   leveldb::WriteBatch batch;
@@ -132,7 +135,10 @@ void JoinLwwSections(const ClusterState& from, ClusterState* into) {
 }  // namespace
 
 Store::Store(std::string dir, const Options& options, std::unique_ptr<leveldb::DB> db)
-    : dir_(std::move(dir)), options_(options), db_(std::move(db)) {}
+    : dir_(std::move(dir)),
+      options_(options),
+      db_(std::move(db)),
+      pending_(std::make_unique<leveldb::WriteBatch>()) {}
 
 Store::~Store() = default;
 
@@ -247,13 +253,15 @@ Status Store::Reopen() {
     return Status(Code::kFailedPrecondition, "data dir " + dir_ + " now holds origin " +
                                                  opened->meta.origin() + ", not " + origin_);
   }
-  // Memory is joined only after durability, so what is on disk holds at least what memory held
-  // (and the failed batch, should it have landed after all).
+  // Memory is joined only after durability (staged changes aside), so what is on disk holds at
+  // least what memory held of durable changes (and the failed batch, should it have landed).
   db_ = std::move(opened->db);
   meta_ = std::move(opened->meta);
   state_ = std::move(opened->contents.state);
   applied_ = std::move(opened->contents.applied);
   log_index_ = std::move(opened->contents.delta_log);
+  pending_->Clear();  // staged changes went with the failed write, or are now lost with memory
+  staged_ = false;
   write_error_ = Status::Ok();
   return Status::Ok();
 }
@@ -267,6 +275,31 @@ Status Store::Commit(const std::vector<crdt::Delta>& deltas, HlcTimestamp hlc_hi
   w.encoded.reserve(deltas.size());
   for (const crdt::Delta& d : deltas) w.encoded.push_back(EncodeDelta(d));
   return Submit(&w);
+}
+
+Status Store::Stage(const std::vector<crdt::Delta>& deltas, HlcTimestamp hlc_high_water,
+                    uint64_t local_seq) {
+  Writer w(Writer::Kind::kStage);
+  w.deltas = &deltas;
+  w.hlc = hlc_high_water;
+  w.local_seq = local_seq;
+  w.encoded.reserve(deltas.size());
+  for (const crdt::Delta& d : deltas) w.encoded.push_back(EncodeDelta(d));
+  return Submit(&w);
+}
+
+Status Store::Flush() {
+  {
+    std::lock_guard lock(queue_mu_);
+    if (!staged_ && write_error_.ok()) return Status::Ok();
+  }
+  Writer w(Writer::Kind::kFlush);
+  return Submit(&w);
+}
+
+bool Store::has_staged() const {
+  std::lock_guard lock(queue_mu_);
+  return staged_;
 }
 
 Status Store::ApplySnapshot(const ClusterState& chunk, const VersionVector& covered,
@@ -317,6 +350,7 @@ Status Store::Submit(Writer* w) {
     lock.unlock();
     Change change;
     switch (w->kind) {
+      case Writer::Kind::kStage:
       case Writer::Kind::kCommit: {
         size_t n = 0;
         for (Writer* g : group) {
@@ -333,8 +367,12 @@ Status Store::Submit(Writer* w) {
           for (const auto& [d, enc] : change.deltas) change.scratch.Join(d->state);
           change.joined = &change.scratch;
         }
+        change.stage = w->kind == Writer::Kind::kStage;
         break;
       }
+      case Writer::Kind::kFlush:
+        change.flush = true;
+        break;
       case Writer::Kind::kSnapshot:
         change.joined = w->chunk;
         change.covered = w->covered;
@@ -351,9 +389,14 @@ Status Store::Submit(Writer* w) {
     lock.lock();
     if (!status.ok()) {
       write_error_ = status;
-    } else {
+    } else if (change.stage) {
       stats_.calls += group.size();
-      stats_.batches += change.empty ? 0 : 1;
+      stats_.staged += change.empty ? 0 : 1;
+      staged_ = staged_ || !change.empty;
+    } else {
+      stats_.calls += change.flush ? 0 : group.size();
+      stats_.batches += change.empty && !change.carried ? 0 : 1;
+      staged_ = false;
     }
   }
 
@@ -369,6 +412,37 @@ Status Store::Submit(Writer* w) {
 }
 
 Status Store::WriteChange(Change& c) {
+  if (!c.flush) BuildChange(c);
+  if (c.stage) {
+    // Staged: the records wait in the pending batch; memory takes the change now.
+    if (c.empty) return Status::Ok();
+    pending_->Append(c.batch);
+    InstallChange(c);
+    return Status::Ok();
+  }
+  leveldb::WriteBatch* out = &c.batch;
+  static const size_t kEmptyBatch = leveldb::WriteBatch().ApproximateSize();
+  c.carried = pending_->ApproximateSize() > kEmptyBatch;
+  if (c.carried) {
+    // The staged changes go first, in the same atomic write.
+    pending_->Append(c.batch);
+    out = pending_.get();
+  }
+  if (c.empty && !c.carried) return Status::Ok();  // nothing changes: already durable
+  leveldb::WriteOptions wo;
+  wo.sync = options_.sync;
+  if (leveldb::Status s = db_->Write(wo, out); !s.ok()) {
+    // LevelDB cannot say whether a batch whose write or sync failed will be found on reopen.
+    return Status(Code::kOutcomeUnknown, "outcome unknown: writing to data dir " + dir_ +
+                                             " failed (" + s.ToString() +
+                                             "); the change may or may not have been stored");
+  }
+  pending_->Clear();
+  if (!c.flush && !c.empty) InstallChange(c);
+  return Status::Ok();
+}
+
+void Store::BuildChange(Change& c) {
   leveldb::WriteBatch& batch = c.batch;
   if (c.stable) {
     c.collected = DeleteAllCollected(state_, *c.stable, &batch);
@@ -437,22 +511,14 @@ Status Store::WriteChange(Change& c) {
       c.empty = false;
     }
   }
+}
 
-  if (c.empty) return Status::Ok();  // nothing changes: already durable
-  leveldb::WriteOptions wo;
-  wo.sync = options_.sync;
-  if (leveldb::Status s = db_->Write(wo, &batch); !s.ok()) {
-    // LevelDB cannot say whether a batch whose write or sync failed will be found on reopen.
-    return Status(Code::kOutcomeUnknown, "outcome unknown: writing to data dir " + dir_ +
-                                             " failed (" + s.ToString() +
-                                             "); the change may or may not have been stored");
-  }
-
-  // Durable: join into memory.
+void Store::InstallChange(Change& c) {
+  // Durable (or staged): join into memory.
   std::unique_lock lock(state_mu_);
   if (c.stable) {
     state_.CollectTombstones(*c.stable);
-    return Status::Ok();
+    return;
   }
   if (c.complete && c.covered) state_.DropCoveredAbsent(*c.covered, *c.complete);
   JoinLwwSections(*c.joined, &state_);
@@ -465,7 +531,6 @@ Status Store::WriteChange(Change& c) {
     log_index_[origin].insert(added.begin(), added.end());
   }
   meta_ = c.meta;
-  return Status::Ok();
 }
 
 Result<std::vector<std::string>> Store::EncodedDeltasSince(const std::string& origin,

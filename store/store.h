@@ -4,7 +4,7 @@
 // store/records.capnp), the replication version vector `applied`, a bounded per-origin log of
 // recent deltas (so anti-entropy can catch peers up without a snapshot), and metadata
 // (store/metadata.h). Open loads all of it into memory; every later change is written first and
-// joined into memory only once durable.
+// joined into memory only once durable (except a staged change: see Stage).
 //
 // Writes. Commit, ApplySnapshot and CollectTombstones each become one atomic LevelDB WriteBatch
 // (synced unless Options::sync is false) holding exactly the records the change alters: LWW
@@ -56,6 +56,7 @@
 namespace leveldb {
 class DB;
 class Env;
+class WriteBatch;
 }  // namespace leveldb
 
 namespace clustermgr::store {
@@ -144,6 +145,22 @@ class Store {
   Status Commit(const std::vector<crdt::Delta>& deltas, crdt::HlcTimestamp hlc_high_water,
                 uint64_t local_seq);
 
+  // Staged commits, for a single-writer owner that makes many changes durable with one sync.
+  // Stage does what Commit does except the write: the change's records are appended to a
+  // pending LevelDB batch and the change is joined into memory at once (so later changes build
+  // on it), before it is durable. Flush writes the pending batch (synced unless Options::sync
+  // is false) as one atomic write. Every other writing call writes the pending batch ahead of
+  // its own, in the same LevelDB write. Until Flush returns Ok, memory holds staged changes the
+  // disk may lack: the owner must not let anything it reads from memory out (replies, gossip)
+  // before then. If Flush (or a later write carrying the pending batch) fails, the store turns
+  // read-only as for any failed write and memory may hold changes the disk lacks: Reopen
+  // reloads memory from the disk. Errors as Commit.
+  Status Stage(const std::vector<crdt::Delta>& deltas, crdt::HlcTimestamp hlc_high_water,
+               uint64_t local_seq);
+  Status Flush();
+  // Whether staged changes wait for Flush.
+  bool has_staged() const;
+
   // Persists and joins a snapshot chunk from a peer, and raises `applied` to at least `covered`
   // (then over any logged seqs now contiguous). Give `covered` (the peer's applied vector when
   // it took the snapshot) only with the last chunk, once the state covers it. The chunk must
@@ -190,6 +207,7 @@ class Store {
   struct WriteStats {
     uint64_t calls = 0;
     uint64_t batches = 0;
+    uint64_t staged = 0;  // Stage calls that changed something (written by a later batch)
   };
   WriteStats write_stats() const;
 
@@ -201,8 +219,12 @@ class Store {
 
   // Queues `w` and returns its outcome; runs the leader's work when `w` reaches the head.
   Status Submit(Writer* w);
-  // Leader only: builds, writes and installs one change.
+  // Leader only: builds, writes (or stages) and installs one change.
   Status WriteChange(Change& change);
+  // Leader only: the records of `c` into c.batch (nothing when it changes nothing).
+  void BuildChange(Change& c);
+  // Leader only: joins the built change into memory.
+  void InstallChange(Change& c);
   Status ReadOnlyError() const;  // needs queue_mu_ held
 
   const std::string dir_;
@@ -214,6 +236,7 @@ class Store {
   mutable std::mutex queue_mu_;
   std::deque<Writer*> queue_;  // guarded by queue_mu_
   Status write_error_;         // guarded by queue_mu_; sticky
+  bool staged_ = false;        // guarded by queue_mu_: pending_ holds staged changes
   WriteStats stats_;           // guarded by queue_mu_
 
   // The loaded state. Mutated only by the current leader, with state_mu_ held exclusively;
@@ -223,6 +246,9 @@ class Store {
   crdt::VersionVector applied_;
   Metadata meta_;
   std::map<std::string, std::set<uint64_t>> log_index_;  // origin -> logged seqs
+  // Staged changes not yet written; used only by the current leader (and Reopen, which clears
+  // it with the queue empty).
+  std::unique_ptr<leveldb::WriteBatch> pending_;
 };
 
 }  // namespace clustermgr::store

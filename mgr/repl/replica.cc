@@ -26,6 +26,7 @@ Result<std::unique_ptr<Replica>> Replica::Open(const Options& options,
   so.sync = options.sync;
   so.instance_name = options.name;
   so.delta_log_limit = options.delta_log_limit;
+  so.env = options.env;
   auto store = store::Store::Open(options.data_dir, so);
   if (!store.ok()) return store.status();
   return std::unique_ptr<Replica>(new Replica(std::move(store).value(), options, physical));
@@ -45,11 +46,53 @@ Result<crdt::Delta> Replica::Write(const std::function<void(crdt::DeltaBuilder&)
   crdt::Delta delta{origin_, tag.seq, std::move(builder).Take()};
   NodesChange touched;
   if (!nodes_observers_.empty()) touched.names = crdt::NodesTouched(base, delta.state);
+  if (batching_) {
+    if (Status s = store_->Stage({delta}, tag.stamp.hlc, tag.seq); !s.ok()) return s;
+    seq_ = tag.seq;
+    TellNodes(touched);
+    staged_.push_back(delta);
+    return delta;
+  }
   if (Status s = store_->Commit({delta}, tag.stamp.hlc, tag.seq); !s.ok()) return s;
   seq_ = tag.seq;
   TellNodes(touched);
-  for (const Observer& observer : observers_) observer(delta);
+  Tell({delta});
   return delta;
+}
+
+void Replica::Tell(const std::vector<crdt::Delta>& deltas) {
+  for (const crdt::Delta& delta : deltas) {
+    for (const Observer& observer : observers_) observer(delta);
+  }
+  for (const BatchObserver& observer : batch_observers_) observer(deltas);
+}
+
+void Replica::BeginBatch() {
+  batching_ = true;
+  batch_base_seq_ = seq_;
+  staged_.clear();
+}
+
+Status Replica::EndBatch() {
+  batching_ = false;
+  std::vector<crdt::Delta> staged = std::move(staged_);
+  staged_.clear();
+  if (staged.empty() && !store_->has_staged()) return Status::Ok();
+  Status flushed = store_->Flush();
+  if (flushed.ok()) {
+    Tell(staged);
+    return Status::Ok();
+  }
+  // The batch may or may not be on disk: memory takes what the disk holds, and the batch's
+  // seqs are issued again unless the reopened store shows them written.
+  seq_ = batch_base_seq_;
+  ahead_of_disk_ = true;
+  if (Status s = Recover(); !s.ok()) {
+    CM_LOG(kError) << "store: a batch of " << staged.size()
+                   << " write(s) failed and the data dir could not be reopened yet (" << s.message()
+                   << "); requests are refused until it is";
+  }
+  return flushed;
 }
 
 void Replica::ObserveTimestamps(const crdt::ClusterState& state, crdt::HlcTimestamp also) {
@@ -105,6 +148,7 @@ Status Replica::Recover() {
   clock_.RestoreAtLeast(meta.hlc_high_water);
   clock_.RestoreAtLeast(state().NewestHlc());
   seq_ = std::max(seq_, meta.local_seq);
+  ahead_of_disk_ = false;
   TellNodes({.all = true, .names = {}});
   return Status::Ok();
 }

@@ -23,6 +23,10 @@
 #include "crdt/hlc.h"
 #include "store/store.h"
 
+namespace leveldb {
+class Env;
+}
+
 namespace clustermgr::mgr {
 
 class Replica {
@@ -34,6 +38,7 @@ class Replica {
     uint64_t max_clock_offset_ms = 500;
     // Recent deltas kept per origin for anti-entropy (store::Options::delta_log_limit).
     uint64_t delta_log_limit = 10'000;
+    leveldb::Env* env = nullptr;  // store::Options::env (tests inject faults)
   };
   using Observer = std::function<void(const crdt::Delta&)>;
   // What a change joined into the state may have changed of the nodes' reads (their inventory
@@ -59,12 +64,36 @@ class Replica {
   uint64_t last_seq() const { return seq_; }
 
   // Builds a delta with `build` under a fresh tag carrying `epoch` (default: the highest epoch in
-  // the state), persists it and joins it. Returns the committed delta; an empty build commits
-  // nothing and returns a delta with seq 0. Errors: the store's (the state is then unchanged).
+  // the state), persists it and joins it (in a batch: stages it, see BeginBatch). Returns the
+  // committed delta; an empty build commits nothing and returns a delta with seq 0. Errors: the
+  // store's (the state is then unchanged).
   Result<crdt::Delta> Write(const std::function<void(crdt::DeltaBuilder&)>& build,
                             std::optional<uint64_t> epoch = std::nullopt);
 
   void AddObserver(Observer observer) { observers_.push_back(std::move(observer)); }
+  // Batch observers hear of the committed deltas of one durable write together (one delta for
+  // a Write outside a batch; every delta of a batch, in seq order, at EndBatch), after the
+  // per-delta observers.
+  using BatchObserver = std::function<void(const std::vector<crdt::Delta>&)>;
+  void AddBatchObserver(BatchObserver observer) { batch_observers_.push_back(std::move(observer)); }
+
+  // Batches: many Writes made durable with one store write and one sync. Between BeginBatch
+  // and EndBatch, Write stages its delta (store::Store::Stage): it is joined into the state at
+  // once, so later Writes build on it, but it is not yet durable and observers do not hear of
+  // it. EndBatch writes everything staged (one write, synced unless Options::sync is false)
+  // and then tells the observers. The caller must not let anything out that it read from the
+  // state since the first staged Write (replies, gossip) before EndBatch returns Ok. If the
+  // write fails, EndBatch reopens the store (Recover) so that the state holds only what the
+  // disk holds, issues the batch's seqs again, and returns the write's error (kOutcomeUnknown);
+  // if the reopen fails too, ahead_of_disk() stays true until a Recover succeeds.
+  void BeginBatch();
+  Status EndBatch();
+  bool batching() const { return batching_; }
+  // Deltas staged in the open batch.
+  size_t staged() const { return staged_.size(); }
+  // The state may hold changes the disk lacks (a batch's write failed and the store could not
+  // be reopened yet): nothing read from it may be let out.
+  bool ahead_of_disk() const { return ahead_of_disk_; }
 
   // Node observers hear of every change the state takes, local or remote (Write, ApplyRemote,
   // ApplySnapshotChunk, Recover), once it is joined; a change that fails is not told (the state
@@ -121,6 +150,13 @@ class Replica {
   uint64_t clock_skew_ms_ = 0;
   std::optional<uint64_t> skew_logged_ms_;  // wall clock of the last skew warning
   std::vector<Observer> observers_;
+  std::vector<BatchObserver> batch_observers_;
+  bool batching_ = false;
+  bool ahead_of_disk_ = false;
+  uint64_t batch_base_seq_ = 0;      // seq_ when the batch began
+  std::vector<crdt::Delta> staged_;  // the open batch's deltas, in seq order
+  // Tells the observers of durable `deltas`.
+  void Tell(const std::vector<crdt::Delta>& deltas);
   std::map<uint64_t, NodesObserver> nodes_observers_;
   uint64_t last_nodes_observer_ = 0;
   // Tells the node observers of `change` (after a successful join).

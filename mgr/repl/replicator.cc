@@ -39,7 +39,27 @@ void Replicator::OnLocalDelta(const crdt::Delta& delta) {
   ++counters_.published;
 }
 
+void Replicator::OnLocalDeltas(const std::vector<crdt::Delta>& deltas) {
+  if (deltas.size() == 1) return OnLocalDelta(deltas.front());
+  net::GossipDeltaBatch batch;
+  for (const crdt::Delta& delta : deltas) {
+    if (delta.seq == 0) continue;
+    batch.deltas.push_back(
+        net::GossipDelta{delta.origin, delta.seq, store::EncodeDelta(delta), options_.ack_wanted});
+  }
+  if (batch.deltas.empty()) return;
+  const size_t count = batch.deltas.size();
+  net::GossipMessage m;
+  m.body = std::move(batch);
+  const uint64_t before = transport_->counters().bytes_published;
+  if (transport_->Publish(m)) CountOut(kAllPeers, transport_->counters().bytes_published - before);
+  counters_.published += count;
+}
+
 void Replicator::Poll(uint64_t now_ms) {
+  // Memory ahead of the disk (a failed local batch): nothing read from it goes to peers until
+  // the store is reopened; what they send waits in the sockets.
+  if (replica_->ahead_of_disk()) return;
   applied_ = Applied();
   for (size_t n = 0; n < options_.max_messages_per_poll; ++n) {
     auto in = transport_->Receive();
@@ -60,11 +80,18 @@ void Replicator::Handle(net::GossipIncoming in, uint64_t now_ms) {
   if (const auto* d = std::get_if<net::GossipDelta>(&body); d && from.empty()) {
     from = d->origin.substr(0, d->origin.find('/'));
   }
+  if (const auto* b = std::get_if<net::GossipDeltaBatch>(&body); b && from.empty()) {
+    from = b->deltas.front().origin.substr(0, b->deltas.front().origin.find('/'));
+  }
   PeerTraffic& traffic = TrafficOf(from);
   ++traffic.messages_in;
   traffic.bytes_in += in.bytes;
   if (auto* d = std::get_if<net::GossipDelta>(&body); d && in.via == Via::kPublished) {
     OnDelta(std::move(*d));
+    return;
+  }
+  if (auto* b = std::get_if<net::GossipDeltaBatch>(&body); b && in.via == Via::kPublished) {
+    for (net::GossipDelta& d : b->deltas) OnDelta(std::move(d));
     return;
   }
   if (in.via == Via::kRequest) {
@@ -328,6 +355,7 @@ void Replicator::OnSyncReply(Peer& peer, net::SyncReply reply, uint64_t now_ms) 
 // ---- timers ---------------------------------------------------------------------------------
 
 void Replicator::Tick(uint64_t now_ms) {
+  if (replica_->ahead_of_disk()) return;  // as in Poll
   applied_ = Applied();
   RetryFetches(now_ms);
   ForgetSilentPeers(now_ms);

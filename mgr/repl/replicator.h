@@ -3,11 +3,12 @@
 // Wire protocol and sockets: net/gossip.capnp; endpoints: net/gossip_endpoint.h.
 //
 // Gossip. Every local delta (Replica observer, after it is durable) is published with its origin
-// and seq (OnLocalDelta). Deltas received from peers are joined in per-origin seq order only:
-// a delta at or below the origin's applied seq is a duplicate and dropped (LwwMap's tombstone
-// collection requires it), the next one is applied, later ones wait in a bounded buffer (a gap:
-// it asks for anti-entropy at once). Everything applicable after a burst of messages is
-// committed as one store batch (one sync). Relayed deltas are never republished.
+// and seq (OnLocalDelta; the deltas of one durable batch go out as one message, OnLocalDeltas).
+// Deltas received from peers are joined in per-origin seq order only: a delta at or below the
+// origin's applied seq is a duplicate and dropped (LwwMap's tombstone collection requires it), the
+// next one is applied, later ones wait in a bounded buffer (a gap: it asks for anti-entropy at
+// once). Everything applicable after a burst of messages is committed as one store batch (one
+// sync). Relayed deltas are never republished.
 //
 // Anti-entropy. Every `anti_entropy_ms` (and at once when a peer appears or reconnects, when a
 // gap is seen, and when a peer's report shows it is ahead) a syncRequest with the applied vector
@@ -130,6 +131,9 @@ class Replicator {
 
   // Publishes a committed local delta (register as a Replica observer).
   void OnLocalDelta(const crdt::Delta& delta);
+  // Publishes the committed local deltas of one durable batch as one message (register as a
+  // Replica batch observer; a single delta goes out as OnLocalDelta sends it).
+  void OnLocalDeltas(const std::vector<crdt::Delta>& deltas);
   // Handles what the transport has received (at most max_messages_per_poll), then commits.
   void Poll(uint64_t now_ms);
   // Periodic work: anti-entropy, snapshot transfer timers, tombstones, ack deadlines.

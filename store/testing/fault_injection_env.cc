@@ -62,6 +62,7 @@ void FaultInjectionEnv::Appended(const std::string& fname, uint64_t n) {
 }
 
 void FaultInjectionEnv::Synced(const std::string& fname) {
+  if (fname.size() > 4 && fname.compare(fname.size() - 4, 4, ".log") == 0) ++log_syncs_;
   std::lock_guard lock(mu_);
   FileState& f = files_[fname];
   f.synced = f.size;

@@ -38,6 +38,8 @@ class FaultInjectionEnv : public leveldb::EnvWrapper {
   // many open files", as when the process has no descriptor left (EMFILE).
   void SetOpenError(bool on) { open_error_ = on; }
   int injected_errors() const { return injected_; }
+  // Successful syncs of LevelDB's write-ahead logs (*.log): one per synced write batch.
+  int log_syncs() const { return log_syncs_; }
 
   // Forgets unsynced data, see above. Errors: kIoError when a file cannot be truncated/removed.
   Status DropUnsyncedData();
@@ -69,6 +71,7 @@ class FaultInjectionEnv : public leveldb::EnvWrapper {
   std::atomic<bool> open_error_{false};
   std::atomic<int> fail_syncs_{0};
   std::atomic<int> injected_{0};
+  std::atomic<int> log_syncs_{0};
   std::mutex mu_;
   std::map<std::string, FileState> files_;  // guarded by mu_
 };
