@@ -270,6 +270,72 @@ void Daemon::AwaitAck(const net::ReplyTo& to, net::RpcReply ok, uint64_t seq, ui
       });
 }
 
+void Daemon::HandleRequest(net::IncomingRequest& in, uint64_t now_ms) {
+  const char* via = in.reply_to.gateway ? "http" : "rpc";
+  if (!in.reply_to.gateway) NoteConnection(in.source_fd, in.caller_key);
+  Result<net::Caller> caller = Identify(in);
+  if (!caller.ok()) {
+    CM_LOG(kWarn) << via << ": refused " << net::OperationName(in.request) << ": "
+                  << caller.status().message();
+    const net::RpcReply refused =
+        net::RpcReply::Error(net::RpcCode::kPermissionDenied, caller.status().message());
+    Reply(in.reply_to, refused);
+    auto listed = callers_.find(in.caller_key);
+    Audit(listed != callers_.end() ? listed->second
+                                   : net::Caller{in.caller_key, "(not listed)", net::Role::kReader},
+          in.request, in.forwarded_by, refused, now_ms);
+    // A key removed from the lists: its connection goes too (it may reconnect, and ZAP refuses
+    // it then).
+    if (!in.reply_to.gateway && !callers_.count(in.caller_key)) {
+      net::CloseConnection(in.source_fd);
+    }
+    return;
+  }
+  if (auto refusal = net::Refusal(*caller, in.request)) {
+    CM_LOG(kWarn) << via << ": refused: " << *refusal
+                  << (in.forwarded_by.empty() ? "" : " (forwarded by " + in.forwarded_by + ")");
+    const net::RpcReply refused = net::RpcReply::Error(net::RpcCode::kPermissionDenied, *refusal);
+    Reply(in.reply_to, refused);
+    Audit(*caller, in.request, in.forwarded_by, refused, now_ms);
+    return;
+  }
+  const bool mutation = net::IsMutation(in.request);
+  if (mutation) {
+    CM_LOG(kInfo) << via << ": " << net::OperationName(in.request) << " by "
+                  << net::Describe(*caller)
+                  << (in.caller_key.empty() || caller->key == in.caller_key ? ""
+                                                                            : " " + caller->key)
+                  << (in.forwarded_by.empty() ? "" : " (forwarded by " + in.forwarded_by + ")");
+  }
+  if (MaybeForward(in, *caller)) return;
+  if (replica_->ahead_of_disk() && !mutation && !ServedWhileStoreFails(in.request)) {
+    // A failed batch left memory ahead of the disk until the store reopens: nothing read from
+    // it goes out (writes are refused by the store itself).
+    Reply(in.reply_to, net::RpcReply::Error(net::RpcCode::kUnavailable,
+                                            "not answered: the store failed a write and is "
+                                            "reopened within a second; ask again"));
+    return;
+  }
+  const uint64_t seq_before = replica_->last_seq();
+  std::optional<net::RpcReply> reply = manager_->Handle(in, now_ms);
+  if (!reply) return;
+  if (mutation) Audit(*caller, in.request, in.forwarded_by, *reply, now_ms);
+  if (options_.ack_replicas > 0 && reply->code == net::RpcCode::kOk &&
+      replica_->last_seq() > seq_before && mutation) {
+    // --ack-replicas: the reply waits until enough peers have persisted the write (in a
+    // batch: from when the batch is durable).
+    if (batch_.open) {
+      batch_.replies.push_back(
+          PendingReply{in.reply_to, std::move(*reply), true, replica_->last_seq()});
+      batch_.waiting.insert(in.reply_to.identity);
+    } else {
+      AwaitAck(in.reply_to, std::move(*reply), replica_->last_seq(), now_ms);
+    }
+    return;
+  }
+  Reply(in.reply_to, *reply);
+}
+
 void Daemon::HandleHttp(uint64_t now_ms) {
   for (http::Call& call : http_mail_.Drain()) {
     Result<net::Caller> caller = http::ResolveCaller(call.caller, http_access_);

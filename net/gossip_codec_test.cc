@@ -44,6 +44,7 @@ std::vector<GossipMessage> Samples() {
   out.push_back({Sender(), SnapshotChunk{42, 2, std::string(1000, 'z'), false}});
   out.push_back({Sender(), SnapshotChunk{42, 9, "", true}});
   out.push_back({Sender(), Report{Vector({{"m2/cd", 11}})}});
+  out.push_back({{}, GossipDeltaBatch{{{"m1/ab", 8, "p8", true}, {"m1/ab", 9, "p9", true}}}});
   return out;
 }
 

@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -162,6 +164,21 @@ size_t ReceiveQueue(int port) {
   return most;
 }
 
+// Every thread of `pid` is stopped (state T in /proc/<pid>/task/*/stat).
+bool AllThreadsStopped(pid_t pid) {
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+    std::ifstream in(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t paren = stat.rfind(')');
+    if (paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'T') {
+      return false;
+    }
+  }
+  return !ec;
+}
+
 std::string Json(const net::RpcReply& reply) {
   const auto* text = std::get_if<net::JsonText>(&reply.payload);
   return text ? nlohmann::json::parse(text->text).dump() : "(no JSON)";
@@ -187,6 +204,9 @@ TEST_F(RpcBatchTest, PipelinedRequestsAreAnsweredInOrderAndABadOneChangesNothing
       net::GlobalGetRequest{},
   };
   ASSERT_EQ(::kill(m1.pid(), SIGSTOP), 0);
+  const bool stopped = PollUntil([&] { return AllThreadsStopped(m1.pid()); }, 10s);
+  if (!stopped) ::kill(m1.pid(), SIGCONT);
+  ASSERT_TRUE(stopped) << "the daemon did not stop";
   size_t bytes = 0;
   for (size_t i = 0; i < requests.size(); ++i) {
     client.Send(i + 1, requests[i]);
@@ -194,7 +214,8 @@ TEST_F(RpcBatchTest, PipelinedRequestsAreAnsweredInOrderAndABadOneChangesNothing
   }
   const bool arrived = PollUntil([&] { return ReceiveQueue(RpcPort(m1.url())) >= bytes; }, 10s);
   ASSERT_EQ(::kill(m1.pid(), SIGCONT), 0);
-  ASSERT_TRUE(arrived) << "the requests did not reach the daemon's connection";
+  ASSERT_TRUE(arrived) << "the requests did not reach the daemon's connection: "
+                       << ReceiveQueue(RpcPort(m1.url())) << " of " << bytes << " bytes";
 
   std::vector<net::DecodedReply> replies;
   for (int i = 0; i < 5; ++i) {

@@ -83,15 +83,11 @@ Status Replica::EndBatch() {
     Tell(staged);
     return Status::Ok();
   }
-  // The batch may or may not be on disk: memory takes what the disk holds, and the batch's
-  // seqs are issued again unless the reopened store shows them written.
+  // The batch may or may not be on disk, and memory holds it: nothing read from memory may go
+  // out until Recover reloads it from the disk (the store refuses writes until then). The
+  // batch's seqs are issued again unless the reopened store shows them written.
   seq_ = batch_base_seq_;
   ahead_of_disk_ = true;
-  if (Status s = Recover(); !s.ok()) {
-    CM_LOG(kError) << "store: a batch of " << staged.size()
-                   << " write(s) failed and the data dir could not be reopened yet (" << s.message()
-                   << "); requests are refused until it is";
-  }
   return flushed;
 }
 

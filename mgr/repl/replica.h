@@ -83,9 +83,9 @@ class Replica {
   // it. EndBatch writes everything staged (one write, synced unless Options::sync is false)
   // and then tells the observers. The caller must not let anything out that it read from the
   // state since the first staged Write (replies, gossip) before EndBatch returns Ok. If the
-  // write fails, EndBatch reopens the store (Recover) so that the state holds only what the
-  // disk holds, issues the batch's seqs again, and returns the write's error (kOutcomeUnknown);
-  // if the reopen fails too, ahead_of_disk() stays true until a Recover succeeds.
+  // write fails, EndBatch returns its error (kOutcomeUnknown), tells no observer, rewinds the
+  // seq to where the batch began, and ahead_of_disk() holds until Recover reloads the state
+  // from the disk (the store refuses writes until then, as after any failed write).
   void BeginBatch();
   Status EndBatch();
   bool batching() const { return batching_; }
