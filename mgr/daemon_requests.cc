@@ -174,7 +174,7 @@ void Daemon::Reply(const net::ReplyTo& to, const net::RpcReply& reply) {
   if (!to.operation.empty()) {
     RequestStats& stats = request_stats_[{to.gateway ? "http" : "rpc", to.operation}];
     ++stats.requests;
-    if (reply.code != net::RpcCode::kOk) ++stats.errors;
+    if (reply.code != Code::kOk) ++stats.errors;
     stats.latency.Observe(static_cast<double>(SteadyMicros() - to.received_us) / 1e6);
   }
   if (to.gateway) {
@@ -199,7 +199,7 @@ void Daemon::HandleRequest(net::IncomingRequest& in, uint64_t now_ms) {
     CM_LOG(kWarn) << via << ": refused " << net::OperationName(in.request) << ": "
                   << caller.status().message();
     const net::RpcReply refused =
-        net::RpcReply::Error(net::RpcCode::kPermissionDenied, caller.status().message());
+        net::RpcReply::Error(Code::kPermissionDenied, caller.status().message());
     Reply(in.reply_to, refused);
     auto listed = callers_.find(in.caller_key);
     Audit(listed != callers_.end() ? listed->second
@@ -215,7 +215,7 @@ void Daemon::HandleRequest(net::IncomingRequest& in, uint64_t now_ms) {
   if (auto refusal = net::Refusal(*caller, in.request)) {
     CM_LOG(kWarn) << via << ": refused: " << *refusal
                   << (in.forwarded_by.empty() ? "" : " (forwarded by " + in.forwarded_by + ")");
-    const net::RpcReply refused = net::RpcReply::Error(net::RpcCode::kPermissionDenied, *refusal);
+    const net::RpcReply refused = net::RpcReply::Error(Code::kPermissionDenied, *refusal);
     Reply(in.reply_to, refused);
     Audit(*caller, in.request, in.forwarded_by, refused, now_ms);
     return;
@@ -233,13 +233,13 @@ void Daemon::HandleRequest(net::IncomingRequest& in, uint64_t now_ms) {
   std::optional<net::RpcReply> reply = manager_->Handle(in, now_ms);
   if (!reply) return;
   if (mutation) Audit(*caller, in.request, in.forwarded_by, *reply, now_ms);
-  if (options_.ack_replicas > 0 && reply->code == net::RpcCode::kOk &&
-      replica_->last_seq() > seq_before && mutation) {
+  if (options_.ack_replicas > 0 && reply->code == Code::kOk && replica_->last_seq() > seq_before &&
+      mutation) {
     // --ack-replicas: the reply waits until enough peers have persisted the write.
     replicator_->AwaitReplicas(
         replica_->last_seq(), options_.ack_replicas, now_ms, options_.ack_timeout_ms,
         [this, to = in.reply_to, ok = std::move(*reply)](const Status& s) {
-          Reply(to, s.ok() ? ok : net::RpcReply::Error(net::RpcCode::kOutcomeUnknown, s.message()));
+          Reply(to, s.ok() ? ok : net::RpcReply::Error(Code::kOutcomeUnknown, s.message()));
         });
     return;
   }
@@ -285,7 +285,7 @@ void Daemon::HandleHttp(uint64_t now_ms) {
 
 void Daemon::RefuseHttp(const http::Call& call, const std::string& why, uint64_t now_ms) {
   CM_LOG(kWarn) << "http: refused: " << why;
-  const net::RpcReply refused = net::RpcReply::Error(net::RpcCode::kPermissionDenied, why);
+  const net::RpcReply refused = net::RpcReply::Error(Code::kPermissionDenied, why);
   if (const auto* request = std::get_if<net::RpcRequest>(&call.ask)) {
     Audit(net::Caller{"", http::Describe(call.caller), net::Role::kReader}, *request, "", refused,
           now_ms);
