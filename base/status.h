@@ -56,12 +56,14 @@ class [[nodiscard]] Result {
   Result(Status status) : v_(std::move(status)) {  // NOLINT
     assert(!std::get<Status>(v_).ok() && "a Result needs a value or a failed Status");
   }
+  Result(Code code, std::string message) : Result(Status(code, std::move(message))) {}
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   const Status& status() const {
     static const Status kOk;
     return ok() ? kOk : std::get<Status>(v_);
   }
+  Code code() const { return status().code(); }
   T& value() & { return std::get<T>(v_); }
   const T& value() const& { return std::get<T>(v_); }
   T&& value() && { return std::get<T>(std::move(v_)); }

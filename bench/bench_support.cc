@@ -53,7 +53,7 @@ Spread Summarize(std::vector<double> runs) {
 
 net::StatusInfo MustStatus(net::RpcClient& client) {
   auto s = client.Status();
-  if (!s.ok()) Die("status of " + client.url() + ": " + s.error().message);
+  if (!s.ok()) Die("status of " + client.url() + ": " + s.status().message());
   return s.value();
 }
 

@@ -97,7 +97,7 @@ class ClustermgrKv : public KvClient {
   explicit ClustermgrKv(const std::string& url) : client_(url) {}
   bool Write(const std::string& value) override {
     auto r = client_.GlobalSet("{\"k\":\"" + value + "\"}");
-    if (!r.ok()) error_ = r.error().message;
+    if (!r.ok()) error_ = r.status().message();
     return r.ok();
   }
   bool Sees(const std::string& value) override {
@@ -302,7 +302,7 @@ void MustStart(test::ReplicatedCluster::Instance& in) {
 size_t GlobalCount(const std::string& url) {
   net::RpcClient c(url);
   auto g = c.GlobalGet();
-  if (!g.ok()) Die("global get: " + g.error().message);
+  if (!g.ok()) Die("global get: " + g.status().message());
   return nlohmann::json::parse(g.value()).size();
 }
 
@@ -358,7 +358,7 @@ void ClustermgrRestartRestore(const Options& o, Runs& out) {
     }
     auto s = poll->Status();
     if (s.ok()) return bench::Covers(s.value().applied, target);
-    if (s.error().message.rfind("could not connect", 0) == 0) {
+    if (s.status().message().rfind("could not connect", 0) == 0) {
       // Not up yet. A fresh connection tries at once: ZeroMQ retries a refused connect only
       // every 100 ms, which would hide up to that much of the start.
       poll.reset();

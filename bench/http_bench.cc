@@ -193,7 +193,7 @@ int main(int argc, char** argv) {
   net::RpcClient& rpc = m.rpc();
   Report("nodes get (RPC)", Measure("nodes get", o.warmup, o.reads, [&](int) -> std::string {
            auto r = rpc.NodesGet();
-           return r.ok() ? "" : r.error().message;
+           return r.ok() ? "" : r.status().message();
          }));
   Report("global set (HTTP POST)", Measure("HTTP global set", o.warmup, o.calls, [&](int i) {
            const std::string vars = "{\\\"http_bench\\\": " + std::to_string(i) + "}";
@@ -202,7 +202,7 @@ int main(int argc, char** argv) {
   Report("global set (RPC)",
          Measure("RPC global set", o.warmup, o.calls, [&](int i) -> std::string {
            auto r = rpc.GlobalSet("{\"http_bench\": " + std::to_string(i) + "}");
-           return r.ok() ? "" : r.error().message;
+           return r.ok() ? "" : r.status().message();
          }));
   curl_global_cleanup();
   return 0;

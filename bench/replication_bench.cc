@@ -176,7 +176,7 @@ void Visibility(const std::string& bin, int n, int writes, const std::vector<std
     const std::string value = "v" + std::to_string(w);
     auto r = clients[at]->GlobalSet("{\"k\":\"" + value + "\"}");
     const auto acked = Clock::now();
-    if (!r.ok()) Die("write: " + r.error().message);
+    if (!r.ok()) Die("write: " + r.status().message());
     std::vector<bool> seen(n, false);
     seen[at] = true;
     int left = n - 1;
@@ -233,7 +233,7 @@ void Throughput(const std::string& bin, double seconds, const std::vector<std::s
       for (uint64_t n = 0; !stop; ++n) {
         auto r =
             client.GlobalSet("{\"k\":\"c" + std::to_string(c) + "-" + std::to_string(n) + "\"}");
-        if (!r.ok()) Die("write: " + r.error().message);
+        if (!r.ok()) Die("write: " + r.status().message());
         ++acked;
       }
     });

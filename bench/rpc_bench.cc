@@ -161,7 +161,7 @@ int main(int argc, char** argv) {
   net::RpcClient client(url, client_options);
   auto status = client.Status();
   if (!status.ok()) {
-    std::fprintf(stderr, "rpc_bench: %s: %s\n", url.c_str(), status.error().message.c_str());
+    std::fprintf(stderr, "rpc_bench: %s: %s\n", url.c_str(), status.status().message().c_str());
     return 1;
   }
   std::printf("daemon %s %s at %s\n", status.value().name.c_str(), status.value().version.c_str(),
@@ -177,7 +177,7 @@ int main(int argc, char** argv) {
   if (!cluster) {
     auto current = client.GlobalGet();
     if (!current.ok()) {
-      std::fprintf(stderr, "rpc_bench: global get: %s\n", current.error().message.c_str());
+      std::fprintf(stderr, "rpc_bench: global get: %s\n", current.status().message().c_str());
       return 1;
     }
     globals = current.value();
@@ -185,14 +185,14 @@ int main(int argc, char** argv) {
   Report("global set", Measure("global set", o.warmup, o.calls, [&](int i) -> std::string {
            auto r =
                client.GlobalSet(cluster ? "{\"rpc_bench\": " + std::to_string(i) + "}" : globals);
-           return r.ok() ? "" : r.error().message;
+           return r.ok() ? "" : r.status().message();
          }));
   if (node.empty()) {
     std::printf("node get    skipped: the daemon has no node (give --node NAME)\n");
   } else {
     Report("node get", Measure("node get", o.warmup, o.calls, [&](int) -> std::string {
              auto r = client.NodeGet(node);
-             return r.ok() ? "" : r.error().message;
+             return r.ok() ? "" : r.status().message();
            }));
   }
   return 0;

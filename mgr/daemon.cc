@@ -142,7 +142,7 @@ Status Daemon::StartRpc() {
   auto rpc = net::RpcServer::Bind(context_, options_.rpc_bind, rpc_options);
   if (!rpc.ok()) {
     return Status(Code::kUnavailable,
-                  "cannot bind --rpc-bind " + options_.rpc_bind + ": " + rpc.error().message);
+                  "cannot bind --rpc-bind " + options_.rpc_bind + ": " + rpc.status().message());
   }
   rpc_ = std::move(rpc).value();
   rpc_endpoint_ = rpc_->endpoint();

@@ -185,7 +185,7 @@ void Daemon::Stamp(net::ReplyTo* to, const net::RpcRequest& request) {
 
 void Daemon::Reply(const net::ReplyTo& to, const net::RpcReply& reply) {
   if (batch_.open && !to.gateway && replica_->staged() > 0 &&
-      (reply.code == net::RpcCode::kOk || batch_.waiting.count(to.identity))) {
+      (reply.code == Code::kOk || batch_.waiting.count(to.identity))) {
     batch_.replies.push_back(PendingReply{to, reply, batch_.mutation, 0});
     batch_.waiting.insert(to.identity);
     return;
@@ -193,7 +193,7 @@ void Daemon::Reply(const net::ReplyTo& to, const net::RpcReply& reply) {
   if (!to.operation.empty()) {
     RequestStats& stats = request_stats_[{to.gateway ? "http" : "rpc", to.operation}];
     ++stats.requests;
-    if (reply.code != net::RpcCode::kOk) ++stats.errors;
+    if (reply.code != Code::kOk) ++stats.errors;
     stats.latency.Observe(static_cast<double>(SteadyMicros() - to.received_us) / 1e6);
   }
   if (to.gateway) {
@@ -246,10 +246,10 @@ void Daemon::CloseBatch(uint64_t now_ms) {
     NoteStoreFailure(now_ms, durable.message());
   }
   for (PendingReply& p : replies) {
-    if (!durable.ok() && p.reply.code == net::RpcCode::kOk) {
+    if (!durable.ok() && p.reply.code == Code::kOk) {
       // Nothing of the batch is acknowledged, nor anything read from it.
-      p.reply = p.mutation ? net::RpcReply::Error(net::RpcCode::kOutcomeUnknown, durable.message())
-                           : net::RpcReply::Error(net::RpcCode::kUnavailable,
+      p.reply = p.mutation ? net::RpcReply::Error(Code::kOutcomeUnknown, durable.message())
+                           : net::RpcReply::Error(Code::kUnavailable,
                                                   "not answered: the store failed a write (" +
                                                       durable.message() + "); ask again");
       p.ack_seq = 0;
@@ -266,7 +266,7 @@ void Daemon::AwaitAck(const net::ReplyTo& to, net::RpcReply ok, uint64_t seq, ui
   replicator_->AwaitReplicas(
       seq, options_.ack_replicas, now_ms, options_.ack_timeout_ms,
       [this, to, ok = std::move(ok)](const Status& s) {
-        Reply(to, s.ok() ? ok : net::RpcReply::Error(net::RpcCode::kOutcomeUnknown, s.message()));
+        Reply(to, s.ok() ? ok : net::RpcReply::Error(Code::kOutcomeUnknown, s.message()));
       });
 }
 
@@ -278,7 +278,7 @@ void Daemon::HandleRequest(net::IncomingRequest& in, uint64_t now_ms) {
     CM_LOG(kWarn) << via << ": refused " << net::OperationName(in.request) << ": "
                   << caller.status().message();
     const net::RpcReply refused =
-        net::RpcReply::Error(net::RpcCode::kPermissionDenied, caller.status().message());
+        net::RpcReply::Error(Code::kPermissionDenied, caller.status().message());
     Reply(in.reply_to, refused);
     auto listed = callers_.find(in.caller_key);
     Audit(listed != callers_.end() ? listed->second
@@ -294,7 +294,7 @@ void Daemon::HandleRequest(net::IncomingRequest& in, uint64_t now_ms) {
   if (auto refusal = net::Refusal(*caller, in.request)) {
     CM_LOG(kWarn) << via << ": refused: " << *refusal
                   << (in.forwarded_by.empty() ? "" : " (forwarded by " + in.forwarded_by + ")");
-    const net::RpcReply refused = net::RpcReply::Error(net::RpcCode::kPermissionDenied, *refusal);
+    const net::RpcReply refused = net::RpcReply::Error(Code::kPermissionDenied, *refusal);
     Reply(in.reply_to, refused);
     Audit(*caller, in.request, in.forwarded_by, refused, now_ms);
     return;
@@ -311,7 +311,7 @@ void Daemon::HandleRequest(net::IncomingRequest& in, uint64_t now_ms) {
   if (replica_->ahead_of_disk() && !mutation && !ServedWhileStoreFails(in.request)) {
     // A failed batch left memory ahead of the disk until the store reopens: nothing read from
     // it goes out (writes are refused by the store itself).
-    Reply(in.reply_to, net::RpcReply::Error(net::RpcCode::kUnavailable,
+    Reply(in.reply_to, net::RpcReply::Error(Code::kUnavailable,
                                             "not answered: the store failed a write and is "
                                             "reopened within a second; ask again"));
     return;
@@ -320,8 +320,8 @@ void Daemon::HandleRequest(net::IncomingRequest& in, uint64_t now_ms) {
   std::optional<net::RpcReply> reply = manager_->Handle(in, now_ms);
   if (!reply) return;
   if (mutation) Audit(*caller, in.request, in.forwarded_by, *reply, now_ms);
-  if (options_.ack_replicas > 0 && reply->code == net::RpcCode::kOk &&
-      replica_->last_seq() > seq_before && mutation) {
+  if (options_.ack_replicas > 0 && reply->code == Code::kOk && replica_->last_seq() > seq_before &&
+      mutation) {
     // --ack-replicas: the reply waits until enough peers have persisted the write (in a
     // batch: from when the batch is durable).
     if (batch_.open) {
@@ -375,7 +375,7 @@ void Daemon::HandleHttp(uint64_t now_ms) {
 
 void Daemon::RefuseHttp(const http::Call& call, const std::string& why, uint64_t now_ms) {
   CM_LOG(kWarn) << "http: refused: " << why;
-  const net::RpcReply refused = net::RpcReply::Error(net::RpcCode::kPermissionDenied, why);
+  const net::RpcReply refused = net::RpcReply::Error(Code::kPermissionDenied, why);
   if (const auto* request = std::get_if<net::RpcRequest>(&call.ask)) {
     Audit(net::Caller{"", http::Describe(call.caller), net::Role::kReader}, *request, "", refused,
           now_ms);

@@ -42,7 +42,7 @@ void Forwarder::Run() {
     if (curve_ && job.server_key.empty()) {
       post_(ForwardedReply{
           std::move(job.to),
-          net::RpcReply::Error(net::RpcCode::kUnavailable,
+          net::RpcReply::Error(Code::kUnavailable,
                                "cannot forward to the token holder " + job.holder +
                                    ": its CURVE public key is unknown (list it in --curve-peers "
                                    "or let Serf publish its curve= tag)"),
@@ -67,9 +67,9 @@ void Forwarder::Run() {
     if (result.ok()) {
       reply = std::move(result).value();
     } else {
-      reply =
-          net::RpcReply::Error(result.error().code, "forwarding to the token holder " + job.holder +
-                                                        " failed: " + result.error().message);
+      reply = net::RpcReply::Error(
+          result.status().code(),
+          "forwarding to the token holder " + job.holder + " failed: " + result.status().message());
       clients_.erase(client_id);  // a fresh socket next time
     }
     post_(ForwardedReply{std::move(job.to), std::move(reply), std::move(job.caller),

@@ -73,22 +73,22 @@ std::optional<R> Manager::Handle(const net::IncomingRequest& in, uint64_t now_ms
           return R::Ok(
               net::JsonText{ListAudit(replica_->state(), std::min(limit, kAuditMaxList)).dump()});
         }
-        return R::Error(net::RpcCode::kUnimplemented, "operation not implemented");
+        return R::Error(Code::kUnimplemented, "operation not implemented");
       },
       in.request);
 }
 
 // ---- writes ------------------------------------------------------------------------------------
 
-R Manager::WriteFailed(const ::clustermgr::Status& status) const {
+R Manager::WriteFailed(const clustermgr::Status& status) const {
   CM_LOG(kError) << "write failed: " << status.message();
   if (status.code() == Code::kOutcomeUnknown) {
-    return R::Error(net::RpcCode::kOutcomeUnknown, status.message());
+    return R::Error(Code::kOutcomeUnknown, status.message());
   }
   if (status.message().rfind("not stored: ", 0) == 0) {  // read-only store; it reopens by itself
-    return R::Error(net::RpcCode::kUnavailable, status.message());
+    return R::Error(Code::kUnavailable, status.message());
   }
-  return R::Error(net::RpcCode::kInternal, "the write was not stored: " + status.message());
+  return R::Error(Code::kInternal, "the write was not stored: " + status.message());
 }
 
 std::set<std::string> Manager::AllowedVars() const {

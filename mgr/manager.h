@@ -154,7 +154,7 @@ class Manager {
                  const std::function<crdt::NodeStatus(const std::string&, crdt::NodeStatus)>& next,
                  uint64_t epoch, uint64_t now_ms, std::vector<crdt::HostSummary> hosts = {});
   void AnswerFollowers(uint64_t now_ms, bool deadline_only);
-  R WriteFailed(const ::clustermgr::Status& status) const;
+  R WriteFailed(const clustermgr::Status& status) const;
   // --allow-extra-var: reserved names clients may set all the same.
   std::set<std::string> AllowedVars() const;
 

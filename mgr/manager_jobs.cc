@@ -214,7 +214,7 @@ R Manager::StartLifecycleJob(JobKind kind, const std::vector<std::string>& names
     return Invalid(e);
   }
   const TokenStatus token = token_();
-  if (!token.self_holds) return R::Error(net::RpcCode::kUnavailable, token.why_not);
+  if (!token.self_holds) return R::Error(Code::kUnavailable, token.why_not);
 
   LifecycleRequest request{names, group, std::nullopt};
   if (const JobRecord* active = ActiveJob()) request.active_job = ActiveJobText(*active);
@@ -286,9 +286,9 @@ R Manager::Discover(const net::DiscoverRequest& req, uint64_t now_ms) {
     return Invalid(e);
   }
   const TokenStatus token = token_();
-  if (!token.self_holds) return R::Error(net::RpcCode::kUnavailable, token.why_not);
+  if (!token.self_holds) return R::Error(Code::kUnavailable, token.why_not);
   if (const JobRecord* active = ActiveJob()) {
-    return R::Error(net::RpcCode::kFailedPrecondition, ActiveJobText(*active));
+    return R::Error(Code::kFailedPrecondition, ActiveJobText(*active));
   }
   if (req.addrs.empty()) return Invalid("atleast one node address should be specified");
   std::vector<std::string> existing;
@@ -301,7 +301,7 @@ R Manager::Discover(const net::DiscoverRequest& req, uint64_t now_ms) {
   if (!existing.empty()) {
     std::string list;
     for (const auto& e : existing) list += (list.empty() ? "" : " ") + e;
-    return R::Error(net::RpcCode::kFailedPrecondition,
+    return R::Error(Code::kFailedPrecondition,
                     "one or more nodes already exist with the specified management addresses. "
                     "Existing nodes: [" +
                         list + "]");
@@ -345,11 +345,10 @@ std::optional<R> Manager::CheckFencing(const JobScript& script,
     if (!checked.insert(spec.playbook).second) return std::nullopt;
     const PlaybookPath path = ResolvePlaybookPath(spec.playbook_dir, spec.playbook);
     if (!path.ok()) return std::nullopt;  // the run reports it, under every mode
-    const ::clustermgr::Status fenced = fencing::CheckPlaybookFenced(path.path, spec.playbook);
+    const clustermgr::Status fenced = fencing::CheckPlaybookFenced(path.path, spec.playbook);
     if (fenced.ok()) return std::nullopt;
     if (options_->node_fencing == fencing::Mode::kRequire) {
-      return R::Error(net::RpcCode::kFailedPrecondition,
-                      "--node-fencing=require: " + fenced.message());
+      return R::Error(Code::kFailedPrecondition, "--node-fencing=require: " + fenced.message());
     }
     CM_LOG(kWarn) << fenced.message() << " (--node-fencing=warn: it runs unfenced)";
     warnings->push_back("clustermgr: warning: " + fenced.message() +
@@ -378,24 +377,22 @@ void Manager::StartLog(std::vector<std::string> first_lines) {
 
 R Manager::JobCancel(const net::JobCancelRequest& req) {
   const TokenStatus token = token_();
-  if (!token.self_holds) return R::Error(net::RpcCode::kUnavailable, token.why_not);
+  if (!token.self_holds) return R::Error(Code::kUnavailable, token.why_not);
   std::string id = req.job_id;
   if (id.empty()) {
     const JobRecord* active = ActiveJob();
-    if (!active) return R::Error(net::RpcCode::kNotFound, "info for \"active\" job doesn't exist");
+    if (!active) return R::Error(Code::kNotFound, "info for \"active\" job doesn't exist");
     id = active->id;
   }
   const JobRecord* job = replica_->state().Job(id);
   if (!job)
-    return R::Error(net::RpcCode::kNotFound,
-                    "info for " + QuoteForMessage(id) + " job doesn't exist");
+    return R::Error(Code::kNotFound, "info for " + QuoteForMessage(id) + " job doesn't exist");
   if (!IsActive(*job)) {
-    return R::Error(net::RpcCode::kFailedPrecondition,
-                    "job " + QuoteForMessage(id) +
-                        " is not active: " + std::string(crdt::ToString(job->status)));
+    return R::Error(Code::kFailedPrecondition, "job " + QuoteForMessage(id) + " is not active: " +
+                                                   std::string(crdt::ToString(job->status)));
   }
   if (!executor_->Cancel(id)) {
-    return R::Error(net::RpcCode::kFailedPrecondition,
+    return R::Error(Code::kFailedPrecondition,
                     "job " + QuoteForMessage(id) + " is not running on this instance");
   }
   return R::Ok(net::JobCancelled{id});

@@ -30,10 +30,10 @@ using reply::ToNet;
 // ---- reads -------------------------------------------------------------------------------------
 
 R Manager::NodeGet(const net::NodeGetRequest& req) const {
-  if (::clustermgr::Status s = CheckNodeRef(req.name); !s.ok()) return Error(s);
+  if (clustermgr::Status s = CheckNodeRef(req.name); !s.ok()) return Error(s);
   auto name = ResolveNode(replica_->state(), req.name);
   if (!name) {
-    return R::Error(net::RpcCode::kNotFound,
+    return R::Error(Code::kNotFound,
                     "node with name or address \"" + req.name + "\" doesn't exists");
   }
   return R::Ok(*node_infos_.Find(*name));
@@ -78,7 +78,7 @@ R Manager::JobGet(const net::JobGetRequest& req) const {
     job = state.Job(req.label);
   }
   if (!job) {
-    return R::Error(net::RpcCode::kNotFound,
+    return R::Error(Code::kNotFound,
                     "info for " + QuoteForMessage(req.label) + " job doesn't exist");
   }
   net::JobDetail detail;
@@ -107,7 +107,7 @@ std::optional<R> Manager::JobLogFollow(const net::JobLogFollowRequest& req, cons
                                        uint64_t now_ms) {
   const JobRecord* job = replica_->state().Job(req.job_id);
   if (!job) {
-    return R::Error(net::RpcCode::kNotFound,
+    return R::Error(Code::kNotFound,
                     "info for " + QuoteForMessage(req.job_id) + " job doesn't exist");
   }
   if (job->log_lines <= req.from_line && IsActive(*job) && req.wait_ms > 0) {
@@ -233,7 +233,7 @@ R Manager::StateDump(const net::StateDumpRequest& req, uint64_t now_ms) {
       if (s.id == id) bytes = &s.bytes;
     }
     if (!bytes) {
-      return R::Error(net::RpcCode::kFailedPrecondition,
+      return R::Error(Code::kFailedPrecondition,
                       "state snapshot " + std::to_string(id) +
                           " is no longer kept (read to its end, or newer ones were taken); start "
                           "the dump again");

@@ -9,31 +9,10 @@ using crdt::JobRecord;
 using crdt::JobStatus;
 using R = net::RpcReply;
 
-net::RpcCode ToRpcCode(Code code) {
-  switch (code) {
-    case Code::kOk:
-      return net::RpcCode::kOk;
-    case Code::kInvalidArgument:
-      return net::RpcCode::kInvalidArgument;
-    case Code::kNotFound:
-      return net::RpcCode::kNotFound;
-    case Code::kFailedPrecondition:
-      return net::RpcCode::kFailedPrecondition;
-    case Code::kUnavailable:
-      return net::RpcCode::kUnavailable;
-    case Code::kOutcomeUnknown:
-      return net::RpcCode::kOutcomeUnknown;
-    case Code::kUnimplemented:
-      return net::RpcCode::kUnimplemented;
-    default:
-      return net::RpcCode::kInternal;
-  }
-}
-
 }  // namespace
 
-R Error(const Status& status) { return R::Error(ToRpcCode(status.code()), status.message()); }
-R Invalid(std::string text) { return R::Error(net::RpcCode::kInvalidArgument, std::move(text)); }
+R Error(const Status& status) { return R::Error(status.code(), status.message()); }
+R Invalid(std::string text) { return R::Error(Code::kInvalidArgument, std::move(text)); }
 
 net::JobStatus ToNet(JobStatus s) { return static_cast<net::JobStatus>(static_cast<int>(s) + 1); }
 

@@ -28,7 +28,6 @@
 namespace clustermgr::mgr {
 namespace {
 
-using net::RpcCode;
 using net::RpcReply;
 
 const char kNameRule[] =
@@ -80,7 +79,7 @@ class ManagerValidationTest : public ::testing::Test {
   }
 
   // The request is refused with exactly `message`, and nothing changed.
-  void ExpectRefused(const net::RpcRequest& request, RpcCode code, const std::string& message) {
+  void ExpectRefused(const net::RpcRequest& request, Code code, const std::string& message) {
     SCOPED_TRACE(std::string(net::OperationName(request)));
     const crdt::ClusterState before = replica_->state();
     const uint64_t seq = replica_->last_seq();
@@ -92,7 +91,7 @@ class ManagerValidationTest : public ::testing::Test {
     EXPECT_EQ(manager_->running_job(), "");
   }
   void ExpectInvalid(const net::RpcRequest& request, const std::string& message) {
-    ExpectRefused(request, RpcCode::kInvalidArgument, message);
+    ExpectRefused(request, Code::kInvalidArgument, message);
   }
 
   store::TempDir dir_{"clustermgr-validation"};
@@ -129,13 +128,13 @@ TEST_F(ManagerValidationTest, NodeNamesOverTheLengthLimitAreRefusedAndShortened)
   ExpectInvalid(net::NodeGetRequest{name}, message);
   // 253 characters is a well-formed name: it is looked up, and is unknown.
   ExpectRefused(net::CommissionRequest{{std::string(253, 'a')}, "service-master", ""},
-                RpcCode::kNotFound,
+                Code::kNotFound,
                 "node with name or address \"" + std::string(253, 'a') + "\" doesn't exists");
 }
 
 TEST_F(ManagerValidationTest, AddressesAreAcceptedAsNodeReferences) {
   const RpcReply reply = Call(net::NodeGetRequest{"10.0.0.2"});
-  EXPECT_EQ(reply.code, RpcCode::kOk) << reply.message;
+  EXPECT_EQ(reply.code, Code::kOk) << reply.message;
   EXPECT_EQ(std::get<net::NodeInfo>(reply.payload).name, "node2");
 }
 
@@ -210,7 +209,7 @@ TEST_F(ManagerValidationTest, ExtraVarsOverTheLimitsAreRefusedByEveryRequestThat
     ExpectInvalid(net::GlobalSetRequest{vars}, message);
   }
   // At the limit is fine.
-  EXPECT_EQ(Call(net::GlobalSetRequest{Nested(32)}).code, RpcCode::kOk);
+  EXPECT_EQ(Call(net::GlobalSetRequest{Nested(32)}).code, Code::kOk);
 }
 
 TEST_F(ManagerValidationTest, DiscoverAddressesAreQuotedWhenRefused) {
@@ -223,13 +222,13 @@ TEST_F(ManagerValidationTest, DiscoverAddressesAreQuotedWhenRefused) {
 // -------------------------------------------------
 
 TEST_F(ManagerValidationTest, JobLabelsAreQuotedOnOneLineWhenRefused) {
-  ExpectRefused(net::JobGetRequest{"no-such-job"}, RpcCode::kNotFound,
+  ExpectRefused(net::JobGetRequest{"no-such-job"}, Code::kNotFound,
                 "info for \"no-such-job\" job doesn't exist");  // the predecessor's text
-  ExpectRefused(net::JobGetRequest{"a\nb"}, RpcCode::kNotFound,
+  ExpectRefused(net::JobGetRequest{"a\nb"}, Code::kNotFound,
                 "info for \"a\\nb\" job doesn't exist");
-  ExpectRefused(net::JobCancelRequest{"x\"y"}, RpcCode::kNotFound,
+  ExpectRefused(net::JobCancelRequest{"x\"y"}, Code::kNotFound,
                 "info for \"x\\\"y\" job doesn't exist");
-  ExpectRefused(net::JobLogFollowRequest{"\t", 0, 0}, RpcCode::kNotFound,
+  ExpectRefused(net::JobLogFollowRequest{"\t", 0, 0}, Code::kNotFound,
                 "info for \"\\t\" job doesn't exist");
 }
 
@@ -281,7 +280,7 @@ TEST_F(ManagerValidationTest, ConfigSetForksTakesAnIntegerUpToAThousand) {
                   "ansible.forks must be an integer from 0 to 1000 (0: Ansible's default), not " +
                       nlohmann::json(nlohmann::json::parse(bad).dump()).dump());
   }
-  EXPECT_EQ(Call(net::ConfigSetRequest{R"({"ansible":{"forks":200}})"}).code, RpcCode::kOk);
+  EXPECT_EQ(Call(net::ConfigSetRequest{R"({"ansible":{"forks":200}})"}).code, Code::kOk);
   const RpcReply got = Call(net::ConfigGetRequest{});
   const auto config = nlohmann::json::parse(std::get<net::JsonText>(got.payload).text);
   EXPECT_EQ(config["ansible"]["forks"], 200);
@@ -325,12 +324,11 @@ TEST_F(ManagerValidationTest, UpgradeAndRollingUpdateAreRefusedLikeAnUpdate) {
   const std::string refused =
       "failed to update node1's state in inventory, Error: transition from \"Unallocated\" to "
       "\"Maintenance\" is not allowed";
-  ExpectRefused(net::UpgradeRequest{{"node1", "node2"}, "", 1}, RpcCode::kFailedPrecondition,
-                refused);
-  ExpectRefused(net::UpdateRequest{{"node1"}, "", "", 1}, RpcCode::kFailedPrecondition, refused);
+  ExpectRefused(net::UpgradeRequest{{"node1", "node2"}, "", 1}, Code::kFailedPrecondition, refused);
+  ExpectRefused(net::UpdateRequest{{"node1"}, "", "", 1}, Code::kFailedPrecondition, refused);
   ExpectInvalid(net::UpgradeRequest{{"node1;x"}, "", 1},
                 "invalid node name or address \"node1;x\"" + std::string(kNameRule));
-  ExpectRefused(net::UpgradeRequest{{"node9"}, "", 0}, RpcCode::kNotFound,
+  ExpectRefused(net::UpgradeRequest{{"node9"}, "", 0}, Code::kNotFound,
                 "node with name or address \"node9\" doesn't exists");
 }
 
@@ -345,7 +343,7 @@ class RpcValidationTest : public ManagerValidationTest {
     o.max_request_bytes = 64 * 1024;  // keeps the oversize case small
     o.transport_max_frame_bytes = 1 << 20;
     auto server = net::RpcServer::Bind(context_, "tcp://127.0.0.1:0", o);
-    ASSERT_TRUE(server.ok()) << server.error().message;
+    ASSERT_TRUE(server.ok()) << server.status().message();
     server_ = std::move(server.value());
     peer_.connect(server_->endpoint());
   }
@@ -377,7 +375,7 @@ class RpcValidationTest : public ManagerValidationTest {
     return {};
   }
 
-  void ExpectRefusedOnTheWire(const std::string& body, RpcCode code, const std::string& message) {
+  void ExpectRefusedOnTheWire(const std::string& body, Code code, const std::string& message) {
     const crdt::ClusterState before = replica_->state();
     const uint64_t seq = replica_->last_seq();
     const RpcReply reply = Exchange(body);
@@ -409,7 +407,7 @@ TEST_F(RpcValidationTest, AnUnknownOperationIsUnimplementedAndChangesNothing) {
   auto data = capnp::toAny(r).getDataSection();
   data[offset * 2] = 200;
   data[offset * 2 + 1] = 0;
-  ExpectRefusedOnTheWire(Bytes(message), RpcCode::kUnimplemented,
+  ExpectRefusedOnTheWire(Bytes(message), Code::kUnimplemented,
                          "operation #200 is not implemented by this server (client protocol "
                          "version 7, server " +
                              std::to_string(net::kRpcProtocolVersion) + ")");
@@ -419,7 +417,7 @@ TEST_F(RpcValidationTest, AnOversizeRequestIsRefusedAndChangesNothing) {
   const std::string body = net::EncodeRequest(
       4, net::GlobalSetRequest{R"({"k":")" + std::string(70 * 1024, 'x') + R"("})"});
   ExpectRefusedOnTheWire(
-      body, RpcCode::kInvalidArgument,
+      body, Code::kInvalidArgument,
       "request of " + std::to_string(body.size()) + " bytes exceeds the limit of 65536 bytes");
 }
 
@@ -435,7 +433,7 @@ TEST_F(RpcValidationTest, ADeeplyNestedMessageIsRefusedAndChangesNothing) {
   const crdt::ClusterState before = replica_->state();
   const uint64_t seq = replica_->last_seq();
   const RpcReply reply = Exchange(Bytes(message));
-  EXPECT_EQ(reply.code, RpcCode::kInvalidArgument);
+  EXPECT_EQ(reply.code, Code::kInvalidArgument);
   // The rest is Cap'n Proto's own wording: the decoder stops at the first level that is not the
   // schema's (text expected), before any nesting or traversal limit is reached.
   EXPECT_EQ(reply.message.rfind("malformed request: ", 0), 0u) << reply.message;
@@ -446,10 +444,10 @@ TEST_F(RpcValidationTest, ADeeplyNestedMessageIsRefusedAndChangesNothing) {
 TEST_F(RpcValidationTest, ValidationErrorsCrossTheWireVerbatim) {
   ExpectRefusedOnTheWire(
       net::EncodeRequest(6, net::CommissionRequest{{"node1\n[all]"}, "service-master", ""}),
-      RpcCode::kInvalidArgument,
+      Code::kInvalidArgument,
       std::string(R"(invalid node name or address "node1\n[all]")") + kNameRule);
   ExpectRefusedOnTheWire(net::EncodeRequest(7, net::GlobalSetRequest{Nested(40)}),
-                         RpcCode::kInvalidArgument,
+                         Code::kInvalidArgument,
                          "\"extra_vars\" is nested too deeply, the limit is 32 levels");
 }
 

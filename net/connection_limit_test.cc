@@ -51,7 +51,7 @@ TEST(ConnectionLimitTest, ConnectionsBeyondTheBoundAreShutDown) {
   options.max_connections = 2;
   options.handshake_ivl_ms = 60'000;
   auto server = RpcServer::Bind(context, "tcp://127.0.0.1:*", options);
-  ASSERT_TRUE(server.ok()) << server.error().message;
+  ASSERT_TRUE(server.ok()) << server.status().message();
   std::vector<int> fds;
   for (int i = 0; i < 4; ++i) fds.push_back(Connect(server.value()->endpoint()));
   const auto deadline = std::chrono::steady_clock::now() + 5s;
@@ -75,7 +75,7 @@ TEST(ConnectionLimitTest, SilentConnectionsEndAfterTheHandshakeInterval) {
   RpcServer::Options options;
   options.handshake_ivl_ms = 200;
   auto server = RpcServer::Bind(context, "tcp://127.0.0.1:*", options);
-  ASSERT_TRUE(server.ok()) << server.error().message;
+  ASSERT_TRUE(server.ok()) << server.status().message();
   const int fd = Connect(server.value()->endpoint());
   EXPECT_TRUE(ClosedByServer(fd, std::chrono::steady_clock::now() + 10s));
   ::close(fd);

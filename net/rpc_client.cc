@@ -78,7 +78,7 @@ void RpcClient::ResetSocket() {
   }
 }
 
-RpcResult<bool> RpcClient::EnsureSocket() {
+Result<bool> RpcClient::EnsureSocket() {
   if (socket_) return true;
   try {
     auto socket = std::make_unique<zmq::socket_t>(*context_, zmq::socket_type::dealer);
@@ -89,31 +89,31 @@ RpcResult<bool> RpcClient::EnsureSocket() {
     socket->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options_.max_reply_bytes));
     if (options_.curve) {
       if (clustermgr::Status s = ApplyCurveClient(*socket, *options_.curve); !s.ok()) {
-        return RpcError{RpcCode::kInvalidArgument, s.message()};
+        return clustermgr::Status(Code::kInvalidArgument, s.message());
       }
     }
     socket->connect(url_);
     socket_ = std::move(socket);
     return true;
   } catch (const zmq::error_t& e) {
-    return RpcError{RpcCode::kInvalidArgument, "invalid URL \"" + url_ + "\": " + e.what()};
+    return clustermgr::Status(Code::kInvalidArgument, "invalid URL \"" + url_ + "\": " + e.what());
   } catch (const std::exception& e) {
-    return RpcError{RpcCode::kInternal, "cannot create RPC socket: " + std::string(e.what())};
+    return clustermgr::Status(Code::kInternal, "cannot create RPC socket: " + std::string(e.what()));
   }
 }
 
-RpcResult<RpcReply> RpcClient::Call(const RpcRequest& request, milliseconds extra_wait,
-                                    const ForwardedCaller& caller) {
+Result<RpcReply> RpcClient::Call(const RpcRequest& request, milliseconds extra_wait,
+                                 const ForwardedCaller& caller) {
   last_delivery_ = Delivery::kNotSent;
-  RpcResult<bool> ready = EnsureSocket();
-  if (!ready.ok()) return ready.error();
+  Result<bool> ready = EnsureSocket();
+  if (!ready.ok()) return ready.status();
 
   const std::uint64_t id = next_request_id_++;
   std::string body = EncodeRequest(id, request, options_.forwarded_by, caller);
   if (body.size() > kMaxRequestBytes) {
-    return RpcError{RpcCode::kInvalidArgument, "request of " + std::to_string(body.size()) +
-                                                   " bytes is over the limit of " +
-                                                   std::to_string(kMaxRequestBytes) + " bytes"};
+    return clustermgr::Status(Code::kInvalidArgument, "request of " + std::to_string(body.size()) +
+                                              " bytes is over the limit of " +
+                                              std::to_string(kMaxRequestBytes) + " bytes");
   }
   const milliseconds budget = options_.timeout + extra_wait;
   const auto deadline = Clock::now() + budget;
@@ -146,8 +146,8 @@ RpcResult<RpcReply> RpcClient::Call(const RpcRequest& request, milliseconds extr
         }
       }
       if (connect_remaining().count() == 0) {
-        return RpcError{RpcCode::kUnavailable, "could not connect to " + url_ + " within " +
-                                                   FormatDuration(connect_budget)};
+        return clustermgr::Status(Code::kUnavailable,
+                      "could not connect to " + url_ + " within " + FormatDuration(connect_budget));
       }
     }
 
@@ -158,10 +158,10 @@ RpcResult<RpcReply> RpcClient::Call(const RpcRequest& request, milliseconds extr
         if (remaining().count() > 0) continue;  // spurious wake-up (EINTR)
         std::string message = "no reply from " + url_ + " within " + FormatDuration(budget);
         if (IsMutation(request)) {
-          return RpcError{RpcCode::kOutcomeUnknown,
-                          message + " (the request may or may not have taken effect)"};
+          return clustermgr::Status(Code::kOutcomeUnknown,
+                        message + " (the request may or may not have taken effect)");
         }
-        return RpcError{RpcCode::kUnavailable, std::move(message)};
+        return clustermgr::Status(Code::kUnavailable, std::move(message));
       }
       bool foreign = false;
       std::optional<zmq::message_t> body_frame = ReceiveReplyBody(*socket_, &foreign);
@@ -169,17 +169,16 @@ RpcResult<RpcReply> RpcClient::Call(const RpcRequest& request, milliseconds extr
         if (foreign) ++late_replies_discarded_;
         continue;
       }
-      RpcResult<DecodedReply> decoded =
-          DecodeReply(body_frame->to_string_view(), kReplyDecodeLimits);
+      Result<DecodedReply> decoded = DecodeReply(body_frame->to_string_view(), kReplyDecodeLimits);
       if (!decoded.ok()) {
-        return RpcError{RpcCode::kInternal,
-                        "unreadable reply from " + url_ + ": " + decoded.error().message};
+        return clustermgr::Status(Code::kInternal,
+                      "unreadable reply from " + url_ + ": " + decoded.status().message());
       }
       const std::uint64_t reply_id = decoded.value().request_id;
       // Id 0: the server could not read our request's id; only the current request can be
       // the cause (earlier ones were read well enough to be answered with their id, or the
       // answer is for the current one).
-      if (reply_id != id && !(reply_id == 0 && decoded.value().reply.code != RpcCode::kOk)) {
+      if (reply_id != id && !(reply_id == 0 && decoded.value().reply.code != Code::kOk)) {
         ++late_replies_discarded_;
         continue;
       }
@@ -189,148 +188,145 @@ RpcResult<RpcReply> RpcClient::Call(const RpcRequest& request, milliseconds extr
   } catch (const zmq::error_t& e) {
     ResetSocket();
     if (last_delivery_ == Delivery::kNoReply && IsMutation(request)) {
-      return RpcError{RpcCode::kOutcomeUnknown,
-                      "RPC to " + url_ + " failed: " + e.what() +
-                          " (the request may or may not have taken effect)"};
+      return clustermgr::Status(Code::kOutcomeUnknown, "RPC to " + url_ + " failed: " + e.what() +
+                                               " (the request may or may not have taken effect)");
     }
-    return RpcError{RpcCode::kUnavailable, "RPC to " + url_ + " failed: " + e.what()};
+    return clustermgr::Status(Code::kUnavailable, "RPC to " + url_ + " failed: " + e.what());
   } catch (const std::exception& e) {
     ResetSocket();
-    return RpcError{RpcCode::kInternal, "RPC to " + url_ + " failed: " + e.what()};
+    return clustermgr::Status(Code::kInternal, "RPC to " + url_ + " failed: " + e.what());
   }
 }
 
 template <typename T>
-RpcResult<T> RpcClient::Expect(const RpcRequest& request, milliseconds extra_wait) {
-  RpcResult<RpcReply> reply = Call(request, extra_wait);
-  if (!reply.ok()) return reply.error();
+Result<T> RpcClient::Expect(const RpcRequest& request, milliseconds extra_wait) {
+  Result<RpcReply> reply = Call(request, extra_wait);
+  if (!reply.ok()) return reply.status();
   RpcReply& r = reply.value();
-  if (r.code != RpcCode::kOk) return RpcError{r.code, std::move(r.message)};
+  if (r.code != Code::kOk) return clustermgr::Status(r.code, std::move(r.message));
   if constexpr (std::is_same_v<T, Ack>) {
     if (std::holds_alternative<std::monostate>(r.payload)) return Ack{};
   } else {
     if (T* value = std::get_if<T>(&r.payload)) return std::move(*value);
   }
-  return RpcError{RpcCode::kInternal,
-                  "unexpected reply to " + std::string(OperationName(request)) + " from " + url_};
+  return clustermgr::Status(Code::kInternal,
+                "unexpected reply to " + std::string(OperationName(request)) + " from " + url_);
 }
 
-RpcResult<NodeInfo> RpcClient::NodeGet(const std::string& name) {
+Result<NodeInfo> RpcClient::NodeGet(const std::string& name) {
   return Expect<NodeInfo>(NodeGetRequest{name});
 }
 
-RpcResult<std::vector<NodeInfo>> RpcClient::NodesGet() {
+Result<std::vector<NodeInfo>> RpcClient::NodesGet() {
   auto r = Expect<NodeList>(NodesGetRequest{});
-  if (!r.ok()) return r.error();
+  if (!r.ok()) return r.status();
   return std::move(r.value().nodes);
 }
 
-RpcResult<JobAccepted> RpcClient::Commission(const std::vector<std::string>& names,
-                                             const std::string& group,
-                                             const std::string& extra_vars) {
+Result<JobAccepted> RpcClient::Commission(const std::vector<std::string>& names,
+                                          const std::string& group, const std::string& extra_vars) {
   return Expect<JobAccepted>(CommissionRequest{names, group, extra_vars});
 }
 
-RpcResult<JobAccepted> RpcClient::Decommission(const std::vector<std::string>& names,
-                                               const std::string& extra_vars) {
+Result<JobAccepted> RpcClient::Decommission(const std::vector<std::string>& names,
+                                            const std::string& extra_vars) {
   return Expect<JobAccepted>(DecommissionRequest{names, extra_vars});
 }
 
-RpcResult<JobAccepted> RpcClient::Update(const std::vector<std::string>& names,
-                                         const std::string& group, const std::string& extra_vars,
-                                         std::uint32_t serial) {
+Result<JobAccepted> RpcClient::Update(const std::vector<std::string>& names,
+                                      const std::string& group, const std::string& extra_vars,
+                                      std::uint32_t serial) {
   return Expect<JobAccepted>(UpdateRequest{names, group, extra_vars, serial});
 }
 
-RpcResult<JobAccepted> RpcClient::Upgrade(const std::vector<std::string>& names,
-                                          const std::string& extra_vars, std::uint32_t serial) {
+Result<JobAccepted> RpcClient::Upgrade(const std::vector<std::string>& names,
+                                       const std::string& extra_vars, std::uint32_t serial) {
   return Expect<JobAccepted>(UpgradeRequest{names, extra_vars, serial});
 }
 
-RpcResult<JobAccepted> RpcClient::Discover(const std::vector<std::string>& addrs,
-                                           const std::string& extra_vars) {
+Result<JobAccepted> RpcClient::Discover(const std::vector<std::string>& addrs,
+                                        const std::string& extra_vars) {
   return Expect<JobAccepted>(DiscoverRequest{addrs, extra_vars});
 }
 
-RpcResult<std::string> RpcClient::AuditList(std::uint32_t limit) {
+Result<std::string> RpcClient::AuditList(std::uint32_t limit) {
   auto r = Expect<JsonText>(AuditListRequest{limit});
-  if (!r.ok()) return r.error();
+  if (!r.ok()) return r.status();
   return std::move(r).value().text;
 }
 
-RpcResult<std::string> RpcClient::GlobalGet() {
+Result<std::string> RpcClient::GlobalGet() {
   auto r = Expect<JsonText>(GlobalGetRequest{});
-  if (!r.ok()) return r.error();
+  if (!r.ok()) return r.status();
   return std::move(r.value().text);
 }
 
-RpcResult<Ack> RpcClient::GlobalSet(const std::string& extra_vars) {
+Result<Ack> RpcClient::GlobalSet(const std::string& extra_vars) {
   return Expect<Ack>(GlobalSetRequest{extra_vars});
 }
 
-RpcResult<JobDetail> RpcClient::JobGet(const std::string& label) {
+Result<JobDetail> RpcClient::JobGet(const std::string& label) {
   return Expect<JobDetail>(JobGetRequest{label});
 }
 
-RpcResult<JobLogChunk> RpcClient::JobLogFollow(const std::string& job_id, std::uint64_t from_line,
-                                               milliseconds wait) {
+Result<JobLogChunk> RpcClient::JobLogFollow(const std::string& job_id, std::uint64_t from_line,
+                                            milliseconds wait) {
   if (wait.count() < 0) wait = milliseconds(0);
   const auto wait_ms = static_cast<std::uint32_t>(
       std::min<std::int64_t>(wait.count(), std::numeric_limits<std::uint32_t>::max()));
   return Expect<JobLogChunk>(JobLogFollowRequest{job_id, from_line, wait_ms}, wait);
 }
 
-RpcResult<std::vector<JobInfo>> RpcClient::JobsList() {
+Result<std::vector<JobInfo>> RpcClient::JobsList() {
   auto r = Expect<JobList>(JobsListRequest{});
-  if (!r.ok()) return r.error();
+  if (!r.ok()) return r.status();
   return std::move(r.value().jobs);
 }
 
-RpcResult<std::string> RpcClient::JobCancel(const std::string& job_id) {
+Result<std::string> RpcClient::JobCancel(const std::string& job_id) {
   auto r = Expect<JobCancelled>(JobCancelRequest{job_id});
-  if (!r.ok()) return r.error();
+  if (!r.ok()) return r.status();
   return std::move(r.value().job_id);
 }
 
-RpcResult<std::string> RpcClient::ConfigGet() {
+Result<std::string> RpcClient::ConfigGet() {
   auto r = Expect<JsonText>(ConfigGetRequest{});
-  if (!r.ok()) return r.error();
+  if (!r.ok()) return r.status();
   return std::move(r.value().text);
 }
 
-RpcResult<Ack> RpcClient::ConfigSet(const std::string& config) {
+Result<Ack> RpcClient::ConfigSet(const std::string& config) {
   return Expect<Ack>(ConfigSetRequest{config});
 }
 
-RpcResult<std::vector<MemberInfo>> RpcClient::Members() {
+Result<std::vector<MemberInfo>> RpcClient::Members() {
   auto r = Expect<MemberList>(MembersRequest{});
-  if (!r.ok()) return r.error();
+  if (!r.ok()) return r.status();
   return std::move(r.value().members);
 }
 
-RpcResult<TokenInfo> RpcClient::Token() { return Expect<TokenInfo>(TokenRequest{}); }
+Result<TokenInfo> RpcClient::Token() { return Expect<TokenInfo>(TokenRequest{}); }
 
-RpcResult<StatusInfo> RpcClient::Status() { return Expect<StatusInfo>(StatusRequest{}); }
+Result<StatusInfo> RpcClient::Status() { return Expect<StatusInfo>(StatusRequest{}); }
 
-RpcResult<StateChunk> RpcClient::StateDumpChunk(std::uint64_t snapshot_id, std::uint64_t offset,
-                                                std::uint32_t max_bytes) {
+Result<StateChunk> RpcClient::StateDumpChunk(std::uint64_t snapshot_id, std::uint64_t offset,
+                                             std::uint32_t max_bytes) {
   return Expect<StateChunk>(StateDumpRequest{snapshot_id, offset, max_bytes});
 }
 
-RpcResult<std::string> RpcClient::StateDump(std::uint32_t chunk_bytes,
-                                            std::uint64_t max_total_bytes) {
+Result<std::string> RpcClient::StateDump(std::uint32_t chunk_bytes, std::uint64_t max_total_bytes) {
   for (int attempt = 0;; ++attempt) {
     auto first = StateDumpChunk(0, 0, chunk_bytes);
-    if (!first.ok()) return first.error();
+    if (!first.ok()) return first.status();
     const StateChunk& head = first.value();
     if (head.snapshot_id == 0 || head.offset != 0) {
-      return RpcError{RpcCode::kInternal, "stateDump from " + url_ + ": malformed first chunk"};
+      return clustermgr::Status(Code::kInternal, "stateDump from " + url_ + ": malformed first chunk");
     }
     if (head.total_bytes > max_total_bytes) {
-      return RpcError{RpcCode::kInternal, "stateDump from " + url_ + ": the state is " +
-                                              std::to_string(head.total_bytes) +
-                                              " bytes, over the limit of " +
-                                              std::to_string(max_total_bytes)};
+      return clustermgr::Status(Code::kInternal, "stateDump from " + url_ + ": the state is " +
+                                         std::to_string(head.total_bytes) +
+                                         " bytes, over the limit of " +
+                                         std::to_string(max_total_bytes));
     }
     std::string bytes = std::move(first.value().data);
     const std::uint64_t id = head.snapshot_id;
@@ -339,26 +335,25 @@ RpcResult<std::string> RpcClient::StateDump(std::uint32_t chunk_bytes,
     while (bytes.size() < total) {
       auto next = StateDumpChunk(id, bytes.size(), chunk_bytes);
       if (!next.ok()) {
-        if (next.code() == RpcCode::kFailedPrecondition && attempt < 3) {
+        if (next.code() == Code::kFailedPrecondition && attempt < 3) {
           restart = true;
           break;
         }
-        return next.error();
+        return next.status();
       }
       const StateChunk& c = next.value();
       if (c.snapshot_id != id || c.total_bytes != total || c.offset != bytes.size() ||
           c.data.empty() || c.data.size() > total - bytes.size()) {
-        return RpcError{RpcCode::kInternal,
-                        "stateDump from " + url_ + ": chunk at " + std::to_string(c.offset) +
-                            " does not continue snapshot " + std::to_string(id)};
+        return clustermgr::Status(Code::kInternal, "stateDump from " + url_ + ": chunk at " +
+                                           std::to_string(c.offset) +
+                                           " does not continue snapshot " + std::to_string(id));
       }
       bytes += c.data;
     }
     if (restart) continue;
     if (bytes.size() != total) {
-      return RpcError{RpcCode::kInternal, "stateDump from " + url_ + ": snapshot " +
-                                              std::to_string(id) +
-                                              " has more bytes than announced"};
+      return clustermgr::Status(Code::kInternal, "stateDump from " + url_ + ": snapshot " + std::to_string(id) +
+                                         " has more bytes than announced");
     }
     return bytes;
   }

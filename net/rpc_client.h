@@ -2,7 +2,7 @@
 // flight at a time and a deadline per call. Used by the `clustermgr` CLI, by tests and by a
 // daemon forwarding a request to the token holder.
 //
-// Every call returns an RpcResult: the value, or an RpcError whose code is
+// Every call returns a Result: the value, or a Status whose code is
 //   * the daemon's own (kInvalidArgument, kNotFound, kFailedPrecondition, kUnavailable,
 //     kInternal, kUnimplemented, kOutcomeUnknown) with its message verbatim;
 //   * kUnavailable "could not connect to URL within T" when no connection came up in time
@@ -84,42 +84,42 @@ class RpcClient {
   // relays it as is). The RpcResult fails only for transport problems (see above); the call
   // waits up to timeout + extra_wait.
   // `caller` (with Options::forwarded_by set) names the original caller of a forwarded request.
-  RpcResult<RpcReply> Call(const RpcRequest& request,
-                           std::chrono::milliseconds extra_wait = std::chrono::milliseconds(0),
-                           const ForwardedCaller& caller = {});
+  Result<RpcReply> Call(const RpcRequest& request,
+                        std::chrono::milliseconds extra_wait = std::chrono::milliseconds(0),
+                        const ForwardedCaller& caller = {});
 
   // Typed calls: the daemon's error codes become RpcErrors.
-  RpcResult<NodeInfo> NodeGet(const std::string& name);
-  RpcResult<std::vector<NodeInfo>> NodesGet();
-  RpcResult<JobAccepted> Commission(const std::vector<std::string>& names, const std::string& group,
-                                    const std::string& extra_vars);
-  RpcResult<JobAccepted> Decommission(const std::vector<std::string>& names,
-                                      const std::string& extra_vars);
+  Result<NodeInfo> NodeGet(const std::string& name);
+  Result<std::vector<NodeInfo>> NodesGet();
+  Result<JobAccepted> Commission(const std::vector<std::string>& names, const std::string& group,
+                                 const std::string& extra_vars);
+  Result<JobAccepted> Decommission(const std::vector<std::string>& names,
+                                   const std::string& extra_vars);
   // group empty = keep each node's host-group; serial > 0: rolling, that many nodes at a time.
-  RpcResult<JobAccepted> Update(const std::vector<std::string>& names, const std::string& group,
-                                const std::string& extra_vars, std::uint32_t serial = 0);
+  Result<JobAccepted> Update(const std::vector<std::string>& names, const std::string& group,
+                             const std::string& extra_vars, std::uint32_t serial = 0);
   // Runs the upgrade playbook on allocated nodes; serial as for Update.
-  RpcResult<JobAccepted> Upgrade(const std::vector<std::string>& names,
-                                 const std::string& extra_vars, std::uint32_t serial = 0);
-  RpcResult<JobAccepted> Discover(const std::vector<std::string>& addrs,
-                                  const std::string& extra_vars);
-  RpcResult<std::string> GlobalGet();  // JSON object text
-  RpcResult<Ack> GlobalSet(const std::string& extra_vars);
-  RpcResult<JobDetail> JobGet(const std::string& label);  // "active", "last" or an id
+  Result<JobAccepted> Upgrade(const std::vector<std::string>& names, const std::string& extra_vars,
+                              std::uint32_t serial = 0);
+  Result<JobAccepted> Discover(const std::vector<std::string>& addrs,
+                               const std::string& extra_vars);
+  Result<std::string> GlobalGet();  // JSON object text
+  Result<Ack> GlobalSet(const std::string& extra_vars);
+  Result<JobDetail> JobGet(const std::string& label);  // "active", "last" or an id
   // Long-poll: waits up to `wait` on the daemon for lines at/after from_line or the job's end.
-  RpcResult<JobLogChunk> JobLogFollow(const std::string& job_id, std::uint64_t from_line,
-                                      std::chrono::milliseconds wait);
-  RpcResult<std::vector<JobInfo>> JobsList();
-  RpcResult<std::string> JobCancel(const std::string& job_id);  // "" = active; returns its id
-  RpcResult<std::string> ConfigGet();                           // JSON object text
-  RpcResult<Ack> ConfigSet(const std::string& config);
-  RpcResult<std::vector<MemberInfo>> Members();
-  RpcResult<TokenInfo> Token();
-  RpcResult<StatusInfo> Status();
+  Result<JobLogChunk> JobLogFollow(const std::string& job_id, std::uint64_t from_line,
+                                   std::chrono::milliseconds wait);
+  Result<std::vector<JobInfo>> JobsList();
+  Result<std::string> JobCancel(const std::string& job_id);  // "" = active; returns its id
+  Result<std::string> ConfigGet();                           // JSON object text
+  Result<Ack> ConfigSet(const std::string& config);
+  Result<std::vector<MemberInfo>> Members();
+  Result<TokenInfo> Token();
+  Result<StatusInfo> Status();
 
   // One chunk of a state snapshot (snapshot_id 0 = take a new one); see StateDumpRequest.
-  RpcResult<StateChunk> StateDumpChunk(std::uint64_t snapshot_id, std::uint64_t offset,
-                                       std::uint32_t max_bytes = 0);
+  Result<StateChunk> StateDumpChunk(std::uint64_t snapshot_id, std::uint64_t offset,
+                                    std::uint32_t max_bytes = 0);
   // The daemon's whole replicated state as store::EncodeState bytes (decode them with
   // store::DecodeState; net does not link the store), read chunk by chunk from one snapshot.
   // `chunk_bytes` 0 = the daemon's default. Besides the calls' errors: kInternal when a chunk
@@ -127,14 +127,14 @@ class RpcClient {
   // (nothing more is read then). A snapshot the daemon dropped meanwhile (another client took
   // newer ones) is started again, up to 3 times, then its kFailedPrecondition is returned.
   // The newest `limit` audit records (0: the daemon's default), a JSON array, oldest first.
-  RpcResult<std::string> AuditList(std::uint32_t limit = 0);
-  RpcResult<std::string> StateDump(std::uint32_t chunk_bytes = 0,
-                                   std::uint64_t max_total_bytes = std::uint64_t{1} << 32);
+  Result<std::string> AuditList(std::uint32_t limit = 0);
+  Result<std::string> StateDump(std::uint32_t chunk_bytes = 0,
+                                std::uint64_t max_total_bytes = std::uint64_t{1} << 32);
 
  private:
   template <typename T>
-  RpcResult<T> Expect(const RpcRequest& request, std::chrono::milliseconds extra_wait = {});
-  RpcResult<bool> EnsureSocket();
+  Result<T> Expect(const RpcRequest& request, std::chrono::milliseconds extra_wait = {});
+  Result<bool> EnsureSocket();
   void ResetSocket();
 
   std::string url_;

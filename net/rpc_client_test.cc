@@ -62,19 +62,19 @@ TEST(RpcClientTest, TypedCallsRoundTrip) {
   RpcClient client(fake.endpoint());
 
   auto node = client.NodeGet("n1");
-  ASSERT_TRUE(node.ok()) << node.error().message;
+  ASSERT_TRUE(node.ok()) << node.status().message();
   EXPECT_EQ(node.value(), Node("n1"));
   auto nodes = client.NodesGet();
   ASSERT_TRUE(nodes.ok());
   EXPECT_EQ(nodes.value().size(), 2u);
 
   auto job = client.Commission({"n1"}, "service-master", R"({"a":1})");
-  ASSERT_TRUE(job.ok()) << job.error().message;
+  ASSERT_TRUE(job.ok()) << job.status().message();
   auto detail = client.JobGet("active");
   ASSERT_TRUE(detail.ok());
   EXPECT_EQ(detail.value().job.id, job.value().job_id);
   auto cancelled = client.JobCancel("");
-  ASSERT_TRUE(cancelled.ok()) << cancelled.error().message;
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status().message();
   EXPECT_EQ(cancelled.value(), job.value().job_id);
   EXPECT_TRUE(client.Decommission({"n2"}, "").ok());
   EXPECT_TRUE(client.JobCancel("").ok());
@@ -111,24 +111,24 @@ TEST(RpcClientTest, DaemonErrorsArriveVerbatim) {
 
   auto missing = client.NodeGet("zz");
   ASSERT_FALSE(missing.ok());
-  EXPECT_EQ(missing.code(), RpcCode::kNotFound);
-  EXPECT_EQ(missing.error().message, "node with name or address \"zz\" doesn't exists");
+  EXPECT_EQ(missing.code(), Code::kNotFound);
+  EXPECT_EQ(missing.status().message(), "node with name or address \"zz\" doesn't exists");
 
   auto busy = client.Commission({"n1"}, "service-master", "");
-  EXPECT_EQ(busy.code(), RpcCode::kFailedPrecondition);
-  EXPECT_EQ(busy.error().message,
+  EXPECT_EQ(busy.code(), Code::kFailedPrecondition);
+  EXPECT_EQ(busy.status().message(),
             "there is already an active job, please try in sometime. Job: commission");
 
-  fake.SetForcedReply(RpcReply::Error(RpcCode::kUnavailable, "sees 1 of 2 required managers"));
+  fake.SetForcedReply(RpcReply::Error(Code::kUnavailable, "sees 1 of 2 required managers"));
   auto refused = client.GlobalSet("{}");
-  EXPECT_EQ(refused.code(), RpcCode::kUnavailable);
-  EXPECT_EQ(refused.error().message, "sees 1 of 2 required managers");
+  EXPECT_EQ(refused.code(), Code::kUnavailable);
+  EXPECT_EQ(refused.status().message(), "sees 1 of 2 required managers");
 
   // A reply of the wrong shape is reported, not misread.
   fake.SetForcedReply(RpcReply::Ok(JobCancelled{"1"}));
   auto odd = client.NodeGet("n1");
-  EXPECT_EQ(odd.code(), RpcCode::kInternal);
-  EXPECT_NE(odd.error().message.find("unexpected reply to nodeGet"), std::string::npos);
+  EXPECT_EQ(odd.code(), Code::kInternal);
+  EXPECT_NE(odd.status().message().find("unexpected reply to nodeGet"), std::string::npos);
 }
 
 TEST(RpcClientTest, TimeoutSaysWhoDidNotAnswer) {
@@ -140,15 +140,15 @@ TEST(RpcClientTest, TimeoutSaysWhoDidNotAnswer) {
   auto r = client.Status();
   const auto took = Clock::now() - start;
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.code(), RpcCode::kUnavailable);
-  EXPECT_EQ(r.error().message, "no reply from " + fake.endpoint() + " within 200ms");
+  EXPECT_EQ(r.code(), Code::kUnavailable);
+  EXPECT_EQ(r.status().message(), "no reply from " + fake.endpoint() + " within 200ms");
   EXPECT_GE(took, milliseconds(200));
   EXPECT_LT(took, kWait);
 
   // With side effects the outcome is unknown, and the message says so.
   auto m = client.GlobalSet("{}");
-  EXPECT_EQ(m.code(), RpcCode::kOutcomeUnknown);
-  EXPECT_NE(m.error().message.find("may or may not have taken effect"), std::string::npos);
+  EXPECT_EQ(m.code(), Code::kOutcomeUnknown);
+  EXPECT_NE(m.status().message().find("may or may not have taken effect"), std::string::npos);
 }
 
 TEST(RpcClientTest, UnreachableServerFailsWithinTheTimeout) {
@@ -158,15 +158,15 @@ TEST(RpcClientTest, UnreachableServerFailsWithinTheTimeout) {
   RpcClient client(endpoint, Timeout(milliseconds(150)));
   auto r = client.Token();
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.code(), RpcCode::kUnavailable);
-  EXPECT_EQ(r.error().message, "could not connect to " + endpoint + " within 150ms");
+  EXPECT_EQ(r.code(), Code::kUnavailable);
+  EXPECT_EQ(r.status().message(), "could not connect to " + endpoint + " within 150ms");
 }
 
 TEST(RpcClientTest, MalformedUrlIsInvalidArgument) {
   RpcClient client("not-a-url", Timeout(milliseconds(100)));
   auto r = client.Status();
-  EXPECT_EQ(r.code(), RpcCode::kInvalidArgument);
-  EXPECT_NE(r.error().message.find("not-a-url"), std::string::npos);
+  EXPECT_EQ(r.code(), Code::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("not-a-url"), std::string::npos);
 }
 
 TEST(RpcClientTest, LateReplyToATimedOutCallIsDiscarded) {
@@ -177,14 +177,14 @@ TEST(RpcClientTest, LateReplyToATimedOutCallIsDiscarded) {
 
   fake.SetHoldReplies(true);
   auto first = client.NodeGet("n1");
-  EXPECT_EQ(first.code(), RpcCode::kUnavailable);
+  EXPECT_EQ(first.code(), Code::kUnavailable);
   // The answer to the abandoned call goes out now, before the next call is even sent.
   fake.SetHoldReplies(false);
   fake.ReleaseHeld();
 
   client.set_timeout(kWait);
   auto second = client.NodeGet("n2");
-  ASSERT_TRUE(second.ok()) << second.error().message;
+  ASSERT_TRUE(second.ok()) << second.status().message();
   EXPECT_EQ(second.value().name, "n2");  // not n1: the late reply was recognised
   EXPECT_EQ(client.late_replies_discarded(), 1u);
 }
@@ -207,13 +207,13 @@ TEST(RpcClientTest, LongPollWaitsForLinesThenReturns) {
   ASSERT_TRUE(fake.WaitForParked(1, kWait));
   fake.AppendLog("5", "line 1");
   auto chunk = pending.get();
-  ASSERT_TRUE(chunk.ok()) << chunk.error().message;
+  ASSERT_TRUE(chunk.ok()) << chunk.status().message();
   EXPECT_EQ(chunk.value().first_line, 1u);
   EXPECT_EQ(chunk.value().lines, std::vector<std::string>{"line 1"});
 
   // The wait passes with no news: an empty chunk, not an error.
   auto empty = client.JobLogFollow("5", 2, milliseconds(100));
-  ASSERT_TRUE(empty.ok()) << empty.error().message;
+  ASSERT_TRUE(empty.ok()) << empty.status().message();
   EXPECT_TRUE(empty.value().lines.empty());
   EXPECT_FALSE(empty.value().ended);
 
@@ -236,7 +236,7 @@ TEST(RpcClientTest, ForwardedByReachesTheServer) {
   RpcClient client(fake.endpoint(), options);
   auto reply = client.Call(GlobalSetRequest{"{}"});
   ASSERT_TRUE(reply.ok());
-  EXPECT_EQ(reply.value().code, RpcCode::kOk);
+  EXPECT_EQ(reply.value().code, Code::kOk);
   EXPECT_EQ(reply.value().instance, "fake-1");
   ASSERT_EQ(fake.Received().size(), 1u);
   EXPECT_EQ(fake.Received()[0].forwarded_by, "mgr-b");
@@ -246,7 +246,7 @@ TEST(RpcClientTest, OversizeRequestIsRefusedBeforeSending) {
   FakeManager fake;
   RpcClient client(fake.endpoint());
   auto r = client.GlobalSet(std::string(kMaxRequestBytes + 1, 'x'));
-  EXPECT_EQ(r.code(), RpcCode::kInvalidArgument);
+  EXPECT_EQ(r.code(), Code::kInvalidArgument);
   EXPECT_TRUE(fake.Received().empty());
 }
 

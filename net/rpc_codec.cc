@@ -333,8 +333,8 @@ DecodedRequest DecodeRequest(std::string_view bytes, const DecodeLimits& limits)
   kj::Array<capnp::word> words = AlignedCopy(bytes);
   if (words == nullptr) {
     out.request =
-        RpcError{RpcCode::kInvalidArgument, "malformed request: " + std::to_string(bytes.size()) +
-                                                " bytes is not a whole number of 8-byte words"};
+        Status(Code::kInvalidArgument, "malformed request: " + std::to_string(bytes.size()) +
+                                           " bytes is not a whole number of 8-byte words");
     return out;
   }
   try {
@@ -343,7 +343,7 @@ DecodedRequest DecodeRequest(std::string_view bytes, const DecodeLimits& limits)
     out.request_id = r.getRequestId();
     out.protocol_version = r.getProtocolVersion();
     if (out.protocol_version == 0) {
-      out.request = RpcError{RpcCode::kInvalidArgument, "malformed request: no protocol version"};
+      out.request = Status(Code::kInvalidArgument, "malformed request: no protocol version");
       return out;
     }
     out.forwarded_by = Str(r.getForwardedBy());
@@ -353,28 +353,27 @@ DecodedRequest DecodeRequest(std::string_view bytes, const DecodeLimits& limits)
     bool unknown = false;
     RpcRequest op = ReadOperation(r, &unknown);
     if (unknown) {
-      out.request = RpcError{RpcCode::kUnimplemented,
-                             "operation #" + std::to_string(static_cast<unsigned>(r.which())) +
-                                 " is not implemented by this server (client protocol version " +
-                                 std::to_string(out.protocol_version) + ", server " +
-                                 std::to_string(kRpcProtocolVersion) + ")"};
+      out.request = Status(Code::kUnimplemented,
+                           "operation #" + std::to_string(static_cast<unsigned>(r.which())) +
+                               " is not implemented by this server (client protocol version " +
+                               std::to_string(out.protocol_version) + ", server " +
+                               std::to_string(kRpcProtocolVersion) + ")");
       return out;
     }
     out.request = std::move(op);
   } catch (const kj::Exception& e) {
-    out.request = RpcError{RpcCode::kInvalidArgument, "malformed request: " + Describe(e)};
+    out.request = Status(Code::kInvalidArgument, "malformed request: " + Describe(e));
   } catch (const std::exception& e) {
-    out.request =
-        RpcError{RpcCode::kInvalidArgument, std::string("malformed request: ") + e.what()};
+    out.request = Status(Code::kInvalidArgument, std::string("malformed request: ") + e.what());
   }
   return out;
 }
 
-RpcResult<DecodedReply> DecodeReply(std::string_view bytes, const DecodeLimits& limits) {
+Result<DecodedReply> DecodeReply(std::string_view bytes, const DecodeLimits& limits) {
   kj::Array<capnp::word> words = AlignedCopy(bytes);
   if (words == nullptr) {
-    return RpcError{RpcCode::kInternal, "malformed reply: " + std::to_string(bytes.size()) +
-                                            " bytes is not a whole number of 8-byte words"};
+    return Status(Code::kInternal, "malformed reply: " + std::to_string(bytes.size()) +
+                                       " bytes is not a whole number of 8-byte words");
   }
   try {
     capnp::FlatArrayMessageReader message(words, Options(limits));
@@ -383,7 +382,7 @@ RpcResult<DecodedReply> DecodeReply(std::string_view bytes, const DecodeLimits& 
     out.request_id = r.getRequestId();
     out.protocol_version = r.getProtocolVersion();
     if (out.protocol_version == 0) {
-      return RpcError{RpcCode::kInternal, "malformed reply: no protocol version"};
+      return Status(Code::kInternal, "malformed reply: no protocol version");
     }
     RpcReply& reply = out.reply;
     bool known_code = FromWire(r.getError(), &reply.code);
@@ -395,8 +394,8 @@ RpcResult<DecodedReply> DecodeReply(std::string_view bytes, const DecodeLimits& 
     }
     bool unknown = false;
     reply.payload = ReadPayload(r.getResult(), &unknown);
-    if (unknown && reply.code == RpcCode::kOk) {
-      reply = RpcReply::Error(RpcCode::kInternal,
+    if (unknown && reply.code == Code::kOk) {
+      reply = RpcReply::Error(Code::kInternal,
                               "reply not understood: result #" +
                                   std::to_string(static_cast<unsigned>(r.getResult().which())) +
                                   " is unknown to this client (server protocol version " +
@@ -406,9 +405,9 @@ RpcResult<DecodedReply> DecodeReply(std::string_view bytes, const DecodeLimits& 
     }
     return out;
   } catch (const kj::Exception& e) {
-    return RpcError{RpcCode::kInternal, "malformed reply: " + Describe(e)};
+    return Status(Code::kInternal, "malformed reply: " + Describe(e));
   } catch (const std::exception& e) {
-    return RpcError{RpcCode::kInternal, std::string("malformed reply: ") + e.what()};
+    return Status(Code::kInternal, std::string("malformed reply: ") + e.what());
   }
 }
 

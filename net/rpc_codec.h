@@ -55,7 +55,7 @@ struct DecodedRequest {
   //   kInvalidArgument: not a Cap'n Proto message, a limit exceeded, protocol version 0 or a
   //                     malformed field;
   //   kUnimplemented:   a union member this build does not know (a newer client).
-  RpcResult<RpcRequest> request{RpcCode::kInternal, "not decoded"};
+  Result<RpcRequest> request{Code::kInternal, "not decoded"};
 };
 
 struct DecodedReply {
@@ -77,7 +77,7 @@ std::string EncodeReply(std::uint64_t request_id, const RpcReply& reply);
 DecodedRequest DecodeRequest(std::string_view bytes,
                              const DecodeLimits& limits = kRequestDecodeLimits);
 // Errors: kInternal (not a readable Reply: bad framing, limits exceeded, protocol version 0).
-RpcResult<DecodedReply> DecodeReply(std::string_view bytes,
-                                    const DecodeLimits& limits = kReplyDecodeLimits);
+Result<DecodedReply> DecodeReply(std::string_view bytes,
+                                 const DecodeLimits& limits = kReplyDecodeLimits);
 
 }  // namespace clustermgr::net

@@ -82,7 +82,7 @@ TEST(RpcCodecTest, EveryRequestRoundTrips) {
     SCOPED_TRACE(std::string(OperationName(request)));
     std::string bytes = EncodeRequest(id, request, id % 2 ? "mgr-b" : "");
     DecodedRequest decoded = DecodeRequest(bytes);
-    ASSERT_TRUE(decoded.request.ok()) << decoded.request.error().message;
+    ASSERT_TRUE(decoded.request.ok()) << decoded.request.status().message();
     EXPECT_EQ(decoded.request_id, id);
     EXPECT_EQ(decoded.protocol_version, kRpcProtocolVersion);
     EXPECT_EQ(decoded.forwarded_by, id % 2 ? "mgr-b" : "");
@@ -157,16 +157,16 @@ TEST(RpcCodecTest, EveryReplyPayloadRoundTrips) {
     RpcReply reply = RpcReply::Ok(payload);
     reply.instance = "mgr-a";
     auto decoded = DecodeReply(EncodeReply(99, reply));
-    ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+    ASSERT_TRUE(decoded.ok()) << decoded.status().message();
     EXPECT_EQ(decoded.value().request_id, 99u);
     EXPECT_EQ(decoded.value().reply, reply);
   }
 }
 
 TEST(RpcCodecTest, ErrorRepliesKeepCodeAndMessage) {
-  for (RpcCode code : {RpcCode::kInvalidArgument, RpcCode::kNotFound, RpcCode::kFailedPrecondition,
-                       RpcCode::kUnavailable, RpcCode::kInternal, RpcCode::kUnimplemented,
-                       RpcCode::kOutcomeUnknown, RpcCode::kPermissionDenied}) {
+  for (Code code :
+       {Code::kInvalidArgument, Code::kNotFound, Code::kFailedPrecondition, Code::kUnavailable,
+        Code::kInternal, Code::kUnimplemented, Code::kOutcomeUnknown, Code::kPermissionDenied}) {
     RpcReply reply = RpcReply::Error(code, "there is already an active job");
     auto decoded = DecodeReply(EncodeReply(5, reply));
     ASSERT_TRUE(decoded.ok());
@@ -174,12 +174,22 @@ TEST(RpcCodecTest, ErrorRepliesKeepCodeAndMessage) {
   }
 }
 
+// The wire has no code for a store's corruption or I/O failure, nor for a cancelled call: a
+// client sees them as internal errors, with the message kept.
+TEST(RpcCodecTest, CodesTheWireLacksTravelAsInternal) {
+  for (Code code : {Code::kCorruption, Code::kIoError, Code::kCancelled}) {
+    auto decoded = DecodeReply(EncodeReply(6, RpcReply::Error(code, "disk full")));
+    ASSERT_TRUE(decoded.ok());
+    EXPECT_EQ(decoded.value().reply, RpcReply::Error(Code::kInternal, "disk full"));
+  }
+}
+
 TEST(RpcCodecTest, RefusesBytesThatAreNotWholeWords) {
   for (std::string bytes : {std::string(), std::string("x"), std::string(13, '\0')}) {
     DecodedRequest d = DecodeRequest(bytes);
-    EXPECT_EQ(d.request.code(), RpcCode::kInvalidArgument);
+    EXPECT_EQ(d.request.code(), Code::kInvalidArgument);
     EXPECT_EQ(d.request_id, 0u);
-    EXPECT_EQ(DecodeReply(bytes).code(), RpcCode::kInternal);
+    EXPECT_EQ(DecodeReply(bytes).code(), Code::kInternal);
   }
 }
 
@@ -187,7 +197,7 @@ TEST(RpcCodecTest, RefusesEveryTruncationOfAValidMessage) {
   std::string bytes = EncodeRequest(3, CommissionRequest{{"n1", "n2"}, "g", "{}"});
   for (std::size_t len = 8; len < bytes.size(); len += 8) {
     DecodedRequest d = DecodeRequest(std::string_view(bytes).substr(0, len));
-    EXPECT_EQ(d.request.code(), RpcCode::kInvalidArgument) << "length " << len;
+    EXPECT_EQ(d.request.code(), Code::kInvalidArgument) << "length " << len;
   }
 }
 
@@ -212,9 +222,9 @@ TEST(RpcCodecTest, RandomGarbageNeverCrashes) {
     }
     DecodedRequest d = DecodeRequest(bytes);
     if (!d.request.ok()) {
-      EXPECT_TRUE(d.request.code() == RpcCode::kInvalidArgument ||
-                  d.request.code() == RpcCode::kUnimplemented)
-          << d.request.error().message;
+      EXPECT_TRUE(d.request.code() == Code::kInvalidArgument ||
+                  d.request.code() == Code::kUnimplemented)
+          << d.request.status().message();
     }
     (void)DecodeReply(bytes);
   }
@@ -225,8 +235,8 @@ TEST(RpcCodecTest, RefusesProtocolVersionZero) {
   BuildNodeGet(message, 9);
   message.getRoot<rpcwire::Request>().setProtocolVersion(0);
   DecodedRequest d = DecodeRequest(Bytes(message));
-  EXPECT_EQ(d.request.code(), RpcCode::kInvalidArgument);
-  EXPECT_NE(d.request.error().message.find("protocol version"), std::string::npos);
+  EXPECT_EQ(d.request.code(), Code::kInvalidArgument);
+  EXPECT_NE(d.request.status().message().find("protocol version"), std::string::npos);
 }
 
 TEST(RpcCodecTest, UnknownOperationFromANewerClientIsUnimplemented) {
@@ -234,9 +244,10 @@ TEST(RpcCodecTest, UnknownOperationFromANewerClientIsUnimplemented) {
   BuildNodeGet(message, 1234);
   SetDiscriminant<rpcwire::Request>(capnp::toAny(message.getRoot<rpcwire::Request>()), 999);
   DecodedRequest d = DecodeRequest(Bytes(message));
-  EXPECT_EQ(d.request.code(), RpcCode::kUnimplemented);
+  EXPECT_EQ(d.request.code(), Code::kUnimplemented);
   EXPECT_EQ(d.request_id, 1234u);  // so the server can answer it
-  EXPECT_NE(d.request.error().message.find("#999"), std::string::npos) << d.request.error().message;
+  EXPECT_NE(d.request.status().message().find("#999"), std::string::npos)
+      << d.request.status().message();
 }
 
 TEST(RpcCodecTest, UnknownResultFromANewerServerBecomesAnError) {
@@ -248,9 +259,9 @@ TEST(RpcCodecTest, UnknownResultFromANewerServerBecomesAnError) {
   r.getResult().initJobAccepted().setJobId("1");
   SetDiscriminant<rpcwire::Reply::Result>(capnp::toAny(r), 500);
   auto d = DecodeReply(Bytes(message));
-  ASSERT_TRUE(d.ok()) << d.error().message;
+  ASSERT_TRUE(d.ok()) << d.status().message();
   EXPECT_EQ(d.value().request_id, 8u);
-  EXPECT_EQ(d.value().reply.code, RpcCode::kInternal);
+  EXPECT_EQ(d.value().reply.code, Code::kInternal);
   EXPECT_NE(d.value().reply.message.find("not understood"), std::string::npos);
 }
 
@@ -266,7 +277,7 @@ TEST(RpcCodecTest, UnknownEnumerantsReadAsUnspecified) {
   node.setState(static_cast<rpcwire::NodeState>(41));
   auto d = DecodeReply(Bytes(message));
   ASSERT_TRUE(d.ok());
-  EXPECT_EQ(d.value().reply.code, RpcCode::kInternal);
+  EXPECT_EQ(d.value().reply.code, Code::kInternal);
   EXPECT_EQ(d.value().reply.message, "error #77: new failure");
   const auto& n = std::get<NodeInfo>(d.value().reply.payload);
   EXPECT_EQ(n.status, NodeStatus::kUnspecified);
@@ -285,9 +296,9 @@ TEST(RpcCodecTest, TraversalLimitRefusesAmplification) {
   std::string bytes = Bytes(message);
   ASSERT_LT(bytes.size(), 1024u);
   DecodedRequest d = DecodeRequest(bytes);
-  EXPECT_EQ(d.request.code(), RpcCode::kInvalidArgument);
-  EXPECT_NE(d.request.error().message.find("traversal limit"), std::string::npos)
-      << d.request.error().message;
+  EXPECT_EQ(d.request.code(), Code::kInvalidArgument);
+  EXPECT_NE(d.request.status().message().find("traversal limit"), std::string::npos)
+      << d.request.status().message();
 }
 
 TEST(RpcCodecTest, NestingLimitIsApplied) {
@@ -295,9 +306,9 @@ TEST(RpcCodecTest, NestingLimitIsApplied) {
   // Request > commission > names > text: three levels below the root.
   EXPECT_TRUE(DecodeRequest(bytes, DecodeLimits{1 << 20, 3}).request.ok());
   DecodedRequest d = DecodeRequest(bytes, DecodeLimits{1 << 20, 2});
-  EXPECT_EQ(d.request.code(), RpcCode::kInvalidArgument);
-  EXPECT_NE(d.request.error().message.find("too deeply-nested"), std::string::npos)
-      << d.request.error().message;
+  EXPECT_EQ(d.request.code(), Code::kInvalidArgument);
+  EXPECT_NE(d.request.status().message().find("too deeply-nested"), std::string::npos)
+      << d.request.status().message();
   // The deepest reply (status > peers > text) fits the default limits with room to spare.
   StatusInfo s;
   s.peers.push_back(PeerStatus{"tcp://x:1", "x", true, 1});
@@ -321,7 +332,7 @@ TEST(RpcCodecTest, DeeplyNestedMessagesAreNotFollowed) {
         capnp::toAny(r.initCommission()).getPointerSection()[0].initAsListOfAnyStruct(0, 1, 1);
     chain(names[0]);
     DecodedRequest d = DecodeRequest(Bytes(message));
-    EXPECT_EQ(d.request.code(), RpcCode::kInvalidArgument);
+    EXPECT_EQ(d.request.code(), Code::kInvalidArgument);
   }
   {
     // The same request as a newer client's, with one more pointer field holding the chain.
@@ -338,7 +349,7 @@ TEST(RpcCodecTest, DeeplyNestedMessagesAreNotFollowed) {
     }
     chain(root.getPointerSection()[any.getPointerSection().size()].initAsAnyStruct(0, 1));
     DecodedRequest d = DecodeRequest(Bytes(message));
-    ASSERT_TRUE(d.request.ok()) << d.request.error().message;
+    ASSERT_TRUE(d.request.ok()) << d.request.status().message();
     EXPECT_EQ(d.request.value(), RpcRequest(NodeGetRequest{"n1"}));
   }
 }

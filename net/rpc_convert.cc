@@ -126,59 +126,63 @@ w::JobStatus ToWire(JobStatus s) {
 }
 
 // Returns false for an enumerant this build does not know.
-bool FromWire(w::ErrorCode c, RpcCode* out) {
+bool FromWire(w::ErrorCode c, Code* out) {
   switch (c) {
     case w::ErrorCode::OK:
-      *out = RpcCode::kOk;
+      *out = Code::kOk;
       return true;
     case w::ErrorCode::INVALID_ARGUMENT:
-      *out = RpcCode::kInvalidArgument;
+      *out = Code::kInvalidArgument;
       return true;
     case w::ErrorCode::NOT_FOUND:
-      *out = RpcCode::kNotFound;
+      *out = Code::kNotFound;
       return true;
     case w::ErrorCode::FAILED_PRECONDITION:
-      *out = RpcCode::kFailedPrecondition;
+      *out = Code::kFailedPrecondition;
       return true;
     case w::ErrorCode::UNAVAILABLE:
-      *out = RpcCode::kUnavailable;
+      *out = Code::kUnavailable;
       return true;
     case w::ErrorCode::INTERNAL:
-      *out = RpcCode::kInternal;
+      *out = Code::kInternal;
       return true;
     case w::ErrorCode::UNIMPLEMENTED:
-      *out = RpcCode::kUnimplemented;
+      *out = Code::kUnimplemented;
       return true;
     case w::ErrorCode::OUTCOME_UNKNOWN:
-      *out = RpcCode::kOutcomeUnknown;
+      *out = Code::kOutcomeUnknown;
       return true;
     case w::ErrorCode::PERMISSION_DENIED:
-      *out = RpcCode::kPermissionDenied;
+      *out = Code::kPermissionDenied;
       return true;
   }
-  *out = RpcCode::kInternal;
+  *out = Code::kInternal;
   return false;
 }
-w::ErrorCode ToWire(RpcCode c) {
+w::ErrorCode ToWire(Code c) {
   switch (c) {
-    case RpcCode::kOk:
+    case Code::kOk:
       return w::ErrorCode::OK;
-    case RpcCode::kInvalidArgument:
+    case Code::kInvalidArgument:
       return w::ErrorCode::INVALID_ARGUMENT;
-    case RpcCode::kNotFound:
+    case Code::kNotFound:
       return w::ErrorCode::NOT_FOUND;
-    case RpcCode::kFailedPrecondition:
+    case Code::kFailedPrecondition:
       return w::ErrorCode::FAILED_PRECONDITION;
-    case RpcCode::kUnavailable:
+    case Code::kUnavailable:
       return w::ErrorCode::UNAVAILABLE;
-    case RpcCode::kInternal:
+    case Code::kInternal:
       return w::ErrorCode::INTERNAL;
-    case RpcCode::kUnimplemented:
+    case Code::kUnimplemented:
       return w::ErrorCode::UNIMPLEMENTED;
-    case RpcCode::kOutcomeUnknown:
+    case Code::kOutcomeUnknown:
       return w::ErrorCode::OUTCOME_UNKNOWN;
-    case RpcCode::kPermissionDenied:
+    case Code::kPermissionDenied:
       return w::ErrorCode::PERMISSION_DENIED;
+    case Code::kCorruption:  // the wire has no code for these: to a client they are internal
+    case Code::kIoError:
+    case Code::kCancelled:
+      return w::ErrorCode::INTERNAL;
   }
   return w::ErrorCode::INTERNAL;
 }

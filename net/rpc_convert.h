@@ -25,8 +25,8 @@ w::NodeState ToWire(NodeState s);
 JobStatus FromWire(w::JobStatus s);
 w::JobStatus ToWire(JobStatus s);
 // Returns false for an enumerant this build does not know.
-bool FromWire(w::ErrorCode c, RpcCode* out);
-w::ErrorCode ToWire(RpcCode c);
+bool FromWire(w::ErrorCode c, Code* out);
+w::ErrorCode ToWire(Code c);
 void Fill(w::NodeInfo::Builder b, const NodeInfo& n);
 NodeInfo Read(w::NodeInfo::Reader r);
 void Fill(w::JobInfo::Builder b, const JobInfo& j);

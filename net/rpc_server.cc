@@ -31,9 +31,8 @@ bool CloseConnection(int fd) {
   return shutdown(fd, SHUT_RDWR) == 0;
 }
 
-RpcResult<std::unique_ptr<RpcServer>> RpcServer::Bind(zmq::context_t& context,
-                                                      const std::string& endpoint,
-                                                      Options options) {
+Result<std::unique_ptr<RpcServer>> RpcServer::Bind(zmq::context_t& context,
+                                                   const std::string& endpoint, Options options) {
   try {
     zmq::socket_t socket(context, zmq::socket_type::router);
     socket.set(zmq::sockopt::linger, 0);
@@ -42,27 +41,26 @@ RpcResult<std::unique_ptr<RpcServer>> RpcServer::Bind(zmq::context_t& context,
     socket.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options.transport_max_frame_bytes));
     socket.set(zmq::sockopt::handshake_ivl, options.handshake_ivl_ms);
     auto limit = ConnectionLimit::Attach(context, socket, options.max_connections);
-    if (!limit.ok()) return RpcError{RpcCode::kInternal, limit.status().message()};
+    if (!limit.ok()) return Status(Code::kInternal, limit.status().message());
     if (options.curve) {
       if (Status s = ApplyCurveServer(socket, *options.curve); !s.ok()) {
-        return RpcError{
-            s.code() == Code::kUnavailable ? RpcCode::kUnavailable : RpcCode::kInvalidArgument,
-            s.message()};
+        return Status(s.code() == Code::kUnavailable ? Code::kUnavailable : Code::kInvalidArgument,
+                      s.message());
       }
     }
     try {
       socket.bind(endpoint);
     } catch (const zmq::error_t& e) {
-      RpcCode code = (e.num() == EINVAL || e.num() == EPROTONOSUPPORT || e.num() == ENODEV)
-                         ? RpcCode::kInvalidArgument
-                         : RpcCode::kUnavailable;
-      return RpcError{code, "cannot bind RPC endpoint " + endpoint + ": " + e.what()};
+      Code code = (e.num() == EINVAL || e.num() == EPROTONOSUPPORT || e.num() == ENODEV)
+                      ? Code::kInvalidArgument
+                      : Code::kUnavailable;
+      return Status(code, "cannot bind RPC endpoint " + endpoint + ": " + e.what());
     }
     std::string bound = socket.get(zmq::sockopt::last_endpoint);
     return std::unique_ptr<RpcServer>(new RpcServer(std::move(socket), std::move(limit).value(),
                                                     std::move(bound), std::move(options)));
   } catch (const std::exception& e) {
-    return RpcError{RpcCode::kInternal, "cannot create RPC socket: " + std::string(e.what())};
+    return Status(Code::kInternal, "cannot create RPC socket: " + std::string(e.what()));
   }
 }
 
@@ -117,7 +115,7 @@ std::optional<IncomingRequest> RpcServer::TryReceive() {
     if (!envelope_ok) {
       ++counters_.rejected_malformed;
       to.delimited = frame_count >= 2 && frames[1].size() == 0;
-      Reply(to, RpcReply::Error(RpcCode::kInvalidArgument,
+      Reply(to, RpcReply::Error(Code::kInvalidArgument,
                                 "malformed request: expected [empty delimiter][request], got " +
                                     std::to_string(frame_count - 1) + " frame(s)"));
       continue;
@@ -125,21 +123,21 @@ std::optional<IncomingRequest> RpcServer::TryReceive() {
     if (body.size() > options_.max_request_bytes) {
       ++counters_.rejected_oversize;
       Reply(to,
-            RpcReply::Error(RpcCode::kInvalidArgument, "request of " + std::to_string(body.size()) +
-                                                           " bytes exceeds the limit of " +
-                                                           SizeText(options_.max_request_bytes)));
+            RpcReply::Error(Code::kInvalidArgument, "request of " + std::to_string(body.size()) +
+                                                        " bytes exceeds the limit of " +
+                                                        SizeText(options_.max_request_bytes)));
       continue;
     }
 
     DecodedRequest decoded = DecodeRequest(body, options_.decode_limits);
     to.request_id = decoded.request_id;
     if (!decoded.request.ok()) {
-      if (decoded.request.code() == RpcCode::kUnimplemented) {
+      if (decoded.request.code() == Code::kUnimplemented) {
         ++counters_.rejected_unimplemented;
       } else {
         ++counters_.rejected_malformed;
       }
-      Reply(to, RpcReply::Error(decoded.request.code(), decoded.request.error().message));
+      Reply(to, RpcReply::Error(decoded.request.code(), decoded.request.status().message()));
       continue;
     }
     ++counters_.requests;
@@ -169,10 +167,9 @@ bool RpcServer::Reply(const ReplyTo& to, const RpcReply& reply) {
     }
     if (body.size() > options_.max_reply_bytes) {
       ++counters_.replies_too_large;
-      RpcReply error =
-          RpcReply::Error(RpcCode::kInternal, "reply of " + std::to_string(body.size()) +
-                                                  " bytes exceeds the limit of " +
-                                                  SizeText(options_.max_reply_bytes));
+      RpcReply error = RpcReply::Error(Code::kInternal, "reply of " + std::to_string(body.size()) +
+                                                            " bytes exceeds the limit of " +
+                                                            SizeText(options_.max_reply_bytes));
       error.instance = reply.instance.empty() ? options_.instance_name : reply.instance;
       body = EncodeReply(to.request_id, error);
     }

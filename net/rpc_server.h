@@ -121,10 +121,10 @@ class RpcServer {
   // (see endpoint()). `context` must outlive the server.
   // Errors: kInvalidArgument (malformed endpoint or CURVE key), kUnavailable (address in use, no
   // permission, libzmq without CURVE).
-  static RpcResult<std::unique_ptr<RpcServer>> Bind(zmq::context_t& context,
-                                                    const std::string& endpoint, Options options);
-  static RpcResult<std::unique_ptr<RpcServer>> Bind(zmq::context_t& context,
-                                                    const std::string& endpoint) {
+  static Result<std::unique_ptr<RpcServer>> Bind(zmq::context_t& context,
+                                                 const std::string& endpoint, Options options);
+  static Result<std::unique_ptr<RpcServer>> Bind(zmq::context_t& context,
+                                                 const std::string& endpoint) {
     return Bind(context, endpoint, Options());
   }
 

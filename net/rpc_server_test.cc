@@ -18,7 +18,7 @@ class RpcServerTest : public ::testing::Test {
  protected:
   std::unique_ptr<RpcServer> MustBind(RpcServer::Options options = {}) {
     auto server = RpcServer::Bind(context_, "tcp://127.0.0.1:0", std::move(options));
-    EXPECT_TRUE(server.ok()) << server.error().message;
+    EXPECT_TRUE(server.ok()) << server.status().message();
     return std::move(server).value();
   }
 
@@ -72,7 +72,7 @@ class RpcServerTest : public ::testing::Test {
 
   static RpcReply DecodeBody(const std::string& body, std::uint64_t expected_id) {
     auto d = DecodeReply(body);
-    EXPECT_TRUE(d.ok()) << d.error().message;
+    EXPECT_TRUE(d.ok()) << d.status().message();
     if (!d.ok()) return {};
     EXPECT_EQ(d.value().request_id, expected_id);
     return d.value().reply;
@@ -84,7 +84,7 @@ class RpcServerTest : public ::testing::Test {
 TEST_F(RpcServerTest, BindReportsTheEphemeralPort) {
   for (const char* endpoint : {"tcp://127.0.0.1:0", "tcp://127.0.0.1:*"}) {
     auto server = RpcServer::Bind(context_, endpoint);
-    ASSERT_TRUE(server.ok()) << server.error().message;
+    ASSERT_TRUE(server.ok()) << server.status().message();
     const std::string& bound = server.value()->endpoint();
     EXPECT_EQ(bound.rfind("tcp://127.0.0.1:", 0), 0u) << bound;
     EXPECT_NE(bound, endpoint);
@@ -96,12 +96,12 @@ TEST_F(RpcServerTest, BindErrorsAreResultsNotExceptions) {
   auto first = MustBind();
   auto again = RpcServer::Bind(context_, first->endpoint());
   ASSERT_FALSE(again.ok());
-  EXPECT_EQ(again.code(), RpcCode::kUnavailable);
-  EXPECT_NE(again.error().message.find(first->endpoint()), std::string::npos);
+  EXPECT_EQ(again.code(), Code::kUnavailable);
+  EXPECT_NE(again.status().message().find(first->endpoint()), std::string::npos);
 
   auto bogus = RpcServer::Bind(context_, "bogus://nowhere");
   ASSERT_FALSE(bogus.ok());
-  EXPECT_EQ(bogus.code(), RpcCode::kInvalidArgument);
+  EXPECT_EQ(bogus.code(), Code::kInvalidArgument);
 }
 
 TEST_F(RpcServerTest, RequestAndLaterReplyRoundTrip) {
@@ -143,8 +143,8 @@ TEST_F(RpcServerTest, RepliesToTwoPeersOutOfOrder) {
   auto in_b = ReceiveWithin(*server, kWait);
   ASSERT_TRUE(in_a && in_b);
   EXPECT_NE(in_a->reply_to.identity, in_b->reply_to.identity);
-  ASSERT_TRUE(server->Reply(in_b->reply_to, RpcReply::Error(RpcCode::kNotFound, "for b")));
-  ASSERT_TRUE(server->Reply(in_a->reply_to, RpcReply::Error(RpcCode::kNotFound, "for a")));
+  ASSERT_TRUE(server->Reply(in_b->reply_to, RpcReply::Error(Code::kNotFound, "for b")));
+  ASSERT_TRUE(server->Reply(in_a->reply_to, RpcReply::Error(Code::kNotFound, "for a")));
   auto fa = ReplyWithin(*server, a, kWait);
   auto fb = ReplyWithin(*server, b, kWait);
   ASSERT_EQ(fa.size(), 2u);
@@ -181,7 +181,7 @@ TEST_F(RpcServerTest, GarbageIsAnsweredWithInvalidArgument) {
     auto reply = ReplyWithin(*server, peer, kWait);
     ASSERT_FALSE(reply.empty());
     RpcReply r = DecodeBody(reply.back(), 0);
-    EXPECT_EQ(r.code, RpcCode::kInvalidArgument) << r.message;
+    EXPECT_EQ(r.code, Code::kInvalidArgument) << r.message;
     EXPECT_NE(r.message.find("malformed request"), std::string::npos) << r.message;
   }
   EXPECT_EQ(server->counters().rejected_malformed, bad.size());
@@ -204,7 +204,7 @@ TEST_F(RpcServerTest, OversizeRequestsAreAnsweredOrDroppedByTheTransport) {
   auto reply = ReplyWithin(*server, peer, kWait);
   ASSERT_EQ(reply.size(), 2u);
   RpcReply r = DecodeBody(reply[1], 0);
-  EXPECT_EQ(r.code, RpcCode::kInvalidArgument);
+  EXPECT_EQ(r.code, Code::kInvalidArgument);
   EXPECT_NE(r.message.find("exceeds the limit of 1024 bytes"), std::string::npos) << r.message;
   EXPECT_EQ(server->counters().rejected_oversize, 1u);
 
@@ -246,7 +246,7 @@ TEST_F(RpcServerTest, UnknownOperationIsUnimplementedWithTheRequestId) {
   auto reply = ReplyWithin(*server, peer, kWait);
   ASSERT_EQ(reply.size(), 2u);
   RpcReply r = DecodeBody(reply[1], 77);
-  EXPECT_EQ(r.code, RpcCode::kUnimplemented) << r.message;
+  EXPECT_EQ(r.code, Code::kUnimplemented) << r.message;
   EXPECT_EQ(server->counters().rejected_unimplemented, 1u);
 }
 
@@ -287,7 +287,7 @@ TEST_F(RpcServerTest, OversizeReplyBecomesAnInternalError) {
   auto reply = ReplyWithin(*server, peer, kWait);
   ASSERT_EQ(reply.size(), 2u);
   RpcReply r = DecodeBody(reply[1], 4);
-  EXPECT_EQ(r.code, RpcCode::kInternal);
+  EXPECT_EQ(r.code, Code::kInternal);
   EXPECT_NE(r.message.find("exceeds the limit"), std::string::npos) << r.message;
   EXPECT_EQ(server->counters().replies_too_large, 1u);
 }

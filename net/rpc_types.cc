@@ -4,30 +4,6 @@
 
 namespace clustermgr::net {
 
-std::string_view RpcCodeName(RpcCode code) {
-  switch (code) {
-    case RpcCode::kOk:
-      return "ok";
-    case RpcCode::kInvalidArgument:
-      return "invalid argument";
-    case RpcCode::kNotFound:
-      return "not found";
-    case RpcCode::kFailedPrecondition:
-      return "failed precondition";
-    case RpcCode::kUnavailable:
-      return "unavailable";
-    case RpcCode::kInternal:
-      return "internal";
-    case RpcCode::kUnimplemented:
-      return "unimplemented";
-    case RpcCode::kOutcomeUnknown:
-      return "outcome unknown";
-    case RpcCode::kPermissionDenied:
-      return "permission denied";
-  }
-  return "unknown";
-}
-
 std::string_view ToString(NodeStatus s) {
   switch (s) {
     case NodeStatus::kUnspecified:

@@ -14,51 +14,18 @@
 #include <variant>
 #include <vector>
 
+#include "base/status.h"
+
 namespace clustermgr::net {
 
 // The schema version this build speaks (rpcwire::PROTOCOL_VERSION; checked in rpc_codec.cc).
 inline constexpr std::uint32_t kRpcProtocolVersion = 4;
 
 // ---- errors ---------------------------------------------------------------------------------
-
-enum class RpcCode {
-  kOk,
-  kInvalidArgument,     // malformed request or argument
-  kNotFound,            // no such node / job
-  kFailedPrecondition,  // refused by lifecycle rules, or another job is active
-  kUnavailable,         // cannot act now (no token holder, no quorum) or server unreachable
-  kInternal,            // a bug, a store failure, or an unreadable reply
-  kUnimplemented,       // operation unknown to the daemon
-  kOutcomeUnknown,      // the request may or may not have taken effect (e.g. no reply in time)
-  kPermissionDenied,    // the caller's role may not make the request, or its key was removed
-};
-
-// "ok", "invalid argument", ... (lower case, for messages).
-std::string_view RpcCodeName(RpcCode code);
-
-struct RpcError {
-  RpcCode code = RpcCode::kInternal;
-  std::string message;
-};
-
-// The value of a call, or why there is none. Copyable; check ok() before value().
-template <typename T>
-class [[nodiscard]] RpcResult {
- public:
-  RpcResult(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
-  RpcResult(RpcError error) : v_(std::move(error)) {}  // NOLINT
-  RpcResult(RpcCode code, std::string message) : v_(RpcError{code, std::move(message)}) {}
-
-  bool ok() const { return v_.index() == 0; }
-  const T& value() const& { return std::get<0>(v_); }
-  T& value() & { return std::get<0>(v_); }
-  T&& value() && { return std::get<0>(std::move(v_)); }
-  const RpcError& error() const { return std::get<1>(v_); }
-  RpcCode code() const { return ok() ? RpcCode::kOk : error().code; }
-
- private:
-  std::variant<T, RpcError> v_;
-};
+//
+// Calls report failure with the one Status/Result of base/status.h. The wire carries a subset of
+// its codes (net/rpc.capnp ErrorCode); codes the wire lacks (corruption, I/O error, cancelled)
+// travel as "internal" (net/rpc_convert.cc).
 
 // The value of calls that return nothing but success.
 struct Ack {
@@ -374,7 +341,7 @@ using RpcPayload =
                  JobList, JobCancelled, MemberList, TokenInfo, StatusInfo, StateChunk>;
 
 struct RpcReply {
-  RpcCode code = RpcCode::kOk;
+  Code code = Code::kOk;
   std::string message;   // error text, verbatim from the daemon
   std::string instance;  // the instance that answered (filled in by the server if empty)
   RpcPayload payload;
@@ -385,7 +352,7 @@ struct RpcReply {
     r.payload = std::move(payload);
     return r;
   }
-  static RpcReply Error(RpcCode code, std::string message) {
+  static RpcReply Error(Code code, std::string message) {
     RpcReply r;
     r.code = code;
     r.message = std::move(message);

@@ -39,7 +39,7 @@ class CurveServersTest : public ::testing::Test {
     RpcServer::Options options;
     options.curve = CurveServerConfig{server_.secret_key, std::string(kZapDomainRpc)};
     auto rpc = RpcServer::Bind(context_, "tcp://127.0.0.1:0", options);
-    ASSERT_TRUE(rpc.ok()) << rpc.error().message;
+    ASSERT_TRUE(rpc.ok()) << rpc.status().message();
     rpc_ = std::move(rpc).value();
   }
 
@@ -62,7 +62,7 @@ class CurveServersTest : public ::testing::Test {
     loop.join();
   }
 
-  RpcResult<StatusInfo> CallAs(const std::optional<CurveKeyPair>& key) {
+  Result<StatusInfo> CallAs(const std::optional<CurveKeyPair>& key) {
     RpcClient::Options options;
     options.timeout = milliseconds(key && key->public_key != stranger_.public_key ? 5000 : 500);
     if (key) options.curve = CurveClientConfig{server_.public_key, *key};
@@ -87,9 +87,9 @@ class CurveServersTest : public ::testing::Test {
 TEST_F(CurveServersTest, RpcAdmitsListedKeysAndTellsTheServerWhoCalled) {
   Serving([&] {
     auto a = CallAs(client_);
-    EXPECT_TRUE(a.ok()) << a.error().message;
+    EXPECT_TRUE(a.ok()) << a.status().message();
     auto b = CallAs(peer_);
-    EXPECT_TRUE(b.ok()) << b.error().message;
+    EXPECT_TRUE(b.ok()) << b.status().message();
   });
   EXPECT_EQ(callers_, (std::vector<std::string>{client_.public_key, peer_.public_key}));
   EXPECT_GE(zap_->admitted(), 2u);
@@ -99,8 +99,9 @@ TEST_F(CurveServersTest, RpcRefusesUnknownKeysAndPlainClientsAndLogsOncePerKey) 
   Serving([&] {
     auto r = CallAs(stranger_);
     ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.error().code, RpcCode::kUnavailable);
-    EXPECT_NE(r.error().message.find("could not connect"), std::string::npos) << r.error().message;
+    EXPECT_EQ(r.status().code(), Code::kUnavailable);
+    EXPECT_NE(r.status().message().find("could not connect"), std::string::npos)
+        << r.status().message();
     auto again = CallAs(stranger_);
     EXPECT_FALSE(again.ok());
     auto plain = CallAs(std::nullopt);

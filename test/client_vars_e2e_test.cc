@@ -16,7 +16,6 @@
 namespace clustermgr::test {
 namespace {
 
-using net::RpcCode;
 using nlohmann::json;
 using ::testing::ElementsAre;
 
@@ -59,22 +58,22 @@ TEST_F(ClientVarsTest, ReservedNamesAreRefusedWhereClientVarsEnter) {
       "\"extra_vars\" sets the reserved variable \"ansible_ssh_common_args\": clients cannot "
       "choose how ansible connects or runs (an operator may allow it with --allow-extra-var)";
   EXPECT_TRUE(IsRpcError(rpc().GlobalSet(R"({"ansible_ssh_common_args": "-o ProxyCommand=x"})"),
-                         RpcCode::kInvalidArgument, ssh));
-  EXPECT_TRUE(IsRpcError(rpc().GlobalSet(R"({"clustermgr_epoch": 99})"), RpcCode::kInvalidArgument,
+                         Code::kInvalidArgument, ssh));
+  EXPECT_TRUE(IsRpcError(rpc().GlobalSet(R"({"clustermgr_epoch": 99})"), Code::kInvalidArgument,
                          "\"extra_vars\" sets the reserved variable \"clustermgr_epoch\": it is "
                          "set by clustermgr for every run"));
   EXPECT_TRUE(IsRpcError(
       rpc().Commission({"cv-1"}, "service-master", R"({"ansible_python_interpreter": "/x"})"),
-      RpcCode::kInvalidArgument,
+      Code::kInvalidArgument,
       "\"extra_vars\" sets the reserved variable \"ansible_python_interpreter\": clients cannot "
       "choose how ansible connects or runs (an operator may allow it with --allow-extra-var)"));
   EXPECT_TRUE(IsRpcError(rpc().Discover({"127.0.0.200"}, R"({"clustermgr_job_id": "x"})"),
-                         RpcCode::kInvalidArgument,
+                         Code::kInvalidArgument,
                          "\"extra_vars\" sets the reserved variable \"clustermgr_job_id\": it is "
                          "set by clustermgr for every run"));
   EXPECT_TRUE(IsRpcError(
       rpc().ConfigSet(R"({"ansible": {"extra_variables": {"ansible_become": true}}})"),
-      RpcCode::kInvalidArgument,
+      Code::kInvalidArgument,
       "ansible.extra_variables: \"extra_vars\" sets the reserved variable \"ansible_become\": "
       "clients cannot choose how ansible connects or runs (an operator may allow it with "
       "--allow-extra-var)"));

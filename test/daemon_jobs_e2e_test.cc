@@ -24,7 +24,6 @@ using namespace std::chrono_literals;
 using net::JobStatus;
 using net::NodeState;
 using net::NodeStatus;
-using net::RpcCode;
 using nlohmann::json;
 using ::testing::Contains;
 using ::testing::ElementsAre;
@@ -81,11 +80,11 @@ TEST_F(JobsTest, SecondJobIsRefusedWhileOneRunsAndCancelStopsIt) {
 
   const std::string busy = "there is already an active job, please try in sometime. Job: " + id +
                            " (commission [j-1], Running)";
-  EXPECT_TRUE(IsRpcError(rpc().Commission({"j-2"}, "service-master", ""),
-                         RpcCode::kFailedPrecondition, busy));
-  EXPECT_TRUE(IsRpcError(rpc().Decommission({"j-2"}, ""), RpcCode::kFailedPrecondition, busy));
-  EXPECT_TRUE(IsRpcError(rpc().Update({"j-2"}, "", ""), RpcCode::kFailedPrecondition, busy));
-  EXPECT_TRUE(IsRpcError(rpc().Discover({"127.0.0.250"}, ""), RpcCode::kFailedPrecondition, busy));
+  EXPECT_TRUE(
+      IsRpcError(rpc().Commission({"j-2"}, "service-master", ""), Code::kFailedPrecondition, busy));
+  EXPECT_TRUE(IsRpcError(rpc().Decommission({"j-2"}, ""), Code::kFailedPrecondition, busy));
+  EXPECT_TRUE(IsRpcError(rpc().Update({"j-2"}, "", ""), Code::kFailedPrecondition, busy));
+  EXPECT_TRUE(IsRpcError(rpc().Discover({"127.0.0.250"}, ""), Code::kFailedPrecondition, busy));
   EXPECT_EQ(rpc().NodeGet("j-2").value().status, NodeStatus::kUnallocated);
   EXPECT_EQ(rpc().NodeGet("j-1").value().status, NodeStatus::kProvisioning);
 
@@ -115,16 +114,16 @@ TEST_F(JobsTest, SecondJobIsRefusedWhileOneRunsAndCancelStopsIt) {
   EXPECT_THAT(cluster()->MarkerLines("j-1"), ElementsAre("site.yml j-1"));
 
   // A cancelled job is no longer active; it is the last one.
-  EXPECT_TRUE(IsRpcError(rpc().JobGet("active"), RpcCode::kNotFound,
-                         "info for \"active\" job doesn't exist"));
+  EXPECT_TRUE(
+      IsRpcError(rpc().JobGet("active"), Code::kNotFound, "info for \"active\" job doesn't exist"));
   ASSERT_OK_AND_ASSIGN(net::JobDetail last, rpc().JobGet("last"));
   EXPECT_EQ(last.job.id, id);
   EXPECT_EQ(last.job.status, JobStatus::kCancelled);
   EXPECT_THAT(last.log_lines, Contains(HasSubstr("TASK [slow]")));
-  EXPECT_TRUE(IsRpcError(rpc().JobCancel(id), RpcCode::kFailedPrecondition,
+  EXPECT_TRUE(IsRpcError(rpc().JobCancel(id), Code::kFailedPrecondition,
                          "job \"" + id + "\" is not active: Cancelled"));
   EXPECT_TRUE(
-      IsRpcError(rpc().JobCancel(""), RpcCode::kNotFound, "info for \"active\" job doesn't exist"));
+      IsRpcError(rpc().JobCancel(""), Code::kNotFound, "info for \"active\" job doesn't exist"));
 
   // The next job runs (the remembered slow is overridden).
   auto next = rpc().Commission({"j-1"}, "service-master", R"({"slow": 0})");
@@ -231,7 +230,7 @@ TEST_F(JobsTest, DiscoverRunsTheConfigurePlaybookAndTheNodeComesIn) {
   ASSERT_OK_AND_ASSIGN(net::NodeInfo node, cluster()->WaitForNode("j-new-1", NodeIs::Discovered()));
   EXPECT_EQ(node.addr, addr);
   EXPECT_EQ(node.status, NodeStatus::kUnallocated);
-  EXPECT_TRUE(IsRpcError(rpc().Discover({addr}, ""), RpcCode::kFailedPrecondition,
+  EXPECT_TRUE(IsRpcError(rpc().Discover({addr}, ""), Code::kFailedPrecondition,
                          "one or more nodes already exist with the specified management "
                          "addresses. Existing nodes: [j-new-1:" +
                              addr + "]"));

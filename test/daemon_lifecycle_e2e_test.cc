@@ -27,7 +27,6 @@ namespace {
 using net::JobStatus;
 using net::NodeState;
 using net::NodeStatus;
-using net::RpcCode;
 using nlohmann::json;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
@@ -80,12 +79,13 @@ class LifecycleStory : public ClusterTest<Suite> {
   }
   std::vector<std::string> GroupsOf(const std::string& node) {
     auto n = rpc().NodeGet(node);
-    return n.ok() ? n.value().host_groups : std::vector<std::string>{"<" + n.error().message + ">"};
+    return n.ok() ? n.value().host_groups
+                  : std::vector<std::string>{"<" + n.status().message() + ">"};
   }
   // Waits for the end of an accepted job.
-  net::JobDetail Finish(const net::RpcResult<net::JobAccepted>& accepted) {
+  net::JobDetail Finish(const clustermgr::Result<net::JobAccepted>& accepted) {
     if (!accepted.ok()) {
-      ADD_FAILURE() << "request refused: " << accepted.error().message;
+      ADD_FAILURE() << "request refused: " << accepted.status().message();
       return {};
     }
     auto done = cluster()->WaitForJobEnd(accepted.value().job_id);
@@ -121,11 +121,11 @@ class CommissionTest : public LifecycleStory<CommissionTest> {
 
 TEST_F(CommissionTest, MasterThenWorkerTwoMastersAndTheRefusals) {
   // No master yet: a worker is refused, and so is a missing or unknown host-group.
-  EXPECT_TRUE(IsRpcError(rpc().Commission({"c-2"}, "service-worker", ""),
-                         RpcCode::kFailedPrecondition, kNoMasterForWorker));
-  EXPECT_TRUE(IsRpcError(rpc().Commission({"c-1"}, "", ""), RpcCode::kInvalidArgument,
+  EXPECT_TRUE(IsRpcError(rpc().Commission({"c-2"}, "service-worker", ""), Code::kFailedPrecondition,
+                         kNoMasterForWorker));
+  EXPECT_TRUE(IsRpcError(rpc().Commission({"c-1"}, "", ""), Code::kInvalidArgument,
                          "invalid or empty host-group specified: \"\""));
-  EXPECT_TRUE(IsRpcError(rpc().Commission({"c-1"}, "db-master", ""), RpcCode::kInvalidArgument,
+  EXPECT_TRUE(IsRpcError(rpc().Commission({"c-1"}, "db-master", ""), Code::kInvalidArgument,
                          "invalid or empty host-group specified: \"db-master\""));
   EXPECT_EQ(StatusOf("c-1"), NodeStatus::kUnallocated);
   EXPECT_EQ(StatusOf("c-2"), NodeStatus::kUnallocated);
@@ -156,12 +156,12 @@ TEST_F(CommissionTest, MasterThenWorkerTwoMastersAndTheRefusals) {
 
   // An already allocated node in the request refuses the whole request.
   EXPECT_TRUE(IsRpcError(rpc().Commission({"c-3", "c-1"}, "service-master", ""),
-                         RpcCode::kFailedPrecondition,
+                         Code::kFailedPrecondition,
                          BadTransition("c-1", "Allocated", "Provisioning")));
   // So does a disappeared one.
   Leave("c-4");
   EXPECT_TRUE(IsRpcError(rpc().Commission({"c-3", "c-4"}, "service-master", ""),
-                         RpcCode::kFailedPrecondition, NotDiscovered("c-4")));
+                         Code::kFailedPrecondition, NotDiscovered("c-4")));
   EXPECT_EQ(StatusOf("c-3"), NodeStatus::kUnallocated);
   EXPECT_THAT(GroupsOf("c-3"), IsEmpty());
   EXPECT_THAT(cluster()->MarkerLines("c-3"), IsEmpty());
@@ -176,8 +176,8 @@ TEST_F(CommissionTest, MasterThenWorkerTwoMastersAndTheRefusals) {
   // With both masters gone from Serf, a worker is refused: the master must be alive.
   Leave("c-1");
   Leave("c-3");
-  EXPECT_TRUE(IsRpcError(rpc().Commission({"c-5"}, "service-worker", ""),
-                         RpcCode::kFailedPrecondition, kNoMasterForWorker));
+  EXPECT_TRUE(IsRpcError(rpc().Commission({"c-5"}, "service-worker", ""), Code::kFailedPrecondition,
+                         kNoMasterForWorker));
   EXPECT_EQ(StatusOf("c-5"), NodeStatus::kUnallocated);
   // A master that comes back (still Allocated) makes it possible again.
   Rejoin("c-3");
@@ -212,8 +212,7 @@ TEST_F(DecommissionTest, SingleSerialSeveralAndTheRefusals) {
   }
 
   // The last master cannot go while workers remain.
-  EXPECT_TRUE(
-      IsRpcError(rpc().Decommission({"d-1"}, ""), RpcCode::kFailedPrecondition, kLastMaster));
+  EXPECT_TRUE(IsRpcError(rpc().Decommission({"d-1"}, ""), Code::kFailedPrecondition, kLastMaster));
   EXPECT_EQ(StatusOf("d-1"), NodeStatus::kAllocated);
 
   // Single: Cancelled while the cleanup playbook runs, then Decommissioned.
@@ -242,16 +241,15 @@ TEST_F(DecommissionTest, SingleSerialSeveralAndTheRefusals) {
   EXPECT_EQ(d4.extra_vars, "{}");
 
   // Already decommissioned: refused.
-  EXPECT_TRUE(IsRpcError(rpc().Decommission({"d-2"}, ""), RpcCode::kFailedPrecondition,
+  EXPECT_TRUE(IsRpcError(rpc().Decommission({"d-2"}, ""), Code::kFailedPrecondition,
                          BadTransition("d-2", "Decommissioned", "Cancelled")));
   // Disappeared: refused, and the other node of the request stays.
   Leave("d-5");
-  EXPECT_TRUE(IsRpcError(rpc().Decommission({"d-1", "d-5"}, ""), RpcCode::kFailedPrecondition,
+  EXPECT_TRUE(IsRpcError(rpc().Decommission({"d-1", "d-5"}, ""), Code::kFailedPrecondition,
                          NotDiscovered("d-5")));
   EXPECT_EQ(StatusOf("d-1"), NodeStatus::kAllocated);
   // A disappeared worker is still a worker of the cluster.
-  EXPECT_TRUE(
-      IsRpcError(rpc().Decommission({"d-1"}, ""), RpcCode::kFailedPrecondition, kLastMaster));
+  EXPECT_TRUE(IsRpcError(rpc().Decommission({"d-1"}, ""), Code::kFailedPrecondition, kLastMaster));
 
   // Several at once: the last master together with the last worker is fine.
   Rejoin("d-5");
@@ -324,11 +322,11 @@ TEST_F(UpdateTest, KeepOrChangeTheGroupAndTheRefusals) {
   job = Finish(rpc().Commission({"u-2"}, "service-worker", show_groups));
   ASSERT_EQ(job.job.status, JobStatus::kComplete) << Describe(job);
 
-  EXPECT_TRUE(IsRpcError(rpc().Update({"u-3"}, "", ""), RpcCode::kFailedPrecondition,
+  EXPECT_TRUE(IsRpcError(rpc().Update({"u-3"}, "", ""), Code::kFailedPrecondition,
                          BadTransition("u-3", "Unallocated", "Maintenance")));
-  EXPECT_TRUE(IsRpcError(rpc().Update({"u-1"}, "service-worker", ""), RpcCode::kFailedPrecondition,
+  EXPECT_TRUE(IsRpcError(rpc().Update({"u-1"}, "service-worker", ""), Code::kFailedPrecondition,
                          kUpdateNoMaster));
-  EXPECT_TRUE(IsRpcError(rpc().Update({"u-1"}, "db", ""), RpcCode::kInvalidArgument,
+  EXPECT_TRUE(IsRpcError(rpc().Update({"u-1"}, "db", ""), Code::kInvalidArgument,
                          "invalid host-group specified: \"db\""));
   EXPECT_EQ(StatusOf("u-1"), NodeStatus::kAllocated);
   EXPECT_THAT(GroupsOf("u-1"), ElementsAre("service-master"));

@@ -20,7 +20,6 @@ namespace {
 
 using net::NodeState;
 using net::NodeStatus;
-using net::RpcCode;
 using nlohmann::json;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -68,19 +67,19 @@ TEST_F(DaemonRequestsTest, InvalidJsonIsRejectedAndChangesNothing) {
   ASSERT_TRUE(IsOk(rpc().GlobalSet(R"({"keep": "me"})")));
   const std::string prefix = "\"extra_vars\" should be a valid json. Error: ";
 
-  EXPECT_TRUE(IsRpcError(rpc().GlobalSet("{bad"), RpcCode::kInvalidArgument,
+  EXPECT_TRUE(IsRpcError(rpc().GlobalSet("{bad"), Code::kInvalidArgument,
                          prefix +
                              "parse error at line 1, column 2: syntax error while parsing object "
                              "key - invalid literal; last read: '{b'; expected string literal"));
-  EXPECT_TRUE(IsRpcError(rpc().GlobalSet("[1, 2]"), RpcCode::kInvalidArgument,
+  EXPECT_TRUE(
+      IsRpcError(rpc().GlobalSet("[1, 2]"), Code::kInvalidArgument, prefix + "not a JSON object"));
+  EXPECT_TRUE(
+      IsRpcError(rpc().Commission({"rq-1"}, "service-master", R"({"a": )"), Code::kInvalidArgument,
+                 prefix + "parse error at line 1, column 7: syntax error while parsing value - "
+                          "unexpected end of input; expected '[', '{', or a literal"));
+  EXPECT_TRUE(IsRpcError(rpc().Update({"rq-1"}, "", "42"), Code::kInvalidArgument,
                          prefix + "not a JSON object"));
-  EXPECT_TRUE(IsRpcError(
-      rpc().Commission({"rq-1"}, "service-master", R"({"a": )"), RpcCode::kInvalidArgument,
-      prefix + "parse error at line 1, column 7: syntax error while parsing value - "
-               "unexpected end of input; expected '[', '{', or a literal"));
-  EXPECT_TRUE(IsRpcError(rpc().Update({"rq-1"}, "", "42"), RpcCode::kInvalidArgument,
-                         prefix + "not a JSON object"));
-  EXPECT_TRUE(IsRpcError(rpc().Discover({"127.0.0.200"}, "{"), RpcCode::kInvalidArgument,
+  EXPECT_TRUE(IsRpcError(rpc().Discover({"127.0.0.200"}, "{"), Code::kInvalidArgument,
                          prefix +
                              "parse error at line 1, column 2: syntax error while parsing object "
                              "key - unexpected end of input; expected string literal"));
@@ -94,18 +93,18 @@ TEST_F(DaemonRequestsTest, InvalidJsonIsRejectedAndChangesNothing) {
 
 TEST_F(DaemonRequestsTest, UnknownNodeIsRejectedAndTheOtherNodeIsUntouched) {
   const std::string unknown = "node with name or address \"no-such-node\" doesn't exists";
-  EXPECT_TRUE(IsRpcError(rpc().NodeGet("no-such-node"), RpcCode::kNotFound, unknown));
-  EXPECT_TRUE(IsRpcError(rpc().Commission({"no-such-node"}, "service-master", ""),
-                         RpcCode::kNotFound, unknown));
-  EXPECT_TRUE(IsRpcError(rpc().Decommission({"no-such-node"}, ""), RpcCode::kNotFound, unknown));
-  EXPECT_TRUE(IsRpcError(rpc().Update({"no-such-node"}, "", ""), RpcCode::kNotFound, unknown));
-  EXPECT_TRUE(IsRpcError(rpc().NodeGet("10.255.0.1"), RpcCode::kNotFound,
+  EXPECT_TRUE(IsRpcError(rpc().NodeGet("no-such-node"), Code::kNotFound, unknown));
+  EXPECT_TRUE(IsRpcError(rpc().Commission({"no-such-node"}, "service-master", ""), Code::kNotFound,
+                         unknown));
+  EXPECT_TRUE(IsRpcError(rpc().Decommission({"no-such-node"}, ""), Code::kNotFound, unknown));
+  EXPECT_TRUE(IsRpcError(rpc().Update({"no-such-node"}, "", ""), Code::kNotFound, unknown));
+  EXPECT_TRUE(IsRpcError(rpc().NodeGet("10.255.0.1"), Code::kNotFound,
                          "node with name or address \"10.255.0.1\" doesn't exists"));
 
   ASSERT_OK_AND_ASSIGN(std::vector<net::JobInfo> jobs_before, rpc().JobsList());
   // One good node and one unknown: refused as a whole; the good one does not move.
   EXPECT_TRUE(IsRpcError(rpc().Commission({"rq-1", "no-such-node"}, "service-master", "{}"),
-                         RpcCode::kNotFound, unknown));
+                         Code::kNotFound, unknown));
   ASSERT_OK_AND_ASSIGN(net::NodeInfo node, rpc().NodeGet("rq-1"));
   EXPECT_EQ(node.status, NodeStatus::kUnallocated);
   EXPECT_TRUE(node.host_groups.empty());
@@ -113,7 +112,7 @@ TEST_F(DaemonRequestsTest, UnknownNodeIsRejectedAndTheOtherNodeIsUntouched) {
   EXPECT_EQ(jobs_after.size(), jobs_before.size());
   EXPECT_TRUE(cluster()->MarkerLines("rq-1").empty());
 
-  EXPECT_TRUE(IsRpcError(rpc().Commission({}, "service-master", ""), RpcCode::kInvalidArgument,
+  EXPECT_TRUE(IsRpcError(rpc().Commission({}, "service-master", ""), Code::kInvalidArgument,
                          "atleast one node should be specified"));
 }
 
@@ -170,34 +169,34 @@ TEST_F(DaemonRequestsTest, ConfigGetAndSetOnlyTheAnsibleSection) {
 
   // Refusals leave it as it is.
   EXPECT_TRUE(IsRpcError(
-      rpc().ConfigSet(R"({"ansible": {}, "serf": {"rpc": "x"}})"), RpcCode::kInvalidArgument,
+      rpc().ConfigSet(R"({"ansible": {}, "serf": {"rpc": "x"}})"), Code::kInvalidArgument,
       "only the \"ansible\" section of the configuration can be changed, not \"serf\""));
   EXPECT_TRUE(IsRpcError(rpc().ConfigSet(R"({"ansible": {"playbook_dir": "/tmp"}})"),
-                         RpcCode::kInvalidArgument,
+                         Code::kInvalidArgument,
                          "ansible.playbook_dir is set by each daemon's --playbook-dir and cannot "
                          "be changed at run time"));
   EXPECT_TRUE(IsRpcError(rpc().ConfigSet(R"({"ansible": {"inventory": "x"}})"),
-                         RpcCode::kInvalidArgument,
+                         Code::kInvalidArgument,
                          "unknown ansible configuration key \"inventory\""));
   EXPECT_TRUE(IsRpcError(rpc().ConfigSet(R"({"ansible": {"configure_playbook": "../x.yml"}})"),
-                         RpcCode::kInvalidArgument,
+                         Code::kInvalidArgument,
                          "ansible.configure_playbook must name a file inside the playbook dir: "
                          "\"../x.yml\""));
   // The operator's layer is each daemon's own; clients cannot set reserved names.
   EXPECT_TRUE(IsRpcError(
       rpc().ConfigSet(R"({"ansible": {"operator_extra_variables": {"a": 1}}})"),
-      RpcCode::kInvalidArgument,
+      Code::kInvalidArgument,
       "ansible.operator_extra_variables are each daemon's --extra-vars and cannot be changed at "
       "run time (set extra_variables)"));
   EXPECT_TRUE(IsRpcError(
       rpc().ConfigSet(R"({"ansible": {"extra_variables": {"ansible_connection": "ssh"}}})"),
-      RpcCode::kInvalidArgument,
+      Code::kInvalidArgument,
       "ansible.extra_variables: \"extra_vars\" sets the reserved variable "
       "\"ansible_connection\": clients cannot choose how ansible connects or runs (an operator "
       "may allow it with --allow-extra-var)"));
   // What `config get` shows can be set back as it is.
   ASSERT_TRUE(IsOk(rpc().ConfigSet(want.dump())));
-  EXPECT_TRUE(IsRpcError(rpc().ConfigSet("not json"), RpcCode::kInvalidArgument,
+  EXPECT_TRUE(IsRpcError(rpc().ConfigSet("not json"), Code::kInvalidArgument,
                          "the configuration must be a JSON object like {\"ansible\": {...}}"));
   ASSERT_OK_AND_ASSIGN(text, rpc().ConfigGet());
   EXPECT_EQ(json::parse(text), want);
@@ -251,25 +250,25 @@ TEST_F(DaemonRequestsTest, TagUpdatesRefreshMonitoringInfo) {
 }
 
 TEST_F(DaemonRequestsTest, DiscoverOfAKnownAddressIsRefused) {
-  EXPECT_TRUE(IsRpcError(rpc().Discover({"127.0.0.2"}, ""), RpcCode::kFailedPrecondition,
+  EXPECT_TRUE(IsRpcError(rpc().Discover({"127.0.0.2"}, ""), Code::kFailedPrecondition,
                          "one or more nodes already exist with the specified management "
                          "addresses. Existing nodes: [rq-1:127.0.0.2]"));
   EXPECT_TRUE(IsRpcError(rpc().Discover({"127.0.0.201", "127.0.0.3", "127.0.0.2"}, ""),
-                         RpcCode::kFailedPrecondition,
+                         Code::kFailedPrecondition,
                          "one or more nodes already exist with the specified management "
                          "addresses. Existing nodes: [rq-2:127.0.0.3 rq-1:127.0.0.2]"));
-  EXPECT_TRUE(IsRpcError(rpc().Discover({}, ""), RpcCode::kInvalidArgument,
+  EXPECT_TRUE(IsRpcError(rpc().Discover({}, ""), Code::kInvalidArgument,
                          "atleast one node address should be specified"));
-  EXPECT_TRUE(IsRpcError(rpc().JobGet("active"), RpcCode::kNotFound,
-                         "info for \"active\" job doesn't exist"));
+  EXPECT_TRUE(
+      IsRpcError(rpc().JobGet("active"), Code::kNotFound, "info for \"active\" job doesn't exist"));
 }
 
 TEST_F(DaemonRequestsTest, JobLabels) {
-  EXPECT_TRUE(IsRpcError(rpc().JobGet(""), RpcCode::kInvalidArgument,
+  EXPECT_TRUE(IsRpcError(rpc().JobGet(""), Code::kInvalidArgument,
                          "Invalid or empty job label specified: \"\""));
-  EXPECT_TRUE(IsRpcError(rpc().JobGet("no-such-job"), RpcCode::kNotFound,
+  EXPECT_TRUE(IsRpcError(rpc().JobGet("no-such-job"), Code::kNotFound,
                          "info for \"no-such-job\" job doesn't exist"));
-  EXPECT_TRUE(IsRpcError(rpc().JobCancel("no-such-job"), RpcCode::kNotFound,
+  EXPECT_TRUE(IsRpcError(rpc().JobCancel("no-such-job"), Code::kNotFound,
                          "info for \"no-such-job\" job doesn't exist"));
 }
 

@@ -27,7 +27,6 @@ using namespace std::chrono_literals;
 using net::JobStatus;
 using net::NodeState;
 using net::NodeStatus;
-using net::RpcCode;
 using nlohmann::json;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -56,9 +55,9 @@ class RestartTest : public ::testing::Test {
 
   net::RpcClient& rpc() { return cluster_->rpc(); }
 
-  net::JobDetail Finish(const net::RpcResult<net::JobAccepted>& accepted) {
+  net::JobDetail Finish(const clustermgr::Result<net::JobAccepted>& accepted) {
     if (!accepted.ok()) {
-      ADD_FAILURE() << "request refused: " << accepted.error().message;
+      ADD_FAILURE() << "request refused: " << accepted.status().message();
       return {};
     }
     auto done = cluster_->WaitForJobEnd(accepted.value().job_id);
@@ -196,8 +195,8 @@ TEST_F(RestartTest, SigkillDuringAJobLeavesNoNodeStuck) {
   ASSERT_OK_AND_ASSIGN(net::NodeInfo k1, rpc().NodeGet("k-1"));
   EXPECT_EQ(k1.status, NodeStatus::kUnallocated);
   EXPECT_EQ(k1.prev_status, NodeStatus::kProvisioning);
-  EXPECT_TRUE(IsRpcError(rpc().JobGet("active"), RpcCode::kNotFound,
-                         "info for \"active\" job doesn't exist"));
+  EXPECT_TRUE(
+      IsRpcError(rpc().JobGet("active"), Code::kNotFound, "info for \"active\" job doesn't exist"));
   // The crashed daemon's playbook does not run on: ansible-playbook dies with its parent
   // (PR_SET_PDEATHSIG) and its workers and tasks with it.
   EXPECT_TRUE(IsOk(Cluster::WaitUntil(

@@ -422,7 +422,7 @@ class FencingDaemonTest : public ClusterTest<FencingDaemonTest> {
 TEST_F(FencingDaemonTest, RequireRefusesAPlaybookWithoutTheRoleAndChangesNothing) {
   ASSERT_TRUE(IsOk(rpc().ConfigSet(R"({"ansible": {"configure_playbook": "unfenced.yml"}})")));
   auto refused = rpc().Commission({"fd-1"}, "service-master", "{}");
-  EXPECT_TRUE(IsRpcError(refused, net::RpcCode::kFailedPrecondition,
+  EXPECT_TRUE(IsRpcError(refused, clustermgr::Code::kFailedPrecondition,
                          "--node-fencing=require: playbook \"unfenced.yml\": play \"unfenced\" "
                          "does not apply the clustermgr_fence role first (it starts with a "
                          "\"ansible.builtin.import_tasks\" task); put \"- "

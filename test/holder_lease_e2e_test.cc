@@ -87,7 +87,7 @@ TEST(HolderLeaseTest, AStoppedHoldersPlaybookIsGoneBeforeTheNextHoldersRunStarts
 
   // A long playbook on the node at the holder.
   auto job = cluster->rpc(old_holder).Commission({node}, "service-master", R"({"busy": 30})");
-  ASSERT_TRUE(job.ok()) << job.error().message;
+  ASSERT_TRUE(job.ok()) << job.status().message();
   const std::string busy_file = cluster->marker_dir() + "/" + node + ".busy";
   ASSERT_TRUE(Cluster::WaitUntil(
                   "the playbook is busy on " + node,
@@ -111,7 +111,7 @@ TEST(HolderLeaseTest, AStoppedHoldersPlaybookIsGoneBeforeTheNextHoldersRunStarts
           .ok())
       << cluster->Diagnostics();
   auto again = cluster->rpc(new_holder).Commission({node}, "service-master", R"({"busy": 2})");
-  ASSERT_TRUE(again.ok()) << again.error().message;
+  ASSERT_TRUE(again.ok()) << again.status().message();
   auto done = cluster->WaitForJobEnd(again.value().job_id, 120s, new_holder);
   ASSERT_TRUE(done.ok()) << done.status().message();
   EXPECT_EQ(done.value().job.status, net::JobStatus::kComplete);
@@ -151,7 +151,7 @@ TEST(HolderLeaseTest, AResumedHolderDoesNotActOnTheTokenItLostWhileStopped) {
   std::this_thread::sleep_for(300ms);  // the request reaches the stopped process's socket
   ASSERT_EQ(::kill(stopped, SIGCONT), 0);
   auto answer = queued.get();
-  ASSERT_TRUE(answer.ok()) << answer.error().message;
+  ASSERT_TRUE(answer.ok()) << answer.status().message();
   EXPECT_FALSE(answer.value().self_holds)
       << "the resumed instance answered as the holder at epoch " << answer.value().epoch
       << " while " << cluster->manager(next->index).name() << " holds epoch " << next->epoch;
@@ -160,7 +160,7 @@ TEST(HolderLeaseTest, AResumedHolderDoesNotActOnTheTokenItLostWhileStopped) {
   const auto until = std::chrono::steady_clock::now() + 3s;
   while (std::chrono::steady_clock::now() < until) {
     auto t = cluster->rpc(old_holder).Token();
-    ASSERT_TRUE(t.ok()) << t.error().message;
+    ASSERT_TRUE(t.ok()) << t.status().message();
     if (t.value().self_holds) {
       EXPECT_GT(t.value().epoch, next->epoch) << "holds again at its old epoch";
     }

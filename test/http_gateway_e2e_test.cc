@@ -145,8 +145,8 @@ TEST_F(HttpGatewayTest, NodesAndGlobals) {
   auto rpc_error = rpc().GlobalSet("{bad");
   ASSERT_FALSE(rpc_error.ok());
   EXPECT_TRUE(Refused(Post("/globals", ClusterctlBody({{"extra_vars", "{bad"}})),
-                      rpc_error.error().message));
-  EXPECT_THAT(rpc_error.error().message,
+                      rpc_error.status().message()));
+  EXPECT_THAT(rpc_error.status().message(),
               StartsWith("\"extra_vars\" should be a valid json. Error: "));
   EXPECT_EQ(json::parse(Get("/info/globals").body)["extra_vars"], vars);
   // A whitespace-only extra_vars means {} (the predecessor's rule).
@@ -180,7 +180,7 @@ TEST_F(HttpGatewayTest, LifecycleErrorsAreTheRpcTexts) {
   struct Case {
     std::string path;
     json body;
-    net::RpcResult<net::JobAccepted> rpc;
+    clustermgr::Result<net::JobAccepted> rpc;
   };
   std::vector<Case> cases;
   cases.push_back({"/commission/nodes", ClusterctlBody({{"host_group", "service-master"}}),
@@ -208,14 +208,14 @@ TEST_F(HttpGatewayTest, LifecycleErrorsAreTheRpcTexts) {
   cases.push_back({"/decommission/nodes", ClusterctlBody({}), rpc().Decommission({}, "")});
   for (const Case& c : cases) {
     ASSERT_FALSE(c.rpc.ok()) << c.path << " " << c.body.dump();
-    EXPECT_TRUE(Refused(Post(c.path, c.body), c.rpc.error().message))
+    EXPECT_TRUE(Refused(Post(c.path, c.body), c.rpc.status().message()))
         << c.path << " " << c.body.dump();
   }
   // The texts are the predecessor's.
-  EXPECT_EQ(cases[0].rpc.error().message, "atleast one node should be specified");
-  EXPECT_EQ(cases[1].rpc.error().message, "node with name or address \"nope-9\" doesn't exists");
-  EXPECT_EQ(cases[2].rpc.error().message, "invalid or empty host-group specified: \"\"");
-  EXPECT_EQ(cases[5].rpc.error().message, "invalid host-group specified: \"nonsense\"");
+  EXPECT_EQ(cases[0].rpc.status().message(), "atleast one node should be specified");
+  EXPECT_EQ(cases[1].rpc.status().message(), "node with name or address \"nope-9\" doesn't exists");
+  EXPECT_EQ(cases[2].rpc.status().message(), "invalid or empty host-group specified: \"\"");
+  EXPECT_EQ(cases[5].rpc.status().message(), "invalid host-group specified: \"nonsense\"");
   // Nothing changed.
   EXPECT_EQ(json::parse(Get("/info/node/h-1").body)["inventory_state"]["status"], "Unallocated");
 }
@@ -430,7 +430,8 @@ TEST(HttpTlsTest, ClientCertificateIsRequired) {
   EXPECT_EQ(alice.status, 200) << alice.error;
   ASSERT_OK_AND_ASSIGN(globals, cluster->rpc().GlobalGet());
   EXPECT_EQ(json::parse(globals), json({{"tls", 1}}));
-  EXPECT_THAT(cluster->manager().Log(), HasSubstr("http: globalSet by certificate CN=alice,O=ops (admin)"));
+  EXPECT_THAT(cluster->manager().Log(),
+              HasSubstr("http: globalSet by certificate CN=alice,O=ops (admin)"));
   // Plain HTTP on the TLS port gets no answer either.
   EXPECT_NE(Curl({"http://127.0.0.1:" + std::to_string(port) + "/healthz"}).status, 200);
   RemoveTree(dir);

@@ -37,7 +37,7 @@ bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds time
 
 std::string Globals(ReplicatedCluster::Instance& in) {
   auto g = in.client().GlobalGet();
-  return g.ok() ? g.value() : "error: " + g.error().message;
+  return g.ok() ? g.value() : "error: " + g.status().message();
 }
 
 uint64_t Counter(const net::StatusInfo& s, const std::string& name) {
@@ -113,7 +113,7 @@ TEST_F(ReplicationTest, WritesAnywhereAreVisibleEverywhereAndConcurrentWritesCon
         const std::string name = cluster_.at(i).name();
         auto r = client.GlobalSet("{\"race\":\"" + name + "-" + std::to_string(n) + "\",\"only-" +
                                   name + "\":" + std::to_string(n) + "}");
-        EXPECT_TRUE(r.ok()) << r.error().message;
+        EXPECT_TRUE(r.ok()) << r.status().message();
       }
     });
   }
@@ -327,8 +327,9 @@ TEST_F(ReplicationTest, AckReplicasWaitsForPeersToPersistOrSaysOutcomeUnknown) {
   cluster_.at(2).Kill();
   auto r = m1.client().GlobalSet(R"({"acked":2})");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code, net::RpcCode::kOutcomeUnknown);
-  EXPECT_NE(r.error().message.find("outcome unknown"), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.status().code(), clustermgr::Code::kOutcomeUnknown);
+  EXPECT_NE(r.status().message().find("outcome unknown"), std::string::npos)
+      << r.status().message();
   EXPECT_TRUE(WaitUntil([&] { return Globals(cluster_.at(1)) == Globals(m1); }, 5s));
 }
 

@@ -64,7 +64,7 @@ TEST_F(RollingJobsTest, UpgradeRollsOneAtATimeAndAFailedUpdateBatchStopsTheRest)
         most_in_maintenance = std::max(most_in_maintenance, maintenance);
         saw_rolling |= maintenance == 1 && allocated == 3;
         auto job = rpc().JobGet(upgrade.job_id);
-        *last = job.ok() ? std::string(net::ToString(job.value().job.status)) : job.error().message;
+        *last = job.ok() ? std::string(net::ToString(job.value().job.status)) : job.status().message();
         return job.ok() && job.value().job.status != JobStatus::kRunning;
       },
       120s, 50ms);

@@ -226,11 +226,11 @@ TEST_F(RpcBatchTest, PipelinedRequestsAreAnsweredInOrderAndABadOneChangesNothing
   for (size_t i = 0; i < replies.size(); ++i) {
     EXPECT_EQ(replies[i].request_id, i + 1) << "replies out of arrival order";
   }
-  EXPECT_EQ(replies[0].reply.code, net::RpcCode::kOk) << replies[0].reply.message;
-  EXPECT_EQ(replies[1].reply.code, net::RpcCode::kInvalidArgument);
-  EXPECT_EQ(replies[2].reply.code, net::RpcCode::kOk);
+  EXPECT_EQ(replies[0].reply.code, Code::kOk) << replies[0].reply.message;
+  EXPECT_EQ(replies[1].reply.code, Code::kInvalidArgument);
+  EXPECT_EQ(replies[2].reply.code, Code::kOk);
   EXPECT_EQ(Json(replies[2].reply), R"({"a":1})") << "a read sees the writes before it";
-  EXPECT_EQ(replies[3].reply.code, net::RpcCode::kOk) << replies[3].reply.message;
+  EXPECT_EQ(replies[3].reply.code, Code::kOk) << replies[3].reply.message;
   EXPECT_EQ(Json(replies[4].reply), R"({"a":1,"b":2})");
   EXPECT_EQ(Counter(m1.client(), "rpc_write_batches"), batches_before + 1)
       << "the two writes were not made durable together";

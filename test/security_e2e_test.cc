@@ -11,11 +11,10 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "net/curve_keys.h"
 #include "net/gossip_transport.h"
@@ -103,7 +102,7 @@ class SecurityTest : public ::testing::Test {
 
   std::string Globals(ReplicatedCluster::Instance& in) {
     auto g = in.client().GlobalGet();
-    return g.ok() ? g.value() : "error: " + g.error().message;
+    return g.ok() ? g.value() : "error: " + g.status().message();
   }
 
   ReplicatedCluster cluster_;
@@ -322,8 +321,8 @@ TEST_F(SecurityTest, SerfRpcAuthKeyIsUsedAndAWrongOneIsReportedOnce) {
   EXPECT_TRUE(WaitUntil(
       [&] {
         auto nodes = a->client().NodesGet();
-        seen =
-            nodes.ok() ? std::to_string(nodes.value().size()) + " node(s)" : nodes.error().message;
+        seen = nodes.ok() ? std::to_string(nodes.value().size()) + " node(s)"
+                          : nodes.status().message();
         return nodes.ok() && nodes.value().size() == 1 && nodes.value()[0].name == "lab-1";
       },
       20s))
@@ -350,7 +349,7 @@ TEST_F(SecurityTest, SerfRpcAuthKeyIsUsedAndAWrongOneIsReportedOnce) {
   while (Clock::now() < until) {
     ASSERT_TRUE(b->running());
     auto nodes = b->client().NodesGet();
-    ASSERT_TRUE(nodes.ok()) << nodes.error().message;
+    ASSERT_TRUE(nodes.ok()) << nodes.status().message();
     EXPECT_TRUE(nodes.value().empty());
     std::this_thread::sleep_for(200ms);
   }
@@ -384,7 +383,7 @@ TEST(SecuritySharedKeyTest, SharedKeyClusterReplicatesAndForwardsOverCurve) {
         for (std::size_t i = 0; i < 2; ++i) {
           auto t = cluster.rpc(i).Token();
           if (!t.ok()) {
-            *last += t.error().message + "; ";
+            *last += t.status().message() + "; ";
             return false;
           }
           if (t.value().self_holds) {
@@ -403,7 +402,7 @@ TEST(SecuritySharedKeyTest, SharedKeyClusterReplicatesAndForwardsOverCurve) {
   ASSERT_TRUE(m.ok()) << m.status().message();
   ASSERT_TRUE(cluster.WaitForNode((*m)->name(), NodeIs::Discovered(), 30s, holder).ok());
   auto job = cluster.rpc(other).Commission({"sec-1"}, "service-master", "");
-  ASSERT_TRUE(job.ok()) << job.error().message << "\n" << cluster.Diagnostics();
+  ASSERT_TRUE(job.ok()) << job.status().message() << "\n" << cluster.Diagnostics();
   EXPECT_EQ(job.value().job_id.rfind(cluster.manager(holder).name() + "-", 0), 0u)
       << job.value().job_id;
   auto done = cluster.WaitForJobEnd(job.value().job_id, 120s, holder);
@@ -420,7 +419,7 @@ TEST(SecuritySharedKeyTest, SharedKeyClusterReplicatesAndForwardsOverCurve) {
                   "the commission's audit record at the other instance",
                   [&](std::string* last) {
                     auto r = cluster.rpc(other).AuditList(10);
-                    *last = audit = r.ok() ? r.value() : r.error().message;
+                    *last = audit = r.ok() ? r.value() : r.status().message();
                     if (!r.ok()) return false;
                     for (const auto& rec : nlohmann::json::parse(r.value())) {
                       if (rec["operation"] == "commission" && rec["outcome"] == "ok" &&
@@ -486,16 +485,17 @@ TEST_F(SecurityTest, RolesAreEnforcedAuditedAndReloaded) {
   net::RpcClient viewer_client(a->url(), o);
   auto dump = viewer_client.StateDumpChunk(0, 0, 0);
   ASSERT_FALSE(dump.ok());
-  EXPECT_EQ(dump.error().code, net::RpcCode::kPermissionDenied);
-  EXPECT_EQ(dump.error().message, "key viewer (reader) may not stateDump: it needs the admin role");
+  EXPECT_EQ(dump.status().code(), clustermgr::Code::kPermissionDenied);
+  EXPECT_EQ(dump.status().message(),
+            "key viewer (reader) may not stateDump: it needs the admin role");
   // A client key cannot pose as an instance forwarding for someone else.
   net::RpcClient::Options forged = o;
   forged.forwarded_by = "m9";
   net::RpcClient forger(a->url(), forged);
   auto call = forger.Call(net::GlobalSetRequest{R"({"by":"forger"})"}, 0ms,
                           net::ForwardedCaller{admin.public_key, "admin", "admin"});
-  ASSERT_TRUE(call.ok()) << call.error().message;
-  EXPECT_EQ(call.value().code, net::RpcCode::kPermissionDenied);
+  ASSERT_TRUE(call.ok()) << call.status().message();
+  EXPECT_EQ(call.value().code, clustermgr::Code::kPermissionDenied);
   EXPECT_EQ(call.value().message,
             "key viewer (reader) is not a manager instance and may not forward requests");
   EXPECT_EQ(nlohmann::json::parse(Globals(*a)), nlohmann::json({{"by", "ops"}}));
@@ -541,14 +541,14 @@ TEST_F(SecurityTest, RolesAreEnforcedAuditedAndReloaded) {
   net::RpcClient peer(a->url(), as_peer);
   auto judged = peer.Call(net::GlobalSetRequest{R"({"by":"forwarded"})"}, 0ms,
                           net::ForwardedCaller{viewer.public_key, "viewer", "reader"});
-  ASSERT_TRUE(judged.ok()) << judged.error().message;
-  EXPECT_EQ(judged.value().code, net::RpcCode::kPermissionDenied);
+  ASSERT_TRUE(judged.ok()) << judged.status().message();
+  EXPECT_EQ(judged.value().code, clustermgr::Code::kPermissionDenied);
   EXPECT_EQ(judged.value().message,
             "key viewer (reader) may not globalSet: it needs the operator role");
   judged = peer.Call(net::GlobalSetRequest{R"({"by":"forwarded"})"}, 0ms,
                      net::ForwardedCaller{ops.public_key, "ops", "operator"});
-  ASSERT_TRUE(judged.ok()) << judged.error().message;
-  EXPECT_EQ(judged.value().code, net::RpcCode::kOk) << judged.value().message;
+  ASSERT_TRUE(judged.ok()) << judged.status().message();
+  EXPECT_EQ(judged.value().code, clustermgr::Code::kOk) << judged.value().message;
   ASSERT_TRUE(WaitUntil(
       [&] {
         auto audit = a->client().AuditList(1);
@@ -584,7 +584,6 @@ TEST_F(SecurityTest, RolesAreEnforcedAuditedAndReloaded) {
   EXPECT_EQ(r.code, 0) << r.err;
 }
 
-
 // HTTP callers get roles too: a client certificate through the client allow-list's name column
 // (its whole subject or its CN), plain loopback callers through --http-loopback-role. Refusals
 // name the caller and are logged and audited; a reload changes a certificate's role.
@@ -608,18 +607,18 @@ TEST_F(SecurityTest, HttpCallersGetRolesFromTheAllowListAndTheLoopbackOption) {
   WriteFile(peers, m1.public_key + " m1\n");
   const int tls_port = FreeLoopbackPort();
   InstanceOptions o = Curve("m1", clients, peers, m1, admin);
-  o.extra_args.insert(o.extra_args.end(),
-                      {"--http-bind=127.0.0.1:" + std::to_string(tls_port),
-                       "--http-tls-cert=" + dir + "/server.pem",
-                       "--http-tls-key=" + dir + "/server.key",
-                       "--http-client-ca=" + dir + "/ca.pem"});
+  o.extra_args.insert(o.extra_args.end(), {"--http-bind=127.0.0.1:" + std::to_string(tls_port),
+                                           "--http-tls-cert=" + dir + "/server.pem",
+                                           "--http-tls-key=" + dir + "/server.key",
+                                           "--http-client-ca=" + dir + "/ca.pem"});
   std::string error;
   auto* a = cluster_.Add(o, &error);
   ASSERT_TRUE(a) << error;
   const std::string url = "https://127.0.0.1:" + std::to_string(tls_port);
   auto as = [&](const std::string& who, std::vector<std::string> args) {
-    std::vector<std::string> all = {"--cacert", dir + "/ca.pem", "--cert", dir + "/" + who + ".pem",
-                                    "--key", dir + "/" + who + ".key"};
+    std::vector<std::string> all = {"--cacert", dir + "/ca.pem",
+                                    "--cert",   dir + "/" + who + ".pem",
+                                    "--key",    dir + "/" + who + ".key"};
     all.insert(all.end(), args.begin(), args.end());
     return Curl(all);
   };
@@ -666,10 +665,10 @@ TEST_F(SecurityTest, HttpCallersGetRolesFromTheAllowListAndTheLoopbackOption) {
       << a->LogTail();
   // The audit trail names the certificate callers.
   auto audit = a->client().AuditList(10);
-  ASSERT_TRUE(audit.ok()) << audit.error().message;
-  for (const char* line : {R"("name":"certificate CN=alice,O=ops")",
-                           R"("name":"certificate CN=bob,O=ops")",
-                           R"("name":"certificate CN=carol")"}) {
+  ASSERT_TRUE(audit.ok()) << audit.status().message();
+  for (const char* line :
+       {R"("name":"certificate CN=alice,O=ops")", R"("name":"certificate CN=bob,O=ops")",
+        R"("name":"certificate CN=carol")"}) {
     EXPECT_NE(audit.value().find(line), std::string::npos) << line << "\n" << audit.value();
   }
 
@@ -708,17 +707,19 @@ TEST_F(SecurityTest, PlainLoopbackHttpCallersGetTheOptionsRole) {
   EXPECT_EQ(r.status, 200);  // queued; the loop refuses it
   EXPECT_TRUE(WaitUntil(
       [&] {
-        return a->LogTail(100000).find("http: refused: loopback (reader) may not post monitor "
-                                       "events: it needs the operator role") != std::string::npos;
+        return a->LogTail(100000).find(
+                   "http: refused: loopback (reader) may not post monitor "
+                   "events: it needs the operator role") != std::string::npos;
       },
       5s))
       << a->LogTail();
   EXPECT_EQ(nlohmann::json::parse(Globals(*a)), nlohmann::json::object());
   // A bad role is refused before anything starts.
   std::string out;
-  const int status = RunDaemonToExit({"--insecure", "--name", "x", "--data-dir", cluster_.dir() + "/x",
-                                      "--http-bind", "127.0.0.1:9", "--http-loopback-role", "root"},
-                                     cluster_.dir() + "/x.log", &out);
+  const int status =
+      RunDaemonToExit({"--insecure", "--name", "x", "--data-dir", cluster_.dir() + "/x",
+                       "--http-bind", "127.0.0.1:9", "--http-loopback-role", "root"},
+                      cluster_.dir() + "/x.log", &out);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << status << out;
   EXPECT_NE(out.find("--http-loopback-role must be reader, operator or admin: \"root\""),
             std::string::npos)

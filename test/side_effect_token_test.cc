@@ -87,7 +87,8 @@ TEST_F(SideEffectTokenTest, ExactlyOneHolderAndSideEffectsRunOnItOnce) {
   for (std::size_t i = 0; i < 3; ++i) {
     const std::string node = "tok-" + std::to_string(i);
     auto job = cluster_->rpc(i).Commission({node}, "service-master", "");
-    ASSERT_TRUE(job.ok()) << "via " << cluster_->manager(i).name() << ": " << job.error().message;
+    ASSERT_TRUE(job.ok()) << "via " << cluster_->manager(i).name() << ": "
+                          << job.status().message();
     EXPECT_EQ(job.value().job_id.rfind(holder_name + "-", 0), 0u)
         << "job " << job.value().job_id << " did not run on the holder " << holder_name;
     auto done = cluster_->WaitForJobEnd(job.value().job_id, 120s, *holder);
@@ -103,7 +104,7 @@ TEST_F(SideEffectTokenTest, ExactlyOneHolderAndSideEffectsRunOnItOnce) {
   // A forwarded refusal comes back verbatim.
   auto refused = cluster_->rpc((*holder + 1) % 3).Commission({"nope"}, "service-master", "");
   ASSERT_FALSE(refused.ok());
-  EXPECT_EQ(refused.error().message, "node with name or address \"nope\" doesn't exists");
+  EXPECT_EQ(refused.status().message(), "node with name or address \"nope\" doesn't exists");
 }
 
 TEST_F(SideEffectTokenTest, AnIsolatedHolderDropsTheTokenAndTheMajorityElectsAHigherEpoch) {
@@ -132,7 +133,7 @@ TEST_F(SideEffectTokenTest, AnIsolatedHolderDropsTheTokenAndTheMajorityElectsAHi
   // Side effects sent to it are refused with that reason.
   auto refused = cluster_->rpc(*holder).Commission({"x"}, "service-master", "");
   ASSERT_FALSE(refused.ok());
-  EXPECT_EQ(refused.error().code, net::RpcCode::kUnavailable);
+  EXPECT_EQ(refused.status().code(), clustermgr::Code::kUnavailable);
 
   std::set<std::size_t> majority = {0, 1, 2};
   majority.erase(*holder);
@@ -190,7 +191,7 @@ TEST_F(SideEffectTokenTest, AKilledHoldersJobIsInterruptedAndTheNewHolderCarries
   }
   // A job that is still running when its holder dies.
   auto slow = cluster_->rpc(*holder).Commission({"fo-1"}, "service-master", R"({"slow": 120})");
-  ASSERT_TRUE(slow.ok()) << slow.error().message;
+  ASSERT_TRUE(slow.ok()) << slow.status().message();
   ASSERT_TRUE(cluster_->WaitForLogLine(slow.value().job_id, "TASK [slow]", 60s, *holder).ok())
       << cluster_->Diagnostics();
 
@@ -228,7 +229,7 @@ TEST_F(SideEffectTokenTest, AKilledHoldersJobIsInterruptedAndTheNewHolderCarries
   // A new commission, sent to the survivor that does not hold the token, runs on the holder.
   const std::size_t other = *rest.begin() == *next ? *rest.rbegin() : *rest.begin();
   auto job = cluster_->rpc(other).Commission({"fo-2"}, "service-master", "");
-  ASSERT_TRUE(job.ok()) << job.error().message;
+  ASSERT_TRUE(job.ok()) << job.status().message();
   auto done = cluster_->WaitForJobEnd(job.value().job_id, 120s, *next);
   ASSERT_TRUE(done.ok()) << done.status().message();
   EXPECT_EQ(done.value().job.status, net::JobStatus::kComplete);

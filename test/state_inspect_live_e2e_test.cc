@@ -28,11 +28,11 @@ class StateInspectLiveTest : public ClusterTest<StateInspectLiveTest> {
       if (!n.ok()) return n.status();
       // Something in every section: globals, config, a job with its log, host-groups, vars.
       auto g = c.rpc().GlobalSet(R"({"ntp": "pool.ntp.org"})");
-      if (!g.ok()) return Status(Code::kInternal, g.error().message);
+      if (!g.ok()) return Status(Code::kInternal, g.status().message());
       auto cfg = c.rpc().ConfigSet(R"({"ansible": {"user": "deploy"}})");
-      if (!cfg.ok()) return Status(Code::kInternal, cfg.error().message);
+      if (!cfg.ok()) return Status(Code::kInternal, cfg.status().message());
       auto job = c.rpc().Commission({"si-1"}, "service-master", R"({"site": "x"})");
-      if (!job.ok()) return Status(Code::kInternal, job.error().message);
+      if (!job.ok()) return Status(Code::kInternal, job.status().message());
       auto done = c.WaitForJobEnd(job.value().job_id);
       return done.ok() ? Status::Ok() : done.status();
     });
@@ -119,16 +119,17 @@ TEST_F(StateInspectLiveTest, StateDumpChunks) {
   EXPECT_EQ(first.data, whole.substr(0, 100));
   ASSERT_OK_AND_ASSIGN(net::StateChunk second, rpc.StateDumpChunk(first.snapshot_id, 100, 100));
   EXPECT_EQ(second.data, whole.substr(100, 100));
-  EXPECT_TRUE(IsRpcError(
-      rpc.StateDumpChunk(first.snapshot_id, whole.size() + 1, 100), net::RpcCode::kInvalidArgument,
-      "offset " + std::to_string(whole.size() + 1) + " is beyond the snapshot's " +
-          std::to_string(whole.size()) + " bytes"));
+  EXPECT_TRUE(IsRpcError(rpc.StateDumpChunk(first.snapshot_id, whole.size() + 1, 100),
+                         clustermgr::Code::kInvalidArgument,
+                         "offset " + std::to_string(whole.size() + 1) +
+                             " is beyond the snapshot's " + std::to_string(whole.size()) +
+                             " bytes"));
   // Serving the last chunk lets the snapshot go.
   ASSERT_OK_AND_ASSIGN(net::StateChunk last,
                        rpc.StateDumpChunk(first.snapshot_id, 200, whole.size()));
   EXPECT_EQ(last.data, whole.substr(200));
   EXPECT_TRUE(IsRpcError(
-      rpc.StateDumpChunk(first.snapshot_id, 200, 100), net::RpcCode::kFailedPrecondition,
+      rpc.StateDumpChunk(first.snapshot_id, 200, 100), clustermgr::Code::kFailedPrecondition,
       "state snapshot " + std::to_string(first.snapshot_id) +
           " is no longer kept (read to its end, or newer ones were taken); start the dump again"));
 }

@@ -94,16 +94,16 @@ TEST(StoreErrorsTest, AFullDiskMakesTheHolderStandDownAndItResumesOnceSpaceIsFre
 
   // The disk fills up; writes go on until one fails (a few may still fit in a partly used page).
   disks[full]->Fill();
-  net::RpcCode failed = net::RpcCode::kOk;
+  clustermgr::Code failed = clustermgr::Code::kOk;
   std::string failure;
   for (int n = 2; n < 200; ++n) {
     auto r = cluster->rpc(full).GlobalSet(R"({"a": )" + std::to_string(n) + "}");
     if (r.ok()) continue;
-    failed = r.error().code;
-    failure = r.error().message;
+    failed = r.status().code();
+    failure = r.status().message();
     break;
   }
-  EXPECT_EQ(failed, net::RpcCode::kOutcomeUnknown) << failure;
+  EXPECT_EQ(failed, clustermgr::Code::kOutcomeUnknown) << failure;
   EXPECT_EQ(failure.rfind("outcome unknown: ", 0), 0u) << failure;
 
   // It stands down and says why; another instance takes the token over.
@@ -115,7 +115,7 @@ TEST(StoreErrorsTest, AFullDiskMakesTheHolderStandDownAndItResumesOnceSpaceIsFre
   EXPECT_NE(next->index, full);
   auto refused = cluster->rpc(full).GlobalSet(R"({"a": 1000})");
   ASSERT_FALSE(refused.ok());
-  EXPECT_EQ(refused.error().message.find("not stored: "), 0u) << refused.error().message;
+  EXPECT_EQ(refused.status().message().find("not stored: "), 0u) << refused.status().message();
 
   // Space is back: it resumes by itself, visible in status and the log.
   disks[full]->Free();

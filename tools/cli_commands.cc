@@ -54,19 +54,19 @@ constexpr milliseconds kFollowMinInterval{200};
 constexpr std::string_view kDefaultKeyFile = "clustermgr.key";
 
 // The exit status of a failed call: whether the server answered decides.
-int ExitCodeOf(const net::RpcError& e, net::RpcClient::Delivery delivery) {
-  if (e.code == net::RpcCode::kOutcomeUnknown) return kExitOutcomeUnknown;
-  if (delivery != net::RpcClient::Delivery::kAnswered && e.code == net::RpcCode::kUnavailable) {
+int ExitCodeOf(const Status& e, net::RpcClient::Delivery delivery) {
+  if (e.code() == Code::kOutcomeUnknown) return kExitOutcomeUnknown;
+  if (delivery != net::RpcClient::Delivery::kAnswered && e.code() == Code::kUnavailable) {
     return kExitUnreachable;
   }
   return kExitFailed;
 }
 
-int Fail(Context& c, const net::RpcError& e) {
-  std::string text = e.message.empty() ? std::string(net::RpcCodeName(e.code)) : e.message;
+int Fail(Context& c, const Status& e) {
+  std::string text = e.message().empty() ? std::string(CodeName(e.code())) : e.message();
   // A CURVE handshake that fails (either side plain, or a key the server does not accept) looks
   // like a server that never answers: say what to check.
-  if (e.code == net::RpcCode::kUnavailable && text.find("could not connect") != std::string::npos &&
+  if (e.code() == Code::kUnavailable && text.find("could not connect") != std::string::npos &&
       c.rpc.last_delivery() == net::RpcClient::Delivery::kNotSent) {
     text += c.curve ? " (check --server-key, and that the server lists this client's key)"
                     : " (if the server uses CURVE, pass --server-key and --key)";
@@ -89,7 +89,7 @@ std::string Group(const Context& c) { return c.args.group.value_or(""); }
 
 int NodeGet(Context& c) {
   auto r = c.Call([&](net::RpcClient& rpc) { return rpc.NodeGet(c.operands[0]); });
-  if (!r.ok()) return Fail(c, r.error());
+  if (!r.ok()) return Fail(c, r.status());
   if (c.args.json) {
     PrintJson(c, ToJson(r.value()));
   } else {
@@ -100,7 +100,7 @@ int NodeGet(Context& c) {
 
 int NodesGet(Context& c) {
   auto r = c.Call([](net::RpcClient& rpc) { return rpc.NodesGet(); });
-  if (!r.ok()) return Fail(c, r.error());
+  if (!r.ok()) return Fail(c, r.status());
   if (c.args.json) {
     PrintJson(c, ToJsonArray(r.value()));
   } else {
@@ -111,8 +111,8 @@ int NodesGet(Context& c) {
 
 int FollowJob(Context& c, net::JobDetail detail, bool progress);
 
-int JobStarted(Context& c, const net::RpcResult<net::JobAccepted>& r) {
-  if (!r.ok()) return Fail(c, r.error());
+int JobStarted(Context& c, const Result<net::JobAccepted>& r) {
+  if (!r.ok()) return Fail(c, r.status());
   if (c.args.wait) {
     const std::string id = r.value().job_id;
     if (!c.args.json) c.out << "job " << id << " started; waiting for it to end\n" << std::flush;
@@ -120,12 +120,12 @@ int JobStarted(Context& c, const net::RpcResult<net::JobAccepted>& r) {
     // replication, a moment later: "not found" is asked again until the timeout.
     const auto deadline = std::chrono::steady_clock::now() + c.rpc.timeout();
     auto detail = c.Call([&](net::RpcClient& rpc) { return rpc.JobGet(id); });
-    while (!detail.ok() && detail.error().code == net::RpcCode::kNotFound &&
+    while (!detail.ok() && detail.status().code() == Code::kNotFound &&
            std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(kFollowMinInterval);
       detail = c.Call([&](net::RpcClient& rpc) { return rpc.JobGet(id); });
     }
-    if (!detail.ok()) return Fail(c, detail.error());
+    if (!detail.ok()) return Fail(c, detail.status());
     return FollowJob(c, std::move(detail).value(), /*progress=*/true);
   }
   if (c.args.json) {
@@ -179,8 +179,8 @@ int Discover(Context& c) {
       c, c.Call([&](net::RpcClient& rpc) { return rpc.Discover(c.operands, ExtraVars(c)); }));
 }
 
-int ShowJsonText(Context& c, const net::RpcResult<std::string>& r) {
-  if (!r.ok()) return Fail(c, r.error());
+int ShowJsonText(Context& c, const Result<std::string>& r) {
+  if (!r.ok()) return Fail(c, r.status());
   if (c.args.json) {
     PrintJson(c, JsonFromText(r.value()));
   } else {
@@ -189,8 +189,8 @@ int ShowJsonText(Context& c, const net::RpcResult<std::string>& r) {
   return kExitOk;
 }
 
-int Acknowledge(Context& c, const net::RpcResult<net::Ack>& r, std::string_view what) {
-  if (!r.ok()) return Fail(c, r.error());
+int Acknowledge(Context& c, const Result<net::Ack>& r, std::string_view what) {
+  if (!r.ok()) return Fail(c, r.status());
   if (c.args.json) {
     PrintJson(c, Json{{"ok", true}});
   } else {
@@ -268,7 +268,7 @@ int FollowJob(Context& c, net::JobDetail detail, bool progress) {
     const auto asked = std::chrono::steady_clock::now();
     auto r = c.Call(
         [&](net::RpcClient& rpc) { return rpc.JobLogFollow(detail.job.id, next, kFollowWait); });
-    if (!r.ok()) return Fail(c, r.error());
+    if (!r.ok()) return Fail(c, r.status());
     net::JobLogChunk& chunk = r.value();
     if (chunk.first_line > next) {
       std::string gap = "[... " + std::to_string(chunk.first_line - next) +
@@ -311,7 +311,7 @@ int FollowJob(Context& c, net::JobDetail detail, bool progress) {
 
 int JobGet(Context& c) {
   auto r = c.Call([&](net::RpcClient& rpc) { return rpc.JobGet(c.operands[0]); });
-  if (!r.ok()) return Fail(c, r.error());
+  if (!r.ok()) return Fail(c, r.status());
   if (c.args.follow) return FollowJob(c, std::move(r.value()), /*progress=*/false);
   if (c.args.json) {
     PrintJson(c, ToJson(r.value()));
@@ -329,7 +329,7 @@ int JobGet(Context& c) {
 
 int JobsList(Context& c) {
   auto r = c.Call([](net::RpcClient& rpc) { return rpc.JobsList(); });
-  if (!r.ok()) return Fail(c, r.error());
+  if (!r.ok()) return Fail(c, r.status());
   if (c.args.json) {
     PrintJson(c, ToJsonArray(r.value()));
   } else {
@@ -341,7 +341,7 @@ int JobsList(Context& c) {
 int JobCancel(Context& c) {
   auto r = c.Call(
       [&](net::RpcClient& rpc) { return rpc.JobCancel(c.operands.empty() ? "" : c.operands[0]); });
-  if (!r.ok()) return Fail(c, r.error());
+  if (!r.ok()) return Fail(c, r.status());
   if (c.args.json) {
     PrintJson(c, Json{{"job_id", r.value()}});
   } else {
@@ -352,7 +352,7 @@ int JobCancel(Context& c) {
 
 int Members(Context& c) {
   auto r = c.Call([](net::RpcClient& rpc) { return rpc.Members(); });
-  if (!r.ok()) return Fail(c, r.error());
+  if (!r.ok()) return Fail(c, r.status());
   if (c.args.json) {
     PrintJson(c, ToJsonArray(r.value()));
   } else {
@@ -374,7 +374,7 @@ std::string ExpectWarning(const net::TokenInfo& t) {
 
 int Token(Context& c) {
   auto r = c.Call([](net::RpcClient& rpc) { return rpc.Token(); });
-  if (!r.ok()) return Fail(c, r.error());
+  if (!r.ok()) return Fail(c, r.status());
   const std::string warning = ExpectWarning(r.value());
   if (c.args.json) {
     Json j = ToJson(r.value());
@@ -413,7 +413,7 @@ int Audit(Context& c) {
     count = static_cast<uint32_t>(n);
   }
   auto r = c.Call([count](net::RpcClient& rpc) { return rpc.AuditList(count); });
-  if (!r.ok()) return Fail(c, r.error());
+  if (!r.ok()) return Fail(c, r.status());
   if (c.args.json) {
     PrintJson(c, JsonFromText(r.value()));
   } else {
@@ -431,7 +431,7 @@ int Keygen(Context& c) {
   std::string label = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
   if (label.size() > 4 && label.substr(label.size() - 4) == ".key") label.resize(label.size() - 4);
   if (std::string error = MakeParentDirs(path); !error.empty()) return Fail(c.err, error);
-  if (clustermgr::Status s = net::WriteKeyPairFiles(path, *pair, label); !s.ok()) {
+  if (Status s = net::WriteKeyPairFiles(path, *pair, label); !s.ok()) {
     return Fail(c.err, s.message());
   }
   if (c.args.json) {
@@ -448,7 +448,7 @@ int Keygen(Context& c) {
 
 int Status(Context& c) {
   auto r = c.Call([](net::RpcClient& rpc) { return rpc.Status(); });
-  if (!r.ok()) return Fail(c, r.error());
+  if (!r.ok()) return Fail(c, r.status());
   // The same instance's token view says whether --expect undercounts the managers; status
   // still answers when it cannot be had.
   auto token = c.Call([](net::RpcClient& rpc) { return rpc.Token(); });

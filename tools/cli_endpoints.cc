@@ -52,11 +52,11 @@ Endpoints::Endpoints(std::vector<std::string> urls, net::RpcClient::Options opti
       connect_timeout_(connect_timeout),
       clients_(urls_.size()) {}
 
-bool Endpoints::MayTryNext(const net::RpcError& error) const {
+bool Endpoints::MayTryNext(const Status& error) const {
   using Delivery = net::RpcClient::Delivery;
-  if (delivery_ == Delivery::kNotSent) return error.code == net::RpcCode::kUnavailable;
+  if (delivery_ == Delivery::kNotSent) return error.code() == Code::kUnavailable;
   // Sent and unanswered: the client reports a mutation as kOutcomeUnknown, which stays here.
-  return delivery_ == Delivery::kNoReply && error.code == net::RpcCode::kUnavailable;
+  return delivery_ == Delivery::kNoReply && error.code() == Code::kUnavailable;
 }
 
 net::RpcClient& Endpoints::ClientAt(std::size_t index) {

@@ -41,14 +41,15 @@ class Endpoints {
       auto result = call(client);
       delivery_ = client.last_delivery();
       if (delivery_ == net::RpcClient::Delivery::kAnswered) answered_ = urls_[current_];
-      if (result.ok() || !MayTryNext(result.error()) || tried >= urls_.size()) {
+      if (result.ok() || !MayTryNext(result.status()) || tried >= urls_.size()) {
         if (!result.ok() && !unreachable.empty()) {
-          return net::RpcError{result.error().code, unreachable + "; " + result.error().message};
+          return Status(result.status().code(),
+                             unreachable + "; " + result.status().message());
         }
         return result;
       }
-      unreachable += (unreachable.empty() ? "" : "; ") + result.error().message;
-      skipped_.push_back(result.error().message);
+      unreachable += (unreachable.empty() ? "" : "; ") + result.status().message();
+      skipped_.push_back(result.status().message());
       current_ = (current_ + 1) % urls_.size();
     }
   }
@@ -63,7 +64,7 @@ class Endpoints {
   const std::vector<std::string>& skipped() const { return skipped_; }
 
  private:
-  bool MayTryNext(const net::RpcError& error) const;
+  bool MayTryNext(const Status& error) const;
   net::RpcClient& ClientAt(std::size_t index);
 
   std::vector<std::string> urls_;

@@ -384,7 +384,7 @@ Result<crdt::ClusterState> FetchLiveState(const std::string& url, std::chrono::m
   net::RpcClient client(url, options);
   auto bytes = client.StateDump();
   if (!bytes.ok()) {
-    std::string text = url + ": " + bytes.error().message;
+    std::string text = url + ": " + bytes.status().message();
     if (!curve && text.find("could not connect") != std::string::npos) {
       text += " (if the server uses CURVE, pass --server-key and --key)";
     }

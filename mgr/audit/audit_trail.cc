@@ -38,12 +38,10 @@ std::string SummarizeRequest(const net::RpcRequest& request) {
                  vars(r.extra_vars);
         } else if constexpr (std::is_same_v<T, net::UpdateRequest>) {
           return "names=" + List(r.names) + (r.group.empty() ? "" : " group=" + r.group) +
-                 (r.serial == 0 ? "" : " serial=" + std::to_string(r.serial)) +
-                 vars(r.extra_vars);
+                 (r.serial == 0 ? "" : " serial=" + std::to_string(r.serial)) + vars(r.extra_vars);
         } else if constexpr (std::is_same_v<T, net::UpgradeRequest>) {
           return "names=" + List(r.names) +
-                 (r.serial == 0 ? "" : " serial=" + std::to_string(r.serial)) +
-                 vars(r.extra_vars);
+                 (r.serial == 0 ? "" : " serial=" + std::to_string(r.serial)) + vars(r.extra_vars);
         } else if constexpr (std::is_same_v<T, net::DecommissionRequest>) {
           return "names=" + List(r.names) + vars(r.extra_vars);
         } else if constexpr (std::is_same_v<T, net::DiscoverRequest>) {
@@ -67,8 +65,8 @@ std::string SummarizeRequest(const net::RpcRequest& request) {
 }
 
 std::string Outcome(const net::RpcReply& reply) {
-  if (reply.code == net::RpcCode::kOk) return "ok";
-  return std::string(net::RpcCodeName(reply.code)) + ": " + Cut(reply.message, 256);
+  if (reply.code == Code::kOk) return "ok";
+  return std::string(CodeName(reply.code)) + ": " + Cut(reply.message, 256);
 }
 
 void AddAuditRecord(const crdt::ClusterState& base, const AuditRecord& record,

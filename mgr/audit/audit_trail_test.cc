@@ -61,8 +61,7 @@ TEST(AuditTrail, SummariesAreBounded) {
   const std::string s = SummarizeRequest(net::ConfigSetRequest{big});
   EXPECT_LE(s.size(), kAuditMaxRequestText + 32);
   EXPECT_EQ(SummarizeRequest(net::CommissionRequest{{"a", "b"}, "g", ""}), "names=[a,b] group=g");
-  EXPECT_EQ(Outcome(net::RpcReply::Error(net::RpcCode::kPermissionDenied, "no")),
-            "permission denied: no");
+  EXPECT_EQ(Outcome(net::RpcReply::Error(Code::kPermissionDenied, "no")), "permission denied: no");
 }
 
 }  // namespace

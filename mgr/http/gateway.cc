@@ -250,7 +250,7 @@ std::optional<net::RpcReply> Gateway::AskRpc(HttpCaller caller, net::RpcRequest 
   auto answer = Ask(std::move(caller), std::move(request), timeout);
   if (!answer) return std::nullopt;
   if (auto* reply = std::get_if<net::RpcReply>(&*answer)) return std::move(*reply);
-  return net::RpcReply::Error(net::RpcCode::kInternal, "unexpected answer from the event loop");
+  return net::RpcReply::Error(Code::kInternal, "unexpected answer from the event loop");
 }
 
 void Gateway::Routes() {
@@ -311,7 +311,7 @@ void Gateway::PostRoutes() {
                                 httplib::Response& res) {
     auto reply = AskRpc(caller, std::move(request), timeout);
     if (!reply) return Fail(res, 500, kTimeoutText);
-    if (reply->code != net::RpcCode::kOk) return Fail(res, 500, reply->message);
+    if (reply->code != Code::kOk) return Fail(res, 500, reply->message);
     res.status = 200;
   };
 
@@ -369,7 +369,7 @@ void Gateway::GetRoutes() {
           if (!request) return;  // answered already
           auto reply = AskRpc(CallerOf(req), std::move(*request), timeout);
           if (!reply) return Fail(res, 500, kTimeoutText);
-          if (reply->code != net::RpcCode::kOk) return Fail(res, 500, reply->message);
+          if (reply->code != Code::kOk) return Fail(res, 500, reply->message);
           out(*reply, res);
         });
       };
@@ -426,7 +426,7 @@ void Gateway::StreamAndProbeRoutes() {
           const HttpCaller caller = CallerOf(req);
           auto reply = AskRpc(caller, net::JobGetRequest{label}, timeout);
           if (!reply) return Fail(res, 500, kTimeoutText);
-          if (reply->code != net::RpcCode::kOk) return Fail(res, 500, reply->message);
+          if (reply->code != Code::kOk) return Fail(res, 500, reply->message);
           const net::JobInfo& job = std::get<net::JobDetail>(reply->payload).job;
           if (job.status != net::JobStatus::kRunning) return Fail(res, 500, "job is not Running");
           const auto wait = options_.follow_wait;
@@ -436,7 +436,7 @@ void Gateway::StreamAndProbeRoutes() {
                 if (sink.is_writable && !sink.is_writable()) return false;
                 net::JobLogFollowRequest follow{id, next, static_cast<std::uint32_t>(wait.count())};
                 auto chunk_reply = AskRpc(caller, follow, wait + timeout);
-                if (!chunk_reply || chunk_reply->code != net::RpcCode::kOk) {
+                if (!chunk_reply || chunk_reply->code != Code::kOk) {
                   sink.done();  // stopping, or the job is gone: end the stream
                   return true;
                 }

@@ -80,7 +80,7 @@ TEST_F(GatewayTest, PostBecomesTheRpcRequestWithTheCallerAndAnswersEmpty) {
 
 TEST_F(GatewayTest, RefusalsAre500WithTheTextAndANewline) {
   loop_.answer = [](const Call&) {
-    return Answer(net::RpcReply::Error(net::RpcCode::kNotFound, "no such thing"));
+    return Answer(net::RpcReply::Error(Code::kNotFound, "no such thing"));
   };
   auto res = Post("/globals", R"({"extra_vars":"{}"})");
   ASSERT_TRUE(res);

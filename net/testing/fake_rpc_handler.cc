@@ -210,7 +210,7 @@ void FakeManager::Send(RpcServer& s, Held& held, const ReplyTo& to, RpcReply rep
 RpcReply FakeManager::FollowAnswer(const JobLogFollowRequest& r) {
   auto it = jobs_.find(r.job_id);
   if (it == jobs_.end()) {
-    return RpcReply::Error(RpcCode::kNotFound, "info for \"" + r.job_id + "\" job doesn't exist");
+    return RpcReply::Error(Code::kNotFound, "info for \"" + r.job_id + "\" job doesn't exist");
   }
   const Job& job = it->second;
   JobLogChunk chunk;
@@ -236,15 +236,15 @@ const FakeManager::Job* FakeManager::ActiveJob() const {
 std::optional<RpcReply> FakeManager::CheckNodes(const std::vector<std::string>& names) const {
   if (const Job* active = ActiveJob()) {
     return RpcReply::Error(
-        RpcCode::kFailedPrecondition,
+        Code::kFailedPrecondition,
         "there is already an active job, please try in sometime. Job: " + active->info.desc);
   }
   if (names.empty()) {
-    return RpcReply::Error(RpcCode::kInvalidArgument, "atleast one node should be specified");
+    return RpcReply::Error(Code::kInvalidArgument, "atleast one node should be specified");
   }
   for (const auto& n : names) {
     if (nodes_.count(n) == 0) {
-      return RpcReply::Error(RpcCode::kNotFound,
+      return RpcReply::Error(Code::kNotFound,
                              "node with name or address \"" + n + "\" doesn't exists");
     }
   }
@@ -273,7 +273,7 @@ RpcReply FakeManager::Answer(const RpcRequest& request) {
         if constexpr (std::is_same_v<T, NodeGetRequest>) {
           auto it = nodes_.find(r.name);
           if (it == nodes_.end()) {
-            return RpcReply::Error(RpcCode::kNotFound,
+            return RpcReply::Error(Code::kNotFound,
                                    "node with name or address \"" + r.name + "\" doesn't exists");
           }
           return RpcReply::Ok(it->second);
@@ -284,7 +284,7 @@ RpcReply FakeManager::Answer(const RpcRequest& request) {
         } else if constexpr (std::is_same_v<T, CommissionRequest>) {
           if (auto refused = CheckNodes(r.names)) return *refused;
           if (r.group.empty()) {
-            return RpcReply::Error(RpcCode::kInvalidArgument,
+            return RpcReply::Error(Code::kInvalidArgument,
                                    "invalid or empty host-group specified: \"\"");
           }
           return StartJob("commission", r.names);
@@ -329,7 +329,7 @@ RpcReply FakeManager::Answer(const RpcRequest& request) {
           return RpcReply::Ok(JsonText{"[]"});
         } else {
           static_assert(std::is_same_v<T, StateDumpRequest>);
-          return RpcReply::Error(RpcCode::kUnimplemented, "the fake has no state to dump");
+          return RpcReply::Error(Code::kUnimplemented, "the fake has no state to dump");
         }
       },
       request);
@@ -342,12 +342,12 @@ RpcReply FakeManager::AnswerJobGet(const JobGetRequest& r) {
   } else if (r.label == "last") {
     if (!job_order_.empty()) job = &jobs_.at(job_order_.back());
   } else if (r.label.empty()) {
-    return RpcReply::Error(RpcCode::kInvalidArgument, "Invalid or empty job label specified: \"\"");
+    return RpcReply::Error(Code::kInvalidArgument, "Invalid or empty job label specified: \"\"");
   } else if (auto it = jobs_.find(r.label); it != jobs_.end()) {
     job = &it->second;
   }
   if (job == nullptr) {
-    return RpcReply::Error(RpcCode::kNotFound, "info for \"" + r.label + "\" job doesn't exist");
+    return RpcReply::Error(Code::kNotFound, "info for \"" + r.label + "\" job doesn't exist");
   }
   return RpcReply::Ok(JobDetail{job->info, 0, job->log});
 }
@@ -360,7 +360,7 @@ RpcReply FakeManager::AnswerJobCancel(const JobCancelRequest& r) {
     job = &it->second;
   }
   if (job == nullptr || JobEnded(job->info.status)) {
-    return RpcReply::Error(RpcCode::kFailedPrecondition, "there is no active job");
+    return RpcReply::Error(Code::kFailedPrecondition, "there is no active job");
   }
   job->info.status = JobStatus::kCancelled;
   return RpcReply::Ok(JobCancelled{job->info.id});

@@ -176,17 +176,17 @@ struct Clients {
 };
 
 template <typename T>
-void Classify(const net::RpcResult<T>& r, Op* op) {
+void Classify(const clustermgr::Result<T>& r, Op* op) {
   op->end_ms = NowMs();
   if (r.ok()) {
     op->outcome = Outcome::kAcknowledged;
     return;
   }
-  op->error = std::string(net::RpcCodeName(r.error().code)) + ": " + r.error().message;
+  op->error = std::string(clustermgr::CodeName(r.status().code())) + ": " + r.status().message();
   // "could not connect" means nothing was sent: a refusal. Any other transport failure of a
   // mutation comes back as kOutcomeUnknown.
-  op->outcome =
-      r.error().code == net::RpcCode::kOutcomeUnknown ? Outcome::kUnknown : Outcome::kRefused;
+  op->outcome = r.status().code() == clustermgr::Code::kOutcomeUnknown ? Outcome::kUnknown
+                                                                       : Outcome::kRefused;
 }
 
 class Schedule {
@@ -262,7 +262,7 @@ bool Schedule::WaitForHolder(std::chrono::milliseconds timeout, std::string* las
     for (std::size_t i = 0; i < urls_.size(); ++i) {
       auto t = c[i].Token();
       if (!t.ok()) {
-        *last += Name(i) + ": " + t.error().message + "; ";
+        *last += Name(i) + ": " + t.status().message() + "; ";
         all = false;
         continue;
       }
@@ -587,7 +587,7 @@ bool Schedule::Quiesce(int64_t heal_ms) {
     for (std::size_t i = 0; i < urls_.size() && same; ++i) {
       auto s = c[i].Status();
       if (!s.ok()) {
-        last = Name(i) + " status: " + s.error().message;
+        last = Name(i) + " status: " + s.status().message();
         same = false;
       } else if (!first) {
         first = s.value();
@@ -651,7 +651,7 @@ void Schedule::CheckGlobals(Clients& c) {
   for (std::size_t i = 0; i < urls_.size(); ++i) {
     auto g = c[i].GlobalGet();
     if (!g.ok()) {
-      Fail("globals readable", Name(i) + ": " + g.error().message, {});
+      Fail("globals readable", Name(i) + ": " + g.status().message(), {});
       return;
     }
     texts.push_back(g.value());
@@ -729,7 +729,7 @@ void Schedule::CheckNodes(Clients& c) {
   for (std::size_t i = 0; i < urls_.size(); ++i) {
     auto nodes = c[i].NodesGet();
     if (!nodes.ok()) {
-      Fail("nodes readable", Name(i) + ": " + nodes.error().message, {});
+      Fail("nodes readable", Name(i) + ": " + nodes.status().message(), {});
       return;
     }
     std::map<std::string, json> vars;
@@ -781,7 +781,7 @@ void Schedule::CheckJobs(Clients& c) {
   }
   auto jobs = c[0].JobsList();
   if (!jobs.ok()) {
-    Fail("jobs readable", jobs.error().message, {});
+    Fail("jobs readable", jobs.status().message(), {});
     return;
   }
   std::map<std::string, net::JobInfo> by_id;

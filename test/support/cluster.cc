@@ -179,7 +179,7 @@ Status ManagerInstance::Start(std::chrono::milliseconds timeout) {
         up = true;
         break;
       }
-      last = status.error().message;
+      last = status.status().message();
       if (!process_->Running()) break;
     }
     rpc_->set_timeout(saved);
@@ -327,9 +327,9 @@ Result<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) {
     args.insert(args.end(), c->options_.daemon_args.begin(), c->options_.daemon_args.end());
     const std::string mdir = dir + "/" + name;
     fs::create_directories(mdir);
-    c->managers_.push_back(std::make_unique<ManagerInstance>(
-        name, mdir, std::move(agent), std::move(args), c->options_.log_level, c->client_curve_,
-        serf_rpc));
+    c->managers_.push_back(std::make_unique<ManagerInstance>(name, mdir, std::move(agent),
+                                                             std::move(args), c->options_.log_level,
+                                                             c->client_curve_, serf_rpc));
   }
   for (auto& m : c->managers_) {
     if (Status s = m->Start(c->options_.start_timeout); !s.ok()) return s;
@@ -435,7 +435,7 @@ Result<net::NodeInfo> Cluster::WaitForNode(const std::string& name, const NodeIs
       [&](std::string* last) {
         auto r = client.NodeGet(name);
         if (!r.ok()) {
-          *last = r.error().message;
+          *last = r.status().message();
           return false;
         }
         *last = Describe(r.value());
@@ -458,10 +458,10 @@ Result<net::JobDetail> Cluster::WaitForJobEnd(const std::string& job_id,
     auto chunk = client.JobLogFollow(job_id, next,
                                      std::min<std::chrono::milliseconds>(Left(deadline), 2000ms));
     if (!chunk.ok()) {
-      if (chunk.code() == net::RpcCode::kNotFound) {
-        return Status(Code::kNotFound, chunk.error().message);
+      if (chunk.code() == clustermgr::Code::kNotFound) {
+        return Status(Code::kNotFound, chunk.status().message());
       }
-      last = chunk.error().message;
+      last = chunk.status().message();
       continue;
     }
     next = chunk.value().first_line + chunk.value().lines.size();
@@ -469,7 +469,7 @@ Result<net::JobDetail> Cluster::WaitForJobEnd(const std::string& job_id,
            " log lines";
     if (chunk.value().ended) {
       auto detail = client.JobGet(job_id);
-      if (!detail.ok()) return Status(Code::kInternal, "job get: " + detail.error().message);
+      if (!detail.ok()) return Status(Code::kInternal, "job get: " + detail.status().message());
       return std::move(detail.value());
     }
   }
@@ -486,8 +486,8 @@ Status Cluster::WaitForLogLine(const std::string& job_id, const std::string& nee
     auto chunk = client.JobLogFollow(job_id, next,
                                      std::min<std::chrono::milliseconds>(Left(deadline), 2000ms));
     if (!chunk.ok()) {
-      if (chunk.code() == net::RpcCode::kNotFound) {
-        return Status(Code::kNotFound, chunk.error().message);
+      if (chunk.code() == clustermgr::Code::kNotFound) {
+        return Status(Code::kNotFound, chunk.status().message());
       }
       continue;
     }
@@ -527,8 +527,8 @@ std::string Cluster::Diagnostics(std::size_t bytes) const {
     out += "---- clustermgrd " + m->name() + " (" + m->rpc_url() + ", data " + m->data_dir() +
            ") log tail ----\n" + m->LogTail(bytes) + "\n";
     if (!options_.serf_rpc) {
-      out += "---- serf agent of " + m->name() + " log tail ----\n" + m->serf().LogTail(1500) +
-             "\n";
+      out +=
+          "---- serf agent of " + m->name() + " log tail ----\n" + m->serf().LogTail(1500) + "\n";
     }
   }
   return out;

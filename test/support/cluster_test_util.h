@@ -2,7 +2,7 @@
 // library itself does not depend on gtest.
 //
 //   EXPECT_TRUE(IsOk(cluster->rpc().GlobalSet("{}")));
-//   EXPECT_TRUE(IsRpcError(r, net::RpcCode::kNotFound, "node with name ... doesn't exists"));
+//   EXPECT_TRUE(IsRpcError(r, clustermgr::Code::kNotFound, "node with name ... doesn't exists"));
 //   ASSERT_OK_AND_ASSIGN(net::NodeInfo n, cluster->WaitForNode("n-1", NodeIs::Discovered()));
 #pragma once
 
@@ -29,22 +29,15 @@ template <typename T>
   return IsOk(r.status());
 }
 
-template <typename T>
-::testing::AssertionResult IsOk(const net::RpcResult<T>& r) {
-  if (r.ok()) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << net::RpcCodeName(r.error().code) << ": " << r.error().message;
-}
-
 // The call failed with exactly this code and message.
 template <typename T>
-::testing::AssertionResult IsRpcError(const net::RpcResult<T>& r, net::RpcCode code,
+::testing::AssertionResult IsRpcError(const clustermgr::Result<T>& r, clustermgr::Code code,
                                       const std::string& message) {
   if (r.ok()) return ::testing::AssertionFailure() << "succeeded; expected: " << message;
-  if (r.error().code != code || r.error().message != message) {
+  if (r.status().code() != code || r.status().message() != message) {
     return ::testing::AssertionFailure()
-           << "got " << net::RpcCodeName(r.error().code) << " \"" << r.error().message
-           << "\"\n expected " << net::RpcCodeName(code) << " \"" << message << "\"";
+           << "got " << clustermgr::CodeName(r.status().code()) << " \"" << r.status().message()
+           << "\"\n expected " << clustermgr::CodeName(code) << " \"" << message << "\"";
   }
   return ::testing::AssertionSuccess();
 }
@@ -63,7 +56,7 @@ inline std::string Describe(const net::JobDetail& d) {
   auto tmp = (expr);                                    \
   ASSERT_TRUE(::clustermgr::test::IsOk(tmp));           \
   lhs = std::move(tmp).value()
-// Asserts that a Result / RpcResult is ok and moves its value into `lhs` (a declaration or an
+// Asserts that a Result is ok and moves its value into `lhs` (a declaration or an
 // lvalue). Usable only in functions returning void (like ASSERT_*).
 #define ASSERT_OK_AND_ASSIGN(lhs, expr) \
   CLUSTERMGR_ASSERT_OK_AND_ASSIGN(CLUSTERMGR_CONCAT(cm_result_, __LINE__), lhs, expr)

@@ -54,7 +54,7 @@ bool InstanceLists(Cluster& cluster, std::size_t i, const std::unordered_set<std
                    net::NodeState want, std::string* last) {
   auto nodes = cluster.rpc(i).NodesGet();
   if (!nodes.ok()) {
-    *last = cluster.manager(i).name() + ": " + nodes.error().message;
+    *last = cluster.manager(i).name() + ": " + nodes.status().message();
     return false;
   }
   std::size_t matching = 0;
@@ -99,7 +99,7 @@ Result<std::size_t> WaitForHolder(Cluster& cluster, std::chrono::milliseconds ti
           auto t = cluster.rpc(i).Token();
           if (!t.ok() || t.value().holder.empty() || !t.value().has_quorum) {
             *last =
-                cluster.manager(i).name() + ": " + (t.ok() ? t.value().reason : t.error().message);
+                cluster.manager(i).name() + ": " + (t.ok() ? t.value().reason : t.status().message());
             return false;
           }
           if (!name.empty() && t.value().holder != name) return false;
@@ -280,7 +280,7 @@ Result<double> TimedCommission(Cluster& cluster, std::size_t holder,
                                std::chrono::milliseconds timeout) {
   const auto t0 = Clock::now();
   auto job = cluster.rpc(holder).Commission(names, "service-master", "");
-  if (!job.ok()) return Status(Code::kInternal, "commission: " + job.error().message);
+  if (!job.ok()) return Status(Code::kInternal, "commission: " + job.status().message());
   auto detail = cluster.WaitForJobEnd(job.value().job_id, timeout, holder);
   if (!detail.ok()) return detail.status();
   const double s = Seconds(Clock::now() - t0);
@@ -305,12 +305,12 @@ Result<double> TimedCancel(Cluster& cluster, std::size_t holder,
                            const std::vector<std::string>& names,
                            std::chrono::milliseconds timeout) {
   auto job = cluster.rpc(holder).Commission(names, "service-master", R"({"slow": 60})");
-  if (!job.ok()) return Status(Code::kInternal, "commission: " + job.error().message);
+  if (!job.ok()) return Status(Code::kInternal, "commission: " + job.status().message());
   const std::string id = job.value().job_id;
   if (Status s = cluster.WaitForLogLine(id, "TASK [", timeout, holder); !s.ok()) return s;
   const auto t0 = Clock::now();
   auto cancelled = cluster.rpc(holder).JobCancel(id);
-  if (!cancelled.ok()) return Status(Code::kInternal, "job cancel: " + cancelled.error().message);
+  if (!cancelled.ok()) return Status(Code::kInternal, "job cancel: " + cancelled.status().message());
   auto detail = cluster.WaitForJobEnd(job.value().job_id, timeout, holder);
   if (!detail.ok()) return detail.status();
   if (detail->job.status != net::JobStatus::kCancelled) {
@@ -394,7 +394,7 @@ Result<FleetFigures> RunSimulatedFleet(const SimulatedFleetOptions& options,
   for (std::size_t k = 0; k < options.read_samples; ++k) {
     const auto t0 = Clock::now();
     auto nodes = cluster.rpc(follower).NodesGet();
-    if (!nodes.ok()) return Status(Code::kInternal, "nodes get: " + nodes.error().message);
+    if (!nodes.ok()) return Status(Code::kInternal, "nodes get: " + nodes.status().message());
     if (nodes.value().size() != options.members) {
       return Status(Code::kInternal, "nodes get listed " + std::to_string(nodes.value().size()));
     }
@@ -406,7 +406,7 @@ Result<FleetFigures> RunSimulatedFleet(const SimulatedFleetOptions& options,
     const std::string name = "sim-" + std::to_string(rng() % options.members);
     const auto t0 = Clock::now();
     auto node = cluster.rpc(follower).NodeGet(name);
-    if (!node.ok()) return Status(Code::kInternal, "node get: " + node.error().message);
+    if (!node.ok()) return Status(Code::kInternal, "node get: " + node.status().message());
     one_ms.push_back(Millis(Clock::now() - t0));
   }
   figures.push_back({"nodes_get_p50_ms_" + S, Quantile(list_ms, 0.50), "ms"});

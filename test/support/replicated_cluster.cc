@@ -176,7 +176,7 @@ bool ReplicatedCluster::WaitConverged(std::chrono::milliseconds timeout, std::st
       if (!in->running()) continue;
       auto s = in->client().Status();
       if (!s.ok()) {
-        *why = in->name() + ": status failed: " + s.error().message;
+        *why = in->name() + ": status failed: " + s.status().message();
         same = false;
         break;
       }
