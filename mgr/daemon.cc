@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,17 +27,6 @@ constexpr auto kTick = std::chrono::milliseconds(100);
 // late) event stream; it reads a large list less often (net/serf_monitor.h).
 constexpr auto kSerfMembersPoll = std::chrono::milliseconds(250);
 
-void Signal(int fd) {
-  uint64_t one = 1;
-  ssize_t n = write(fd, &one, sizeof(one));
-  (void)n;
-}
-
-bool Consume(int fd) {
-  uint64_t count = 0;
-  return read(fd, &count, sizeof(count)) == sizeof(count) && count > 0;
-}
-
 // Entries a delta writes (tombstones included): the size of one store batch.
 double EntryCount(const crdt::ClusterState& s) {
   return static_cast<double>(s.globals.size() + s.node_vars.size() + s.host_groups.size() +
@@ -52,8 +40,8 @@ Daemon::Daemon(DaemonOptions options)
     : options_(std::move(options)),
       election_(
           {options_.name, options_.expect, options_.token_settle_ms, options_.token_contact_ms}),
-      stop_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
-      reload_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+      stop_(EventFd::CreateOrDie()),
+      reload_(EventFd::CreateOrDie()) {}
 
 Daemon::~Daemon() {
   http_.reset();     // its threads wait for answers from this loop: stop them first
@@ -65,8 +53,6 @@ Daemon::~Daemon() {
   gossip_.reset();
   rpc_.reset();
   replica_.reset();
-  close(stop_fd_);
-  close(reload_fd_);
 }
 
 uint64_t Daemon::NowMs() { return crdt::SystemClock().NowMillis(); }
@@ -77,8 +63,8 @@ uint64_t Daemon::SteadyMs() {
                                    .count());
 }
 
-void Daemon::Stop() { Signal(stop_fd_); }
-void Daemon::Reload() { Signal(reload_fd_); }
+void Daemon::Stop() { stop_.Signal(); }
+void Daemon::Reload() { reload_.Signal(); }
 
 // Start-up, in order: the log, the store, CURVE, the RPC socket, replication, the manager, Serf,
 // the HTTP gateway; then a first election tick.
@@ -375,8 +361,8 @@ int Daemon::Run() {
         {nullptr, job_mail_.fd(), ZMQ_POLLIN, 0},
         {nullptr, serf_mail_.fd(), ZMQ_POLLIN, 0},
         {nullptr, forward_mail_.fd(), ZMQ_POLLIN, 0},
-        {nullptr, stop_fd_, ZMQ_POLLIN, 0},
-        {nullptr, reload_fd_, ZMQ_POLLIN, 0},
+        {nullptr, stop_.fd(), ZMQ_POLLIN, 0},
+        {nullptr, reload_.fd(), ZMQ_POLLIN, 0},
         {nullptr, http_mail_.fd(), ZMQ_POLLIN, 0},
         rpc_->ConnectionsPollItem(),  // connection events; HandleRpc handles them
         {nullptr, serf_conn_mail_.fd(), ZMQ_POLLIN, 0},
@@ -393,13 +379,13 @@ int Daemon::Run() {
       }
     }
     const uint64_t now_ms = NowMs();
-    if (items[4].revents & ZMQ_POLLIN && Consume(stop_fd_)) {
+    if (items[4].revents & ZMQ_POLLIN && stop_.Consume()) {
       CM_LOG(kInfo) << "stopping";
       notifier_.Stopping();
       FinishRunningJob();
       return 0;
     }
-    if (items[5].revents & ZMQ_POLLIN && Consume(reload_fd_)) DoReload();
+    if (items[5].revents & ZMQ_POLLIN && reload_.Consume()) DoReload();
     HandleJobs(now_ms);
     HandleSerf(now_ms);
     HandleForwarded();

@@ -13,6 +13,7 @@
 #include <string>
 #include <zmq.hpp>
 
+#include "base/event_fd.h"
 #include "base/status.h"
 #include "crdt/hlc.h"
 #include "mgr/ansible/job_executor.h"
@@ -225,8 +226,8 @@ class Daemon {
   uint64_t next_store_retry_ms_ = 0;
   std::string rpc_endpoint_;
   uint64_t started_ms_ = 0;
-  int stop_fd_ = -1;
-  int reload_fd_ = -1;
+  const EventFd stop_;         // Stop() from any thread (a signal handler too) wakes the loop
+  const EventFd reload_;       // likewise Reload()
   int undercount_logged_ = 0;  // managers visible beyond --expect, last warned about
   SystemdNotifier notifier_;   // readiness and watchdog, when run by systemd
 };

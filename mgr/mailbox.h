@@ -5,9 +5,6 @@
 // nothing else; the messages themselves are values handed over whole.
 #pragma once
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +12,7 @@
 #include <deque>
 #include <vector>
 
+#include "base/event_fd.h"
 #include "base/mutex.h"
 
 namespace clustermgr::mgr {
@@ -22,10 +20,8 @@ namespace clustermgr::mgr {
 template <typename T>
 class Mailbox {
  public:
-  Mailbox() : fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-    if (fd_ < 0) std::abort();  // out of file descriptors at start-up: nothing sane to do
-  }
-  ~Mailbox() { close(fd_); }
+  // Out of file descriptors at start-up there is nothing sane to do: aborts.
+  Mailbox() : wake_(EventFd::CreateOrDie()) {}
   Mailbox(const Mailbox&) = delete;
   Mailbox& operator=(const Mailbox&) = delete;
 
@@ -35,16 +31,12 @@ class Mailbox {
       MutexLock lock(mu_);
       queue_.push_back(std::move(message));
     }
-    uint64_t one = 1;
-    ssize_t n = write(fd_, &one, sizeof(one));
-    (void)n;  // EAGAIN means the counter is already non-zero: the loop will wake anyway
+    wake_.Signal();
   }
 
   // Owner thread only: every message posted so far, in order.
   std::vector<T> Drain() {
-    uint64_t count = 0;
-    ssize_t n = read(fd_, &count, sizeof(count));
-    (void)n;
+    wake_.Consume();
     MutexLock lock(mu_);
     std::vector<T> out(std::make_move_iterator(queue_.begin()),
                        std::make_move_iterator(queue_.end()));
@@ -55,25 +47,20 @@ class Mailbox {
   // Owner thread only: the oldest `max` messages at most, in order. When more wait, fd() stays
   // readable, so a flood is handled in slices between the loop's other work.
   std::vector<T> Drain(std::size_t max) {
-    uint64_t count = 0;
-    ssize_t n = read(fd_, &count, sizeof(count));
-    (void)n;
+    wake_.Consume();
     MutexLock lock(mu_);
     const std::size_t take = std::min(max, queue_.size());
     std::vector<T> out(std::make_move_iterator(queue_.begin()),
                        std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(take)));
     queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
-    if (!queue_.empty()) {
-      uint64_t one = 1;
-      n = write(fd_, &one, sizeof(one));
-    }
+    if (!queue_.empty()) wake_.Signal();
     return out;
   }
 
-  int fd() const { return fd_; }
+  int fd() const { return wake_.fd(); }
 
  private:
-  const int fd_;
+  const EventFd wake_;
   Mutex mu_;
   std::deque<T> queue_ GUARDED_BY(mu_);
 };

@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -26,11 +25,6 @@ using serf_client_detail::Millis;
 using serf_client_detail::ReplyKind;
 
 SerfClient::Impl::Impl(SerfClientOptions o) : options(std::move(o)) {
-  wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake_fd < 0) {
-    std::perror("serf client: eventfd");
-    std::abort();  // no fd for a wake-up pipe: the process is out of resources
-  }
   thread = std::thread([this] { Run(); });
 }
 
@@ -39,10 +33,8 @@ SerfClient::Impl::~Impl() {
     MutexLock lock(mu);
     stopping = true;
   }
-  uint64_t one = 1;
-  (void)!write(wake_fd, &one, sizeof one);
+  wake.Signal();
   thread.join();
-  close(wake_fd);
 }
 
 void SerfClient::Impl::Enqueue(Command command) {
@@ -50,8 +42,7 @@ void SerfClient::Impl::Enqueue(Command command) {
     MutexLock lock(mu);
     if (!stopping) {
       queue.push_back(std::move(command));
-      uint64_t one = 1;
-      (void)!write(wake_fd, &one, sizeof one);
+      wake.Signal();
       return;
     }
   }
@@ -62,11 +53,11 @@ void SerfClient::Impl::Enqueue(Command command) {
 
 template <typename T>
 Result<T> SerfClient::Impl::Call(const char* command, std::string body, ReplyKind reply,
-                                     std::function<Result<T>(const msgpack::object*)> decode) {
+                                 std::function<Result<T>(const msgpack::object*)> decode) {
   if (OnReaderThread()) {
     return Status(Code::kInvalidArgument,
-                      std::string("serf rpc ") + command +
-                          ": blocking call from a stream handler would deadlock");
+                  std::string("serf rpc ") + command +
+                      ": blocking call from a stream handler would deadlock");
   }
   struct Slot {
     std::mutex mu;
@@ -98,7 +89,7 @@ Result<T> SerfClient::Impl::Call(const char* command, std::string body, ReplyKin
   if (!slot->cv.wait_until(lock, deadline + std::chrono::seconds(1),
                            [&] { return slot->result.has_value(); })) {
     return Status(Code::kOutcomeUnknown, std::string("serf rpc ") + command + " timed out after " +
-                                              Millis(options.request_timeout));
+                                             Millis(options.request_timeout));
   }
   return std::move(*slot->result);
 }
@@ -118,7 +109,7 @@ Result<std::unique_ptr<SerfClient>> SerfClient::Connect(SerfClientOptions option
   if (!impl.state_cv.wait_for(lock.native(), budget,
                               [&]() REQUIRES(impl.mu) { return impl.attempts > 0; })) {
     return Status(Code::kOutcomeUnknown, "serf rpc: connecting to " + impl.options.address +
-                                              " timed out after " + Millis(budget));
+                                             " timed out after " + Millis(budget));
   }
   if (!impl.connected) {
     Status error = impl.last_error;
@@ -173,7 +164,7 @@ Result<std::vector<SerfMember>> SerfClient::MembersFiltered(const SerfMemberFilt
 }
 
 Status SerfClient::SetTags(const std::map<std::string, std::string>& set,
-                               const std::vector<std::string>& remove) {
+                           const std::vector<std::string>& remove) {
   auto r = impl_->Call<bool>("tags", EncodeTagsBody(set, remove), ReplyKind::kNone,
                              [](const msgpack::object*) -> Result<bool> { return true; });
   return r.status();

@@ -43,7 +43,6 @@ bool SplitHostPort(const std::string& address, std::string* host, std::string* p
 
 using serf_client_detail::Clock;
 using serf_client_detail::DoneFn;
-using serf_client_detail::Errno;
 using serf_client_detail::Millis;
 
 // ---- reader thread ----
@@ -85,19 +84,18 @@ void SerfClient::Impl::Backoff(std::chrono::milliseconds delay) {
     ProcessCommands();  // no connection: requests fail fast, subscriptions are recorded
     const auto now = Clock::now();
     if (now >= until) return;
-    pollfd p{wake_fd, POLLIN, 0};
+    pollfd p{wake.fd(), POLLIN, 0};
     const auto ms = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();
     if (poll(&p, 1, static_cast<int>(ms)) > 0) {
-      uint64_t v;
-      (void)!read(wake_fd, &v, sizeof v);
+      wake.Consume();
     }
   }
 }
 
 Status SerfClient::Impl::NotConnected() const {
   MutexLock lock(mu);
-  return Status(Code::kUnavailable, "serf rpc: not connected to " + options.address +
-                                                 " (" + last_error.message() + ")");
+  return Status(Code::kUnavailable, "serf rpc: not connected to " + options.address + " (" +
+                                        last_error.message() + ")");
 }
 
 void SerfClient::Impl::SetState(bool now_connected, const Status& error) {
@@ -136,7 +134,7 @@ Status SerfClient::Impl::Dial() {
   for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
     int s = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (s < 0) {
-      error = Errno(errno);
+      error = ErrnoText(errno);
       continue;
     }
     int one = 1;
@@ -146,7 +144,7 @@ Status SerfClient::Impl::Dial() {
       break;
     }
     if (errno != EINPROGRESS) {
-      error = Errno(errno);
+      error = ErrnoText(errno);
       close(s);
       continue;
     }
@@ -163,11 +161,11 @@ Status SerfClient::Impl::Dial() {
         error = "timed out after " + Millis(options.connect_timeout);
         break;
       }
-      pollfd p[2] = {{s, POLLOUT, 0}, {wake_fd, POLLIN, 0}};
+      pollfd p[2] = {{s, POLLOUT, 0}, {wake.fd(), POLLIN, 0}};
       const auto ms = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();
       int n = poll(p, 2, static_cast<int>(ms));
       if (n < 0 && errno != EINTR) {
-        error = Errno(errno);
+        error = ErrnoText(errno);
         break;
       }
       if (n > 0 && (p[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
@@ -177,15 +175,14 @@ Status SerfClient::Impl::Dial() {
         if (err == 0) {
           fd = s;
         } else {
-          error = Errno(err);
+          error = ErrnoText(err);
         }
         done = true;
       }
       // A wake-up only matters for stopping here: queued commands are looked at once the
       // connection is set up (RunConnection processes the queue on every turn).
       if (n > 0 && (p[1].revents & POLLIN)) {
-        uint64_t v;
-        (void)!read(wake_fd, &v, sizeof v);
+        wake.Consume();
       }
     }
     if (fd == s) break;
@@ -193,8 +190,7 @@ Status SerfClient::Impl::Dial() {
   }
   freeaddrinfo(res);
   if (fd < 0) {
-    return {Code::kUnavailable,
-            "serf rpc: cannot connect to " + options.address + ": " + error};
+    return {Code::kUnavailable, "serf rpc: cannot connect to " + options.address + ": " + error};
   }
   return Status::Ok();
 }
@@ -216,15 +212,14 @@ Status SerfClient::Impl::RunConnection(bool* was_ready) {
     if (!conn_error.ok()) return conn_error;
 
     pollfd p[2] = {{fd, static_cast<short>(POLLIN | (out_off < out.size() ? POLLOUT : 0)), 0},
-                   {wake_fd, POLLIN, 0}};
+                   {wake.fd(), POLLIN, 0}};
     int n = poll(p, 2, PollTimeoutMs(Clock::now()));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return {Code::kOutcomeUnknown, "serf rpc: poll failed: " + Errno(errno)};
+      return {Code::kOutcomeUnknown, "serf rpc: poll failed: " + ErrnoText(errno)};
     }
     if (p[1].revents & POLLIN) {
-      uint64_t v;
-      (void)!read(wake_fd, &v, sizeof v);
+      wake.Consume();
     }
     if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) ReadAvailable();
     if (conn_error.ok() && (p[0].revents & POLLOUT)) Flush();
@@ -292,8 +287,8 @@ void SerfClient::Impl::ProcessCommands() {
       case Command::Kind::kUnsubscribe: {
         auto it = subscriptions.find(c.subscription);
         if (it == subscriptions.end()) {
-          c.request.done(Status(Code::kInvalidArgument, "serf rpc: unknown subscription " +
-                                                                    std::to_string(c.subscription)),
+          c.request.done(Status(Code::kInvalidArgument,
+                                "serf rpc: unknown subscription " + std::to_string(c.subscription)),
                          nullptr);
           break;
         }
@@ -327,7 +322,7 @@ void SerfClient::Impl::ExpireDeadlines(Clock::time_point now) {
   }
   for (auto& [done, command] : expired) {
     done(Status(Code::kOutcomeUnknown,
-                    "serf rpc " + command + " timed out after " + Millis(options.request_timeout)),
+                "serf rpc " + command + " timed out after " + Millis(options.request_timeout)),
          nullptr);
   }
   for (auto it = held_requests.begin(); it != held_requests.end();) {
@@ -335,8 +330,8 @@ void SerfClient::Impl::ExpireDeadlines(Clock::time_point now) {
       Request r = std::move(*it);
       it = held_requests.erase(it);
       r.done(Status(Code::kOutcomeUnknown, "serf rpc " + r.command + " timed out after " +
-                                                Millis(options.request_timeout) +
-                                                " (connection to the agent not ready)"),
+                                               Millis(options.request_timeout) +
+                                               " (connection to the agent not ready)"),
              nullptr);
     } else {
       ++it;
@@ -377,7 +372,7 @@ void SerfClient::Impl::Flush() {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      Fail({Code::kOutcomeUnknown, "serf rpc: write to the agent failed: " + Errno(errno)});
+      Fail({Code::kOutcomeUnknown, "serf rpc: write to the agent failed: " + ErrnoText(errno)});
       return;
     }
     out_off += static_cast<std::size_t>(n);

@@ -18,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include "base/errno_text.h"
+#include "base/event_fd.h"
 #include "base/mutex.h"
 #include "base/thread_annotations.h"
 #include "net/serf_client.h"
@@ -63,8 +65,6 @@ struct Pending {
 
 inline std::string Millis(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }
 
-inline std::string Errno(int err) { return std::strerror(err); }
-
 }  // namespace serf_client_detail
 
 struct SerfClient::Impl {
@@ -85,17 +85,16 @@ struct SerfClient::Impl {
   bool stopping GUARDED_BY(mu) = false;
   bool connected GUARDED_BY(mu) = false;
   uint64_t attempts GUARDED_BY(mu) = 0;  // connection attempts that finished, either way
-  Status last_error GUARDED_BY(mu) = Status(Code::kUnavailable,
-                                                    "serf rpc: not connected yet");
+  Status last_error GUARDED_BY(mu) = Status(Code::kUnavailable, "serf rpc: not connected yet");
   std::atomic<uint64_t> next_subscription{1};
-  int wake_fd = -1;
+  const EventFd wake = EventFd::CreateOrDie();  // Enqueue() and stopping wake the reader
   std::thread thread;
 
   bool OnReaderThread() const { return std::this_thread::get_id() == thread.get_id(); }
   void Enqueue(Command command);
   template <typename T>
   Result<T> Call(const char* command, std::string body, ReplyKind reply,
-                     std::function<Result<T>(const msgpack::object*)> decode);
+                 std::function<Result<T>(const msgpack::object*)> decode);
 
   // ---- reader thread only ----
   struct Subscription {
@@ -118,7 +117,7 @@ struct SerfClient::Impl {
   std::optional<uint64_t> body_for;            // seq whose body is the next object
   bool body_is_record = false;
   std::vector<Request> held_requests;  // arrived while the connection was being set up
-  Status conn_error;               // set when the connection must end
+  Status conn_error;                   // set when the connection must end
 
   void Run();
   Status RunConnection(bool* was_ready);

@@ -35,7 +35,6 @@ constexpr std::size_t kMaxHeldRecords = 100000;
 }  // namespace
 
 using serf_client_detail::Clock;
-using serf_client_detail::Errno;
 using serf_client_detail::ReplyKind;
 
 void SerfClient::Impl::ReadAvailable() {
@@ -46,7 +45,7 @@ void SerfClient::Impl::ReadAvailable() {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      Fail({Code::kOutcomeUnknown, "serf rpc: read from the agent failed: " + Errno(errno)});
+      Fail({Code::kOutcomeUnknown, "serf rpc: read from the agent failed: " + ErrnoText(errno)});
       return;
     }
     if (n == 0) {
@@ -145,12 +144,11 @@ void SerfClient::Impl::DeliverRecord(uint64_t seq, const msgpack::object& obj) {
   handler(event);
 }
 
-Status SerfClient::Impl::MapAgentError(const std::string& command,
-                                           const std::string& error) const {
+Status SerfClient::Impl::MapAgentError(const std::string& command, const std::string& error) const {
   if (error.empty()) return Status::Ok();
   if (error == kSerfErrAuthRequired) {
     return {Code::kPermissionDenied, "serf rpc auth required: the agent at " + options.address +
-                                       " expects an RPC auth key (" + error + ")"};
+                                         " expects an RPC auth key (" + error + ")"};
   }
   if (command == "handshake") {
     return {Code::kFailedPrecondition, "serf rpc handshake refused: " + error};

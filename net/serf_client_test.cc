@@ -211,8 +211,7 @@ class SerfClientHostileTest : public ::testing::Test {
     EXPECT_TRUE(client_->WaitConnected(5s).ok());
     // The reconnect may still be in its handshake; retry through that window.
     Result<std::vector<SerfMember>> again = client_->Members();
-    for (int i = 0; i < 50 && !again.ok() && again.status().code() == Code::kUnavailable;
-         ++i) {
+    for (int i = 0; i < 50 && !again.ok() && again.status().code() == Code::kUnavailable; ++i) {
       EXPECT_TRUE(client_->WaitConnected(5s).ok());
       again = client_->Members();
     }

@@ -1,6 +1,5 @@
 #include "net/zap_handler.h"
 
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -42,28 +41,25 @@ Result<std::unique_ptr<ZapHandler>> ZapHandler::Start(zmq::context_t& context, P
       return Status(Code::kUnavailable, std::string("cannot bind the ZAP handler at ") +
                                             kZapEndpoint + ": " + e.what());
     }
-    const int stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (stop_fd < 0) return Status(Code::kInternal, "eventfd failed");
-    return std::unique_ptr<ZapHandler>(
-        new ZapHandler(std::move(socket), std::move(policy), std::move(log), stop_fd));
+    Result<EventFd> stop = EventFd::Create();
+    if (!stop.ok()) return stop.status();
+    return std::unique_ptr<ZapHandler>(new ZapHandler(std::move(socket), std::move(policy),
+                                                      std::move(log), std::move(stop).value()));
   } catch (const std::exception& e) {
     return Status(Code::kInternal, std::string("cannot create the ZAP socket: ") + e.what());
   }
 }
 
-ZapHandler::ZapHandler(zmq::socket_t socket, Policy policy, Log log, int stop_fd)
+ZapHandler::ZapHandler(zmq::socket_t socket, Policy policy, Log log, EventFd stop)
     : socket_(std::move(socket)),
       policy_(std::move(policy)),
       log_(std::move(log)),
-      stop_fd_(stop_fd),
+      stop_(std::move(stop)),
       thread_([this] { Run(); }) {}
 
 ZapHandler::~ZapHandler() {
-  const uint64_t one = 1;
-  ssize_t n = write(stop_fd_, &one, sizeof(one));
-  (void)n;
+  stop_.Signal();
   thread_.join();
-  close(stop_fd_);
 }
 
 bool ZapHandler::Admit(const std::string& domain, const std::string& mechanism,
@@ -104,7 +100,7 @@ void ZapHandler::LogDenied(const std::string& domain, const std::string& mechani
 void ZapHandler::Run() {
   for (;;) {
     zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
-                               {nullptr, stop_fd_, ZMQ_POLLIN, 0}};
+                               {nullptr, stop_.fd(), ZMQ_POLLIN, 0}};
     try {
       zmq::poll(items, 2, std::chrono::milliseconds(-1));
     } catch (const zmq::error_t& e) {

@@ -28,6 +28,7 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "base/event_fd.h"
 #include "base/status.h"
 
 namespace clustermgr::net {
@@ -56,7 +57,7 @@ class ZapHandler {
   std::uint64_t denied() const { return denied_; }
 
  private:
-  ZapHandler(zmq::socket_t socket, Policy policy, Log log, int stop_fd);
+  ZapHandler(zmq::socket_t socket, Policy policy, Log log, EventFd stop);
   void Run();
   // The decision for one request; fills the reply's status and user id.
   bool Admit(const std::string& domain, const std::string& mechanism, const std::string& key);
@@ -67,7 +68,7 @@ class ZapHandler {
   std::mutex mu_;
   Policy policy_;  // guarded by mu_
   const Log log_;
-  int stop_fd_ = -1;
+  const EventFd stop_;                                 // the destructor wakes the thread to end it
   std::map<std::string, std::int64_t> last_logged_s_;  // handler thread only
   std::atomic<std::uint64_t> admitted_{0};
   std::atomic<std::uint64_t> denied_{0};

@@ -19,10 +19,10 @@
 #include <utility>
 #include <vector>
 
+#include "base/errno_text.h"
+
 namespace clustermgr::store {
 namespace {
-
-std::string Errno(int err) { return std::strerror(err); }
 
 // ---- Reading a LevelDB MANIFEST (db/log_format.h, db/version_edit.cc of LevelDB) ----
 
@@ -175,7 +175,7 @@ Status ReadFile(const std::string& path, std::string* out, bool* vanished) {
       *vanished = true;
       return Status::Ok();
     }
-    return Status(Code::kIoError, "cannot read " + path + ": " + Errno(errno));
+    return Status(Code::kIoError, "cannot read " + path + ": " + ErrnoText(errno));
   }
   std::vector<char> buf(1 << 16);
   for (;;) {
@@ -184,7 +184,7 @@ Status ReadFile(const std::string& path, std::string* out, bool* vanished) {
       if (errno == EINTR) continue;
       const int err = errno;
       ::close(fd);
-      return Status(Code::kIoError, "cannot read " + path + ": " + Errno(err));
+      return Status(Code::kIoError, "cannot read " + path + ": " + ErrnoText(err));
     }
     if (n == 0) break;
     out->append(buf.data(), static_cast<size_t>(n));
@@ -195,18 +195,19 @@ Status ReadFile(const std::string& path, std::string* out, bool* vanished) {
 
 Status WriteFile(const std::string& path, const std::string& bytes) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status(Code::kIoError, "cannot write " + path + ": " + Errno(errno));
+  if (fd < 0) return Status(Code::kIoError, "cannot write " + path + ": " + ErrnoText(errno));
   for (size_t done = 0; done < bytes.size();) {
     const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (w < 0) {
       if (errno == EINTR) continue;
       const int err = errno;
       ::close(fd);
-      return Status(Code::kIoError, "cannot write " + path + ": " + Errno(err));
+      return Status(Code::kIoError, "cannot write " + path + ": " + ErrnoText(err));
     }
     done += static_cast<size_t>(w);
   }
-  if (::close(fd) != 0) return Status(Code::kIoError, "cannot write " + path + ": " + Errno(errno));
+  if (::close(fd) != 0)
+    return Status(Code::kIoError, "cannot write " + path + ": " + ErrnoText(errno));
   return Status::Ok();
 }
 
@@ -224,7 +225,7 @@ off_t SizeOf(const std::string& path) {
 Status List(const std::string& dir, std::vector<std::string>* names) {
   names->clear();
   DIR* d = ::opendir(dir.c_str());
-  if (!d) return Status(Code::kIoError, "cannot list " + dir + ": " + Errno(errno));
+  if (!d) return Status(Code::kIoError, "cannot list " + dir + ": " + ErrnoText(errno));
   while (dirent* e = ::readdir(d)) {
     const std::string_view name = e->d_name;
     if (name != "." && name != "..") names->push_back(e->d_name);
@@ -316,7 +317,7 @@ Result<std::unique_ptr<DirCopy>> DirCopy::Make(const std::string& src, int attem
   struct stat st {};
   if (::stat(src.c_str(), &st) != 0) {
     if (errno == ENOENT) return Status(Code::kNotFound, "data dir " + src + " does not exist");
-    return Status(Code::kIoError, "cannot access data dir " + src + ": " + Errno(errno));
+    return Status(Code::kIoError, "cannot access data dir " + src + ": " + ErrnoText(errno));
   }
   if (!S_ISDIR(st.st_mode)) {
     return Status(Code::kInvalidArgument, "data dir " + src + " is not a directory");
@@ -328,7 +329,7 @@ Result<std::unique_ptr<DirCopy>> DirCopy::Make(const std::string& src, int attem
   std::string templ = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/state-inspect.XXXXXX";
   if (!::mkdtemp(templ.data())) {
     return Status(Code::kIoError,
-                  "cannot create a temp dir for the copy of " + src + ": " + Errno(errno));
+                  "cannot create a temp dir for the copy of " + src + ": " + ErrnoText(errno));
   }
   std::unique_ptr<DirCopy> copy(new DirCopy(src, templ));
   for (int i = 0; i < attempts; ++i) {

@@ -13,6 +13,7 @@
 #include <random>
 #include <utility>
 
+#include "base/errno_text.h"
 #include "store/codec.h"
 #include "store/keys.h"
 
@@ -33,28 +34,26 @@ std::string NewIncarnation() {
   return buf;
 }
 
-std::string Errno(int err) { return std::strerror(err); }
-
 // The dir exists (created 0700 if allowed), is a directory and is usable.
 Status PrepareDir(const std::string& dir, bool create) {
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) {
     if (errno != ENOENT) {
-      return Status(Code::kIoError, "cannot access data dir " + dir + ": " + Errno(errno));
+      return Status(Code::kIoError, "cannot access data dir " + dir + ": " + ErrnoText(errno));
     }
     if (!create) return Status(Code::kNotFound, "data dir " + dir + " does not exist");
     if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-      return Status(Code::kIoError, "cannot create data dir " + dir + ": " + Errno(errno));
+      return Status(Code::kIoError, "cannot create data dir " + dir + ": " + ErrnoText(errno));
     }
     if (::stat(dir.c_str(), &st) != 0) {
-      return Status(Code::kIoError, "cannot access data dir " + dir + ": " + Errno(errno));
+      return Status(Code::kIoError, "cannot access data dir " + dir + ": " + ErrnoText(errno));
     }
   }
   if (!S_ISDIR(st.st_mode)) {
     return Status(Code::kInvalidArgument, "data dir " + dir + " is not a directory");
   }
   if (::access(dir.c_str(), R_OK | W_OK | X_OK) != 0) {
-    return Status(Code::kIoError, "data dir " + dir + " is not usable: " + Errno(errno));
+    return Status(Code::kIoError, "data dir " + dir + " is not usable: " + ErrnoText(errno));
   }
   // A store is created only in an empty dir (or one holding a store): a mistyped --data-dir
   // pointing at someone's home must not be filled with LevelDB files.

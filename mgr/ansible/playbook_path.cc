@@ -11,7 +11,6 @@
 
 namespace clustermgr::mgr {
 
-using run::ErrnoText;
 using run::HasControlChars;
 using run::Quote;
 

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -26,8 +25,6 @@ namespace clustermgr::mgr {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using run::ErrnoText;
-using run::Fd;
 using run::HasControlChars;
 using run::Quote;
 
@@ -305,14 +302,9 @@ void SetOutcome(int status, const RunWatch& watch, std::chrono::milliseconds lea
 
 }  // namespace
 
-PlaybookRun::PlaybookRun(PlaybookSpec spec) : spec_(std::move(spec)) {
-  cancel_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (cancel_fd_ < 0) cancel_fd_errno_ = errno;
-}
+PlaybookRun::PlaybookRun(PlaybookSpec spec) : spec_(std::move(spec)) {}
 
-PlaybookRun::~PlaybookRun() {
-  if (cancel_fd_ >= 0) ::close(cancel_fd_);
-}
+PlaybookRun::~PlaybookRun() = default;
 
 void PlaybookRun::RenewLease() {
   MutexLock lock(lease_mu_);
@@ -324,11 +316,7 @@ void PlaybookRun::RenewLease() {
 
 void PlaybookRun::Cancel() {
   cancel_requested_.store(true);
-  if (cancel_fd_ >= 0) {
-    std::uint64_t one = 1;
-    ssize_t ignored = ::write(cancel_fd_, &one, sizeof one);
-    (void)ignored;
-  }
+  if (cancel_wake_.ok()) cancel_wake_->Signal();
 }
 
 // The run, in phases: check the spec; build the environment; write the run's files; start the
@@ -352,8 +340,7 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
     on_line("clustermgr: " + result.error);
     return result;
   }
-  if (cancel_fd_ < 0)
-    return setup_failed("cannot create an eventfd: " + ErrnoText(cancel_fd_errno_));
+  if (!cancel_wake_.ok()) return setup_failed(cancel_wake_.status().message());
 
   PlaybookPath playbook;
   std::string private_key;
@@ -392,7 +379,7 @@ PlaybookResult PlaybookRun::Run(const LineCallback& on_line) {
     MutexLock lock(lease_mu_);
     lease_fd_ = guard.ctl_fd();
   }
-  RunWatch watch(child.pid, std::move(child.output), cancel_fd_,
+  RunWatch watch(child.pid, std::move(child.output), cancel_wake_->fd(),
                  spec_.lease.count() > 0 ? guard.ctl_fd() : -1, spec_.kill_grace,
                  spec_.max_line_bytes, on_line);
   watch.UntilExit();

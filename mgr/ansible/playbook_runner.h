@@ -66,7 +66,9 @@
 #include <utility>
 #include <vector>
 
+#include "base/event_fd.h"
 #include "base/mutex.h"
+#include "base/status.h"
 #include "mgr/ansible/ansible_inventory.h"
 #include "mgr/ansible/output_lines.h"
 #include "mgr/ansible/playbook_path.h"
@@ -169,8 +171,8 @@ class PlaybookRun {
   std::atomic<int> pid_{0};
   Mutex lease_mu_;
   int lease_fd_ GUARDED_BY(lease_mu_) = -1;  // the guard's control socket while the guard runs
-  int cancel_fd_ = -1;                       // eventfd that wakes Run() on Cancel()
-  int cancel_fd_errno_ = 0;
+  // Wakes Run() on Cancel(); Run() reports a failure to create it.
+  const Result<EventFd> cancel_wake_ = EventFd::Create();
 };
 
 }  // namespace clustermgr::mgr

@@ -10,8 +10,6 @@ std::string Quote(std::string_view value) {
       .dump(-1, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace);
 }
 
-std::string ErrnoText(int err) { return std::strerror(err); }
-
 bool HasControlChars(std::string_view s) {
   for (char c : s) {
     auto u = static_cast<unsigned char>(c);

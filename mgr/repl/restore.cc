@@ -9,10 +9,10 @@
 #include <ctime>
 #include <filesystem>
 
+#include "base/errno_text.h"
+
 namespace clustermgr::mgr {
 namespace {
-
-std::string Errno() { return std::strerror(errno); }
 
 // True when another process holds LevelDB's lock on `dir`/LOCK (LevelDB takes a POSIX fcntl
 // write lock on it for as long as the DB is open).
@@ -21,7 +21,7 @@ Result<bool> LockedByOther(const std::string& dir) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return false;
-    return Status(Code::kIoError, "cannot open " + path + ": " + Errno());
+    return Status(Code::kIoError, "cannot open " + path + ": " + ErrnoText(errno));
   }
   struct flock lock {};
   lock.l_type = F_WRLCK;
@@ -58,7 +58,7 @@ Result<std::string> DiscardDataDir(const std::string& dir_in, uint64_t now_unix_
   }
   if (::rename(dir.c_str(), target.c_str()) != 0) {
     return Status(Code::kIoError,
-                  "cannot move data dir " + dir + " aside to " + target + ": " + Errno());
+                  "cannot move data dir " + dir + " aside to " + target + ": " + ErrnoText(errno));
   }
   return target;
 }

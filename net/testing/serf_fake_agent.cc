@@ -4,7 +4,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -61,7 +60,7 @@ Result<std::pair<int, uint16_t>> ListenLoopback() {
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 64) != 0 ||
       getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     Status st(Code::kUnavailable,
-                  std::string("fake serf agent: cannot listen: ") + std::strerror(errno));
+              std::string("fake serf agent: cannot listen: ") + std::strerror(errno));
     close(fd);
     return st;
   }
@@ -76,7 +75,6 @@ Result<std::unique_ptr<FakeSerfAgent>> FakeSerfAgent::Start(Options options) {
   if (!listener.ok()) return listener.status();
   agent->listen_fd_ = listener->first;
   agent->port_ = listener->second;
-  agent->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   FakeSerfAgent* raw = agent.get();
   agent->thread_ = std::thread([raw] { raw->Run(); });
   return agent;
@@ -105,13 +103,11 @@ FakeSerfAgent::~FakeSerfAgent() {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
-  uint64_t one = 1;
-  (void)!write(wake_fd_, &one, sizeof one);
+  wake_.Signal();
   if (thread_.joinable()) thread_.join();
   for (auto& [fd, c] : conns_) close(fd);
   for (auto& [fd, name] : more_listeners_) close(fd);
   if (listen_fd_ >= 0) close(listen_fd_);
-  if (wake_fd_ >= 0) close(wake_fd_);
 }
 
 std::string FakeSerfAgent::address() const { return "127.0.0.1:" + std::to_string(port_); }
@@ -175,8 +171,7 @@ void FakeSerfAgent::RunOnServer(std::function<void()> fn) {
       done->cv.notify_all();
     });
   }
-  uint64_t one = 1;
-  (void)!write(wake_fd_, &one, sizeof one);
+  wake_.Signal();
   std::unique_lock<std::mutex> lock(done->mu);
   done->cv.wait(lock, [&] { return done->done; });
 }
@@ -271,7 +266,7 @@ void FakeSerfAgent::Run() {
 
     std::vector<pollfd> fds;
     fds.push_back({listen_fd_, POLLIN, 0});
-    fds.push_back({wake_fd_, POLLIN, 0});
+    fds.push_back({wake_.fd(), POLLIN, 0});
     for (auto& [fd, name] : more_listeners_) fds.push_back({fd, POLLIN, 0});
     const std::size_t first_conn = fds.size();
     for (auto& [fd, c] : conns_) {
@@ -279,8 +274,7 @@ void FakeSerfAgent::Run() {
     }
     if (poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) return;
     if (fds[1].revents & POLLIN) {
-      uint64_t v;
-      (void)!read(wake_fd_, &v, sizeof v);
+      wake_.Consume();
     }
     if (fds[0].revents & POLLIN) Accept(listen_fd_, options_.self_name);
     for (std::size_t i = 2; i < first_conn; ++i) {

@@ -32,6 +32,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/event_fd.h"
 #include "base/status.h"
 #include "net/serf_types.h"
 
@@ -103,7 +104,7 @@ class FakeSerfAgent {
 
   const Options options_;
   int listen_fd_ = -1;
-  int wake_fd_ = -1;
+  const EventFd wake_ = EventFd::CreateOrDie();  // wakes the serving thread
   uint16_t port_ = 0;
   std::thread thread_;
 
