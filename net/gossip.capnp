@@ -71,6 +71,8 @@ struct DeltaMsg {
 
 struct SyncRequest {
   applied @0 :List(OriginSeq);  # the requester's applied version vector
+  durable @1 :List(OriginSeq);  # what of it is synced to its disk (absent from older builds,
+                                # which sync every batch they apply: then `applied`)
 }
 
 struct SyncReply {
@@ -81,6 +83,8 @@ struct SyncReply {
   peers @4 :List(Text);         # gossip endpoints of the responder's live peers: the requester
                                 # connects to those it does not know (a full mesh from partial
                                 # --peer lists)
+  durable @5 :List(OriginSeq);  # what of `applied` is synced to the responder's disk (as in
+                                # SyncRequest)
 }
 
 struct SnapshotOffer {
@@ -112,4 +116,5 @@ struct DeltaBatch {
 # The sender's applied vector, unsolicited (after applying deltas that asked for an ack).
 struct Report {
   applied @0 :List(OriginSeq);
+  durable @1 :List(OriginSeq);  # as in SyncRequest
 }

@@ -55,9 +55,11 @@ void PutBody(w::GossipMessage::Builder b, const GossipBody& body) {
         } else if constexpr (std::is_same_v<T, SyncRequest>) {
           auto r = b.initSyncRequest();
           PutVector(r.initApplied(m.applied.entries().size()), m.applied);
+          if (m.durable) PutVector(r.initDurable(m.durable->entries().size()), *m.durable);
         } else if constexpr (std::is_same_v<T, SyncReply>) {
           auto r = b.initSyncReply();
           PutVector(r.initApplied(m.applied.entries().size()), m.applied);
+          if (m.durable) PutVector(r.initDurable(m.durable->entries().size()), *m.durable);
           auto deltas = r.initDeltas(static_cast<unsigned>(m.deltas.size()));
           for (unsigned i = 0; i < m.deltas.size(); ++i) PutDelta(deltas[i], m.deltas[i]);
           r.setMore(m.more);
@@ -81,6 +83,7 @@ void PutBody(w::GossipMessage::Builder b, const GossipBody& body) {
         } else if constexpr (std::is_same_v<T, Report>) {
           auto r = b.initReport();
           PutVector(r.initApplied(m.applied.entries().size()), m.applied);
+          if (m.durable) PutVector(r.initDurable(m.durable->entries().size()), *m.durable);
         } else if constexpr (std::is_same_v<T, GossipDeltaBatch>) {
           auto deltas = b.initDeltaBatch().initDeltas(static_cast<unsigned>(m.deltas.size()));
           for (unsigned i = 0; i < m.deltas.size(); ++i) PutDelta(deltas[i], m.deltas[i]);
@@ -142,13 +145,17 @@ GossipMessage ReadMessage(w::GossipMessage::Reader r, const GossipLimits& limits
     case w::GossipMessage::DELTA:
       m.body = ReadDelta(r.getDelta(), limits);
       break;
-    case w::GossipMessage::SYNC_REQUEST:
-      m.body = SyncRequest{ReadVector(r.getSyncRequest().getApplied(), limits, "applied")};
-      break;
+    case w::GossipMessage::SYNC_REQUEST: {
+      auto q = r.getSyncRequest();
+      SyncRequest request{ReadVector(q.getApplied(), limits, "applied"), std::nullopt};
+      if (q.hasDurable()) request.durable = ReadVector(q.getDurable(), limits, "durable");
+      m.body = std::move(request);
+    } break;
     case w::GossipMessage::SYNC_REPLY: {
       auto s = r.getSyncReply();
       SyncReply reply;
       reply.applied = ReadVector(s.getApplied(), limits, "applied");
+      if (s.hasDurable()) reply.durable = ReadVector(s.getDurable(), limits, "durable");
       auto deltas = s.getDeltas();
       if (deltas.size() > limits.max_deltas) {
         throw Bad{"a sync reply of " + std::to_string(deltas.size()) + " deltas exceeds " +
@@ -185,9 +192,12 @@ GossipMessage ReadMessage(w::GossipMessage::Reader r, const GossipLimits& limits
       m.body = SnapshotChunk{c.getId(), c.getIndex(), Bytes(c.getState()), c.getGone()};
       break;
     }
-    case w::GossipMessage::REPORT:
-      m.body = Report{ReadVector(r.getReport().getApplied(), limits, "applied")};
-      break;
+    case w::GossipMessage::REPORT: {
+      auto q = r.getReport();
+      Report report{ReadVector(q.getApplied(), limits, "applied"), std::nullopt};
+      if (q.hasDurable()) report.durable = ReadVector(q.getDurable(), limits, "durable");
+      m.body = std::move(report);
+    } break;
     case w::GossipMessage::DELTA_BATCH: {
       auto deltas = r.getDeltaBatch().getDeltas();
       if (deltas.size() > limits.max_deltas) {

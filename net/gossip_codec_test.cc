@@ -35,6 +35,7 @@ std::vector<GossipMessage> Samples() {
   out.push_back({Sender(), SyncRequest{Vector({{"m1/ab", 3}, {"m2/cd", 9}})}});
   SyncReply reply;
   reply.applied = Vector({{"m1/ab", 5}});
+  reply.durable = Vector({{"m1/ab", 4}});
   reply.deltas = {{"m1/ab", 4, "x", false}, {"m1/ab", 5, "yy", false}};
   reply.more = true;
   reply.snapshot = SnapshotOffer{42, 3, Vector({{"m1/ab", 5}, {"m3/ef", 1}})};
@@ -44,6 +45,8 @@ std::vector<GossipMessage> Samples() {
   out.push_back({Sender(), SnapshotChunk{42, 2, std::string(1000, 'z'), false}});
   out.push_back({Sender(), SnapshotChunk{42, 9, "", true}});
   out.push_back({Sender(), Report{Vector({{"m2/cd", 11}})}});
+  out.push_back({Sender(), SyncRequest{Vector({{"m1/ab", 3}}), Vector({{"m1/ab", 2}})}});
+  out.push_back({Sender(), Report{Vector({{"m2/cd", 11}}), Vector({{"m2/cd", 9}})}});
   out.push_back({{}, GossipDeltaBatch{{{"m1/ab", 8, "p8", true}, {"m1/ab", 9, "p9", true}}}});
   return out;
 }

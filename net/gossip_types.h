@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -40,8 +41,11 @@ struct GossipDeltaBatch {
   bool operator==(const GossipDeltaBatch&) const = default;
 };
 
+// `durable`: what of `applied` the sender has synced to disk; unset from older builds (which
+// sync everything they apply, so it is `applied`). See DurableOf.
 struct SyncRequest {
   crdt::VersionVector applied;
+  std::optional<crdt::VersionVector> durable = std::nullopt;
   bool operator==(const SyncRequest&) const = default;
 };
 
@@ -55,6 +59,7 @@ struct SnapshotOffer {
 
 struct SyncReply {
   crdt::VersionVector applied;
+  std::optional<crdt::VersionVector> durable = std::nullopt;
   std::vector<GossipDelta> deltas;
   bool more = false;
   SnapshotOffer snapshot;
@@ -78,8 +83,15 @@ struct SnapshotChunk {
 
 struct Report {
   crdt::VersionVector applied;
+  std::optional<crdt::VersionVector> durable = std::nullopt;
   bool operator==(const Report&) const = default;
 };
+
+// The durable vector a message states, or its applied vector when it states none.
+template <typename M>
+const crdt::VersionVector& DurableOf(const M& m) {
+  return m.durable ? *m.durable : m.applied;
+}
 
 using GossipBody = std::variant<GossipDelta, SyncRequest, SyncReply, SnapshotFetch, SnapshotChunk,
                                 Report, GossipDeltaBatch>;

@@ -330,5 +330,39 @@ TEST_F(FaultInjectionTest, AFailedFlushIsAllOrNothingAndReopenTakesTheDiskState)
   ExpectVerifies();
 }
 
+TEST_F(FaultInjectionTest, UnsyncedCommitsBecomeDurableWithTheNextSync) {
+  auto store = Open();
+  ASSERT_TRUE(store);
+  RandomReplica peer("peer/00000000000000bb", TestSeed());
+  CommitSome(*store, peer, 3);
+  const crdt::VersionVector synced = store->Applied();
+  EXPECT_EQ(store->Durable(), synced);
+  const int syncs = env_.log_syncs();
+  for (int i = 0; i < 5; ++i) {
+    Delta d = peer.Next(4);
+    ASSERT_TRUE(store->CommitUnsynced({d}, peer.hlc(), 0).ok());
+  }
+  EXPECT_EQ(env_.log_syncs(), syncs) << "no sync";
+  EXPECT_TRUE(store->has_unsynced());
+  EXPECT_EQ(store->Applied().Get(peer.origin()), peer.seq());
+  EXPECT_EQ(store->Durable(), synced) << "durable stays at the last sync";
+  ASSERT_TRUE(store->Sync().ok());
+  EXPECT_EQ(env_.log_syncs(), syncs + 1);
+  EXPECT_FALSE(store->has_unsynced());
+  EXPECT_EQ(store->Durable(), store->Applied());
+  ASSERT_TRUE(store->Sync().ok());
+  EXPECT_EQ(env_.log_syncs(), syncs + 1) << "nothing unsynced: no write";
+
+  // A machine crash loses nothing a sync covered.
+  const ClusterState durable = store->State();
+  store.reset();
+  ASSERT_TRUE(env_.DropUnsyncedData().ok());
+  store = Open();
+  ASSERT_TRUE(store);
+  EXPECT_TRUE(store->State() == durable);
+  store.reset();
+  ExpectVerifies();
+}
+
 }  // namespace
 }  // namespace clustermgr::store

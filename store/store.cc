@@ -32,6 +32,7 @@ using crdt::VersionVector;
 
 struct Store::Writer {
   enum class Kind { kCommit, kStage, kFlush, kSnapshot, kCollect };
+  bool sync = true;  // kCommit: false for CommitUnsynced; kFlush: true for Sync (forced)
   explicit Writer(Kind k) : kind(k) {}
 
   Kind kind;
@@ -67,6 +68,8 @@ struct Store::Change {
   bool stage = false;                     // append to the pending batch instead of writing
   bool flush = false;                     // nothing to build: write the pending batch
   bool carried = false;                   // output: the write carried staged changes
+  bool sync = true;                       // sync the write (with Options::sync)
+  bool force = false;                     // a Sync: write (an empty batch) even when nothing waits
 
   // Outputs.
   leveldb::WriteBatch batch;
@@ -170,6 +173,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options
   store->origin_ = store->meta_.origin();
   store->state_ = std::move(opened->contents.state);
   store->applied_ = std::move(opened->contents.applied);
+  store->durable_ = store->applied_;
   store->log_index_ = std::move(opened->contents.delta_log);
   return store;
 }
@@ -188,6 +192,7 @@ Result<std::unique_ptr<Store>> Store::OpenReadOnly(const std::string& dir) {
   store->origin_ = store->meta_.origin();
   store->state_ = std::move(opened->contents.state);
   store->applied_ = std::move(opened->contents.applied);
+  store->durable_ = store->applied_;
   store->log_index_ = std::move(opened->contents.delta_log);
   return store;
 }
@@ -259,6 +264,7 @@ Status Store::Reopen() {
   meta_ = std::move(opened->meta);
   state_ = std::move(opened->contents.state);
   applied_ = std::move(opened->contents.applied);
+  durable_ = applied_;
   log_index_ = std::move(opened->contents.delta_log);
   pending_->Clear();  // staged changes went with the failed write, or are now lost with memory
   staged_ = false;
@@ -275,6 +281,38 @@ Status Store::Commit(const std::vector<crdt::Delta>& deltas, HlcTimestamp hlc_hi
   w.encoded.reserve(deltas.size());
   for (const crdt::Delta& d : deltas) w.encoded.push_back(EncodeDelta(d));
   return Submit(&w);
+}
+
+Status Store::CommitUnsynced(const std::vector<crdt::Delta>& deltas, HlcTimestamp hlc_high_water,
+                             uint64_t local_seq) {
+  Writer w(Writer::Kind::kCommit);
+  w.sync = false;
+  w.deltas = &deltas;
+  w.hlc = hlc_high_water;
+  w.local_seq = local_seq;
+  w.encoded.reserve(deltas.size());
+  for (const crdt::Delta& d : deltas) w.encoded.push_back(EncodeDelta(d));
+  return Submit(&w);
+}
+
+Status Store::Sync() {
+  {
+    std::lock_guard lock(queue_mu_);
+    if (!unsynced_ && write_error_.ok()) return Status::Ok();
+  }
+  Writer w(Writer::Kind::kFlush);
+  w.sync = true;
+  return Submit(&w);
+}
+
+VersionVector Store::Durable() const {
+  std::shared_lock lock(state_mu_);
+  return durable_;
+}
+
+bool Store::has_unsynced() const {
+  std::lock_guard lock(queue_mu_);
+  return unsynced_;
 }
 
 Status Store::Stage(const std::vector<crdt::Delta>& deltas, HlcTimestamp hlc_high_water,
@@ -294,6 +332,7 @@ Status Store::Flush() {
     if (!staged_ && write_error_.ok()) return Status::Ok();
   }
   Writer w(Writer::Kind::kFlush);
+  w.sync = false;  // not forced: writes only what is staged (synced all the same)
   return Submit(&w);
 }
 
@@ -353,6 +392,7 @@ Status Store::Submit(Writer* w) {
       case Writer::Kind::kStage:
       case Writer::Kind::kCommit: {
         size_t n = 0;
+        change.sync = false;  // synced when any Commit of the group asks for it
         for (Writer* g : group) {
           for (size_t i = 0; i < g->deltas->size(); ++i) {
             change.deltas.emplace_back(&(*g->deltas)[i], &g->encoded[i]);
@@ -360,6 +400,7 @@ Status Store::Submit(Writer* w) {
           }
           change.hlc = std::max(change.hlc, g->hlc);
           change.local_seq = std::max(change.local_seq, g->local_seq);
+          if (g->sync) change.sync = true;
         }
         if (n == 1) {
           change.joined = &change.deltas.front().first->state;
@@ -372,6 +413,7 @@ Status Store::Submit(Writer* w) {
       }
       case Writer::Kind::kFlush:
         change.flush = true;
+        change.force = w->sync;
         break;
       case Writer::Kind::kSnapshot:
         change.joined = w->chunk;
@@ -394,9 +436,11 @@ Status Store::Submit(Writer* w) {
       stats_.staged += change.empty ? 0 : 1;
       staged_ = staged_ || !change.empty;
     } else {
+      const bool wrote = !change.empty || change.carried || change.force;
       stats_.calls += change.flush ? 0 : group.size();
-      stats_.batches += change.empty && !change.carried ? 0 : 1;
+      stats_.batches += wrote ? 1 : 0;
       staged_ = false;
+      if (wrote) unsynced_ = !change.sync && options_.sync;
     }
   }
 
@@ -428,9 +472,9 @@ Status Store::WriteChange(Change& c) {
     pending_->Append(c.batch);
     out = pending_.get();
   }
-  if (c.empty && !c.carried) return Status::Ok();  // nothing changes: already durable
+  if (c.empty && !c.carried && !c.force) return Status::Ok();  // nothing changes
   leveldb::WriteOptions wo;
-  wo.sync = options_.sync;
+  wo.sync = options_.sync && c.sync;
   if (leveldb::Status s = db_->Write(wo, out); !s.ok()) {
     // LevelDB cannot say whether a batch whose write or sync failed will be found on reopen.
     return Status(Code::kOutcomeUnknown, "outcome unknown: writing to data dir " + dir_ +
@@ -439,6 +483,10 @@ Status Store::WriteChange(Change& c) {
   }
   pending_->Clear();
   if (!c.flush && !c.empty) InstallChange(c);
+  if (c.sync || !options_.sync) {
+    std::unique_lock lock(state_mu_);
+    durable_ = applied_;  // a sync covers every earlier write of the log
+  }
   return Status::Ok();
 }
 

@@ -145,6 +145,22 @@ class Store {
   Status Commit(const std::vector<crdt::Delta>& deltas, crdt::HlcTimestamp hlc_high_water,
                 uint64_t local_seq);
 
+  // As Commit, but the write is not synced (with Options::sync): what a peer sends is durable
+  // at its origin, and a receiver syncs on its own cadence (Sync). Joined into memory and the
+  // applied vector at once; Durable() rises only with a later sync. A crash of the process
+  // loses nothing written (the OS holds it); a crash of the machine may lose what no sync
+  // covered yet.
+  Status CommitUnsynced(const std::vector<crdt::Delta>& deltas, crdt::HlcTimestamp hlc_high_water,
+                        uint64_t local_seq);
+  // Syncs what unsynced writes left (one synced LevelDB write, empty when nothing else waits);
+  // Durable() then equals Applied(). Ok at once when nothing is unsynced. Errors as Commit.
+  Status Sync();
+  // The applied vector as of the last synced write (Applied() with Options::sync false, and
+  // what Open loaded). Tombstone stability and --ack-replicas count on this one.
+  crdt::VersionVector Durable() const;
+  // Whether unsynced writes wait for Sync.
+  bool has_unsynced() const;
+
   // Staged commits, for a single-writer owner that makes many changes durable with one sync.
   // Stage does what Commit does except the write: the change's records are appended to a
   // pending LevelDB batch and the change is joined into memory at once (so later changes build
@@ -237,6 +253,7 @@ class Store {
   std::deque<Writer*> queue_;  // guarded by queue_mu_
   Status write_error_;         // guarded by queue_mu_; sticky
   bool staged_ = false;        // guarded by queue_mu_: pending_ holds staged changes
+  bool unsynced_ = false;      // guarded by queue_mu_: a write since the last sync was unsynced
   WriteStats stats_;           // guarded by queue_mu_
 
   // The loaded state. Mutated only by the current leader, with state_mu_ held exclusively;
@@ -244,6 +261,7 @@ class Store {
   mutable std::shared_mutex state_mu_;
   crdt::ClusterState state_;
   crdt::VersionVector applied_;
+  crdt::VersionVector durable_;  // applied_ as of the last synced write
   Metadata meta_;
   std::map<std::string, std::set<uint64_t>> log_index_;  // origin -> logged seqs
   // Staged changes not yet written; used only by the current leader (and Reopen, which clears

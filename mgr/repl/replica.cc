@@ -112,7 +112,7 @@ void Replica::ObserveTimestamps(const crdt::ClusterState& state, crdt::HlcTimest
   }
 }
 
-Status Replica::ApplyRemote(const std::vector<crdt::Delta>& deltas) {
+Status Replica::ApplyRemote(const std::vector<crdt::Delta>& deltas, bool sync) {
   if (deltas.empty()) return Status::Ok();
   uint64_t own = 0;
   for (const crdt::Delta& d : deltas) {
@@ -132,7 +132,9 @@ Status Replica::ApplyRemote(const std::vector<crdt::Delta>& deltas) {
   if (!nodes_observers_.empty()) {
     for (const crdt::Delta& d : deltas) touched.names.merge(crdt::NodesTouched(state(), d.state));
   }
-  if (Status s = store_->Commit(deltas, clock_.last(), own); !s.ok()) return s;
+  Status stored = sync ? store_->Commit(deltas, clock_.last(), own)
+                       : store_->CommitUnsynced(deltas, clock_.last(), own);
+  if (!stored.ok()) return stored;
   seq_ = std::max(seq_, own);
   TellNodes(touched);
   return Status::Ok();

@@ -111,7 +111,12 @@ class Replica {
   // clock's high-water mark is persisted with the batch. The caller (the replicator) drops
   // deltas already applied. Observers are not called: they hear of local writes only. Errors:
   // the store's (the state is then unchanged).
-  Status ApplyRemote(const std::vector<crdt::Delta>& deltas);
+  // With `sync` false the batch is written without a sync (store::Store::CommitUnsynced): the
+  // deltas are durable at their origins, and Sync() later makes them durable here.
+  Status ApplyRemote(const std::vector<crdt::Delta>& deltas, bool sync = true);
+  // Syncs what unsynced writes left (store::Store::Sync). Errors: the store's.
+  Status Sync() { return store_->Sync(); }
+  bool has_unsynced() const { return store_->has_unsynced(); }
   // Persists and joins one snapshot chunk from a peer (store::Store::ApplySnapshot: give
   // `covered`, and `complete`, the keys of every chunk, with the last chunk only).
   // Timestamps are merged as for ApplyRemote, and so is `sender_hlc`, the sender's clock when
@@ -123,6 +128,8 @@ class Replica {
                             const crdt::StateKeys* complete = nullptr);
   // The applied version vector (store::Store::Applied()).
   crdt::VersionVector Applied() const { return store_->Applied(); }
+  // The applied vector as of the last sync (store::Store::Durable()).
+  crdt::VersionVector Durable() const { return store_->Durable(); }
   // After a failed store write: reopens the store (store::Store::Reopen) and takes up what it
   // holds - the clock above its high-water mark, the own seq at least its last stored one (a
   // write whose outcome was unknown may have landed). Errors: the store's; then it stays

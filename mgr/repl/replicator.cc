@@ -105,7 +105,7 @@ void Replicator::Handle(net::GossipIncoming in, uint64_t now_ms) {
       return;
     }
     if (auto* r = std::get_if<net::Report>(&body)) {
-      if (peer) NoteReport(*peer, r->applied);
+      if (peer) NoteReport(*peer, r->applied, net::DurableOf(*r));
       return;
     }
   } else if (in.via == Via::kReply) {
@@ -153,7 +153,9 @@ void Replicator::Flush() {
     counters_.deltas_duplicate += ready.duplicates;
     counters_.bad_messages += ready.bad;
     if (!ready.batch.empty()) {
-      if (Status s = replica_->ApplyRemote(ready.batch); s.ok()) {
+      // Without a sync: the deltas are durable at their origins; Tick syncs on its cadence, and
+      // at once below when a publisher waits for a report.
+      if (Status s = replica_->ApplyRemote(ready.batch, /*sync=*/false); s.ok()) {
         counters_.deltas_applied += ready.batch.size();
         for (const std::string& o : ready.origins) {
           if (ack_origins_.count(o)) reports_due_.insert(o);
@@ -174,7 +176,8 @@ void Replicator::Flush() {
     }
   }
   if (!reports_due_.empty()) {
-    net::GossipMessage m{Self(), net::Report{applied_}};
+    SyncApplied();  // the publisher waits for our disk, not our memory
+    net::GossipMessage m{Self(), net::Report{applied_, replica_->Durable()}};
     for (auto& [endpoint, peer] : peers_) {
       if (reports_due_.count(peer->origin)) SendTo(endpoint, m);
     }
@@ -217,7 +220,7 @@ void Replicator::ReplyTo(const std::string& identity, const std::string& name,
 // ---- anti-entropy ---------------------------------------------------------------------------
 
 void Replicator::SendSync(Peer& peer, uint64_t now_ms) {
-  net::GossipMessage m{Self(), net::SyncRequest{applied_}};
+  net::GossipMessage m{Self(), net::SyncRequest{applied_, replica_->Durable()}};
   if (SendTo(peer.endpoint, m)) {
     peer.connected = true;
     peer.sync_outstanding = true;
@@ -241,10 +244,11 @@ void Replicator::SendUrgentSyncs(uint64_t now_ms) {
 
 void Replicator::OnSyncRequest(const std::string& identity, Peer& peer,
                                const net::SyncRequest& request, uint64_t now_ms) {
-  NoteReport(peer, request.applied);
+  NoteReport(peer, request.applied, net::DurableOf(request));
   const crdt::VersionVector mine = Applied();
   net::SyncReply reply;
   reply.applied = mine;
+  reply.durable = replica_->Durable();
   // Snapshot or deltas is decided before any delta goes out: deltas of one origin applied
   // before a snapshot taken later could bring back a write whose delete the snapshot no longer
   // shows (collected). Every origin's log must reach back to what the requester has.
@@ -325,7 +329,7 @@ void Replicator::OnSyncReply(Peer& peer, net::SyncReply reply, uint64_t now_ms) 
   peer.last_sync_ms = now_ms;
   last_anti_entropy_ms_ = now_ms;
   ++counters_.syncs_answered;
-  NoteReport(peer, reply.applied);
+  NoteReport(peer, reply.applied, net::DurableOf(reply));
   counters_.deltas_received += reply.deltas.size();
   for (net::GossipDelta& d : reply.deltas) Accept(std::move(d));
   if (reply.more) peer.next_sync_ms = 0;
@@ -356,6 +360,7 @@ void Replicator::OnSyncReply(Peer& peer, net::SyncReply reply, uint64_t now_ms) 
 
 void Replicator::Tick(uint64_t now_ms) {
   if (replica_->ahead_of_disk()) return;  // as in Poll
+  SyncApplied();                          // the cadence of peers' deltas reaching this disk
   applied_ = Applied();
   RetryFetches(now_ms);
   ForgetSilentPeers(now_ms);
@@ -377,7 +382,7 @@ void Replicator::Tick(uint64_t now_ms) {
 
 void Replicator::CollectTombstones() {
   const std::string self = transport_->endpoint();
-  stability_.Report(self, replica_->origin(), applied_);
+  stability_.Report(self, replica_->origin(), replica_->Durable());
   std::set<std::string> known{self};
   for (const auto& [endpoint, peer] : peers_) known.insert(endpoint);
   std::optional<crdt::VersionVector> stable = stability_.Advance(known);
@@ -402,12 +407,20 @@ void Replicator::AwaitReplicas(uint64_t seq, int replicas, uint64_t now_ms, uint
   waiters_.Add(seq, replicas, now_ms, timeout_ms, std::move(done));
 }
 
+void Replicator::SyncApplied() {
+  if (!replica_->has_unsynced()) return;
+  if (Status s = replica_->Sync(); !s.ok()) {
+    ++counters_.store_errors;
+    CM_LOG(kError) << "replication: cannot sync the deltas applied from peers: " << s.message();
+  }
+}
+
 void Replicator::CheckWaiters(uint64_t now_ms) {
   const std::string& own = replica_->origin();
   waiters_.Check(now_ms, [&](uint64_t seq) {
     std::set<std::string> confirmed;  // distinct instances (by origin)
     for (const auto& [endpoint, peer] : peers_) {
-      if (!peer->origin.empty() && peer->applied.Get(own) >= seq) confirmed.insert(peer->origin);
+      if (!peer->origin.empty() && peer->durable.Get(own) >= seq) confirmed.insert(peer->origin);
     }
     return static_cast<int>(confirmed.size());
   });

@@ -199,7 +199,11 @@ class Replicator {
   // existing connection must be made again). Refused keys are logged.
   bool LearnPeerKey(const std::string& endpoint, const std::string& key, const std::string& via);
   void Reconnect(const std::string& endpoint);
-  void NoteReport(Peer& peer, const crdt::VersionVector& applied);
+  // A peer's applied vector and the part of it synced to its disk.
+  void NoteReport(Peer& peer, const crdt::VersionVector& applied,
+                  const crdt::VersionVector& durable);
+  // Syncs what was applied from peers without a sync; counts a failure.
+  void SyncApplied();
 
   void Handle(net::GossipIncoming in, uint64_t now_ms);
   // Sends and replies through these, so that traffic() counts them.

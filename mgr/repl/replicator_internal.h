@@ -25,6 +25,7 @@ struct Replicator::Peer {
   std::string origin;       // its current incarnation's origin
   std::string rpc_endpoint;
   crdt::VersionVector applied;  // its latest report (of `origin`)
+  crdt::VersionVector durable;  // what of it is synced to its disk (the same report)
   bool reported = false;
   uint64_t last_contact_ms = 0;
   uint64_t last_sync_ms = 0;  // last syncReply received

@@ -145,6 +145,7 @@ Replicator::Peer* Replicator::NoteSender(const net::GossipPeerInfo& sender,
     }
     p.origin = sender.origin;
     p.applied = {};
+    p.durable = {};
     p.reported = false;
     p.next_sync_ms = 0;
   }
@@ -155,10 +156,14 @@ Replicator::Peer* Replicator::NoteSender(const net::GossipPeerInfo& sender,
   return &p;
 }
 
-void Replicator::NoteReport(Peer& peer, const crdt::VersionVector& applied) {
+void Replicator::NoteReport(Peer& peer, const crdt::VersionVector& applied,
+                            const crdt::VersionVector& durable) {
   peer.applied.Merge(applied);
+  peer.durable.Merge(durable);
   peer.reported = true;
-  if (!peer.origin.empty()) stability_.Report(peer.endpoint, peer.origin, applied);
+  // Tombstone stability counts only what the peer holds on disk: what it applied without a
+  // sync could be lost with its machine, and come back from an older write.
+  if (!peer.origin.empty()) stability_.Report(peer.endpoint, peer.origin, durable);
   // The peer has something we lack: ask for it now rather than at the next round.
   if (!applied_.Dominates(applied) && !peer.sync_outstanding) peer.next_sync_ms = 0;
 }
