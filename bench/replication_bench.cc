@@ -21,7 +21,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,8 +43,7 @@
 #include "net/rpc_client.h"
 #include "store/store.h"
 #include "store/testing/temp_dir.h"
-
-extern char** environ;
+#include "test/support/process.h"
 
 namespace {
 
@@ -97,20 +95,14 @@ class Daemon {
                                      "--rpc-bind=" + url_,     "--gossip-bind=" + gossip_,
                                      "--serf-rpc=127.0.0.1:1", "--log-level=warn"};
     args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
     const std::string log = dir + "/" + name + ".log";
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                     0600);
-    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
     started_ = Clock::now();
-    if (posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ) != 0) {
-      Die("cannot start " + args[0]);
-    }
-    posix_spawn_file_actions_destroy(&fa);
+    std::string error;
+    process_ = test::Process::Start({.program = args[0],
+                                     .args = std::vector<std::string>(args.begin() + 1, args.end()),
+                                     .output_path = log},
+                                    &error);
+    if (!process_) Die(error);
     net::RpcClient probe(url_,
                          net::RpcClient::Options{200ms, net::kMaxReplyBytes, "", std::nullopt});
     const auto deadline = Clock::now() + 20s;
@@ -118,17 +110,13 @@ class Daemon {
       if (Clock::now() > deadline) Die(name + " does not come up; see " + log);
     }
   }
-  ~Daemon() {
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-  }
+  ~Daemon() { process_->Stop(); }
   const std::string& url() const { return url_; }
   const std::string& gossip() const { return gossip_; }
   Clock::time_point started() const { return started_; }
 
  private:
-  pid_t pid_ = -1;
+  std::unique_ptr<test::Process> process_;
   std::string url_, gossip_, data_;
   Clock::time_point started_;
 };
