@@ -42,7 +42,7 @@
 #include "bench/bench_support.h"
 #include "net/rpc_client.h"
 #include "store/store.h"
-#include "store/testing/temp_dir.h"
+#include "base/testing/temp_dir.h"
 #include "test/support/process.h"
 
 namespace {
@@ -153,7 +153,7 @@ bool AllApplied(std::vector<std::unique_ptr<net::RpcClient>>& clients) {
 }
 
 void Visibility(const std::string& bin, int n, int writes, const std::vector<std::string>& extra) {
-  store::TempDir tmp("repl-bench");
+  TempDir tmp("repl-bench");
   auto cluster = StartCluster(bin, tmp.path(), n, extra);
   std::vector<std::unique_ptr<net::RpcClient>> clients;
   for (auto& d : cluster) clients.push_back(std::make_unique<net::RpcClient>(d->url()));
@@ -208,7 +208,7 @@ void Visibility(const std::string& bin, int n, int writes, const std::vector<std
 }
 
 void Throughput(const std::string& bin, double seconds, const std::vector<std::string>& extra) {
-  store::TempDir tmp("repl-bench");
+  TempDir tmp("repl-bench");
   constexpr int kInstances = 3, kClients = 8;
   auto cluster = StartCluster(bin, tmp.path(), kInstances, extra);
   std::atomic<uint64_t> acked{0};
@@ -243,7 +243,7 @@ void Throughput(const std::string& bin, double seconds, const std::vector<std::s
 }
 
 void Restore(const std::string& bin, int entries, const std::vector<std::string>& extra) {
-  store::TempDir tmp("repl-bench");
+  TempDir tmp("repl-bench");
   bench::PrefillGlobalDeltas(tmp.Sub("m1"), "m1", entries);
   Daemon m1(bin, tmp.path(), "m1", extra);
   net::RpcClient c1(m1.url());

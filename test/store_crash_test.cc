@@ -21,7 +21,7 @@
 
 #include "store/inspect.h"
 #include "store/store.h"
-#include "store/testing/temp_dir.h"
+#include "base/testing/temp_dir.h"
 #include "test/support/process.h"
 
 namespace clustermgr {
@@ -97,7 +97,7 @@ TEST(StoreCrashTest, EveryAcknowledgedWriteSurvivesSigkill) {
 
   const std::string child_bin = std::string(CLUSTERMGR_BIN_DIR) + "/store-crash-child";
   ASSERT_EQ(::access(child_bin.c_str(), X_OK), 0) << child_bin << " is not built";
-  store::TempDir tmp("store-crash");
+  TempDir tmp("store-crash");
   const std::string dir = tmp.Sub("data");
   constexpr int kRounds = 6;
   uint64_t own_acked = 0;  // the highest acknowledged seq of the store's own origin
