@@ -16,8 +16,11 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -70,6 +73,17 @@ Options Parse(int argc, char** argv) {
     std::fprintf(stderr,
                  "fleet_bench: counts must be positive and --members at least 2 * --job-hosts\n");
     std::exit(2);
+  }
+  // Checked before the scenarios run (they take minutes): the results must have a home.
+  if (!o.out_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(o.out_dir, ec);
+    if (ec || ::access(o.out_dir.c_str(), W_OK) != 0) {
+      std::fprintf(stderr, "fleet_bench: cannot create or write --out-dir %s: %s\n",
+                   o.out_dir.c_str(),
+                   (ec ? ec.message() : std::string(std::strerror(errno))).c_str());
+      std::exit(2);
+    }
   }
   return o;
 }
@@ -172,6 +186,9 @@ int Main(int argc, char** argv) {
     md << "| " << f.key << " | " << value << " | " << f.unit << " | "
        << (limit == Limits().end() ? "" : limit->second) << " |\n";
   }
+  csv.close();
+  md.close();
+  if (!csv || !md) bench::Die("cannot write fleet.md or fleet.csv in " + o.out_dir);
   std::printf("wrote %s/fleet.md and fleet.csv\n", o.out_dir.c_str());
   return 0;
 }

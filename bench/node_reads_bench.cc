@@ -22,13 +22,13 @@
 #include "mgr/reads/node_info_cache.h"
 #include "mgr/repl/replica.h"
 #include "net/rpc_codec.h"
-#include "store/testing/temp_dir.h"
+#include "base/testing/temp_dir.h"
 
 namespace clustermgr::mgr {
 namespace {
 
 struct Fleet {
-  store::TempDir dir;
+  TempDir dir;
   crdt::SystemClock clock;
   std::unique_ptr<Replica> replica;
 

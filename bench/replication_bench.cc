@@ -21,7 +21,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,9 +42,8 @@
 #include "bench/bench_support.h"
 #include "net/rpc_client.h"
 #include "store/store.h"
-#include "store/testing/temp_dir.h"
-
-extern char** environ;
+#include "base/testing/temp_dir.h"
+#include "test/support/process.h"
 
 namespace {
 
@@ -97,20 +95,14 @@ class Daemon {
                                      "--rpc-bind=" + url_,     "--gossip-bind=" + gossip_,
                                      "--serf-rpc=127.0.0.1:1", "--log-level=warn"};
     args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
     const std::string log = dir + "/" + name + ".log";
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                     0600);
-    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
     started_ = Clock::now();
-    if (posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ) != 0) {
-      Die("cannot start " + args[0]);
-    }
-    posix_spawn_file_actions_destroy(&fa);
+    std::string error;
+    process_ = test::Process::Start({.program = args[0],
+                                     .args = std::vector<std::string>(args.begin() + 1, args.end()),
+                                     .output_path = log},
+                                    &error);
+    if (!process_) Die(error);
     net::RpcClient probe(url_,
                          net::RpcClient::Options{200ms, net::kMaxReplyBytes, "", std::nullopt});
     const auto deadline = Clock::now() + 20s;
@@ -118,17 +110,13 @@ class Daemon {
       if (Clock::now() > deadline) Die(name + " does not come up; see " + log);
     }
   }
-  ~Daemon() {
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-  }
+  ~Daemon() { process_->Stop(); }
   const std::string& url() const { return url_; }
   const std::string& gossip() const { return gossip_; }
   Clock::time_point started() const { return started_; }
 
  private:
-  pid_t pid_ = -1;
+  std::unique_ptr<test::Process> process_;
   std::string url_, gossip_, data_;
   Clock::time_point started_;
 };
@@ -165,7 +153,7 @@ bool AllApplied(std::vector<std::unique_ptr<net::RpcClient>>& clients) {
 }
 
 void Visibility(const std::string& bin, int n, int writes, const std::vector<std::string>& extra) {
-  store::TempDir tmp("repl-bench");
+  TempDir tmp("repl-bench");
   auto cluster = StartCluster(bin, tmp.path(), n, extra);
   std::vector<std::unique_ptr<net::RpcClient>> clients;
   for (auto& d : cluster) clients.push_back(std::make_unique<net::RpcClient>(d->url()));
@@ -220,7 +208,7 @@ void Visibility(const std::string& bin, int n, int writes, const std::vector<std
 }
 
 void Throughput(const std::string& bin, double seconds, const std::vector<std::string>& extra) {
-  store::TempDir tmp("repl-bench");
+  TempDir tmp("repl-bench");
   constexpr int kInstances = 3, kClients = 8;
   auto cluster = StartCluster(bin, tmp.path(), kInstances, extra);
   std::atomic<uint64_t> acked{0};
@@ -255,7 +243,7 @@ void Throughput(const std::string& bin, double seconds, const std::vector<std::s
 }
 
 void Restore(const std::string& bin, int entries, const std::vector<std::string>& extra) {
-  store::TempDir tmp("repl-bench");
+  TempDir tmp("repl-bench");
   bench::PrefillGlobalDeltas(tmp.Sub("m1"), "m1", entries);
   Daemon m1(bin, tmp.path(), "m1", extra);
   net::RpcClient c1(m1.url());

@@ -23,7 +23,7 @@
 #include "bench/bench_support.h"
 #include "crdt/cluster_state.h"
 #include "store/store.h"
-#include "store/testing/temp_dir.h"
+#include "base/testing/temp_dir.h"
 
 namespace {
 
@@ -87,7 +87,7 @@ int Main(int argc, char** argv) {
        "length of each timed run");
   // clang-format on
   bench::ParseFlags(argc, argv, "store_bench", desc);
-  store::TempDir tmp("store-bench");
+  TempDir tmp("store-bench");
   const std::string dir = dir_arg.empty() ? tmp.Sub("data") : dir_arg;
 
   // 1. Load.

@@ -34,7 +34,7 @@
 #include "mgr/options.h"
 #include "mgr/repl/replica.h"
 #include "net/rpc_codec.h"
-#include "store/testing/temp_dir.h"
+#include "base/testing/temp_dir.h"
 
 namespace {
 
@@ -159,7 +159,7 @@ struct Harness {
     manager->Tick(Now());
   }
 
-  store::TempDir dir;
+  TempDir dir;
   mgr::DaemonOptions options;
   crdt::ManualClock clock{1'700'000'000'000};
   std::unique_ptr<mgr::Replica> replica;

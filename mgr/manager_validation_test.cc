@@ -23,7 +23,7 @@
 #include "net/rpc.capnp.h"
 #include "net/rpc_codec.h"
 #include "net/rpc_server.h"
-#include "store/testing/temp_dir.h"
+#include "base/testing/temp_dir.h"
 
 namespace clustermgr::mgr {
 namespace {
@@ -94,7 +94,7 @@ class ManagerValidationTest : public ::testing::Test {
     ExpectRefused(request, Code::kInvalidArgument, message);
   }
 
-  store::TempDir dir_{"clustermgr-validation"};
+  TempDir dir_{"clustermgr-validation"};
   DaemonOptions options_;
   crdt::ManualClock clock_{1'700'000'000'000};
   std::unique_ptr<Replica> replica_;

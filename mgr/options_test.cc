@@ -8,20 +8,17 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/testing/temp_dir.h"
+
 namespace clustermgr::mgr {
 namespace {
 
 class DaemonCurveOptionsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/curve_options_XXXXXX";
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
     pair_ = *net::GenerateCurveKeyPair();
     ASSERT_TRUE(net::WriteKeyPairFiles(dir_ + "/a.key", pair_, "a").ok());
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   ParsedOptions Parse(std::vector<std::string> args) {
     args.insert(args.begin(), {"clustermgrd", "--name=t", "--data-dir=" + dir_ + "/data"});
@@ -30,7 +27,8 @@ class DaemonCurveOptionsTest : public ::testing::Test {
     return ParseDaemonOptions(static_cast<int>(argv.size()), argv.data());
   }
 
-  std::string dir_;
+  TempDir tmp_{"curve_options"};
+  const std::string dir_ = tmp_.path();
   net::CurveKeyPair pair_;
 };
 

@@ -8,19 +8,13 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/testing/temp_dir.h"
+
 namespace clustermgr::net {
 namespace {
 
 class CurveKeysTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/curve_keys_XXXXXX";
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   std::string Write(const std::string& name, const std::string& text, mode_t mode = 0600) {
     const std::string path = dir_ + "/" + name;
     std::ofstream(path) << text;
@@ -33,7 +27,8 @@ class CurveKeysTest : public ::testing::Test {
     return st.st_mode & 0777;
   }
 
-  std::string dir_;
+  TempDir tmp_{"curve_keys"};
+  const std::string dir_ = tmp_.path();
 };
 
 TEST_F(CurveKeysTest, GeneratedPairsAreZ85AndThePublicKeyDerives) {

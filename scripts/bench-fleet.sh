@@ -7,6 +7,7 @@
 # It writes fleet.md and fleet.csv (key,value,unit) and the chart fleet.png.
 #
 # Usage: scripts/bench-fleet.sh [fleet_bench options, e.g. --agents 300 --members 20000]
+#        scripts/bench-fleet.sh --chart-only   (redraws fleet.png from $OUT_DIR/fleet.csv)
 # BUILD_DIR: the build dir (default build/release); BUILD_TYPE: its CMake build type (default
 # Release; fleet.md names the one used); OUT_DIR: where the results go (default bench/results).
 # Installs missing packages with apt-get (root or sudo).
@@ -16,7 +17,9 @@ build=${BUILD_DIR:-build/release}
 build_type=${BUILD_TYPE:-Release}
 out=${OUT_DIR:-bench/results}
 
-./scripts/install-deps.sh
+chart_only=0
+if [[ ${1:-} == --chart-only ]]; then chart_only=1; shift; fi
+if ((!chart_only)); then ./scripts/install-deps.sh; fi
 if ! command -v gnuplot >/dev/null; then
   sudo=""
   if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
@@ -30,11 +33,12 @@ fi
 # Hundreds of agents and ansible forks need file descriptors.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" >/dev/null
-cmake --build "$build" -j"${JOBS:-2}" --target fleet_bench clustermgrd
-
-mkdir -p "$out"
-"$build/bin/fleet_bench" --out-dir "$out" "$@"
+if ((!chart_only)); then
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" >/dev/null
+  cmake --build "$build" -j"${JOBS:-2}" --target fleet_bench clustermgrd
+  mkdir -p "$out"
+  "$build/bin/fleet_bench" --out-dir "$out" "$@"
+fi
 
 # The chart: every figure on a log scale, labelled with its value and unit.
 gnuplot <<GNUPLOT

@@ -14,7 +14,7 @@
 #include <string>
 #include <thread>
 
-#include "store/testing/temp_dir.h"
+#include "base/testing/temp_dir.h"
 
 namespace clustermgr::store {
 namespace {

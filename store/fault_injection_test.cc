@@ -13,7 +13,7 @@
 #include "store/store.h"
 #include "store/testing/fault_injection_env.h"
 #include "store/testing/random_replica.h"
-#include "store/testing/temp_dir.h"
+#include "base/testing/temp_dir.h"
 #include "base/testing/test_seed.h"
 
 namespace clustermgr::store {

@@ -20,7 +20,7 @@
 #include "store/inspect.h"
 #include "store/keys.h"
 #include "store/testing/random_replica.h"
-#include "store/testing/temp_dir.h"
+#include "base/testing/temp_dir.h"
 #include "base/testing/test_seed.h"
 
 namespace clustermgr::store {

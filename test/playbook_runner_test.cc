@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/testing/temp_dir.h"
 #include "mgr/ansible/extra_vars.h"
 #include "mgr/testing/line_log_test_util.h"
 
@@ -34,25 +35,6 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 const std::string kPlaybookDir = std::string(CLUSTERMGR_SOURCE_DIR) + "/test/playbooks";
-
-class ScopedTempDir {
- public:
-  ScopedTempDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string pattern =
-        std::string(tmp != nullptr && *tmp ? tmp : "/tmp") + "/playbook-runner-test-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
-    path_ = fs::canonical(pattern).string();
-  }
-  ~ScopedTempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -117,7 +99,7 @@ class PlaybookRunnerTest : public ::testing::Test {
   std::string Marker(const std::string& node) { return ReadFile(markers_ + "/" + node + ".log"); }
   bool RunsDirEmpty() { return fs::is_empty(runs_); }
 
-  ScopedTempDir tmp_;
+  TempDir tmp_{"playbook-runner-test"};
   std::string markers_, runs_, home_;
 };
 

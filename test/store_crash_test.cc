@@ -3,11 +3,8 @@
 // test SIGKILLs it at a random moment, reopens the store, and checks that every acknowledged
 // write is there and that the store verifies. Several rounds on the same data dir. The seed is
 // printed and taken from CLUSTERMGR_SEED when set.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,65 +16,58 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "store/inspect.h"
 #include "store/store.h"
-#include "store/testing/temp_dir.h"
-
-extern char** environ;
+#include "base/testing/temp_dir.h"
+#include "test/support/process.h"
 
 namespace clustermgr {
 namespace {
 
-// The child process; killed and reaped on destruction if still running.
+// The child process, whose stdout (its acknowledgements) goes to a file read as it grows;
+// killed and reaped on destruction if still running.
 class Child {
  public:
-  Child(const std::vector<std::string>& argv) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    if (posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(fds[1]);
-    out_ = fds[0];
-  }
-  ~Child() {
-    Kill();
-    if (out_ >= 0) ::close(out_);
+  // Its output goes to `prefix`.out and `prefix`.err.
+  Child(const std::string& prefix, const std::vector<std::string>& argv) {
+    std::string error;
+    process_ = test::Process::Start({.program = argv[0],
+                                     .args = std::vector<std::string>(argv.begin() + 1, argv.end()),
+                                     .output_path = prefix + ".out",
+                                     .error_path = prefix + ".err"},
+                                    &error);
+    if (!process_) ADD_FAILURE() << error;
   }
 
-  bool started() const { return pid_ > 0 && out_ >= 0; }
+  bool started() const { return process_ != nullptr; }
 
-  // Reads whatever the child wrote, waiting up to `timeout` for something; false at EOF.
+  // Appends what the child wrote since the last call, waiting up to `timeout` for something;
+  // false once the child has exited and all it wrote was read.
   bool Read(std::string* buf, std::chrono::milliseconds timeout) {
-    pollfd p{out_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return true;
-    char chunk[4096];
-    const ssize_t n = ::read(out_, chunk, sizeof chunk);
-    if (n <= 0) return false;
-    buf->append(chunk, static_cast<size_t>(n));
-    return true;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const bool running = process_->Running();  // before reading: nothing is missed at exit
+      const std::string all = process_->Output();
+      if (all.size() > taken_) {
+        buf->append(all, taken_);
+        taken_ = all.size();
+        return true;
+      }
+      if (!running) return false;
+      if (std::chrono::steady_clock::now() >= deadline) return true;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));  // polling, with deadline
+    }
   }
 
-  // SIGKILL and reap; returns the wait status (or -1 if there was no child).
-  int Kill() {
-    if (pid_ <= 0) return -1;
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
+  // SIGKILL and reap; returns the wait status.
+  int Kill() { return process_->Kill(); }
 
  private:
-  pid_t pid_ = -1;
-  int out_ = -1;
+  std::unique_ptr<test::Process> process_;
+  std::size_t taken_ = 0;
 };
 
 struct Acks {
@@ -107,7 +97,7 @@ TEST(StoreCrashTest, EveryAcknowledgedWriteSurvivesSigkill) {
 
   const std::string child_bin = std::string(CLUSTERMGR_BIN_DIR) + "/store-crash-child";
   ASSERT_EQ(::access(child_bin.c_str(), X_OK), 0) << child_bin << " is not built";
-  store::TempDir tmp("store-crash");
+  TempDir tmp("store-crash");
   const std::string dir = tmp.Sub("data");
   constexpr int kRounds = 6;
   uint64_t own_acked = 0;  // the highest acknowledged seq of the store's own origin
@@ -119,7 +109,8 @@ TEST(StoreCrashTest, EveryAcknowledgedWriteSurvivesSigkill) {
     Acks acks;
     int wait_status = 0;
     {
-      Child child({child_bin, dir, std::to_string(round), "4", std::to_string(rng())});
+      Child child(tmp.Sub("round-" + std::to_string(round)),
+                  {child_bin, dir, std::to_string(round), "4", std::to_string(rng())});
       ASSERT_TRUE(child.started());
       std::string buf;
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/testing/temp_dir.h"
 #include "net/testing/fake_rpc_handler.h"
 #include "tools/cli_args.h"
 #include "tools/cli_endpoints.h"
@@ -722,9 +723,8 @@ TEST_F(CliTest, WaitFollowsTheStartedJobToItsEnd) {
 }
 
 TEST(CliKeygenTest, CreatesMissingParentDirectoriesOwnerOnly) {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/cli_keygen_XXXXXX";
-  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  TempDir tmp("cli_keygen");
+  const std::string dir = tmp.path();
   const std::string path = dir + "/etc/clustermgr/cluster.key";
   Outcome o = RunCli({"keygen", "--out", path});
   ASSERT_EQ(o.code, 0) << o.err;
@@ -734,17 +734,11 @@ TEST(CliKeygenTest, CreatesMissingParentDirectoriesOwnerOnly) {
   ASSERT_EQ(stat((dir + "/etc/clustermgr").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
   ASSERT_EQ(stat(path.c_str(), &st), 0);
-  std::remove(path.c_str());
-  std::remove((path + ".pub").c_str());
-  rmdir((dir + "/etc/clustermgr").c_str());
-  rmdir((dir + "/etc").c_str());
-  rmdir(dir.c_str());
 }
 
 TEST(CliKeygenTest, WritesAnOwnerOnlyPairAndRefusesToOverwrite) {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/cli_keygen_XXXXXX";
-  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  TempDir tmp("cli_keygen");
+  const std::string dir = tmp.path();
   const std::string path = dir + "/mgr-a.key";
   Outcome o = RunCli({"keygen", "--out", path});
   EXPECT_EQ(o.code, 0) << o.err;
@@ -777,9 +771,6 @@ TEST(CliKeygenTest, WritesAnOwnerOnlyPairAndRefusesToOverwrite) {
   EXPECT_NE(o.err.find("--key: cannot read " + dir + "/missing"), std::string::npos) << o.err;
   o = RunCli({"status", "--out", path});
   EXPECT_EQ(o.code, 2);
-  std::remove(path.c_str());
-  std::remove((path + ".pub").c_str());
-  rmdir(dir.c_str());
 }
 
 }  // namespace

@@ -12,7 +12,7 @@
 #include "store/keys.h"
 #include "store/store.h"
 #include "store/testing/random_replica.h"
-#include "store/testing/temp_dir.h"
+#include "base/testing/temp_dir.h"
 
 namespace clustermgr::tools {
 namespace {
@@ -22,7 +22,6 @@ using crdt::Delta;
 using crdt::HlcTimestamp;
 using store::RandomReplica;
 using store::Store;
-using store::TempDir;
 
 struct Outcome {
   int code;

@@ -1,8 +1,9 @@
 #include "mgr/ansible/ansible_inventory.h"
 
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
+
+#include "base/quote.h"
 
 namespace clustermgr::mgr {
 namespace {
@@ -26,14 +27,7 @@ bool Matches(std::string_view s, std::size_t max_len, std::string_view first_ext
 // A user-supplied value as shown in an error: JSON-quoted (escapes control characters, quotes
 // and invalid UTF-8) and shortened.
 std::string Quote(std::string_view value) {
-  constexpr std::size_t kShown = 64;
-  bool shortened = value.size() > kShown;
-  if (shortened) value = value.substr(0, kShown);
-  std::string quoted =
-      nlohmann::json(std::string(value))
-          .dump(-1, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace);
-  if (shortened) quoted += "...";
-  return quoted;
+  return clustermgr::Quote(value, {.ascii_only = true, .max_bytes = 64});
 }
 
 }  // namespace

@@ -29,7 +29,4 @@ class OutputLineSplitter {
   std::size_t dropped_ = 0;
 };
 
-// Replaces every invalid UTF-8 sequence in `bytes` with U+FFFD.
-std::string ToValidUtf8(std::string_view bytes);
-
 }  // namespace clustermgr::mgr

@@ -12,7 +12,6 @@
 namespace clustermgr::mgr {
 
 using run::HasControlChars;
-using run::Quote;
 
 PlaybookPath ResolvePlaybookPath(std::string_view playbook_dir, std::string_view playbook) {
   PlaybookPath out;

@@ -26,7 +26,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using run::HasControlChars;
-using run::Quote;
 
 // Text for ansible-playbook's documented exit codes.
 std::string ExitMeaning(int code) {

@@ -20,6 +20,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/testing/temp_dir.h"
 #include "mgr/ansible/job_executor.h"
 #include "mgr/testing/line_log_test_util.h"
 
@@ -31,25 +32,6 @@ using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
-
-class ScopedTempDir {
- public:
-  ScopedTempDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string pattern =
-        std::string(tmp != nullptr && *tmp ? tmp : "/tmp") + "/runner-test-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
-    path_ = fs::canonical(pattern).string();
-  }
-  ~ScopedTempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 void WriteFile(const std::string& path, const std::string& text,
                fs::perms perms = fs::perms(0644)) {
@@ -75,7 +57,7 @@ class ResolvePlaybookPathTest : public ::testing::Test {
     WriteFile(dir_ + "/sub/up.yml", "- hosts: all\n");
     WriteFile(tmp_.path() + "/outside.yml", "- hosts: all\n");
   }
-  ScopedTempDir tmp_;
+  TempDir tmp_{"runner-test"};
   std::string dir_;
 };
 
@@ -193,7 +175,7 @@ class FakeAnsibleTest : public ::testing::Test {
 
   bool RunsDirEmpty() { return fs::is_empty(tmp_.path() + "/runs"); }
 
-  ScopedTempDir tmp_;
+  TempDir tmp_{"runner-test"};
   int scripts_ = 0;
 };
 

@@ -1,5 +1,5 @@
-// Small helpers of a playbook run: error-line text. (Descriptors: base/fd.h; errno text:
-// base/errno_text.h.)
+// Small helpers of a playbook run's error lines, beside the base ones it re-exports (Quote,
+// ErrnoText, Fd).
 #pragma once
 
 #include <string>
@@ -7,11 +7,10 @@
 
 #include "base/errno_text.h"
 #include "base/fd.h"
+#include "base/quote.h"
 
 namespace clustermgr::mgr::run {
 
-// `value` as a JSON string (invalid UTF-8 replaced), for names in error lines.
-std::string Quote(std::string_view value);
 // Whether `s` holds a byte below 0x20 or DEL.
 bool HasControlChars(std::string_view s);
 

@@ -6,18 +6,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "base/quote.h"
 
 namespace clustermgr::mgr::fencing {
 namespace {
 
 constexpr int kMaxImportDepth = 8;
-
-std::string Quote(std::string_view s) {
-  return nlohmann::json(std::string(s))
-      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
 
 bool IsFenceRoleName(const YAML::Node& node) {
   if (!node.IsScalar()) return false;

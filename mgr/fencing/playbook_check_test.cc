@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/testing/temp_dir.h"
+
 namespace clustermgr::mgr::fencing {
 namespace {
 
@@ -14,19 +16,13 @@ using ::testing::HasSubstr;
 
 class PlaybookCheckTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = ::testing::TempDir() + "/playbook-check-XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   Status Check(const std::string& text, const std::string& name = "site.yml") {
     std::ofstream(dir_ + "/" + name) << text;
     return CheckPlaybookFenced(dir_ + "/" + name, name);
   }
 
-  std::string dir_;
+  TempDir tmp_{"playbook-check"};
+  const std::string dir_ = tmp_.path();
 };
 
 TEST_F(PlaybookCheckTest, RoleFirstInRolesOrTasksIsFenced) {

@@ -13,7 +13,7 @@
 
 #include "crdt/hlc.h"
 #include "store/testing/random_replica.h"
-#include "store/testing/temp_dir.h"
+#include "base/testing/temp_dir.h"
 #include "base/testing/test_seed.h"
 
 namespace clustermgr::mgr {
@@ -55,7 +55,7 @@ class NodeInfoCacheTest : public ::testing::Test {
     return rec;
   }
 
-  store::TempDir dir_;
+  TempDir dir_;
   crdt::ManualClock clock_{1'700'000'000'000};
   std::unique_ptr<Replica> replica_;
 };

@@ -11,7 +11,7 @@
 #include "mgr/repl/replicator.h"
 #include "net/testing/fake_gossip_transport.h"
 #include "store/testing/fault_injection_env.h"
-#include "store/testing/temp_dir.h"
+#include "base/testing/temp_dir.h"
 
 namespace clustermgr::mgr {
 namespace {
@@ -42,7 +42,7 @@ class ReplicaBatchTest : public ::testing::Test {
     return out;
   }
 
-  store::TempDir tmp_{"replica-batch-test"};
+  TempDir tmp_{"replica-batch-test"};
   store::FaultInjectionEnv env_;
   crdt::ManualClock clock_{kStart};
 };

@@ -12,7 +12,7 @@
 
 #include "net/testing/fake_gossip_transport.h"
 #include "store/codec.h"
-#include "store/testing/temp_dir.h"
+#include "base/testing/temp_dir.h"
 #include "base/testing/test_seed.h"
 
 namespace clustermgr::mgr {
@@ -68,7 +68,7 @@ class Node {
   }
   void Wipe() {
     Close();
-    dir_ = std::make_unique<store::TempDir>("replicator-test");
+    dir_ = std::make_unique<TempDir>("replicator-test");
     Open();
   }
   bool up() const { return replicator_ != nullptr; }
@@ -99,7 +99,7 @@ class Node {
   std::string name_;
   NodeOptions options_;
   crdt::ManualClock clock_;
-  std::unique_ptr<store::TempDir> dir_ = std::make_unique<store::TempDir>("replicator-test");
+  std::unique_ptr<TempDir> dir_ = std::make_unique<TempDir>("replicator-test");
   std::unique_ptr<Replica> replica_;
   std::unique_ptr<net::FakeGossipTransport> transport_;
   std::unique_ptr<Replicator> replicator_;
@@ -681,7 +681,7 @@ TEST(ReplicatorTest, AnInstanceRestoredFromAnOlderCopyTakesItsLostDeltasBackBefo
   Node& a = c.node(0);
   for (int i = 0; i < 3; ++i) a.Write([&](crdt::DeltaBuilder& w) { w.SetGlobal("x", "1"); });
   ASSERT_TRUE(c.Settle());
-  store::TempDir backup("replicator-backup");
+  TempDir backup("replicator-backup");
   a.Close();
   a.CopyDataTo(backup.Sub("copy"));
   a.Open();
@@ -809,7 +809,7 @@ TEST(ReplicatorTest, AnInstanceRestoredFromAnOlderCopyRaisesItsSeqFromASnapshot)
   c.ConnectAll();
   a.Write([&](crdt::DeltaBuilder& w) { w.SetGlobal("x", "1"); });
   ASSERT_TRUE(c.Settle());
-  store::TempDir backup("replicator-backup");
+  TempDir backup("replicator-backup");
   a.Close();
   a.CopyDataTo(backup.Sub("copy"));
   a.Open();

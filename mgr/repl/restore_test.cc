@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "store/store.h"
-#include "store/testing/temp_dir.h"
+#include "base/testing/temp_dir.h"
 
 namespace clustermgr::mgr {
 namespace {
@@ -16,14 +16,14 @@ namespace {
 constexpr uint64_t kNow = 1'790'000'000'000;  // 2026-09-21T...
 
 TEST(DiscardDataDirTest, NothingToDiscard) {
-  store::TempDir tmp("restore-test");
+  TempDir tmp("restore-test");
   EXPECT_EQ(*DiscardDataDir(tmp.Sub("missing"), kNow), "");
   std::filesystem::create_directory(tmp.Sub("empty"));
   EXPECT_EQ(*DiscardDataDir(tmp.Sub("empty"), kNow), "");
 }
 
 TEST(DiscardDataDirTest, MovesAStoreAsideEvenACorruptOne) {
-  store::TempDir tmp("restore-test");
+  TempDir tmp("restore-test");
   const std::string dir = tmp.Sub("data");
   {
     store::Options o;
@@ -46,7 +46,7 @@ TEST(DiscardDataDirTest, MovesAStoreAsideEvenACorruptOne) {
 }
 
 TEST(DiscardDataDirTest, RefusesAStoreInUse) {
-  store::TempDir tmp("restore-test");
+  TempDir tmp("restore-test");
   const std::string dir = tmp.Sub("data");
   store::Options o;
   o.instance_name = "m1";

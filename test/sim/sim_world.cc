@@ -16,7 +16,7 @@
 #include "mgr/repl/replica.h"
 #include "mgr/repl/replicator.h"
 #include "net/testing/fake_gossip_transport.h"
-#include "store/testing/temp_dir.h"
+#include "base/testing/temp_dir.h"
 
 namespace clustermgr::sim {
 namespace {
@@ -65,9 +65,9 @@ class SimNode {
     transport_.reset();
     replica_.reset();
   }
-  void NewDir() { dir_ = std::make_unique<store::TempDir>("replication-sim"); }
+  void NewDir() { dir_ = std::make_unique<TempDir>("replication-sim"); }
   void Backup() {
-    backup_ = std::make_unique<store::TempDir>("replication-sim-backup");
+    backup_ = std::make_unique<TempDir>("replication-sim-backup");
     fs::copy(dir_->Sub("data"), backup_->Sub("data"), fs::copy_options::recursive);
   }
   bool has_backup() const { return backup_ != nullptr; }
@@ -98,8 +98,8 @@ class SimNode {
   Limits limits_;
   crdt::ManualClock clock_;
   int64_t offset_ms_ = 0;
-  std::unique_ptr<store::TempDir> dir_ = std::make_unique<store::TempDir>("replication-sim");
-  std::unique_ptr<store::TempDir> backup_;
+  std::unique_ptr<TempDir> dir_ = std::make_unique<TempDir>("replication-sim");
+  std::unique_ptr<TempDir> backup_;
   std::unique_ptr<mgr::Replica> replica_;
   std::unique_ptr<net::FakeGossipTransport> transport_;
   std::unique_ptr<mgr::Replicator> replicator_;

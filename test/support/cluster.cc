@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -17,8 +16,6 @@
 #include <set>
 #include <sstream>
 #include <thread>
-
-extern char** environ;
 
 namespace clustermgr::test {
 namespace {
@@ -50,40 +47,6 @@ std::string Describe(const net::NodeInfo& n) {
   for (const auto& g : n.host_groups) groups += (groups.empty() ? "" : ",") + g;
   return n.name + " status=" + std::string(net::ToString(n.status)) +
          " state=" + std::string(net::ToString(n.state)) + " groups=[" + groups + "]";
-}
-
-// Waits up to `timeout` for `pid` to exit; returns its wait status. Waits on a pidfd; falls back
-// to a short waitpid poll where pidfd_open is missing.
-std::optional<int> WaitPid(pid_t pid, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-#ifdef SYS_pidfd_open
-  const int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-#else
-  const int fd = -1;
-#endif
-  for (;;) {
-    int status = 0;
-    const pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) {
-      if (fd >= 0) close(fd);
-      return status;
-    }
-    if (r < 0 && errno != EINTR) {
-      if (fd >= 0) close(fd);
-      return std::nullopt;
-    }
-    const auto left = Left(deadline);
-    if (left.count() == 0) {
-      if (fd >= 0) close(fd);
-      return std::nullopt;
-    }
-    if (fd >= 0) {
-      pollfd p{fd, POLLIN, 0};
-      (void)poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
-    } else {
-      std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(left, 10ms));
-    }
-  }
 }
 
 }  // namespace
@@ -551,51 +514,19 @@ CommandResult RunCommand(const std::string& program, const std::vector<std::stri
   const std::string out_path = dir + "/out";
   const std::string err_path = dir + "/err";
 
-  std::vector<std::string> argv_s = {path};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::map<std::string, std::string> merged;
-  for (char** e = environ; *e; ++e) {
-    std::string kv = *e;
-    const auto eq = kv.find('=');
-    if (eq != std::string::npos) merged[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  for (const auto& [k, v] : env) merged[k] = v;
-  std::vector<std::string> env_s;
-  for (const auto& [k, v] : merged) env_s.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& e : env_s) envp.push_back(e.data());
-  envp.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0600);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0600);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, path.c_str(), &actions, &attr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
-    result.err = "cannot run " + path + ": " + std::strerror(rc);
+  std::string error;
+  auto child = Process::Start(
+      {.program = path, .args = args, .env = env, .output_path = out_path, .error_path = err_path},
+      &error);
+  if (!child) {
+    result.err = error;
     RemoveTree(dir);
     return result;
   }
-  std::optional<int> status = WaitPid(pid, timeout);
+  std::optional<int> status = child->Wait(timeout);
   if (!status) {
     result.timed_out = true;
-    kill(-pid, SIGKILL);
-    int s = 0;
-    while (waitpid(pid, &s, 0) < 0 && errno == EINTR) {
-    }
+    child->Kill();
   } else if (WIFEXITED(*status)) {
     result.exit_code = WEXITSTATUS(*status);
   }

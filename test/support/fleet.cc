@@ -444,6 +444,10 @@ Result<FleetFigures> RunSimulatedFleet(const SimulatedFleetOptions& options,
       first.push_back("sim-" + std::to_string(i));
       second.push_back("sim-" + std::to_string(options.job_hosts + i));
     }
+    // The restart above may have moved the token (a holder refuses new jobs once a newer epoch
+    // is recorded): the jobs go to the holder every instance agrees on now.
+    holder = WaitForHolder(cluster, options.timeout);
+    if (!holder.ok()) return holder.status();
     auto job_s = TimedCommission(cluster, *holder, first, options.timeout);
     if (!job_s.ok()) return job_s.status();
     figures.push_back({"job_hosts", static_cast<double>(options.job_hosts), "hosts"});

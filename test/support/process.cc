@@ -73,6 +73,7 @@ std::unique_ptr<Process> Process::Start(const ProcessOptions& options, std::stri
   for (auto& s : envp_s) envp.push_back(s.data());
   envp.push_back(nullptr);
   const std::string out = options.output_path.empty() ? "/dev/null" : options.output_path;
+  const std::string err = options.error_path.empty() ? out : options.error_path;
 
   int report[2];
   if (pipe2(report, O_CLOEXEC) != 0) {
@@ -101,8 +102,9 @@ std::unique_ptr<Process> Process::Start(const ProcessOptions& options, std::stri
     for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD}) sigaction(sig, &dfl, nullptr);
     int in = open("/dev/null", O_RDONLY);
     int o = open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (in < 0 || o < 0) fail(errno);
-    if (dup2(in, 0) < 0 || dup2(o, 1) < 0 || dup2(o, 2) < 0) fail(errno);
+    int e = err == out ? o : open(err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (in < 0 || o < 0 || e < 0) fail(errno);
+    if (dup2(in, 0) < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0) fail(errno);
       // Nothing else of the test process leaks into the child.
 #ifdef SYS_close_range
     syscall(SYS_close_range, 3, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);

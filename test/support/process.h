@@ -28,6 +28,8 @@ struct ProcessOptions {
   bool inherit_env = true;
   // stdout and stderr are appended to this file (created 0600 if missing); empty: /dev/null.
   std::string output_path{};
+  // When set, stderr goes to this file instead (appended, created 0600 if missing).
+  std::string error_path{};
   std::string working_dir{};  // empty: the parent's
 };
 
