@@ -5,11 +5,11 @@
 #include <optional>
 #include <string>
 
+#include "base/testing/temp_dir.h"
 #include "mgr/repl/replica.h"
 #include "mgr/repl/replicator.h"
 #include "net/testing/fake_gossip_transport.h"
 #include "store/testing/fault_injection_env.h"
-#include "store/testing/temp_dir.h"
 
 namespace clustermgr::mgr {
 namespace {
@@ -23,7 +23,7 @@ crdt::VersionVector Vector(const std::string& origin, uint64_t seq) {
 }
 
 TEST(DurableReportTest, AnAckWaitsForThePeersDurableVectorNotItsApplied) {
-  store::TempDir tmp("durable-report-test");
+  TempDir tmp("durable-report-test");
   crdt::ManualClock clock(kStart);
   Replica::Options ro;
   ro.name = "a";
@@ -71,7 +71,7 @@ TEST(DurableReportTest, AnAckWaitsForThePeersDurableVectorNotItsApplied) {
 }
 
 TEST(DurableReportTest, AReceiverAppliesWithoutASyncAndSyncsBeforeItReports) {
-  store::TempDir tmp("durable-report-test");
+  TempDir tmp("durable-report-test");
   store::FaultInjectionEnv env;
   crdt::ManualClock clock(kStart);
   auto open = [&](const std::string& name) {
