@@ -140,7 +140,7 @@ struct Harness {
     if (frame.size() > net::kMaxRequestBytes) return;  // answered by the server, never decoded
     net::DecodedRequest decoded = net::DecodeRequest(frame, net::kRequestDecodeLimits);
     if (!decoded.request.ok()) {
-      FUZZ_CHECK(!decoded.request.error().message.empty());
+      FUZZ_CHECK(!decoded.request.status().message().empty());
       return;
     }
     net::IncomingRequest in;
