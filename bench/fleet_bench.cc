@@ -107,7 +107,7 @@ std::string LoadAverage() {
 // What bounds each figure, for the notes under the table.
 const std::map<std::string, std::string>& Limits() {
   static const std::map<std::string, std::string> kLimits = {
-      {"serf_agents", "processes this 2-core machine runs next to the builds"},
+      {"serf_agents", "Go runtimes answering probes in time on two cores (GOMAXPROCS=1 each)"},
       {"serf_discovered_after_converged_s",
        "the Serf event stream to each instance, then the token holder's write and gossip"},
       {"serf_leave_detected_s", "Serf's leave broadcast among the agents, then the same path"},
