@@ -146,27 +146,28 @@ Status Store::Reopen() {
   return Status::Ok();
 }
 
-Status Store::Commit(const std::vector<crdt::Delta>& deltas, HlcTimestamp hlc_high_water,
-                     uint64_t local_seq) {
-  Writer w(Writer::Kind::kCommit);
+Status Store::SubmitDeltas(int kind, bool sync, const std::vector<crdt::Delta>& deltas,
+                           HlcTimestamp hlc_high_water, uint64_t local_seq) {
+  Writer w(static_cast<Writer::Kind>(kind));
+  w.sync = sync;
   w.deltas = &deltas;
   w.hlc = hlc_high_water;
   w.local_seq = local_seq;
   w.encoded.reserve(deltas.size());
-  for (const crdt::Delta& d : deltas) w.encoded.push_back(EncodeDelta(d));
+  for (const crdt::Delta& d : deltas) w.encoded.push_back(EncodeDelta(d));  // caller's thread
   return Submit(&w);
+}
+
+Status Store::Commit(const std::vector<crdt::Delta>& deltas, HlcTimestamp hlc_high_water,
+                     uint64_t local_seq) {
+  return SubmitDeltas(static_cast<int>(Writer::Kind::kCommit), true, deltas, hlc_high_water,
+                      local_seq);
 }
 
 Status Store::CommitUnsynced(const std::vector<crdt::Delta>& deltas, HlcTimestamp hlc_high_water,
                              uint64_t local_seq) {
-  Writer w(Writer::Kind::kCommit);
-  w.sync = false;
-  w.deltas = &deltas;
-  w.hlc = hlc_high_water;
-  w.local_seq = local_seq;
-  w.encoded.reserve(deltas.size());
-  for (const crdt::Delta& d : deltas) w.encoded.push_back(EncodeDelta(d));
-  return Submit(&w);
+  return SubmitDeltas(static_cast<int>(Writer::Kind::kCommit), false, deltas, hlc_high_water,
+                      local_seq);
 }
 
 Status Store::Sync() {
@@ -191,13 +192,8 @@ bool Store::has_unsynced() const {
 
 Status Store::Stage(const std::vector<crdt::Delta>& deltas, HlcTimestamp hlc_high_water,
                     uint64_t local_seq) {
-  Writer w(Writer::Kind::kStage);
-  w.deltas = &deltas;
-  w.hlc = hlc_high_water;
-  w.local_seq = local_seq;
-  w.encoded.reserve(deltas.size());
-  for (const crdt::Delta& d : deltas) w.encoded.push_back(EncodeDelta(d));
-  return Submit(&w);
+  return SubmitDeltas(static_cast<int>(Writer::Kind::kStage), true, deltas, hlc_high_water,
+                      local_seq);
 }
 
 Status Store::Flush() {

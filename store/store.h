@@ -235,6 +235,9 @@ class Store {
 
   // Queues `w` and returns its outcome; runs the leader's work when `w` reaches the head.
   Status Submit(Writer* w);
+  // Submit of a writer of `kind` (a Writer::Kind) carrying `deltas`, encoded on this thread.
+  Status SubmitDeltas(int kind, bool sync, const std::vector<crdt::Delta>& deltas,
+                      crdt::HlcTimestamp hlc_high_water, uint64_t local_seq);
   // Leader only: builds, writes (or stages) and installs one change.
   Status WriteChange(Change& change);
   // Leader only: the records of `c` into c.batch (nothing when it changes nothing).

@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "store/store.h"
-#include "test/support/replicated_cluster.h"
+#include "test/support/replicated_cluster_test.h"
 #include "test/support/serf_agent.h"
 
 namespace clustermgr::test {
@@ -66,18 +66,8 @@ int StateDiff(const std::string& dir, const std::string& a, const std::string& b
   return status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
 }
 
-class ReplicationTest : public ::testing::Test {
+class ReplicationTest : public test::ReplicatedClusterTest {
  protected:
-  void TearDown() override {
-    if (HasFailure()) {
-      for (size_t i = 0; i < cluster_.size(); ++i) {
-        std::cerr << "---- " << cluster_.at(i).name() << " log tail:\n"
-                  << cluster_.at(i).LogTail(4000) << "\n";
-      }
-    }
-  }
-  ReplicatedCluster cluster_{CLUSTERMGR_BIN_DIR};
-  std::string error_;
   std::string why_;
 };
 

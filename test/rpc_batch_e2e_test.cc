@@ -25,7 +25,7 @@
 #include "net/rpc_codec.h"
 #include "store/store.h"
 #include "test/support/process.h"
-#include "test/support/replicated_cluster.h"
+#include "test/support/replicated_cluster_test.h"
 
 namespace clustermgr::test {
 namespace {
@@ -43,19 +43,7 @@ uint64_t Counter(net::RpcClient& client, const std::string& name) {
   return 0;
 }
 
-class RpcBatchTest : public ::testing::Test {
- protected:
-  void TearDown() override {
-    if (HasFailure()) {
-      for (size_t i = 0; i < cluster_.size(); ++i) {
-        std::cerr << "---- " << cluster_.at(i).name() << " log tail:\n"
-                  << cluster_.at(i).LogTail(4000) << "\n";
-      }
-    }
-  }
-  ReplicatedCluster cluster_{CLUSTERMGR_BIN_DIR};
-  std::string error_;
-};
+class RpcBatchTest : public test::ReplicatedClusterTest {};
 
 TEST_F(RpcBatchTest, ConcurrentClientsShareSyncsAndEveryAcknowledgedWriteSurvivesSigkill) {
   ASSERT_TRUE(cluster_.AddMany(1, {}, &error_, /*sync=*/true)) << error_;
