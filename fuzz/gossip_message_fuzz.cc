@@ -1,7 +1,8 @@
 // Fuzzes replication's wire messages (net/gossip.capnp) as a peer's hostile bytes reach them:
 // DecodeGossip with the transport's limits, then what the replicator does with what decodes —
-// the delta payloads of a published delta or a syncReply (store::DecodeDelta) and the state of
-// a snapshot chunk (store::DecodeState) are joined into a live state.
+// the deltas of a published delta or a syncReply (store::DecodeDelta) or of a delta run
+// (store::DecodeDeltaRun), and the state of a snapshot chunk (store::DecodeState), are joined
+// into a live state.
 //
 // Input: the bytes of one gossip message, as it arrives in a ZeroMQ frame.
 // Checks: a decoded message re-encodes to bytes that decode to the same message; every decoded
@@ -44,6 +45,16 @@ void CheckDelta(const net::GossipDelta& d) {
   if (delta.ok()) CheckJoin(delta->state);
 }
 
+// A run that decodes encodes back to the same deltas, each of which joins like any state.
+void CheckRun(const net::GossipDeltaRun& r) {
+  auto deltas = store::DecodeDeltaRun(r.run);
+  if (!deltas.ok()) return;
+  auto again = store::DecodeDeltaRun(store::EncodeDeltaRun(*deltas));
+  FUZZ_CHECK(again.ok());
+  FUZZ_CHECK(*again == *deltas);
+  for (const crdt::Delta& d : *deltas) CheckJoin(d.state);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -61,6 +72,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (const auto* b = std::get_if<net::GossipDeltaBatch>(&message->body)) {
     for (const auto& d : b->deltas) CheckDelta(d);
   }
+  if (const auto* r = std::get_if<net::GossipDeltaRun>(&message->body)) CheckRun(*r);
   if (const auto* r = std::get_if<net::SyncReply>(&message->body)) {
     for (const auto& d : r->deltas) CheckDelta(d);
   }

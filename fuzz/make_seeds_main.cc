@@ -247,6 +247,8 @@ void GossipSeeds() {
   };
   write("delta", {{}, da});
   write("delta_ack_wanted", {{}, db});
+  const crdt::Delta a2 = MakeDelta("a/0000000000000001", 2, 1002, 2);
+  write("delta_run", {{}, net::GossipDeltaRun{store::EncodeDeltaRun(std::vector{a, a2}), true}});
   write("sync_request", {sender, net::SyncRequest{applied}});
   write("sync_reply",
         {sender, net::SyncReply{

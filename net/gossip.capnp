@@ -1,8 +1,8 @@
 # clustermgr replication: the wire contract between clustermgrd instances.
 #
 # Sockets (each instance; see net/gossip_transport.h for the endpoint scheme):
-#   PUB    bound at --gossip-bind                 publishes the instance's own deltas (`delta`,
-#                                                  or `deltaBatch` for a batch written together)
+#   PUB    bound at --gossip-bind                 publishes the instance's own deltas (`deltaRun`;
+#                                                  builds before it sent `delta` or `deltaBatch`)
 #   SUB    connected to every peer's PUB          receives the peers' own deltas
 #   ROUTER bound at the anti-entropy endpoint      answers `syncRequest` and `snapshotFetch`,
 #          (the gossip port + 1)                   takes `report`s
@@ -30,7 +30,8 @@
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("clustermgr::net::gossipwire");
 
-const protocolVersion :UInt32 = 1;
+const protocolVersion :UInt32 = 2;
+# 2: deltaRun (the compact form of published deltas).
 # The version of this schema the sender was built with; zero = not a clustermgr peer (dropped).
 
 struct OriginSeq {
@@ -56,6 +57,7 @@ struct GossipMessage {
     snapshotChunk @6 :SnapshotChunk;
     report @7 :Report;
     deltaBatch @8 :DeltaBatch;
+    deltaRun @9 :DeltaRun;
   }
 }
 
@@ -117,4 +119,13 @@ struct DeltaBatch {
 struct Report {
   applied @0 :List(OriginSeq);
   durable @1 :List(OriginSeq);  # as in SyncRequest
+}
+
+# The publisher's own deltas written together, consecutive in seq, in the compact form:
+# store/records.capnp's DeltaRun, packed (the origin once, stamps relative to the run). What the
+# instance publishes since protocol version 2; each delta in it means what a `delta` would. A
+# peer built before it drops the message as unknown and gets the deltas by anti-entropy.
+struct DeltaRun {
+  run @0 :Data;
+  ackWanted @1 :Bool;   # as in DeltaMsg, for every delta of the run
 }

@@ -87,6 +87,10 @@ void PutBody(w::GossipMessage::Builder b, const GossipBody& body) {
         } else if constexpr (std::is_same_v<T, GossipDeltaBatch>) {
           auto deltas = b.initDeltaBatch().initDeltas(static_cast<unsigned>(m.deltas.size()));
           for (unsigned i = 0; i < m.deltas.size(); ++i) PutDelta(deltas[i], m.deltas[i]);
+        } else if constexpr (std::is_same_v<T, GossipDeltaRun>) {
+          auto r = b.initDeltaRun();
+          r.setRun(Dat(m.run));
+          r.setAckWanted(m.ack_wanted);
         }
       },
       body);
@@ -211,6 +215,12 @@ GossipMessage ReadMessage(w::GossipMessage::Reader r, const GossipLimits& limits
       m.body = std::move(batch);
       break;
     }
+    case w::GossipMessage::DELTA_RUN: {
+      auto q = r.getDeltaRun();
+      if (q.getRun().size() == 0) throw Bad{"an empty delta run"};
+      m.body = GossipDeltaRun{Bytes(q.getRun()), q.getAckWanted()};
+      break;
+    }
     default:
       throw Bad{"unknown message #" + std::to_string(static_cast<unsigned>(r.which())) +
                 " (a newer peer?)"};
@@ -222,7 +232,8 @@ GossipMessage ReadMessage(w::GossipMessage::Reader r, const GossipLimits& limits
 
 const char* GossipBodyName(const GossipBody& body) {
   static const char* const kNames[] = {"delta",         "syncRequest", "syncReply", "snapshotFetch",
-                                       "snapshotChunk", "report",      "deltaBatch"};
+                                       "snapshotChunk", "report",      "deltaBatch",
+                                       "deltaRun"};
   return kNames[body.index()];
 }
 

@@ -48,6 +48,8 @@ std::vector<GossipMessage> Samples() {
   out.push_back({Sender(), SyncRequest{Vector({{"m1/ab", 3}}), Vector({{"m1/ab", 2}})}});
   out.push_back({Sender(), Report{Vector({{"m2/cd", 11}}), Vector({{"m2/cd", 9}})}});
   out.push_back({{}, GossipDeltaBatch{{{"m1/ab", 8, "p8", true}, {"m1/ab", 9, "p9", true}}}});
+  out.push_back({{}, GossipDeltaRun{std::string("run\0bytes", 9), true}});
+  out.push_back({{}, GossipDeltaRun{"r", false}});
   return out;
 }
 

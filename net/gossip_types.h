@@ -17,7 +17,7 @@
 namespace clustermgr::net {
 
 // The schema version this build speaks (gossipwire::PROTOCOL_VERSION).
-inline constexpr std::uint32_t kGossipProtocolVersion = 1;
+inline constexpr std::uint32_t kGossipProtocolVersion = 2;
 
 struct GossipPeerInfo {
   std::string name;
@@ -39,6 +39,14 @@ struct GossipDelta {
 struct GossipDeltaBatch {
   std::vector<GossipDelta> deltas;
   bool operator==(const GossipDeltaBatch&) const = default;
+};
+
+// Consecutive deltas of one origin in the compact form (store::EncodeDeltaRun bytes), published
+// as one message.
+struct GossipDeltaRun {
+  std::string run;
+  bool ack_wanted = false;
+  bool operator==(const GossipDeltaRun&) const = default;
 };
 
 // `durable`: what of `applied` the sender has synced to disk; unset from older builds (which
@@ -94,7 +102,7 @@ const crdt::VersionVector& DurableOf(const M& m) {
 }
 
 using GossipBody = std::variant<GossipDelta, SyncRequest, SyncReply, SnapshotFetch, SnapshotChunk,
-                                Report, GossipDeltaBatch>;
+                                Report, GossipDeltaBatch, GossipDeltaRun>;
 
 struct GossipMessage {
   GossipPeerInfo sender;  // empty for a published delta

@@ -1,10 +1,14 @@
 #include "store/codec.h"
 
 #include <capnp/message.h>
+#include <capnp/serialize-packed.h>
 #include <capnp/serialize.h>
 #include <kj/exception.h>
 
+#include <algorithm>
+#include <cassert>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <utility>
 
@@ -66,13 +70,27 @@ Status DecodeRoot(std::string_view bytes, const DecodeLimits& limits, const char
   }
 }
 
+// How a State is written relative to the run it travels in (DeltaRun in records.capnp). kAsIs,
+// the frame of every other encoding, writes each field as it is: an origin is never empty and
+// XOR 0 changes nothing.
+struct Frame {
+  std::string_view origin;  // an origin equal to it is written empty
+  uint64_t seq = 0;         // a tag's seq is written XOR it
+  uint64_t hlc_base = 0;    // a tag's hlc is written XOR it
+};
+constexpr Frame kAsIs{};
+
+std::string OriginOut(const Frame& f, capnp::Text::Reader t) {
+  return t.size() == 0 ? std::string(f.origin) : S(t);
+}
+
 // ---- encoding ----
 
-void PutTag(rec::WriteTag::Builder b, const WriteTag& tag) {
+void PutTag(rec::WriteTag::Builder b, const WriteTag& tag, const Frame& f) {
   b.setEpoch(tag.stamp.epoch);
-  b.setHlc(tag.stamp.hlc.packed());
-  b.setOrigin(T(tag.stamp.origin));
-  b.setSeq(tag.seq);
+  b.setHlc(tag.stamp.hlc.packed() ^ f.hlc_base);
+  if (tag.stamp.origin != f.origin) b.setOrigin(T(tag.stamp.origin));
+  b.setSeq(tag.seq ^ f.seq);
 }
 
 void PutValue(rec::LwwEntry::Value::Builder b, const std::string& v) { b.setText(T(v)); }
@@ -125,8 +143,8 @@ void PutValue(rec::LwwEntry::Value::Builder b, const JobRecord& v) {
 }
 
 template <typename V>
-void PutEntry(rec::LwwEntry::Builder b, const LwwEntry<V>& entry) {
-  PutTag(b.initTag(), entry.tag);
+void PutEntry(rec::LwwEntry::Builder b, const LwwEntry<V>& entry, const Frame& f) {
+  PutTag(b.initTag(), entry.tag, f);
   if (entry.tombstone()) {
     b.getValue().setTombstone();
   } else {
@@ -134,10 +152,10 @@ void PutEntry(rec::LwwEntry::Builder b, const LwwEntry<V>& entry) {
   }
 }
 
-void PutDots(capnp::List<rec::Dot>::Builder list, const std::set<Dot>& dots) {
+void PutDots(capnp::List<rec::Dot>::Builder list, const std::set<Dot>& dots, const Frame& f) {
   unsigned i = 0;
   for (const Dot& d : dots) {
-    list[i].setOrigin(T(d.origin));
+    if (d.origin != f.origin) list[i].setOrigin(T(d.origin));
     list[i].setCounter(d.counter);
     ++i;
   }
@@ -155,11 +173,11 @@ void PutKey(rec::KeyedEntry::Builder b, const crdt::JobLogKey& key) {
 }
 
 template <typename K, typename V>
-void PutMap(capnp::List<rec::KeyedEntry>::Builder list, const LwwMap<K, V>& map) {
+void PutMap(capnp::List<rec::KeyedEntry>::Builder list, const LwwMap<K, V>& map, const Frame& f) {
   unsigned i = 0;
   for (const auto& [key, entry] : map.entries()) {
     PutKey(list[i], key);
-    PutEntry(list[i].initEntry(), entry);
+    PutEntry(list[i].initEntry(), entry, f);
     ++i;
   }
 }
@@ -169,9 +187,9 @@ unsigned Count(const LwwMap<K, V>& map) {
   return static_cast<unsigned>(map.size());
 }
 
-void PutState(rec::State::Builder b, const ClusterState& s) {
-  PutMap(b.initGlobals(Count(s.globals)), s.globals);
-  PutMap(b.initNodeVars(Count(s.node_vars)), s.node_vars);
+void PutState(rec::State::Builder b, const ClusterState& s, const Frame& f) {
+  PutMap(b.initGlobals(Count(s.globals)), s.globals, f);
+  PutMap(b.initNodeVars(Count(s.node_vars)), s.node_vars, f);
   {
     const auto& entries = s.host_groups.entries();
     auto list = b.initHostGroups(static_cast<unsigned>(entries.size()));
@@ -179,7 +197,7 @@ void PutState(rec::State::Builder b, const ClusterState& s) {
     for (const auto& [element, dots] : entries) {
       list[i].setNode(T(element.first));
       list[i].setGroup(T(element.second));
-      PutDots(list[i].initDots(static_cast<unsigned>(dots.size())), dots);
+      PutDots(list[i].initDots(static_cast<unsigned>(dots.size())), dots, f);
       ++i;
     }
     const CausalContext& ctx = s.host_groups.context();
@@ -188,27 +206,27 @@ void PutState(rec::State::Builder b, const ClusterState& s) {
     auto cl = c.initCompact(static_cast<unsigned>(compact.size()));
     i = 0;
     for (const auto& [origin, counter] : compact) {
-      cl[i].setOrigin(T(origin));
+      if (origin != f.origin) cl[i].setOrigin(T(origin));
       cl[i].setCounter(counter);
       ++i;
     }
-    PutDots(c.initCloud(static_cast<unsigned>(ctx.cloud().size())), ctx.cloud());
+    PutDots(c.initCloud(static_cast<unsigned>(ctx.cloud().size())), ctx.cloud(), f);
   }
-  PutMap(b.initInventory(Count(s.inventory)), s.inventory);
-  PutMap(b.initJobs(Count(s.jobs)), s.jobs);
-  PutMap(b.initJobLogs(Count(s.job_logs)), s.job_logs);
-  PutMap(b.initConfig(Count(s.config)), s.config);
+  PutMap(b.initInventory(Count(s.inventory)), s.inventory, f);
+  PutMap(b.initJobs(Count(s.jobs)), s.jobs, f);
+  PutMap(b.initJobLogs(Count(s.job_logs)), s.job_logs, f);
+  PutMap(b.initConfig(Count(s.config)), s.config, f);
   b.setTokenEpoch(s.token_epoch.value());
 }
 
 // ---- decoding ----
 
-WriteTag GetTag(rec::WriteTag::Reader r) {
+WriteTag GetTag(rec::WriteTag::Reader r, const Frame& f) {
   WriteTag tag;
   tag.stamp.epoch = r.getEpoch();
-  tag.stamp.hlc = HlcTimestamp::FromPacked(r.getHlc());
-  tag.stamp.origin = S(r.getOrigin());
-  tag.seq = r.getSeq();
+  tag.stamp.hlc = HlcTimestamp::FromPacked(r.getHlc() ^ f.hlc_base);
+  tag.stamp.origin = OriginOut(f, r.getOrigin());
+  tag.seq = r.getSeq() ^ f.seq;
   return tag;
 }
 
@@ -275,8 +293,8 @@ Status GetValue(rec::LwwEntry::Value::Reader r, JobRecord* out) {
 }
 
 template <typename V>
-Status GetEntry(rec::LwwEntry::Reader r, LwwEntry<V>* out) {
-  out->tag = GetTag(r.getTag());
+Status GetEntry(rec::LwwEntry::Reader r, LwwEntry<V>* out, const Frame& f) {
+  out->tag = GetTag(r.getTag(), f);
   if (r.getValue().which() == rec::LwwEntry::Value::TOMBSTONE) {
     out->value.reset();
     return Status::Ok();
@@ -287,10 +305,10 @@ Status GetEntry(rec::LwwEntry::Reader r, LwwEntry<V>* out) {
   return Status::Ok();
 }
 
-Status GetDots(capnp::List<rec::Dot>::Reader list, std::set<Dot>* out) {
+Status GetDots(capnp::List<rec::Dot>::Reader list, std::set<Dot>* out, const Frame& f) {
   for (auto d : list) {
     if (d.getCounter() == 0) return Corrupt("dot with counter 0");
-    out->insert(Dot{S(d.getOrigin()), d.getCounter()});
+    out->insert(Dot{OriginOut(f, d.getOrigin()), d.getCounter()});
   }
   return Status::Ok();
 }
@@ -311,12 +329,13 @@ Status GetKey(rec::KeyedEntry::Reader r, crdt::JobLogKey* key) {
 }
 
 template <typename K, typename V>
-Status GetMap(capnp::List<rec::KeyedEntry>::Reader list, const char* section, LwwMap<K, V>* out) {
+Status GetMap(capnp::List<rec::KeyedEntry>::Reader list, const char* section, LwwMap<K, V>* out,
+              const Frame& f) {
   for (auto item : list) {
     K key{};
     LwwEntry<V> entry;
     Status s = GetKey(item, &key);
-    if (s.ok()) s = GetEntry(item.getEntry(), &entry);
+    if (s.ok()) s = GetEntry(item.getEntry(), &entry, f);
     if (!s.ok()) return Corrupt(std::string(section) + ": " + s.message());
     // A duplicate key resolves by the LWW rule, as a join would.
     out->JoinEntry(key, entry);
@@ -324,16 +343,16 @@ Status GetMap(capnp::List<rec::KeyedEntry>::Reader list, const char* section, Lw
   return Status::Ok();
 }
 
-Status GetState(rec::State::Reader r, ClusterState* out) {
-  for (Status s : {GetMap(r.getGlobals(), "globals", &out->globals),
-                   GetMap(r.getNodeVars(), "node vars", &out->node_vars)}) {
+Status GetState(rec::State::Reader r, ClusterState* out, const Frame& f) {
+  for (Status s : {GetMap(r.getGlobals(), "globals", &out->globals, f),
+                   GetMap(r.getNodeVars(), "node vars", &out->node_vars, f)}) {
     if (!s.ok()) return s;
   }
   {
     crdt::OrSet<crdt::HostGroupKey>::Entries entries;
     for (auto e : r.getHostGroups()) {
       std::set<Dot> dots;
-      if (Status s = GetDots(e.getDots(), &dots); !s.ok()) {
+      if (Status s = GetDots(e.getDots(), &dots, f); !s.ok()) {
         return Corrupt("host groups: " + s.message());
       }
       if (dots.empty()) return Corrupt("host groups: element without dots");
@@ -342,18 +361,19 @@ Status GetState(rec::State::Reader r, ClusterState* out) {
     }
     auto ctx = r.getHostGroupContext();
     VersionVector compact;
-    for (auto d : ctx.getCompact()) compact.Advance(S(d.getOrigin()), d.getCounter());
+    for (auto d : ctx.getCompact()) compact.Advance(OriginOut(f, d.getOrigin()), d.getCounter());
     std::set<Dot> cloud;
-    if (Status s = GetDots(ctx.getCloud(), &cloud); !s.ok()) {
+    if (Status s = GetDots(ctx.getCloud(), &cloud, f); !s.ok()) {
       return Corrupt("host-group context: " + s.message());
     }
     out->host_groups = crdt::OrSet<crdt::HostGroupKey>::FromParts(
         std::move(entries), CausalContext::FromParts(std::move(compact), std::move(cloud)));
   }
   for (Status s :
-       {GetMap(r.getInventory(), "inventory", &out->inventory),
-        GetMap(r.getJobs(), "jobs", &out->jobs), GetMap(r.getJobLogs(), "job logs", &out->job_logs),
-        GetMap(r.getConfig(), "config", &out->config)}) {
+       {GetMap(r.getInventory(), "inventory", &out->inventory, f),
+        GetMap(r.getJobs(), "jobs", &out->jobs, f),
+        GetMap(r.getJobLogs(), "job logs", &out->job_logs, f),
+        GetMap(r.getConfig(), "config", &out->config, f)}) {
     if (!s.ok()) return s;
   }
   out->token_epoch = crdt::MaxRegister::Of(r.getTokenEpoch());
@@ -363,7 +383,7 @@ Status GetState(rec::State::Reader r, ClusterState* out) {
 template <typename V>
 std::string EncodeEntry(const LwwEntry<V>& entry) {
   capnp::MallocMessageBuilder message(128);
-  PutEntry(message.initRoot<rec::LwwEntry>(), entry);
+  PutEntry(message.initRoot<rec::LwwEntry>(), entry, kAsIs);
   return ToBytes(message);
 }
 
@@ -371,7 +391,8 @@ template <typename V>
 Result<LwwEntry<V>> DecodeEntry(std::string_view bytes) {
   LwwEntry<V> entry;
   Status s = DecodeRoot<rec::LwwEntry>(
-      bytes, DecodeLimits{}, "entry", [&](rec::LwwEntry::Reader r) { return GetEntry(r, &entry); });
+      bytes, DecodeLimits{}, "entry",
+      [&](rec::LwwEntry::Reader r) { return GetEntry(r, &entry, kAsIs); });
   if (!s.ok()) return s;
   return entry;
 }
@@ -383,7 +404,7 @@ std::string EncodeDelta(const crdt::Delta& delta) {
   auto root = message.initRoot<rec::Delta>();
   root.setOrigin(T(delta.origin));
   root.setSeq(delta.seq);
-  PutState(root.initState(), delta.state);
+  PutState(root.initState(), delta.state, kAsIs);
   return ToBytes(message);
 }
 
@@ -394,7 +415,7 @@ Result<crdt::Delta> DecodeDelta(std::string_view bytes, const DecodeLimits& limi
     delta.seq = r.getSeq();
     if (delta.origin.empty()) return Corrupt("delta without origin");
     if (delta.seq == 0) return Corrupt("delta with seq 0");
-    return GetState(r.getState(), &delta.state);
+    return GetState(r.getState(), &delta.state, kAsIs);
   });
   if (!s.ok()) return s;
   return delta;
@@ -402,16 +423,80 @@ Result<crdt::Delta> DecodeDelta(std::string_view bytes, const DecodeLimits& limi
 
 std::string EncodeState(const ClusterState& state) {
   capnp::MallocMessageBuilder message;
-  PutState(message.initRoot<rec::State>(), state);
+  PutState(message.initRoot<rec::State>(), state, kAsIs);
   return ToBytes(message);
 }
 
 Result<ClusterState> DecodeState(std::string_view bytes, const DecodeLimits& limits) {
   ClusterState state;
   Status s = DecodeRoot<rec::State>(bytes, limits, "state",
-                                    [&](rec::State::Reader r) { return GetState(r, &state); });
+                                    [&](rec::State::Reader r) { return GetState(r, &state, kAsIs); });
   if (!s.ok()) return s;
   return state;
+}
+
+std::string EncodeDeltaRun(std::span<const crdt::Delta> deltas) {
+  assert(!deltas.empty());
+  const crdt::Delta& first = deltas.front();
+  const uint64_t hlc_base = first.state.NewestHlc().packed();
+  capnp::MallocMessageBuilder message;
+  auto root = message.initRoot<rec::DeltaRun>();
+  root.setOrigin(T(first.origin));
+  root.setFirstSeq(first.seq);
+  root.setHlcBase(hlc_base);
+  auto states = root.initStates(static_cast<unsigned>(deltas.size()));
+  for (unsigned i = 0; i < deltas.size(); ++i) {
+    assert(deltas[i].origin == first.origin && deltas[i].seq == first.seq + i);
+    PutState(states[i], deltas[i].state, Frame{first.origin, first.seq + i, hlc_base});
+  }
+  kj::VectorOutputStream out;
+  capnp::writePackedMessage(out, message);
+  kj::ArrayPtr<kj::byte> bytes = out.getArray();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+Result<std::vector<crdt::Delta>> DecodeDeltaRun(std::string_view bytes,
+                                                const DecodeLimits& limits) {
+  if (bytes.size() > limits.max_bytes) {
+    return Corrupt("delta run of " + std::to_string(bytes.size()) + " bytes exceeds the limit of " +
+                   std::to_string(limits.max_bytes));
+  }
+  if (bytes.empty()) return Corrupt("empty delta run");
+  kj::ArrayInputStream in(
+      kj::arrayPtr(reinterpret_cast<const kj::byte*>(bytes.data()), bytes.size()));
+  capnp::ReaderOptions options;
+  // Packing shrinks runs of zero words to two bytes, so the unpacked message may be larger than
+  // its input: bounded at 32 words per input byte (a legal run stays far below), which also
+  // bounds what the reader allocates (it refuses a segment table claiming more).
+  options.traversalLimitInWords =
+      std::min<uint64_t>(limits.max_bytes / sizeof(capnp::word), bytes.size() * 32 + 1024);
+  options.nestingLimit = limits.nesting_limit;
+  std::vector<crdt::Delta> deltas;
+  try {
+    capnp::PackedMessageReader reader(in, options);
+    if (in.tryGetReadBuffer().size() != 0) return Corrupt("delta run has trailing bytes");
+    auto r = reader.getRoot<rec::DeltaRun>();
+    const std::string origin = S(r.getOrigin());
+    const uint64_t first = r.getFirstSeq();
+    const auto states = r.getStates();
+    if (origin.empty()) return Corrupt("delta run without origin");
+    if (first == 0) return Corrupt("delta run from seq 0");
+    if (states.size() == 0) return Corrupt("delta run without deltas");
+    if (first > std::numeric_limits<uint64_t>::max() - states.size()) {
+      return Corrupt("delta run's seqs overflow");
+    }
+    deltas.reserve(states.size());
+    for (unsigned i = 0; i < states.size(); ++i) {
+      crdt::Delta& d = deltas.emplace_back(crdt::Delta{origin, first + i, {}});
+      if (Status s = GetState(states[i], &d.state, Frame{origin, d.seq, r.getHlcBase()});
+          !s.ok()) {
+        return Corrupt("delta run, seq " + std::to_string(d.seq) + ": " + s.message());
+      }
+    }
+  } catch (const kj::Exception& e) {
+    return Corrupt(std::string("delta run does not decode: ") + e.getDescription().cStr());
+  }
+  return deltas;
 }
 
 std::string EncodeMeta(const Metadata& meta) {
@@ -455,7 +540,7 @@ Result<LwwEntry<JobRecord>> DecodeJobEntry(std::string_view b) { return DecodeEn
 std::string EncodeElement(const std::set<Dot>& dots) {
   capnp::MallocMessageBuilder message(64);
   auto b = message.initRoot<rec::ElementRecord>();
-  PutDots(b.initDots(static_cast<unsigned>(dots.size())), dots);
+  PutDots(b.initDots(static_cast<unsigned>(dots.size())), dots, kAsIs);
   return ToBytes(message);
 }
 
@@ -463,7 +548,7 @@ Result<std::set<Dot>> DecodeElement(std::string_view bytes) {
   std::set<Dot> dots;
   Status s = DecodeRoot<rec::ElementRecord>(bytes, DecodeLimits{}, "host-group element",
                                             [&](rec::ElementRecord::Reader r) {
-                                              Status st = GetDots(r.getDots(), &dots);
+                                              Status st = GetDots(r.getDots(), &dots, kAsIs);
                                               if (st.ok() && dots.empty()) {
                                                 return Corrupt("host-group element without dots");
                                               }

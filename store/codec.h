@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +39,15 @@ Result<crdt::Delta> DecodeDelta(std::string_view bytes, const DecodeLimits& limi
 // A whole ClusterState (or a snapshot chunk) as bytes.
 std::string EncodeState(const crdt::ClusterState& state);
 Result<crdt::ClusterState> DecodeState(std::string_view bytes, const DecodeLimits& limits = {});
+
+// Consecutive deltas of one origin (seqs s, s+1, ...; never empty) in the compact form gossip
+// publishes (DeltaRun in store/records.capnp): the origin once, stamps and seqs relative to the
+// run, packed. A one-write run is a fraction of its Delta encoding's size.
+std::string EncodeDeltaRun(std::span<const crdt::Delta> deltas);
+// Fails with kCorruption on anything but a well-formed run (origin set, seqs from >= 1, at least
+// one delta). `limits.max_bytes` bounds the packed input and the unpacked message alike.
+Result<std::vector<crdt::Delta>> DecodeDeltaRun(std::string_view bytes,
+                                                const DecodeLimits& limits = {});
 
 // Record values. Each decoder fails with kCorruption, naming the problem, on malformed bytes or
 // on a value the record's section does not allow.

@@ -1,10 +1,14 @@
 #include "store/codec.h"
 
 #include <capnp/message.h>
+#include <capnp/serialize-packed.h>
 #include <capnp/serialize.h>
 #include <gtest/gtest.h>
 
+#include <iostream>
 #include <random>
+#include <span>
+#include <vector>
 #include <string>
 
 #include "store/records.capnp.h"
@@ -118,6 +122,86 @@ TEST(CodecTest, LimitsAreEnforced) {
   rec.tags["k"] = "v";
   b.PutNode("n", rec);
   EXPECT_FALSE(DecodeDelta(EncodeDelta(crdt::Delta{"a/1", 1, std::move(b).Take()}), shallow).ok());
+}
+
+// Runs of every length from 1 to 5, from a replica that also receives another origin's deltas
+// (so its contexts and tags hold foreign origins, which a run keeps).
+TEST(CodecTest, DeltaRunsRoundTrip) {
+  RandomReplica a("a/0001", 21), b("b/0002", 22);
+  for (int i = 0; i < 200; ++i) {
+    std::vector<crdt::Delta> run;
+    for (int n = 0; n <= i % 5; ++n) run.push_back(a.Next(6));
+    for (int n = 0; n < 2; ++n) a.Receive(b.Next(4));
+    const std::string bytes = EncodeDeltaRun(run);
+    auto back = DecodeDeltaRun(bytes);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    ASSERT_EQ(back->size(), run.size()) << "run " << i;
+    for (size_t k = 0; k < run.size(); ++k) ASSERT_TRUE((*back)[k] == run[k]) << i << "/" << k;
+  }
+}
+
+TEST(CodecTest, ADeltaRunIsFarSmallerThanItsDeltas) {
+  // One small extra-var write, as a client's `global set {"k": "v"}` makes it.
+  crdt::DeltaBuilder b(crdt::ClusterState{},
+                       crdt::WriteTag{{1, crdt::HlcTimestamp::Make(1764790000123, 2),
+                                       "manager-1/5f0c2a9d41e7b386"},
+                                      42});
+  b.SetGlobal("k", "\"v\"");
+  const crdt::Delta d{"manager-1/5f0c2a9d41e7b386", 42, std::move(b).Take()};
+  const size_t full = EncodeDelta(d).size();
+  const size_t run = EncodeDeltaRun(std::span(&d, 1)).size();
+  std::cout << "a small write: Delta " << full << " bytes, DeltaRun " << run << " bytes\n";
+  EXPECT_LT(run * 3, full);
+}
+
+TEST(CodecTest, MalformedDeltaRunsAreCorruptionNotACrash) {
+  RandomReplica r("a/1", 31);
+  std::vector<crdt::Delta> run{r.Next(6), r.Next(6), r.Next(6)};
+  const std::string good = EncodeDeltaRun(run);
+  for (size_t n = 0; n < good.size(); ++n) {
+    auto d = DecodeDeltaRun(good.substr(0, n));
+    ASSERT_FALSE(d.ok()) << n;
+    EXPECT_EQ(d.status().code(), Code::kCorruption);
+  }
+  EXPECT_FALSE(DecodeDeltaRun(good + std::string(2, '\0')).ok()) << "trailing bytes";
+  std::mt19937_64 rng(12);
+  for (int i = 0; i < 3000; ++i) {
+    std::string bad = good;
+    for (int f = 0; f < 1 + i % 4; ++f)
+      bad[rng() % bad.size()] ^= static_cast<char>(1 << (rng() % 8));
+    auto d = DecodeDeltaRun(bad);
+    if (!d.ok()) EXPECT_EQ(d.status().code(), Code::kCorruption);
+  }
+  // A run without deltas, without origin, or from seq 0.
+  for (auto mutate : {+[](rec::DeltaRun::Builder m) { m.initStates(0); },
+                      +[](rec::DeltaRun::Builder m) { m.setOrigin(""); },
+                      +[](rec::DeltaRun::Builder m) { m.setFirstSeq(0); }}) {
+    capnp::MallocMessageBuilder message;
+    auto m = message.initRoot<rec::DeltaRun>();
+    m.setOrigin("a/1");
+    m.setFirstSeq(1);
+    m.initStates(1);
+    mutate(m);
+    kj::VectorOutputStream out;
+    capnp::writePackedMessage(out, message);
+    auto bytes = out.getArray();
+    auto d = DecodeDeltaRun(std::string_view(reinterpret_cast<const char*>(bytes.begin()),
+                                             bytes.size()));
+    ASSERT_FALSE(d.ok());
+    EXPECT_EQ(d.status().code(), Code::kCorruption);
+  }
+}
+
+// Packing writes a run of zero words in two bytes: a few hundred bytes can claim gigabytes.
+// The decoder refuses a segment larger than its input justifies, before allocating it.
+TEST(CodecTest, APackedBombIsRefusedBeforeItIsUnpacked) {
+  // Segment table: one segment of 2^28 words (2 GiB); then zero words, 256 per two bytes.
+  std::string bomb = "\x80\x10";
+  for (int i = 0; i < 200; ++i) bomb += std::string("\x00\xff", 2);
+  auto d = DecodeDeltaRun(bomb);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().code(), Code::kCorruption);
+  EXPECT_NE(d.status().message().find("too large"), std::string::npos) << d.status().message();
 }
 
 TEST(CodecTest, ValuesAreRangeChecked) {

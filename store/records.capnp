@@ -153,3 +153,20 @@ struct Delta {
   seq @1 :UInt64;
   state @2 :State;
 }
+
+# Consecutive deltas of one origin in the compact form replication publishes (store/codec.h
+# EncodeDeltaRun), written with Cap'n Proto's packing. The deltas are seqs firstSeq,
+# firstSeq + 1, ... of `origin`, one State each. Inside `states`, relative to the run:
+#   * a WriteTag's or Dot's origin is left empty when it is the run's origin (an origin is
+#     never empty);
+#   * a WriteTag's seq is stored XOR its delta's seq (0 when the tag is the delta's own);
+#   * a WriteTag's hlc is stored XOR hlcBase (a run's stamps are close together, so the high
+#     bytes are zero and packing drops them);
+#   * a causal context's compact entry for the run's origin has an empty origin too.
+# Nothing else differs from the Delta encoding. Never stored: the delta log keeps Delta.
+struct DeltaRun {
+  origin @0 :Text;
+  firstSeq @1 :UInt64;
+  hlcBase @2 :UInt64;
+  states @3 :List(State);
+}

@@ -16,6 +16,19 @@ std::string Cut(const std::string& text, size_t limit) {
   return text.substr(0, limit) + "...(" + std::to_string(text.size()) + " bytes)";
 }
 
+constexpr std::string_view kOk = "ok";
+
+// Fills in what a stored record leaves out: the instance (from the log's id), the time (from the
+// entry's stamp), empty identity fields, an "ok" outcome.
+void Complete(const std::string& instance, const crdt::WriteTag& tag, json* doc) {
+  if (!doc->contains("instance")) (*doc)["instance"] = instance;
+  if (!doc->contains("ms")) (*doc)["ms"] = tag.stamp.hlc.millis();
+  for (const char* field : {"key", "name", "request", "via"}) {
+    if (!doc->contains(field)) (*doc)[field] = "";
+  }
+  if (!doc->contains("outcome")) (*doc)["outcome"] = kOk;
+}
+
 std::string List(const std::vector<std::string>& items) {
   std::string out = "[";
   for (size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + items[i];
@@ -65,7 +78,7 @@ std::string SummarizeRequest(const net::RpcRequest& request) {
 }
 
 std::string Outcome(const net::RpcReply& reply) {
-  if (reply.code == Code::kOk) return "ok";
+  if (reply.code == Code::kOk) return std::string(kOk);
   return std::string(CodeName(reply.code)) + ": " + Cut(reply.message, 256);
 }
 
@@ -81,15 +94,17 @@ void AddAuditRecord(const crdt::ClusterState& base, const AuditRecord& record,
     --it;
     if (it->first.first == id) next = it->first.second + 1;
   }
-  const json doc = {{"ms", record.ms},
-                    {"instance", record.instance},
-                    {"key", record.caller.key},
-                    {"name", record.caller.name},
-                    {"role", std::string(net::RoleName(record.caller.role))},
-                    {"operation", record.operation},
-                    {"request", record.request},
-                    {"outcome", record.outcome},
-                    {"via", record.via}};
+  // Stored without what the entry already says (see the header): it travels with every write.
+  json doc = {{"role", std::string(net::RoleName(record.caller.role))},
+              {"operation", record.operation}};
+  if (record.ms != b->tag().stamp.hlc.millis()) doc["ms"] = record.ms;
+  for (const auto& [field, value] : {std::pair<const char*, const std::string&>{"key", record.caller.key},
+                                     {"name", record.caller.name},
+                                     {"request", record.request},
+                                     {"via", record.via}}) {
+    if (!value.empty()) doc[field] = value;
+  }
+  if (record.outcome != kOk) doc["outcome"] = record.outcome;
   b->PutJobLogChunk(id, next, doc.dump(-1, ' ', false, json::error_handler_t::replace));
   if (next >= kAuditKeptPerInstance) {
     const uint64_t old = next - kAuditKeptPerInstance;
@@ -105,6 +120,7 @@ json ListAudit(const crdt::ClusterState& state, size_t limit) {
     if (it->second.tombstone()) continue;
     json doc = json::parse(*it->second.value, nullptr, false);
     if (!doc.is_object()) continue;
+    Complete(it->first.first.substr(kPrefix.size()), it->second.tag, &doc);
     const uint64_t ms = doc.value("ms", uint64_t{0});
     records.emplace_back(ms, it->first.first, it->first.second, std::move(doc));
   }

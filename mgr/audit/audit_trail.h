@@ -10,10 +10,14 @@
 // (collected once every instance has seen them). No schema changes: old instances replicate
 // these entries as job-log chunks of a job they do not know, and never show them.
 //
-// Record (JSON): {"ms": wall time, "instance": who wrote it, "key": Z85 or "", "name": the
-// allow-list's name or "", "role": "reader"|"operator"|"admin", "operation": "globalSet", ...,
-// "request": a summary (arguments, extra-vars text cut at kMaxRequestText bytes), "outcome":
-// "ok" or "<code>: <message>", "via": the forwarding instance or ""}.
+// Record (JSON, as ListAudit gives it): {"ms": wall time, "instance": who wrote it, "key": Z85 or
+// "", "name": the allow-list's name or "", "role": "reader"|"operator"|"admin", "operation":
+// "globalSet", ..., "request": a summary (arguments, extra-vars text cut at kMaxRequestText
+// bytes), "outcome": "ok" or "<code>: <message>", "via": the forwarding instance or ""}.
+// Every write carries its record to every peer, so the stored form leaves out what the entry
+// already says: "instance" (the log's id), "ms" when it is the entry stamp's time, empty fields,
+// and an "ok" outcome. ListAudit fills them in. (Builds before this form listed every field;
+// they show a record stored without them with its time as 0.)
 //
 // Thread-safety: pure functions over values; the caller owns the state (the event loop).
 #pragma once

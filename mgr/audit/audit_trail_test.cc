@@ -46,6 +46,46 @@ TEST(AuditTrail, RecordsAreListedNewestLastAcrossInstances) {
   EXPECT_TRUE(state.JobLog("m1-1").empty());
 }
 
+// The stored record leaves out what its entry says; the listing gives every field all the same,
+// and a record in the older, complete form reads the same.
+TEST(AuditTrail, TheStoredRecordIsShortAndTheListingComplete) {
+  crdt::ClusterState state;
+  AuditRecord r;
+  r.ms = 5000;
+  r.instance = "m1";
+  r.caller = net::Caller{"", "", net::Role::kAdmin};
+  r.operation = "globalSet";
+  r.request = R"(extra_vars={"k":"v"})";
+  r.outcome = "ok";
+  crdt::DeltaBuilder b(state, crdt::WriteTag{{1, crdt::HlcTimestamp::Make(5000, 3), "m1/x"}, 1});
+  AddAuditRecord(state, r, &b);
+  state.Join(std::move(b).Take());
+  const std::string stored = *state.job_logs.Get({AuditLogId("m1"), 0})->value;
+  EXPECT_EQ(json::parse(stored),
+            json({{"role", "admin"}, {"operation", "globalSet"}, {"request", r.request}}))
+      << stored;
+
+  crdt::DeltaBuilder old(state, crdt::WriteTag{{1, crdt::HlcTimestamp::Make(6000, 0), "m1/x"}, 2});
+  const json complete = {{"ms", 4000},     {"instance", "m1"},           {"key", "K"},
+                         {"name", "ops"},  {"role", "operator"},         {"operation", "update"},
+                         {"request", "n"}, {"outcome", "internal: boom"}, {"via", "m2"}};
+  old.PutJobLogChunk(AuditLogId("m1"), 1, complete.dump());
+  state.Join(std::move(old).Take());
+
+  json all = ListAudit(state, 10);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0], complete);  // ms 4000 sorts first
+  EXPECT_EQ(all[1], json({{"ms", 5000},
+                          {"instance", "m1"},
+                          {"key", ""},
+                          {"name", ""},
+                          {"role", "admin"},
+                          {"operation", "globalSet"},
+                          {"request", r.request},
+                          {"outcome", "ok"},
+                          {"via", ""}}));
+}
+
 TEST(AuditTrail, EachInstanceKeepsItsNewestRecords) {
   crdt::ClusterState state;
   uint64_t seq = 0;

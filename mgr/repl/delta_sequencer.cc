@@ -8,14 +8,24 @@
 namespace clustermgr::mgr {
 
 DeltaSequencer::Accepted DeltaSequencer::Accept(net::GossipDelta delta, uint64_t applied_seq) {
-  if (delta.seq <= applied_seq) return Accepted::kDuplicate;
-  auto& queue = buffer_[delta.origin];
-  if (queue.count(delta.seq)) return Accepted::kDuplicate;
+  return Admit(delta.origin, delta.seq, applied_seq, Item{std::move(delta.payload), std::nullopt});
+}
+
+DeltaSequencer::Accepted DeltaSequencer::Accept(crdt::Delta delta, uint64_t applied_seq) {
+  const std::string origin = delta.origin;
+  const uint64_t seq = delta.seq;
+  return Admit(origin, seq, applied_seq, Item{"", std::move(delta)});
+}
+
+DeltaSequencer::Accepted DeltaSequencer::Admit(const std::string& origin, uint64_t seq,
+                                               uint64_t applied_seq, Item item) {
+  if (seq <= applied_seq) return Accepted::kDuplicate;
+  auto& queue = buffer_[origin];
+  if (queue.count(seq)) return Accepted::kDuplicate;
   // The next delta in order is always taken (it applies at once); later ones only while the
   // buffer has room (anti-entropy fetches what is dropped).
-  if (delta.seq != applied_seq + 1 && buffered_ >= max_buffered_) return Accepted::kOverflow;
-  const uint64_t seq = delta.seq;
-  queue.emplace(seq, std::move(delta));
+  if (seq != applied_seq + 1 && buffered_ >= max_buffered_) return Accepted::kOverflow;
+  queue.emplace(seq, std::move(item));
   ++buffered_;
   return Accepted::kBuffered;
 }
@@ -30,8 +40,9 @@ DeltaSequencer::Ready DeltaSequencer::TakeReady(const crdt::VersionVector& appli
       ++ready.duplicates;
     }
     while (!queue.empty() && queue.begin()->first == next) {
-      net::GossipDelta& g = queue.begin()->second;
-      auto d = store::DecodeDelta(g.payload);
+      Item& item = queue.begin()->second;
+      auto d = item.decoded ? Result<crdt::Delta>(std::move(*item.decoded))
+                            : store::DecodeDelta(item.payload);
       const bool good = d.ok() && d->origin == origin && d->seq == next;
       if (!good) {
         ++ready.bad;

@@ -1,7 +1,8 @@
 // DeltaSequencer: the gap buffer between deltas received from peers and the replica.
 //
 // Deltas of one origin must be joined in seq order, each exactly once (LwwMap's tombstone
-// collection requires it). Received deltas wait here, still encoded, keyed by origin and seq:
+// collection requires it). Received deltas wait here (one that came alone still encoded, those
+// of a run decoded), keyed by origin and seq:
 // one at or below the origin's applied seq is a duplicate and refused; the next one in order is
 // always taken; later ones (behind a gap) only while fewer than `max_buffered` wait, so that a
 // peer far ahead cannot fill memory (anti-entropy fetches what is refused). TakeReady decodes
@@ -13,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -32,6 +34,8 @@ class DeltaSequencer {
   // seq, or already buffered) or lies behind a gap while the buffer is full. Not decoded here:
   // duplicates are dropped before decoding.
   Accepted Accept(net::GossipDelta delta, uint64_t applied_seq);
+  // The same for a delta already decoded (from a run, store::DecodeDeltaRun).
+  Accepted Accept(crdt::Delta delta, uint64_t applied_seq);
 
   struct Ready {
     std::vector<crdt::Delta> batch;  // in seq order per origin
@@ -49,8 +53,15 @@ class DeltaSequencer {
   size_t buffered() const { return buffered_; }
 
  private:
+  // A buffered delta: its encoding, or the delta itself when it arrived decoded.
+  struct Item {
+    std::string payload;
+    std::optional<crdt::Delta> decoded;
+  };
+  Accepted Admit(const std::string& origin, uint64_t seq, uint64_t applied_seq, Item item);
+
   size_t max_buffered_;
-  std::map<std::string, std::map<uint64_t, net::GossipDelta>> buffer_;  // origin -> seq -> delta
+  std::map<std::string, std::map<uint64_t, Item>> buffer_;  // origin -> seq -> delta
   size_t buffered_ = 0;
 };
 

@@ -80,5 +80,20 @@ TEST(DeltaSequencerTest, ABadPayloadIsDroppedAndEndsItsOriginsRun) {
   EXPECT_EQ(s.GapOrigins(), std::vector<std::string>{"a"});  // a:2 waits for a good a:1
 }
 
+// Deltas of a run arrive decoded; they queue with encoded ones under the same rules.
+TEST(DeltaSequencerTest, TakesDecodedDeltasUnderTheSameRules) {
+  DeltaSequencer s(100);
+  crdt::Delta d2{"a", 2, {}};
+  d2.state.token_epoch = crdt::MaxRegister::Of(7);
+  EXPECT_EQ(s.Accept(d2, 0), Accepted::kBuffered);
+  EXPECT_EQ(s.Accept(crdt::Delta{"a", 2, {}}, 0), Accepted::kDuplicate);
+  EXPECT_EQ(s.Accept(crdt::Delta{"a", 1, {}}, 1), Accepted::kDuplicate);
+  EXPECT_EQ(s.Accept(Encoded("a", 1), 0), Accepted::kBuffered);
+  DeltaSequencer::Ready ready = s.TakeReady({});
+  EXPECT_EQ(Seqs(ready), (std::vector<uint64_t>{1, 2}));
+  EXPECT_TRUE(ready.batch[1] == d2);
+  EXPECT_EQ(s.buffered(), 0u);
+}
+
 }  // namespace
 }  // namespace clustermgr::mgr

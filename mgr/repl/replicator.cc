@@ -30,30 +30,33 @@ net::GossipPeerInfo Replicator::Self() const {
 // ---- publishing and receiving ---------------------------------------------------------------
 
 void Replicator::OnLocalDelta(const crdt::Delta& delta) {
-  if (delta.seq == 0) return;
-  net::GossipMessage m;
-  m.body =
-      net::GossipDelta{delta.origin, delta.seq, store::EncodeDelta(delta), options_.ack_wanted};
-  const uint64_t before = transport_->counters().bytes_published;
-  if (transport_->Publish(m)) CountOut(kAllPeers, transport_->counters().bytes_published - before);
-  ++counters_.published;
+  if (delta.seq != 0) PublishRun(std::span(&delta, 1));
 }
 
 void Replicator::OnLocalDeltas(const std::vector<crdt::Delta>& deltas) {
-  if (deltas.size() == 1) return OnLocalDelta(deltas.front());
-  net::GossipDeltaBatch batch;
-  for (const crdt::Delta& delta : deltas) {
-    if (delta.seq == 0) continue;
-    batch.deltas.push_back(
-        net::GossipDelta{delta.origin, delta.seq, store::EncodeDelta(delta), options_.ack_wanted});
+  // A batch's deltas are consecutive; anything else is split into runs that are.
+  size_t begin = 0;
+  while (begin < deltas.size()) {
+    if (deltas[begin].seq == 0) {
+      ++begin;
+      continue;
+    }
+    size_t end = begin + 1;
+    while (end < deltas.size() && deltas[end].origin == deltas[begin].origin &&
+           deltas[end].seq == deltas[end - 1].seq + 1) {
+      ++end;
+    }
+    PublishRun(std::span(deltas).subspan(begin, end - begin));
+    begin = end;
   }
-  if (batch.deltas.empty()) return;
-  const size_t count = batch.deltas.size();
+}
+
+void Replicator::PublishRun(std::span<const crdt::Delta> deltas) {
   net::GossipMessage m;
-  m.body = std::move(batch);
+  m.body = net::GossipDeltaRun{store::EncodeDeltaRun(deltas), options_.ack_wanted};
   const uint64_t before = transport_->counters().bytes_published;
   if (transport_->Publish(m)) CountOut(kAllPeers, transport_->counters().bytes_published - before);
-  counters_.published += count;
+  counters_.published += deltas.size();
 }
 
 void Replicator::Poll(uint64_t now_ms) {
@@ -75,6 +78,10 @@ void Replicator::Handle(net::GossipIncoming in, uint64_t now_ms) {
   using Via = net::GossipIncoming::Via;
   net::GossipBody& body = in.message.body;
   const net::GossipPeerInfo& sender = in.message.sender;
+  if (const auto* r = std::get_if<net::GossipDeltaRun>(&body); r && in.via == Via::kPublished) {
+    OnDeltaRun(*r, in.bytes);
+    return;
+  }
   // A published delta carries no sender: its origin ("<name>/<incarnation>") names it.
   std::string from = sender.name;
   if (const auto* d = std::get_if<net::GossipDelta>(&body); d && from.empty()) {
@@ -125,17 +132,48 @@ void Replicator::Handle(net::GossipIncoming in, uint64_t now_ms) {
 }
 
 void Replicator::OnDelta(net::GossipDelta delta) {
-  ++counters_.deltas_received;
-  if (delta.ack_wanted) {
-    ack_origins_.insert(delta.origin);
-    reports_due_.insert(delta.origin);
-  }
+  NoteReceived(delta.origin, delta.ack_wanted);
   Accept(std::move(delta));
+}
+
+void Replicator::OnDeltaRun(const net::GossipDeltaRun& run, std::size_t bytes) {
+  // The origin that names the sender is inside the run: decoded first.
+  auto deltas = store::DecodeDeltaRun(run.run);
+  const std::string origin = deltas.ok() ? deltas->front().origin : "";
+  PeerTraffic& traffic = TrafficOf(origin.substr(0, origin.find('/')));
+  ++traffic.messages_in;
+  traffic.bytes_in += bytes;
+  if (!deltas.ok()) {
+    ++counters_.bad_messages;
+    CM_LOG(kWarn) << "replication: dropping a delta run: " << deltas.status().message();
+    return;
+  }
+  for (crdt::Delta& delta : *deltas) {
+    NoteReceived(delta.origin, run.ack_wanted);
+    Accept(std::move(delta));
+  }
+}
+
+void Replicator::NoteReceived(const std::string& origin, bool ack_wanted) {
+  ++counters_.deltas_received;
+  if (ack_wanted) {
+    ack_origins_.insert(origin);
+    reports_due_.insert(origin);
+  }
 }
 
 void Replicator::Accept(net::GossipDelta delta) {
   const uint64_t applied = applied_.Get(delta.origin);
-  switch (sequencer_.Accept(std::move(delta), applied)) {
+  Count(sequencer_.Accept(std::move(delta), applied));
+}
+
+void Replicator::Accept(crdt::Delta delta) {
+  const uint64_t applied = applied_.Get(delta.origin);
+  Count(sequencer_.Accept(std::move(delta), applied));
+}
+
+void Replicator::Count(DeltaSequencer::Accepted accepted) {
+  switch (accepted) {
     case DeltaSequencer::Accepted::kBuffered:
       break;
     case DeltaSequencer::Accepted::kDuplicate:

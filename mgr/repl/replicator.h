@@ -58,6 +58,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -131,8 +132,8 @@ class Replicator {
 
   // Publishes a committed local delta (register as a Replica observer).
   void OnLocalDelta(const crdt::Delta& delta);
-  // Publishes the committed local deltas of one durable batch as one message (register as a
-  // Replica batch observer; a single delta goes out as OnLocalDelta sends it).
+  // Publishes the committed local deltas of one durable batch as one message, a `deltaRun`
+  // (register as a Replica batch observer).
   void OnLocalDeltas(const std::vector<crdt::Delta>& deltas);
   // Handles what the transport has received (at most max_messages_per_poll), then commits.
   void Poll(uint64_t now_ms);
@@ -212,6 +213,11 @@ class Replicator {
   PeerTraffic& TrafficOf(const std::string& name);
   void CountOut(const std::string& name, uint64_t bytes);
   void OnDelta(net::GossipDelta delta);
+  void OnDeltaRun(const net::GossipDeltaRun& run, std::size_t bytes);
+  // Counts a delta received from its origin and notes a report due when it asks for one.
+  void NoteReceived(const std::string& origin, bool ack_wanted);
+  // Publishes consecutive local deltas of one origin as one `deltaRun`.
+  void PublishRun(std::span<const crdt::Delta> deltas);
   void OnSyncRequest(const std::string& identity, Peer& peer, const net::SyncRequest& request,
                      uint64_t now_ms);
   void OnSyncReply(Peer& peer, net::SyncReply reply, uint64_t now_ms);
@@ -221,6 +227,9 @@ class Replicator {
 
   // Buffers a received delta (decoded lazily: duplicates are dropped before decoding).
   void Accept(net::GossipDelta delta);
+  // Buffers a delta that arrived decoded (in a run).
+  void Accept(crdt::Delta delta);
+  void Count(DeltaSequencer::Accepted accepted);
   // Sends a syncRequest to every peer that asked for one at once (after a reply with `more`,
   // a finished snapshot, a report showing the peer ahead).
   void SendUrgentSyncs(uint64_t now_ms);

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 #include <random>
+#include <span>
 
 #include "net/testing/fake_gossip_transport.h"
 #include "store/codec.h"
@@ -585,8 +586,12 @@ TEST(ReplicatorTest, BadPeerMessagesAreCountedAndDropped) {
   evil->Publish({{}, net::GossipDelta{"evil/1", 2, store::EncodeDelta(other), false}});
   evil->Publish({{}, net::GossipDelta{"evil/2", 1, store::EncodeDelta(other), false}});
   evil->Send(a.endpoint(), {{"evil", "evil/1", "tcp://evil:9008", ""}, net::SnapshotChunk{}});
+  // A run that does not decode, and one cut short.
+  evil->Publish({{}, net::GossipDeltaRun{"garbage run", false}});
+  const std::string run = store::EncodeDeltaRun(std::span(&other, 1));
+  evil->Publish({{}, net::GossipDeltaRun{run.substr(0, run.size() - 3), false}});
   c.Pump();
-  EXPECT_GE(a.replicator().counters().bad_messages, 2u);
+  EXPECT_GE(a.replicator().counters().bad_messages, 4u);
   EXPECT_EQ(a.replica().state().globals.Get("z"), nullptr);
   // Still working.
   b.Write([](crdt::DeltaBuilder& w) { w.SetGlobal("fine", "1"); });
