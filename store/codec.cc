@@ -187,11 +187,12 @@ unsigned Count(const LwwMap<K, V>& map) {
   return static_cast<unsigned>(map.size());
 }
 
+// Empty sections stay null pointers (a reader sees an empty list): a delta touches one or two.
 void PutState(rec::State::Builder b, const ClusterState& s, const Frame& f) {
-  PutMap(b.initGlobals(Count(s.globals)), s.globals, f);
-  PutMap(b.initNodeVars(Count(s.node_vars)), s.node_vars, f);
-  {
-    const auto& entries = s.host_groups.entries();
+  if (s.globals.size()) PutMap(b.initGlobals(Count(s.globals)), s.globals, f);
+  if (s.node_vars.size()) PutMap(b.initNodeVars(Count(s.node_vars)), s.node_vars, f);
+  const auto& entries = s.host_groups.entries();
+  if (!entries.empty()) {
     auto list = b.initHostGroups(static_cast<unsigned>(entries.size()));
     unsigned i = 0;
     for (const auto& [element, dots] : entries) {
@@ -200,22 +201,26 @@ void PutState(rec::State::Builder b, const ClusterState& s, const Frame& f) {
       PutDots(list[i].initDots(static_cast<unsigned>(dots.size())), dots, f);
       ++i;
     }
-    const CausalContext& ctx = s.host_groups.context();
+  }
+  const CausalContext& ctx = s.host_groups.context();
+  const auto& compact = ctx.compact().entries();
+  if (!compact.empty() || !ctx.cloud().empty()) {
     auto c = b.initHostGroupContext();
-    const auto& compact = ctx.compact().entries();
     auto cl = c.initCompact(static_cast<unsigned>(compact.size()));
-    i = 0;
+    unsigned i = 0;
     for (const auto& [origin, counter] : compact) {
       if (origin != f.origin) cl[i].setOrigin(T(origin));
       cl[i].setCounter(counter);
       ++i;
     }
-    PutDots(c.initCloud(static_cast<unsigned>(ctx.cloud().size())), ctx.cloud(), f);
+    if (!ctx.cloud().empty()) {
+      PutDots(c.initCloud(static_cast<unsigned>(ctx.cloud().size())), ctx.cloud(), f);
+    }
   }
-  PutMap(b.initInventory(Count(s.inventory)), s.inventory, f);
-  PutMap(b.initJobs(Count(s.jobs)), s.jobs, f);
-  PutMap(b.initJobLogs(Count(s.job_logs)), s.job_logs, f);
-  PutMap(b.initConfig(Count(s.config)), s.config, f);
+  if (s.inventory.size()) PutMap(b.initInventory(Count(s.inventory)), s.inventory, f);
+  if (s.jobs.size()) PutMap(b.initJobs(Count(s.jobs)), s.jobs, f);
+  if (s.job_logs.size()) PutMap(b.initJobLogs(Count(s.job_logs)), s.job_logs, f);
+  if (s.config.size()) PutMap(b.initConfig(Count(s.config)), s.config, f);
   b.setTokenEpoch(s.token_epoch.value());
 }
 

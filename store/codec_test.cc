@@ -170,7 +170,9 @@ TEST(CodecTest, MalformedDeltaRunsAreCorruptionNotACrash) {
     for (int f = 0; f < 1 + i % 4; ++f)
       bad[rng() % bad.size()] ^= static_cast<char>(1 << (rng() % 8));
     auto d = DecodeDeltaRun(bad);
-    if (!d.ok()) EXPECT_EQ(d.status().code(), Code::kCorruption);
+    if (!d.ok()) {
+      EXPECT_EQ(d.status().code(), Code::kCorruption);
+    }
   }
   // A run without deltas, without origin, or from seq 0.
   for (auto mutate : {+[](rec::DeltaRun::Builder m) { m.initStates(0); },

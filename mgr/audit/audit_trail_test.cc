@@ -60,7 +60,7 @@ TEST(AuditTrail, TheStoredRecordIsShortAndTheListingComplete) {
   crdt::DeltaBuilder b(state, crdt::WriteTag{{1, crdt::HlcTimestamp::Make(5000, 3), "m1/x"}, 1});
   AddAuditRecord(state, r, &b);
   state.Join(std::move(b).Take());
-  const std::string stored = *state.job_logs.Get({AuditLogId("m1"), 0})->value;
+  const std::string stored = *state.job_logs.Get({AuditLogId("m1"), 0});
   EXPECT_EQ(json::parse(stored),
             json({{"role", "admin"}, {"operation", "globalSet"}, {"request", r.request}}))
       << stored;
