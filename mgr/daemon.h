@@ -9,6 +9,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <zmq.hpp>
@@ -83,9 +84,12 @@ class Daemon {
   // forwarded, the caller it names. A refusal text when the key is not (or no longer) listed,
   // or a non-peer claims to forward.
   Result<net::Caller> Identify(const net::IncomingRequest& in) const;
-  // Appends an audit record (mgr/audit/audit_trail.h) to the replicated state.
+  // Appends an audit record (mgr/audit/audit_trail.h) to the replicated state: into the delta
+  // the request wrote, when it wrote one after `seq_before` in the open batch (one delta per
+  // write, not two); as a delta of its own otherwise (the default: refusals, forwards).
   void Audit(const net::Caller& caller, const net::RpcRequest& request, const std::string& via,
-             const net::RpcReply& reply, uint64_t now_ms);
+             const net::RpcReply& reply, uint64_t now_ms,
+             std::optional<uint64_t> seq_before = std::nullopt);
   // Rebuilds the ZAP policy and the caller table from `curve`; closes the connections of keys
   // that are no longer listed. Returns how many connections it closed.
   int ApplyAccess(const DaemonCurve& curve);

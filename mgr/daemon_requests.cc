@@ -138,7 +138,8 @@ Result<net::Caller> Daemon::Identify(const net::IncomingRequest& in) const {
 }
 
 void Daemon::Audit(const net::Caller& caller, const net::RpcRequest& request,
-                   const std::string& via, const net::RpcReply& reply, uint64_t now_ms) {
+                   const std::string& via, const net::RpcReply& reply, uint64_t now_ms,
+                   std::optional<uint64_t> seq_before) {
   AuditRecord record;
   record.ms = now_ms;
   record.instance = options_.name;
@@ -147,8 +148,10 @@ void Daemon::Audit(const net::Caller& caller, const net::RpcRequest& request,
   record.request = SummarizeRequest(request);
   record.outcome = Outcome(reply);
   record.via = via;
-  auto written = replica_->Write(
-      [&](crdt::DeltaBuilder& b) { AddAuditRecord(replica_->state(), record, &b); });
+  auto written =
+      replica_->Amend(seq_before.value_or(replica_->last_seq()), [&](crdt::DeltaBuilder& b) {
+        AddAuditRecord(replica_->state(), record, &b);
+      });
   if (!written.ok()) {
     CM_LOG(kError) << "audit: record not stored: " << written.status().message();
   }
@@ -319,7 +322,7 @@ void Daemon::HandleRequest(net::IncomingRequest& in, uint64_t now_ms) {
   const uint64_t seq_before = replica_->last_seq();
   std::optional<net::RpcReply> reply = manager_->Handle(in, now_ms);
   if (!reply) return;
-  if (mutation) Audit(*caller, in.request, in.forwarded_by, *reply, now_ms);
+  if (mutation) Audit(*caller, in.request, in.forwarded_by, *reply, now_ms, seq_before);
   if (options_.ack_replicas > 0 && reply->code == Code::kOk && replica_->last_seq() > seq_before &&
       mutation) {
     // --ack-replicas: the reply waits until enough peers have persisted the write (in a

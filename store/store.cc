@@ -196,6 +196,17 @@ Status Store::Stage(const std::vector<crdt::Delta>& deltas, HlcTimestamp hlc_hig
                       local_seq);
 }
 
+Status Store::AmendStaged(const crdt::Delta& delta, HlcTimestamp hlc_high_water) {
+  {
+    std::lock_guard lock(queue_mu_);
+    if (!staged_) {
+      return Status(Code::kFailedPrecondition, "no staged delta to amend in data dir " + dir_);
+    }
+  }
+  return SubmitDeltas(static_cast<int>(Writer::Kind::kAmend), true, {delta}, hlc_high_water,
+                      delta.seq);
+}
+
 Status Store::Flush() {
   {
     std::lock_guard lock(queue_mu_);

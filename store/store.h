@@ -173,6 +173,11 @@ class Store {
   // reloads memory from the disk. Errors as Commit.
   Status Stage(const std::vector<crdt::Delta>& deltas, crdt::HlcTimestamp hlc_high_water,
                uint64_t local_seq);
+  // Replaces a delta staged since the last Flush by `delta`, of the same origin and seq, which
+  // must hold everything the staged one holds (the owner joined more into it): its new entries
+  // are staged and memory takes them, and the delta log's record of that seq is replaced.
+  // kFailedPrecondition when nothing is staged. Errors otherwise as Stage.
+  Status AmendStaged(const crdt::Delta& delta, crdt::HlcTimestamp hlc_high_water);
   Status Flush();
   // Whether staged changes wait for Flush.
   bool has_staged() const;

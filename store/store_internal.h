@@ -17,12 +17,12 @@
 namespace clustermgr::store {
 
 struct Store::Writer {
-  enum class Kind { kCommit, kStage, kFlush, kSnapshot, kCollect };
+  enum class Kind { kCommit, kStage, kAmend, kFlush, kSnapshot, kCollect };
   bool sync = true;  // kCommit: false for CommitUnsynced; kFlush: true for Sync (forced)
   explicit Writer(Kind k) : kind(k) {}
 
   Kind kind;
-  // kCommit, kStage
+  // kCommit, kStage, kAmend
   const std::vector<crdt::Delta>* deltas = nullptr;
   std::vector<std::string> encoded;  // EncodeDelta of each delta, made by the caller's thread
   crdt::HlcTimestamp hlc;
@@ -52,6 +52,7 @@ struct Store::Change {
   uint64_t local_seq = 0;
   const crdt::VersionVector* stable = nullptr;  // set: collect tombstones instead
   bool stage = false;                           // append to the pending batch instead of writing
+  bool amend = false;  // with stage: the deltas replace staged ones of the same seqs
   bool flush = false;                           // nothing to build: write the pending batch
   bool carried = false;                         // output: the write carried staged changes
   bool sync = true;                             // sync the write (with Options::sync)

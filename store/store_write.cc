@@ -128,6 +128,7 @@ Status Store::Submit(Writer* w) {
     Change change;
     switch (w->kind) {
       case Writer::Kind::kStage:
+      case Writer::Kind::kAmend:
       case Writer::Kind::kCommit: {
         size_t n = 0;
         change.sync = false;  // synced when any Commit of the group asks for it
@@ -146,7 +147,8 @@ Status Store::Submit(Writer* w) {
           for (const auto& [d, enc] : change.deltas) change.scratch.Join(d->state);
           change.joined = &change.scratch;
         }
-        change.stage = w->kind == Writer::Kind::kStage;
+        change.stage = w->kind == Writer::Kind::kStage || w->kind == Writer::Kind::kAmend;
+        change.amend = w->kind == Writer::Kind::kAmend;
         break;
       }
       case Writer::Kind::kFlush:
@@ -283,6 +285,15 @@ void Store::BuildChange(Change& c) {
     LogUpdate log =
         PutDeltaLog(c.deltas, c.covered, log_index_, applied_, options_.delta_log_limit, &batch);
     if (!log.added.empty() || !log.applied.empty()) c.empty = false;
+    if (c.amend) {
+      // The seqs are applied already (staged): their log records are replaced, not added.
+      for (const auto& [d, encoded] : c.deltas) {
+        auto it = log_index_.find(d->origin);
+        if (it == log_index_.end() || !it->second.count(d->seq)) continue;
+        batch.Put(DeltaLogKey(d->origin, d->seq), *encoded);
+        c.empty = false;
+      }
+    }
     c.applied = std::move(log.applied);
     c.log_added = std::move(log.added);
     c.log_dropped = std::move(log.dropped);

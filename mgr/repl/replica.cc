@@ -60,6 +60,32 @@ Result<crdt::Delta> Replica::Write(const std::function<void(crdt::DeltaBuilder&)
   return delta;
 }
 
+Result<crdt::Delta> Replica::Amend(uint64_t after_seq,
+                                   const std::function<void(crdt::DeltaBuilder&)>& build) {
+  if (!batching_ || staged_.empty() || staged_.back().seq <= after_seq) return Write(build);
+  crdt::Delta& last = staged_.back();
+  const crdt::ClusterState& base = state();
+  crdt::WriteTag tag;
+  tag.stamp.epoch = base.token_epoch.value();
+  tag.stamp.hlc = clock_.Now();
+  tag.stamp.origin = origin_;
+  tag.seq = last.seq;
+  crdt::DeltaBuilder builder(base, tag);
+  build(builder);
+  if (builder.empty()) return last;
+  crdt::ClusterState addition = std::move(builder).Take();
+  NodesChange touched;
+  if (!nodes_observers_.empty()) touched.names = crdt::NodesTouched(base, addition);
+  crdt::Delta amended = last;
+  amended.state.Join(addition);
+  // Staged again whole: the delta log's record of this seq is replaced by the amended delta;
+  // the entries already staged are not written twice (they do not win over themselves).
+  if (Status s = store_->AmendStaged(amended, tag.stamp.hlc); !s.ok()) return s;
+  last = std::move(amended);
+  TellNodes(touched);
+  return last;
+}
+
 void Replica::Tell(const std::vector<crdt::Delta>& deltas) {
   for (const crdt::Delta& delta : deltas) {
     for (const Observer& observer : observers_) observer(delta);

@@ -69,6 +69,13 @@ class Replica {
   // store's (the state is then unchanged).
   Result<crdt::Delta> Write(const std::function<void(crdt::DeltaBuilder&)>& build,
                             std::optional<uint64_t> epoch = std::nullopt);
+  // Like Write, but when the open batch's newest staged delta has a seq above `after_seq`,
+  // what `build` makes joins that delta (same seq, a fresh stamp) instead of taking a seq of its
+  // own: a record that belongs with a change (its audit record) travels and is logged with it.
+  // Otherwise (no batch, or nothing staged since `after_seq`) it is a Write. Returns the delta
+  // as it now stands. Errors: the store's (the state is then unchanged).
+  Result<crdt::Delta> Amend(uint64_t after_seq,
+                            const std::function<void(crdt::DeltaBuilder&)>& build);
 
   void AddObserver(Observer observer) { observers_.push_back(std::move(observer)); }
   // Batch observers hear of the committed deltas of one durable write together (one delta for

@@ -87,6 +87,48 @@ TEST_F(ReplicaBatchTest, WritesInABatchBuildOnEachOtherAndShareOneSync) {
   EXPECT_EQ(r->Applied().Get(r->origin()), 4u);
 }
 
+// An amendment joins the newest staged delta: one seq, one log record, one delta told; and it
+// survives a restart as the store logged it. Outside a batch, or with nothing staged since the
+// mark, it is a write of its own.
+TEST_F(ReplicaBatchTest, AnAmendmentJoinsTheNewestStagedDelta) {
+  std::vector<crdt::Delta> told;
+  {
+    auto r = Open("m1");
+    ASSERT_TRUE(r);
+    r->AddBatchObserver([&](const std::vector<crdt::Delta>& d) {
+      told.insert(told.end(), d.begin(), d.end());
+    });
+    r->BeginBatch();
+    const uint64_t mark = r->last_seq();
+    ASSERT_TRUE(Set(*r, {{"a", "1"}}).ok());
+    auto amended = r->Amend(mark, [](crdt::DeltaBuilder& b) { b.PutJobLogChunk("audit:m1", 0, "x"); });
+    ASSERT_TRUE(amended.ok()) << amended.status().ToString();
+    EXPECT_EQ(amended->seq, mark + 1);
+    EXPECT_EQ(r->last_seq(), mark + 1);
+    EXPECT_EQ(r->staged(), 1u);
+    EXPECT_NE(r->state().job_logs.Get({"audit:m1", 0}), nullptr) << "memory takes it at once";
+    // Nothing staged after this mark: a delta of its own.
+    auto own = r->Amend(r->last_seq(), [](crdt::DeltaBuilder& b) { b.SetGlobal("b", "2"); });
+    ASSERT_TRUE(own.ok());
+    EXPECT_EQ(own->seq, mark + 2);
+    ASSERT_TRUE(r->EndBatch().ok());
+    ASSERT_EQ(told.size(), 2u);
+    EXPECT_FALSE(told[0].state.globals.empty());
+    EXPECT_FALSE(told[0].state.job_logs.empty()) << "the amendment travels with the change";
+    // Outside a batch: a write.
+    auto alone = r->Amend(0, [](crdt::DeltaBuilder& b) { b.SetGlobal("c", "3"); });
+    ASSERT_TRUE(alone.ok());
+    EXPECT_EQ(alone->seq, mark + 3);
+  }
+  auto r = Open("m1");
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->state().job_logs.Get({"audit:m1", 0}), nullptr);
+  auto logged = r->store().DeltasSince(r->origin(), 0, 10);
+  ASSERT_TRUE(logged.ok()) << logged.status().ToString();
+  ASSERT_EQ(logged->size(), 3u);
+  EXPECT_TRUE((*logged)[0] == told[0]) << "the log holds the amended delta, as a peer needs it";
+}
+
 TEST_F(ReplicaBatchTest, AFailedBatchTellsNothingAndMemoryTakesWhatTheDiskHolds) {
   auto r = Open("m1");
   ASSERT_TRUE(r);
