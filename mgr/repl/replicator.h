@@ -3,7 +3,8 @@
 // Wire protocol and sockets: net/gossip.capnp; endpoints: net/gossip_endpoint.h.
 //
 // Gossip. Every local delta (Replica observer, after it is durable) is published with its origin
-// and seq (OnLocalDelta; the deltas of one durable batch go out as one message, OnLocalDeltas).
+// and seq, in the compact run form (store::EncodeDeltaRun; the deltas of one durable batch go out
+// as one run, OnLocalDeltas).
 // Deltas received from peers are joined in per-origin seq order only: a delta at or below the
 // origin's applied seq is a duplicate and dropped (LwwMap's tombstone collection requires it), the
 // next one is applied, later ones wait in a bounded buffer (a gap: it asks for anti-entropy at
